@@ -1,0 +1,61 @@
+# hakit — every target does its own set-up; see README.md.
+SHELL := /bin/bash
+# Debian's interpreter, not the pyenv shim: agents run under it, so tests do too.
+SYSTEM_PYTHON := /usr/bin/python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEV_TREE := build/dev
+APT_PACKAGES := pacemaker corosync pacemaker-cli-utils pcs crmsh resource-agents fence-agents \
+	python3-venv libxml2-utils iproute2 procps
+STAMP_APT := build/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
+STAMP_VENV := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
+
+.PHONY: test lint typecheck pytest install-agents uninstall-agents bench demo clean deps venv
+
+test: lint typecheck pytest
+
+deps: $(STAMP_APT)
+$(STAMP_APT):
+	@mkdir -p build
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing $$missing"; \
+		[ "$$(id -u)" = 0 ] || { echo "error: installing $$missing needs root (run make as root)" >&2; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@touch $@
+
+venv: $(STAMP_VENV) $(DEV_TREE)/hakit
+$(STAMP_VENV): pyproject.toml | $(STAMP_APT)
+	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^$$' || true
+	@$(PY) -c 'import hakit.ocf' && touch $@
+
+# The `hakit.*` import names map onto the top-level folders. This tree of symlinks
+# lets mypy and the venv see the source under those names (see README, "Import names").
+$(DEV_TREE)/hakit:
+	@mkdir -p $@
+	@for d in ocf resource_agents tools; do ln -sfn ../../../$$d $@/$$d; done
+
+lint: venv
+	$(VENV)/bin/ruff check ocf resource_agents tools tests bench
+	$(VENV)/bin/ruff format --check ocf resource_agents tools tests bench
+
+typecheck: venv
+	MYPYPATH=$(DEV_TREE) $(VENV)/bin/mypy -p hakit
+	$(VENV)/bin/mypy tests bench
+
+pytest: venv install-agents
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install-agents: venv
+	$(VENV)/bin/hakit agents install --python $(SYSTEM_PYTHON)
+
+uninstall-agents: venv
+	$(VENV)/bin/hakit agents uninstall
+
+bench: venv install-agents
+	$(PY) -m bench.monitor --write docs/benchmarks.md
+
+clean:
+	rm -rf build $(VENV) .mypy_cache .ruff_cache .pytest_cache

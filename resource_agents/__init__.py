@@ -1,0 +1,9 @@
+"""hakit.resource_agents — hakit's OCF agents, one module per agent.
+
+`AGENTS` maps the OCF type (`ocf:hakit:<type>`) to the module that declares it as
+`AGENT`; modules are imported only when needed.
+"""
+
+AGENTS: dict[str, str] = {
+    "service": "hakit.resource_agents.service",
+}

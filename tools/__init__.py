@@ -1,0 +1,1 @@
+"""hakit.tools — the operator tools behind the `hakit` command."""
