@@ -317,9 +317,9 @@ class ParameterValues:
         return problems[0]
 
     def get(self, param: Parameter[T]) -> T | None:
-        """The value, None when unset; raises the parameter's problem if it has one."""
+        """The value, None when unset (even if required); raises if the value is bad."""
         error = self._errors.get(param.name)
-        if error is not None:
+        if error is not None and self._values.get(param.name) is None and param.name in self.raw:
             raise error
         return self._values.get(param.name)  # type: ignore[return-value]
 
@@ -327,5 +327,7 @@ class ParameterValues:
         """The value; an unset parameter raises OCF_ERR_CONFIGURED."""
         value = self.get(param)
         if value is None:
-            raise ParameterError(OCFExit.ERR_CONFIGURED, f"parameter {param.name} is not set")
+            raise self._errors.get(param.name) or ParameterError(
+                OCFExit.ERR_CONFIGURED, f"parameter {param.name} is not set"
+            )
         return value

@@ -62,12 +62,13 @@ READY_COMMAND = StringParam(
 READY_FILE = PathParam("ready_file", "Ready when this file exists")
 
 
-def run_dir() -> str:
-    return os.environ.get("HAKIT_RUN_DIR", "/run/hakit") + "/service"
+def run_dir(ctx: Context) -> str:
+    """Where state files live; HAKIT_RUN_DIR moves it (tests)."""
+    return ctx.environ.get("HAKIT_RUN_DIR", "/run/hakit") + "/service"
 
 
 def state_path(ctx: Context) -> str:
-    return f"{run_dir()}/{ctx.state_name}.state"
+    return f"{run_dir(ctx)}/{ctx.state_name}.state"
 
 
 def read_state(ctx: Context) -> tuple[int, int] | None:
@@ -81,7 +82,7 @@ def read_state(ctx: Context) -> tuple[int, int] | None:
 
 
 def write_state(ctx: Context, pid: int) -> None:
-    os.makedirs(run_dir(), mode=0o755, exist_ok=True)
+    os.makedirs(run_dir(ctx), mode=0o755, exist_ok=True)
     path = state_path(ctx)
     with open(path + ".new", "w", encoding="ascii") as handle:
         handle.write(f"pid={pid}\nstart_time={proc.start_time(pid)}\n")
@@ -122,12 +123,9 @@ def not_ready_because(ctx: Context, pid: int) -> str | None:
 
 
 def has_readiness_check(ctx: Context) -> bool:
-    params = ctx.params
-    return (
-        params.get(READY_PORT) is not None
-        or bool(params.get(READY_FILE))
-        or bool(params.get(READY_COMMAND))
-    )
+    port, path, command = (ctx.params.get(READY_PORT), ctx.params.get(READY_FILE),
+                           ctx.params.get(READY_COMMAND))  # fmt: skip
+    return port is not None or bool(path) or bool(command)
 
 
 def start(ctx: Context) -> int:

@@ -106,7 +106,7 @@ CLUSTER_NAME: Final = "hakit-test"
 
 DEFAULT_PROPERTIES: Final[Mapping[str, str]] = {
     "stonith-enabled": "false",
-    "dc-deadtime": "2s",
+    "dc-deadtime": "1s",
     "cluster-recheck-interval": "15s",
 }
 """Cluster properties seeded into the CIB before the first start (see module doc)."""
