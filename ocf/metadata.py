@@ -37,6 +37,7 @@ def render(agent: Agent) -> str:
     """The agent's metadata document."""
     lines = [
         '<?xml version="1.0"?>',
+        '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">',
         f'<resource-agent name="{escape(agent.name)}" version="{escape(agent.version)}">',
         "<version>1.1</version>",
         f'<longdesc lang="en">{escape(agent.longdesc)}</longdesc>',

@@ -84,7 +84,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Final, TypedDict, TypeVar
@@ -202,7 +202,6 @@ class _InitConfig:
     corosync_stop_timeout: float = 30.0
     hacluster_uid: int = 0
     haclient_gid: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------
@@ -292,16 +291,21 @@ class SingleNodeCluster:
         *,
         node_name: str = NODE_NAME,
         properties: Mapping[str, str] | None = None,
+        daemon_env: Mapping[str, str] | None = None,
     ) -> None:
         """Prepare (but do not start) a node whose files live under ``workdir``.
 
         ``properties`` are cluster properties seeded into the CIB; they are merged
         over :data:`DEFAULT_PROPERTIES` (give ``{"dc-deadtime": "20s"}`` to measure
-        the default start-up, for example).
+        the default start-up, for example). ``daemon_env`` is merged over the
+        environment of corosync and pacemakerd (and so of the resource agents run by
+        pacemaker-execd), e.g. ``{"PCMK_debug": "yes"}`` or, for the environment of a
+        default installation, ``{"PCMK_logfacility": "daemon"}``.
         """
         self.workdir = Path(workdir).absolute()
         self.node_name = node_name
         self.properties: dict[str, str] = {**DEFAULT_PROPERTIES, **(properties or {})}
+        self.daemon_env: dict[str, str] = {**self._default_daemon_env(), **(daemon_env or {})}
         self.timings: dict[str, float] = {}
         """Seconds from the start of the last ``start()``/``stop()`` to each milestone."""
         self._init: subprocess.Popen[bytes] | None = None
@@ -431,12 +435,11 @@ class SingleNodeCluster:
         if survivors:
             raise RuntimeError(f"processes of the test node survived SIGKILL: {survivors}")
 
-    def leftover_pids(self) -> list[int]:
-        """PIDs still in the node's namespaces (empty after a successful ``stop()``).
+    def node_pids(self) -> list[int]:
+        """PIDs of every process in the node (init, daemons, agents, ``run()`` commands).
 
-        Only meaningful while the namespaces are referenced (before ``stop()``
-        returns) or when called with the identities of a stopped node through
-        :meth:`processes_in_namespaces`.
+        Empty when the node is not started. (After ``stop()`` the namespaces are gone;
+        ``stop()`` itself raises if any process survived.)
         """
         if not (self._net and self._mnt):
             return []
@@ -444,19 +447,14 @@ class SingleNodeCluster:
 
     @property
     def namespaces(self) -> tuple[str, str] | None:
-        """``(net, mnt)`` namespace identities such as ``net:[4026532300]``, or None."""
+        """``(net, mnt)`` identities such as ``net:[4026532300]`` while started, else None.
+
+        Namespace inode numbers are reused once a namespace is freed, so do not use
+        them to look for processes after ``stop()``.
+        """
         if self._net and self._mnt:
             return self._net, self._mnt
         return None
-
-    @staticmethod
-    def processes_in_namespaces(net: str, mnt: str | None = None) -> list[int]:
-        """PIDs in network namespace ``net`` (and mount namespace ``mnt`` if given)."""
-        return [
-            pid
-            for pid in _pids()
-            if _ns_id(pid, "net") == net and (mnt is None or _ns_id(pid, "mnt") == mnt)
-        ]
 
     # -- commands inside the node --------------------------------------------------------
 
@@ -466,14 +464,15 @@ class SingleNodeCluster:
         timeout: float = 30.0,
         check: bool = True,
         env: Mapping[str, str] | None = None,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``args`` inside the node (its network, mount and UTS namespaces).
 
         The command gets :data:`BASE_ENV` plus ``env`` (nothing from the caller's
         environment) and ``/`` as working directory. Output is captured as text.
         Raises :class:`ClusterCommandError` on a non-zero exit if ``check``, and
-        ``subprocess.TimeoutExpired`` after ``timeout`` seconds.
+        ``subprocess.TimeoutExpired`` after ``timeout`` seconds. ``input`` is fed to
+        the command's stdin (which is ``/dev/null`` otherwise).
         """
         cmd = ["nsenter", "-t", str(self.init_pid), "-n", "-m", "-u", "--", *args]
         proc = subprocess.run(
@@ -543,9 +542,7 @@ class SingleNodeCluster:
         resources = root.find("resources")
         if resources is None:
             raise KeyError(f"no <resources> in crm_mon output (resource {rsc_id!r})")
-        matches = [
-            r for r in resources.iter("resource") if r.get("id", "").split(":")[0] == rsc_id
-        ]
+        matches = [r for r in resources.iter("resource") if r.get("id", "").split(":")[0] == rsc_id]
         if not matches:
             for parent in resources.iter():
                 if parent.tag != "resource" and parent.get("id") == rsc_id:
@@ -688,7 +685,9 @@ class SingleNodeCluster:
         for stale in (self.console_log, self.workdir / "init-state.json"):
             stale.unlink(missing_ok=True)
 
-        binds = [(str(self.state_dir / name), target) for target, (name, _, _) in _STATE_DIRS.items()]
+        binds = [
+            (str(self.state_dir / name), target) for target, (name, _, _) in _STATE_DIRS.items()
+        ]
         binds += [
             (str(self.workdir / "corosync.conf"), "/etc/corosync/corosync.conf"),
             (str(self.workdir / "hosts"), "/etc/hosts"),
@@ -696,7 +695,7 @@ class SingleNodeCluster:
         config = _InitConfig(
             node_name=self.node_name,
             binds=binds,
-            daemon_env=self._daemon_env(),
+            daemon_env=self.daemon_env,
             state_file=str(self.workdir / "init-state.json"),
             watch_pid=os.getpid(),
             hacluster_uid=uid,
@@ -758,11 +757,12 @@ logging {{
 """
 
     @staticmethod
-    def _daemon_env() -> dict[str, str]:
-        """Environment of corosync and pacemakerd, as a systemd unit would give it.
+    def _default_daemon_env() -> dict[str, str]:
+        """Environment of corosync and pacemakerd, much as a systemd unit gives it.
 
         The units read ``/etc/default/pacemaker`` (EnvironmentFile); its simple
-        ``KEY=value`` lines are honoured here too. Logging goes to files only.
+        ``KEY=value`` lines are honoured here too. Logging goes to files only
+        (``PCMK_logfacility=none``: nothing reaches the host's syslog).
         """
         env = dict(BASE_ENV)
         defaults = Path("/etc/default/pacemaker")
@@ -955,50 +955,61 @@ class _NodeInit:
             watch_fd = None  # the test runner is already gone
             self.stop_requested = True
         self.log(f"starting node {cfg.node_name} ({self.net}, {self.mnt})")
-        self.setup()
-        self.log("namespaces and mounts ready; starting corosync")
-        corosync = self.spawn(
-            ["corosync", "-f", "-c", "/etc/corosync/corosync.conf"],
-            "/var/log/corosync/corosync.stderr",
-        )
-        deadline = time.monotonic() + 30.0
+        corosync: int | None = None
+        pacemakerd: int | None = None
+        try:
+            self.setup()
+            self.log("namespaces and mounts ready; starting corosync")
+            corosync = self.spawn(
+                ["corosync", "-f", "-c", "/etc/corosync/corosync.conf"],
+                "/var/log/corosync/corosync.stderr",
+            )
+            self.wait_for_corosync(corosync)
+            self.log("starting pacemakerd")
+            pacemakerd = self.spawn(["pacemakerd", "-f"], "/var/log/pacemaker/pacemakerd.stderr")
+            state = {"init": os.getpid(), "corosync": corosync, "pacemakerd": pacemakerd}
+            tmp = cfg.state_file + ".tmp"
+            Path(tmp).write_text(json.dumps({**state, "net": self.net, "mnt": self.mnt}))
+            os.rename(tmp, cfg.state_file)
+            self.log(f"running: {state}")
+            while not self.stop_requested:
+                if watch_fd is None:
+                    time.sleep(0.5)
+                elif select.select([watch_fd], [], [], 0.5)[0]:
+                    self.log(f"process {cfg.watch_pid} that started the node is gone")
+                    self.stop_requested = True
+                self.reap()
+        finally:
+            self.log("orderly shutdown")
+            if pacemakerd is not None:
+                self.terminate(pacemakerd, "pacemakerd", cfg.pacemaker_stop_timeout)
+            if corosync is not None:
+                self.terminate(corosync, "corosync", cfg.corosync_stop_timeout)
+            survivors = _kill_all(self.net, self.mnt, exclude=os.getpid(), timeout=5.0)
+            self.reap()
+            self.log(f"down{f' (could not kill {survivors})' if survivors else ''}")
+        return 0
+
+    def wait_for_corosync(self, pid: int, timeout: float = 30.0) -> None:
+        """Wait until corosync answers ``corosync-cfgtool -s`` (pacemakerd needs it)."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stop_requested:
             probe = subprocess.run(
-                ["corosync-cfgtool", "-s"], capture_output=True, stdin=subprocess.DEVNULL
+                ["corosync-cfgtool", "-s"],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                check=False,
             )
             if probe.returncode == 0:
-                break
+                self.log("corosync ready")
+                return
             self.reap()
-            if corosync in self.exited:
-                self.log("corosync exited during start-up")
-                break
+            if pid in self.exited:
+                raise RuntimeError("corosync exited during start-up (see corosync.log)")
             time.sleep(0.1)
-        self.log("corosync ready; starting pacemakerd")
-        pacemakerd = self.spawn(["pacemakerd", "-f"], "/var/log/pacemaker/pacemakerd.stderr")
-        state = {"init": os.getpid(), "corosync": corosync, "pacemakerd": pacemakerd}
-        tmp = cfg.state_file + ".tmp"
-        Path(tmp).write_text(json.dumps({**state, "net": self.net, "mnt": self.mnt}))
-        os.rename(tmp, cfg.state_file)
-        self.log(f"running: {state}")
-
-        while not self.stop_requested:
-            readable: list[int] = []
-            if watch_fd is not None:
-                readable, _, _ = select.select([watch_fd], [], [], 0.5)
-            else:
-                time.sleep(0.5)
-            if readable:
-                self.log(f"process {cfg.watch_pid} that started the node is gone")
-                self.stop_requested = True
-            self.reap()
-
-        self.log("orderly shutdown")
-        self.terminate(pacemakerd, "pacemakerd", cfg.pacemaker_stop_timeout)
-        self.terminate(corosync, "corosync", cfg.corosync_stop_timeout)
-        survivors = _kill_all(self.net, self.mnt, exclude=os.getpid(), timeout=5.0)
-        self.reap()
-        self.log(f"down{f' (could not kill {survivors})' if survivors else ''}")
-        return 0
+        if self.stop_requested:
+            return
+        raise RuntimeError(f"corosync did not answer corosync-cfgtool -s within {timeout:.0f}s")
 
 
 def _node_init_main(config_path: str) -> int:
