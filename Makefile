@@ -5,7 +5,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEV_TREE := build/dev
-APT_PACKAGES := pacemaker corosync pacemaker-cli-utils pcs crmsh resource-agents fence-agents \
+APT_PACKAGES := pacemaker corosync pacemaker-cli-utils pcs crmsh resource-agents fence-agents time \
 	python3-venv libxml2-utils iproute2 procps
 STAMP_APT := build/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_VENV := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
