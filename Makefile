@@ -28,7 +28,7 @@ $(STAMP_APT):
 venv: $(STAMP_VENV) $(DEV_TREE)/hakit
 $(STAMP_VENV): pyproject.toml | $(STAMP_APT)
 	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^$$' || true
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v -e '^$$' -e 'WARNING: Location' || true
 	@$(PY) -c 'import hakit.ocf' && touch $@
 
 # The `hakit.*` import names map onto the top-level folders. This tree of symlinks
@@ -43,7 +43,7 @@ lint: venv
 
 typecheck: venv
 	MYPYPATH=$(DEV_TREE) $(VENV)/bin/mypy -p hakit
-	$(VENV)/bin/mypy tests bench
+	MYPYPATH=$(DEV_TREE) $(VENV)/bin/mypy tests bench
 
 pytest: venv install-agents
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -101,7 +101,8 @@ def table(contenders: list[Contender], runs: int) -> str:
     anchor = statistics.median(contenders[0].wall)
     rows = [
         f"Monitor action, {runs} runs each, round-robin; medians. Machine: {os.cpu_count()} "
-        f"cores, {platform.python_implementation()} {platform.python_version()} (/usr/bin/python3), "
+        f"cores, {platform.python_implementation()} {platform.python_version()} "
+        "(/usr/bin/python3), "
         f"{time.strftime('%Y-%m-%d')}.",
         "",
         "| contender | wall ms | CPU ms | peak RSS MiB | wall ratio to Dummy |",
@@ -110,9 +111,12 @@ def table(contenders: list[Contender], runs: int) -> str:
     for c in contenders:
         wall = statistics.median(c.wall)
         rows.append(f"| {c.name} | {wall:.1f} | {statistics.median(c.cpu):.1f} | "
-                    f"{statistics.median(c.rss) / 1024:.1f} | {wall / anchor:.1f}× |")  # fmt: skip
+                    f"{statistics.median(c.rss) / 1024:.1f} | {wall / anchor:.1f}x |")  # fmt: skip
     hakit = statistics.median(contenders[2].wall)
-    rows += ["", "Peak RSS: GNU time's %M over 5 runs (wall and CPU come from posix_spawn + wait4)."]
+    rows += [
+        "",
+        "Peak RSS: GNU time's %M over 5 runs (wall and CPU come from posix_spawn + wait4).",
+    ]
     rows += ["", f"Target: ocf:hakit:service monitor < 40 ms wall — measured {hakit:.1f} ms "
              f"({'met' if hakit < 40 else 'NOT met'})."]  # fmt: skip
     return "\n".join(rows)

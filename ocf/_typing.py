@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any, Generic, TypeVar
 
     T = TypeVar("T")
+    T_co = TypeVar("T_co", covariant=True)
 else:
 
     class Generic:
@@ -21,6 +22,6 @@ else:
         def __class_getitem__(cls, item: object) -> type:
             return cls
 
-    T = Any = Callable = Iterable = Mapping = Sequence = object
+    T = T_co = Any = Callable = Iterable = Mapping = Sequence = object
 
-__all__ = ["TYPE_CHECKING", "Any", "Callable", "Generic", "Iterable", "Mapping", "Sequence", "T"]
+__all__ = ["TYPE_CHECKING", "Any", "Callable", "Generic", "Iterable", "Mapping", "Sequence", "T", "T_co"]

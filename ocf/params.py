@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ._typing import TYPE_CHECKING, Generic, T
+from ._typing import TYPE_CHECKING, Generic, T, T_co
 from .codes import OCFError, OCFExit
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class ParameterError(OCFError):
     """A parameter value that cannot be used; `code` says how bad (5 or 6)."""
 
 
-class Parameter(Generic[T]):
+class Parameter(Generic[T_co]):
     """One declared parameter. Subclasses define `content_type` and `parse`."""
 
     content_type = "string"
@@ -74,11 +74,11 @@ class Parameter(Generic[T]):
     def secret(self) -> bool:
         return False
 
-    def parse(self, raw: str) -> T:
+    def parse(self, raw: str) -> T_co:
         """Turn the raw string into a value, or raise ParameterError."""
         raise NotImplementedError
 
-    def check_installed(self, value: T) -> None:
+    def check_installed(self, value: object) -> None:
         """Raise ParameterError(ERR_INSTALLED) if something on this node is missing."""
 
     def bad(self, raw: str, why: str = "") -> ParameterError:
@@ -230,7 +230,8 @@ class PathParam(Parameter[str]):
             raise self.bad(raw, "relative paths depend on the agent's working directory")
         return value
 
-    def check_installed(self, value: str) -> None:
+    def check_installed(self, value: object) -> None:
+        value = str(value)
         if self.executable:
             found = find_program(value)
             if found is None:

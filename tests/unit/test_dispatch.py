@@ -112,7 +112,10 @@ def test_missing_program_does_not_break_a_probe(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("code", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 190, 191])
 def test_every_ocf_code_passes_through(env: dict[str, str], code: int) -> None:
-    assert run_in_process(AGENT, "monitor", {**env, "OCF_RESKEY_behaviour": f"exit:{code}"}).code == code
+    assert (
+        run_in_process(AGENT, "monitor", {**env, "OCF_RESKEY_behaviour": f"exit:{code}"}).code
+        == code
+    )
     raised = run_in_process(AGENT, "monitor", {**env, "OCF_RESKEY_behaviour": f"fail:{code}"})
     assert raised.code == code
     assert raised.exit_reason is not None
@@ -124,7 +127,9 @@ def test_non_ocf_code_becomes_err_generic(env: dict[str, str]) -> None:
     assert result.exit_reason == "agent returned 42, not an OCF exit code"
 
 
-def test_exception_becomes_err_generic_without_traceback(env: dict[str, str], tmp_path: Path) -> None:
+def test_exception_becomes_err_generic_without_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     log = tmp_path / "agent.log"
     crash = {**env, "OCF_RESKEY_behaviour": "crash", "OCF_RESKEY_password": "s3cr3t!",
              "HA_LOGFILE": str(log)}  # fmt: skip

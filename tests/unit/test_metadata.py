@@ -62,7 +62,7 @@ def test_every_action_has_a_timeout_and_the_version_is_ocf_1_1() -> None:
 
 
 def test_text_is_escaped_and_round_trips() -> None:
-    nasty = 'a < b & "c" > \'d\' \x01 ]]> <!-- x -->'
+    nasty = "a < b & \"c\" > 'd' \x01 ]]> <!-- x -->"
     agent = Agent(
         name="nasty&<",
         version='1"2',
