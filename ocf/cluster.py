@@ -92,8 +92,9 @@ def get_transient_attribute(
     name: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> str | None:
     """The value of a transient node attribute, None when it is not set."""
+    # Pacemaker 2.1.5 answers a missing attribute with 78 ("attribute does not exist").
     code, output = run(
-        ["attrd_updater", "-Q", "-n", name, *_node(node)], timeout=timeout, ok_codes=(0, 6, 105)
+        ["attrd_updater", "-Q", "-n", name, *_node(node)], timeout=timeout, ok_codes=(0, 78, 105)
     )
     if code != 0:
         return None
@@ -123,7 +124,7 @@ def get_node_attribute(
 ) -> str | None:
     code, output = run(
         ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-G", "-q", *_node(node)],
-        timeout=timeout, ok_codes=(0, 6, 105),
+        timeout=timeout, ok_codes=(0, 105),
     )  # fmt: skip
     return output.strip() if code == 0 else None
 
@@ -132,7 +133,7 @@ def delete_node_attribute(
     name: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
     run(["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-D", *_node(node)],
-        timeout=timeout, ok_codes=(0, 6, 105))  # fmt: skip
+        timeout=timeout)  # fmt: skip
 
 
 def _node(node: str | None) -> list[str]:

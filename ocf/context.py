@@ -127,8 +127,9 @@ class Context:
 
     @property
     def is_probe(self) -> bool:
-        """A one-time monitor (interval 0) that asks "is it running here?"."""
-        return self.action == "monitor" and self.interval_ms == 0
+        """A one-time monitor that asks "is it running here?". Pacemaker passes no
+        interval for probes (ocf-tester passes 0); recurring monitors always have one."""
+        return self.action == "monitor" and self.interval_ms <= 0
 
     @property
     def state_name(self) -> str:

@@ -8,7 +8,9 @@ Destinations, as ocf-shellfuncs' `ha_log` chooses them:
 - standard error when it is a terminal, or when no other destination is set (then
   pacemaker-execd records it in the cluster log).
 
-Debug lines appear only when `HA_debug` is "1" (or true/yes/on); "0" means off.
+Debug lines appear when `HA_debug` is "1" (or true/yes/on); "0" means off. When
+`PCMK_debug` is set, pacemaker-execd passes no `HA_debug` but `HA_DEBUGLOG`; then
+`PCMK_debug` (yes, or a list of daemon names) decides.
 Every message is masked: the value of a secret parameter is never written.
 """
 
@@ -43,8 +45,13 @@ class Logger:
 
     def __init__(self, tag: str, environ: Mapping[str, str], stream: object = None) -> None:
         self.tag = environ.get("HA_LOGTAG") or tag
-        self.debug_enabled = is_true(environ.get("HA_debug"))
-        facility = (environ.get("HA_LOGFACILITY") or "").strip().lower()
+        ha_debug = environ.get("HA_debug")
+        pcmk_debug = (environ.get("PCMK_debug") or "").strip().lower()
+        self.debug_enabled = is_true(ha_debug) if ha_debug is not None else (
+            pcmk_debug not in ("", "0", "no", "false", "off", "n")
+        )
+        facility = (environ.get("HA_LOGFACILITY") or environ.get("HA_logfacility") or "")
+        facility = facility.strip().lower()
         self.facility = _FACILITIES.get(facility) if facility not in ("", "none") else None
         self.logfile = environ.get("HA_LOGFILE") or None
         self.debuglog = environ.get("HA_DEBUGLOG") or None

@@ -15,6 +15,10 @@ import pytest
 
 from hakit.ocf import Agent
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tests.support.single_node import SingleNodeCluster
+
 REPO = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 OCF_ROOT = Path("/usr/lib/ocf")
@@ -72,3 +76,18 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "run"
     monkeypatch.setenv("HAKIT_RUN_DIR", str(path))
     yield path
+
+
+@pytest.fixture(scope="session")
+def pcmk_cluster(
+    tmp_path_factory: pytest.TempPathFactory, installed_agents: Path
+) -> Iterator[SingleNodeCluster]:
+    """One real single-node Pacemaker for every test that needs a cluster; torn down after."""
+    from tests.support.single_node import SingleNodeCluster
+
+    cluster = SingleNodeCluster(tmp_path_factory.mktemp("pcmk"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

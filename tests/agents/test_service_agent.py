@@ -79,7 +79,7 @@ def test_start_returns_only_when_ready_then_monitor_and_stop(http: tuple[Service
     service, port = http
     assert service.monitor(interval_ms=0).code == OCFExit.NOT_RUNNING  # probe
     assert service("start").code == OCFExit.SUCCESS
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
         assert reply.status == 200  # ready means ready: no retry needed
     assert service.monitor(0).code == OCFExit.SUCCESS
     assert service.monitor(10).code == OCFExit.SUCCESS

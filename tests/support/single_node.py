@@ -544,7 +544,7 @@ class SingleNodeCluster:
     def status_xml(self, timeout: float = 30.0) -> ET.Element:
         """Root element of ``crm_mon -1 --output-as=xml`` run inside the node."""
         out = self.run(["crm_mon", "-1", "--output-as=xml"], timeout=timeout).stdout
-        return ET.fromstring(out)  # noqa: S314 - trusted output of crm_mon
+        return ET.fromstring(out)
 
     def resource_state(self, rsc_id: str, status: ET.Element | None = None) -> ResourceState:
         """State of resource ``rsc_id`` (a primitive, or a clone/group/bundle id).
@@ -727,7 +727,7 @@ class SingleNodeCluster:
             env=dict(BASE_ENV),
             timeout=30,
         ).stdout
-        root = ET.fromstring(empty)  # noqa: S314 - trusted output of cibadmin
+        root = ET.fromstring(empty)
         crm_config = root.find("configuration/crm_config")
         if crm_config is None:
             raise RuntimeError(f"unexpected output of cibadmin --empty: {empty!r}")

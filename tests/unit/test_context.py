@@ -17,8 +17,8 @@ def context(action: str, env: dict[str, str], levels: tuple[int, ...] = (0, 10))
     )
 
 
-@pytest.mark.parametrize(("interval", "probe"), [("0", True), ("10000", False), (None, False)])
-def test_probe_is_a_monitor_with_interval_zero(interval: str | None, probe: bool) -> None:
+@pytest.mark.parametrize(("interval", "probe"), [("0", True), ("10000", False), (None, True)])
+def test_probe_is_a_monitor_without_an_interval(interval: str | None, probe: bool) -> None:
     env = {} if interval is None else {"OCF_RESKEY_CRM_meta_interval": interval}
     assert context("monitor", env).is_probe is probe
     assert context("start", env).is_probe is False

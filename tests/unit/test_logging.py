@@ -36,6 +36,20 @@ def test_ha_debug_zero_means_off(tmp_path: Path, value: str, enabled: bool) -> N
     assert ("DEBUG: dbg" in log.read_text()) is enabled
 
 
+@pytest.mark.parametrize(("pcmk_debug", "enabled"), [("yes", True), ("pacemaker-execd", True),
+                                                     ("no", False), ("", False)])  # fmt: skip
+def test_pcmk_debug_decides_when_ha_debug_is_absent(
+    tmp_path: Path, pcmk_debug: str, enabled: bool
+) -> None:
+    """With PCMK_debug set, pacemaker-execd passes HA_DEBUGLOG but no HA_debug."""
+    log = tmp_path / "l"
+    env = {"HA_LOGFILE": str(log), "HA_DEBUGLOG": str(log), "PCMK_debug": pcmk_debug}
+    logger = Logger("t", env)
+    logger.debug("dbg")
+    logger.info("inf")
+    assert ("DEBUG: dbg" in log.read_text()) is enabled
+
+
 def test_debug_goes_to_ha_debuglog(tmp_path: Path) -> None:
     env = {"HA_LOGFILE": str(tmp_path / "l"), "HA_DEBUGLOG": str(tmp_path / "d"), "HA_debug": "1"}
     logger = Logger("t", env)
