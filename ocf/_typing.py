@@ -24,4 +24,14 @@ else:
 
     T = T_co = Any = Callable = Iterable = Mapping = Sequence = object
 
-__all__ = ["TYPE_CHECKING", "Any", "Callable", "Generic", "Iterable", "Mapping", "Sequence", "T", "T_co"]
+__all__ = [
+    "TYPE_CHECKING",
+    "Any",
+    "Callable",
+    "Generic",
+    "Iterable",
+    "Mapping",
+    "Sequence",
+    "T",
+    "T_co",
+]

@@ -47,10 +47,12 @@ class Logger:
         self.tag = environ.get("HA_LOGTAG") or tag
         ha_debug = environ.get("HA_debug")
         pcmk_debug = (environ.get("PCMK_debug") or "").strip().lower()
-        self.debug_enabled = is_true(ha_debug) if ha_debug is not None else (
-            pcmk_debug not in ("", "0", "no", "false", "off", "n")
+        self.debug_enabled = (
+            is_true(ha_debug)
+            if ha_debug is not None
+            else (pcmk_debug not in ("", "0", "no", "false", "off", "n"))
         )
-        facility = (environ.get("HA_LOGFACILITY") or environ.get("HA_logfacility") or "")
+        facility = environ.get("HA_LOGFACILITY") or environ.get("HA_logfacility") or ""
         facility = facility.strip().lower()
         self.facility = _FACILITIES.get(facility) if facility not in ("", "none") else None
         self.logfile = environ.get("HA_LOGFILE") or None

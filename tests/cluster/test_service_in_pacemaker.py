@@ -3,6 +3,7 @@ monitors, lose their daemon to SIGKILL and are recovered by the cluster."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -51,8 +52,9 @@ def resources(pcmk_cluster: SingleNodeCluster) -> SingleNodeCluster:
     for xml in (web, clone):
         pcmk_cluster.run(["cibadmin", "--create", "--scope", "resources", "--xml-text", xml])
     for rsc in (WEB, f"{WORKER}-clone"):
-        pcmk_cluster.wait_for(lambda r=rsc: _started(pcmk_cluster, r), timeout=60,
-                              description=f"{rsc} started")  # fmt: skip
+        pcmk_cluster.wait_for(
+            functools.partial(_started, pcmk_cluster, rsc), timeout=60, description=f"{rsc} started"
+        )
     return pcmk_cluster
 
 
