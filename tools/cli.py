@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .lab.lab import Lab
+
 
 def _agents_install(args: argparse.Namespace) -> int:
     from .install_agents import install
@@ -39,6 +43,79 @@ def _agents_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> int:
+    from .lab.lab import Lab
+
+    lab = Lab()
+    verb = args.verb
+    if verb == "up":
+        timings = lab.up(nodes=args.nodes, profile=args.profile)
+        _print_status(lab)
+        print(f"lab up in {timings['ready']:.1f}s (online with DC after "
+              f"{timings['online_with_dc']:.1f}s, profile {lab.state.profile})")  # fmt: skip
+    elif verb == "down":
+        lab.down(purge=args.purge)
+        print("lab down" + (" and purged" if args.purge else f"; state kept in {lab.dir}"))
+    elif verb == "status":
+        _print_status(lab)
+    elif verb == "exec":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        done = lab.run(args.node, command or ["bash"], check=False, timeout=3600)
+        sys.stdout.write(done.stdout)
+        sys.stderr.write(done.stderr)
+        return done.returncode
+    elif verb == "cut":
+        lab.cut(args.node)
+    elif verb == "power-on":
+        lab.power_on(args.node)
+    elif verb == "power-state":
+        lab.check_node(args.node)
+        return 0 if lab.powered(args.node) else 2
+    elif verb == "isolate":
+        lab.isolate(args.node)
+    elif verb == "heal":
+        lab.heal()
+    elif verb == "kill":
+        print("killed " + " ".join(map(str, lab.kill(args.node, args.process))))
+    return 0
+
+
+def _print_status(lab: Lab) -> None:
+    status = lab.status()
+    nodes = status["nodes"]
+    if not isinstance(nodes, dict):
+        return
+    print(f"profile {status['profile']}, DC {status['dc'] or '-'}, "
+          f"{'quorate' if status['quorate'] else 'no quorum'}")  # fmt: skip
+    for name, node in nodes.items():
+        print(f"  {name:<8} {lab.address(name):<12} power {node['power']:<4} "
+              f"{'online' if node['online'] else 'offline'}")  # fmt: skip
+
+
+def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lab = commands.add_parser("lab", help="a real multi-node cluster on this machine")
+    verbs = lab.add_subparsers(dest="verb", required=True)
+    up = verbs.add_parser("up", help="create or repair the lab (idempotent)")
+    up.add_argument("--nodes", type=int, help="number of nodes (default 3)")
+    up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
+    down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
+    down.add_argument("--purge", action="store_true", help="also delete node state and logs")
+    verbs.add_parser("status", help="power, membership, DC")
+    run = verbs.add_parser("exec", help="run a command inside a node: exec NODE -- CMD")
+    run.add_argument("node")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    for verb, text in (("cut", "power cut (SIGKILL everything on the node)"),
+                       ("power-on", "boot a node"),
+                       ("power-state", "exit 0 if the node is on, 2 if off"),
+                       ("isolate", "network partition: the node's link goes down")):  # fmt: skip
+        verbs.add_parser(verb, help=text).add_argument("node")
+    verbs.add_parser("heal", help="bring every node's link back up")
+    kill = verbs.add_parser("kill", help="SIGKILL a process by name on a node")
+    kill.add_argument("node")
+    kill.add_argument("process")
+    lab.set_defaults(func=_lab)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hakit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -53,13 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.add_argument("--ocf-root", help="default: $OCF_ROOT or /usr/lib/ocf")
     uninstall.set_defaults(func=_agents_uninstall)
     verbs.add_parser("list", help="list the agents").set_defaults(func=_agents_list)
+    _add_lab(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .lab.lab import LabError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except LabError as error:
+        print(f"hakit: {error}", file=sys.stderr)
+        return 1
     except PermissionError as error:
         print(f"hakit: {error.strerror}: {error.filename} (run as root?)", file=sys.stderr)
         return 1
