@@ -17,6 +17,7 @@ from hakit.ocf import Agent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hakit.tools.lab.lab import Lab
     from tests.support.single_node import SingleNodeCluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,3 +92,16 @@ def pcmk_cluster(
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def lab(installed_agents: Path) -> Iterator[Lab]:
+    """The 3-node lab (fast profile), up once for every test that needs it, down after."""
+    from hakit.tools.lab.lab import Lab
+
+    the_lab = Lab()
+    the_lab.up(nodes=3, profile="fast")
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()

@@ -1,0 +1,154 @@
+"""The lab: a real 3-node cluster with real fencing, faults, and a clean `down`.
+
+Runs last among the lab tests in this file: `test_down_leaves_nothing_behind`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+
+from hakit.tools.lab.lab import BRIDGE, FENCE_AGENT, Lab, pids_in_netns, sh
+
+AP = "hakit-lab-ap"
+MARKER = "hakit-lab-ap-daemon"
+
+
+def fenced_reboots(lab: Lab, target: str) -> int:
+    out = lab.run("node1", ["stonith_admin", "--history", target, "--output-as=xml"]).stdout
+    return out.count('action="reboot"') if 'status="success"' in out else 0
+
+
+def fence_events(lab: Lab, node: str, target: str) -> list[str]:
+    log = lab.node_dir(node) / "var-log-pacemaker" / "pacemaker.log"
+    return [ln for ln in log.read_text().splitlines()
+            if "finalize_op" in ln and f"targeting {target}" in ln and "OK (complete)" in ln]  # fmt: skip
+
+
+def wait(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def online(lab: Lab) -> set[str]:
+    for node in lab.nodes:
+        status = lab.cluster_status(node)
+        if status and status.dc:
+            return {n.name for n in status.nodes if n.online}
+    return set()
+
+
+def where_running(lab: Lab) -> list[str]:
+    """Nodes on which the A/P daemon really runs, from each node's processes."""
+    found = []
+    for node in lab.nodes:
+        for pid in pids_in_netns(lab.netns(node)):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if MARKER.encode() in cmdline:
+                found.append(node)
+                break
+    return found
+
+
+def test_three_nodes_online_with_a_dc(lab: Lab) -> None:
+    status = lab.status()
+    assert status["dc"] in lab.nodes and status["quorate"] is True
+    assert online(lab) == {"node1", "node2", "node3"}
+    assert FENCE_AGENT.exists()
+    for node in lab.nodes:  # every node is its own host
+        assert lab.run(node, ["hostname"]).stdout.strip() == node
+        assert lab.run(node, ["crm_node", "-n"]).stdout.strip() == node
+
+
+def test_up_again_changes_nothing(lab: Lab) -> None:
+    pids = {n: lab.init_pid(n) for n in lab.nodes}
+    began = time.monotonic()
+    lab.up()
+    assert time.monotonic() - began < 5
+    assert {n: lab.init_pid(n) for n in lab.nodes} == pids
+
+
+def test_power_cut_node_is_fenced_and_comes_back(lab: Lab) -> None:
+    before = len(fence_events(lab, "node1", "node2") + fence_events(lab, "node3", "node2"))
+    lab.cut("node2")
+    assert not lab.powered("node2")
+    wait(lambda: len(fence_events(lab, "node1", "node2") + fence_events(lab, "node3", "node2"))
+         > before, 60, "node2 fenced")  # fmt: skip
+    wait(lambda: online(lab) == {"node1", "node2", "node3"}, 60, "node2 back online")
+
+
+def test_isolated_node_is_fenced_and_the_resource_never_runs_twice(lab: Lab) -> None:
+    xml = (
+        f'<primitive id="{AP}" class="ocf" provider="hakit" type="service">'
+        f'<instance_attributes id="{AP}-ia">'
+        f'<nvpair id="{AP}-ia-binary" name="binary" value="/bin/bash"/>'
+        f'<nvpair id="{AP}-ia-arguments" name="arguments" '
+        f"value=\"-c 'exec -a {MARKER} sleep 100000'\"/></instance_attributes>"
+        f'<meta_attributes id="{AP}-ma"><nvpair id="{AP}-ma-stick" name="resource-stickiness" '
+        'value="100"/></meta_attributes>'
+        f'<operations><op id="{AP}-monitor-interval-5s" name="monitor" interval="5s" '
+        'timeout="20s"/></operations></primitive>'
+    )
+    lab.run("node1", ["cibadmin", "--create", "--scope", "resources", "--xml-text", xml])
+    wait(lambda: len(where_running(lab)) == 1, 60, "the A/P resource started")
+    victim = where_running(lab)[0]
+    samples: list[list[str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            samples.append(where_running(lab))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        lab.isolate(victim)
+        wait(lambda: (r := where_running(lab)) != [] and victim not in r, 60,
+             "the resource running on a survivor")  # fmt: skip
+        assert fence_events(lab, next(n for n in lab.nodes if n != victim), victim)
+    finally:
+        lab.heal()
+        wait(lambda: online(lab) == set(lab.nodes), 90, "the partition healed")
+        time.sleep(3)
+        stop.set()
+        watcher.join()
+        lab.run("node1", ["cibadmin", "--delete", "--xml-text", f'<primitive id="{AP}"/>'])
+    assert samples and max(len(s) for s in samples) == 1, "ran on two nodes at once"
+    assert where_running(lab) == [] or len(where_running(lab)) == 1
+
+
+def test_kill_a_cluster_process(lab: Lab) -> None:
+    victims = lab.kill("node3", "pacemaker-attrd")
+    assert victims
+    wait(lambda: online(lab) == set(lab.nodes), 90, "node3 recovered")
+
+
+def test_down_leaves_nothing_behind(lab: Lab) -> None:
+    netns = [lab.netns(n) for n in lab.nodes]
+    lab.down()
+    for name in netns:
+        assert not os.path.exists(f"/run/netns/{name}")
+    assert sh("ip", "link", "show", BRIDGE, check=False).returncode != 0
+    assert not any(sh("ip", "link", "show", f"hakit-v{i}", check=False).returncode == 0
+                   for i in range(1, 4))  # fmt: skip
+    assert not FENCE_AGENT.exists()
+    assert lab.anchor_pid() is None
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            assert b"node_init.py" not in cmd
+    lab.up(nodes=3, profile="fast")  # the session fixture takes it down again
+    assert online(lab) == {"node1", "node2", "node3"}
