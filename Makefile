@@ -54,8 +54,12 @@ install-agents: venv
 uninstall-agents: venv
 	$(VENV)/bin/hakit agents uninstall
 
+demo: venv install-agents
+	$(VENV)/bin/hakit lab demo
+
 bench: venv install-agents
 	$(PY) -m bench.monitor --write docs/benchmarks.md
+	$(PY) -m bench.lab --write docs/benchmarks.md
 
 clean:
 	rm -rf build $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -122,13 +122,17 @@ def table(contenders: list[Contender], runs: int) -> str:
     return "\n".join(rows)
 
 
-def write(path: Path, text: str) -> None:
+def write(
+    path: Path, text: str, begin: str = BEGIN, end: str = END,
+    title: str = "Agent monitor start-up",
+) -> None:  # fmt: skip
+    """Replace the block between `begin` and `end` (or add it under `title`)."""
     old = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by `make bench`.\n"
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + block + old[old.index(END) + len(END) :]
+    block = f"{begin}\n{text}\n{end}"
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
     else:
-        new = old.rstrip("\n") + "\n\n## Agent monitor start-up\n\n" + block + "\n"
+        new = old.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
     path.write_text(new)
 
 

@@ -77,6 +77,10 @@ def _lab(args: argparse.Namespace) -> int:
         lab.heal()
     elif verb == "kill":
         print("killed " + " ".join(map(str, lab.kill(args.node, args.process))))
+    elif verb == "demo":
+        from .lab.demo import main as demo
+
+        return demo()
     return 0
 
 
@@ -110,6 +114,7 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        ("isolate", "network partition: the node's link goes down")):  # fmt: skip
         verbs.add_parser(verb, help=text).add_argument("node")
     verbs.add_parser("heal", help="bring every node's link back up")
+    verbs.add_parser("demo", help="up, a small HA layout, a power cut, fencing, recovery")
     kill = verbs.add_parser("kill", help="SIGKILL a process by name on a node")
     kill.add_argument("node")
     kill.add_argument("process")

@@ -101,7 +101,7 @@ def main():
             return 1
         if os.path.exists(os.path.join(LAB_DIR, "fence_no_poweron")):
             return 0
-        time.sleep(1)
+        time.sleep(0.2)  # let the host notice the power is gone
         return lab("power-on", plug)
     sys.stderr.write(f"fence_hakit_lab: unsupported action {{action}}\n")
     return 1

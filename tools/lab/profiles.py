@@ -12,6 +12,7 @@ class Profile:
 
     name: str
     token_ms: int | None  # corosync totem.token; None = corosync's default (3000)
+    token_coefficient_ms: int | None  # per node beyond two; None = corosync's default (650)
     dc_deadtime: str
     cluster_recheck_interval: str
     monitor_interval: str
@@ -22,6 +23,8 @@ class Profile:
 
     def corosync_conf(self, nodes: list[tuple[str, str]], keyfile: str) -> str:
         token = f"\ttoken: {self.token_ms}\n" if self.token_ms else ""
+        if self.token_coefficient_ms is not None:
+            token += f"\ttoken_coefficient: {self.token_coefficient_ms}\n"
         members = "".join(
             f"\tnode {{\n\t\tname: {name}\n\t\tnodeid: {i}\n\t\tring0_addr: {address}\n\t}}\n"
             for i, (name, address) in enumerate(nodes, 1)
@@ -39,6 +42,6 @@ class Profile:
 
 
 PROFILES = {
-    "default": Profile("default", None, "20s", "15min", "10s"),
-    "fast": Profile("fast", 1000, "3s", "1min", "5s"),
+    "default": Profile("default", None, None, "20s", "15min", "10s"),
+    "fast": Profile("fast", 1000, 0, "3s", "1min", "5s"),
 }
