@@ -44,8 +44,12 @@ def _agents_list(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from .lab.lab import Lab
+    import os
 
+    from .lab.lab import Lab, LabError
+
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
     lab = Lab()
     verb = args.verb
     if verb == "up":

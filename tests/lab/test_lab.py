@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from hakit.tools.lab.lab import BRIDGE, FENCE_AGENT, Lab, pids_in_netns, sh
 
 AP = "hakit-lab-ap"
@@ -131,6 +130,32 @@ def test_kill_a_cluster_process(lab: Lab) -> None:
     victims = lab.kill("node3", "pacemaker-attrd")
     assert victims
     wait(lambda: online(lab) == set(lab.nodes), 90, "node3 recovered")
+
+
+def test_up_repairs_a_broken_lab(lab: Lab) -> None:
+    """A lost link and a dead anchor (what a host crash or a careless admin leaves)."""
+    sh("ip", "link", "delete", "hakit-v3")
+    anchor = lab.anchor_pid()
+    assert anchor is not None
+    os.kill(anchor, 9)
+    wait(lambda: lab.anchor_pid() is None, 5, "the anchor gone")
+    lab.up()
+    assert lab.anchor_pid() is not None
+    assert sh("ip", "link", "show", "hakit-v3", check=False).returncode == 0
+    wait(lambda: online(lab) == set(lab.nodes), 90, "node3 back after the repair")
+
+
+def test_errors_are_messages_not_tracebacks() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        ["su", "nobody", "-s", "/bin/sh", "-c", f"{sys.executable} -m hakit.tools.cli lab up"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "the lab needs root" in done.stderr
 
 
 def test_down_leaves_nothing_behind(lab: Lab) -> None:
