@@ -148,6 +148,7 @@ _STATE_DIRS: Final[Mapping[str, tuple[str, int, bool]]] = {
     "/var/lib/corosync": ("var-lib-corosync", 0o755, False),
     "/var/log/corosync": ("var-log-corosync", 0o755, False),
     "/var/log/crmsh": ("var-log-crmsh", 0o775, True),
+    "/var/log/hakit": ("var-log-hakit", 0o750, False),
 }
 _PACEMAKER_SUBDIRS: Final = ("cib", "pengine", "blackbox", "cores")
 

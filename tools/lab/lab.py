@@ -38,6 +38,8 @@ NODE_DIRS = [
     ("var-log-pacemaker/bundles", 0o770, True),
     ("var-lib-corosync", 0o700, False),
     ("var-log-corosync", 0o750, False),
+    ("var-log-hakit", 0o750, False),
+    ("var-log-crmsh", 0o750, False),
     *((f"var-lib-pacemaker/{d}", 0o750, True) for d in ("cib", "pengine", "blackbox", "cores")),
 ]
 
@@ -343,6 +345,8 @@ class Lab:
                  (str(base / "var-log-pacemaker"), "/var/log/pacemaker"),
                  (str(base / "var-lib-corosync"), "/var/lib/corosync"),
                  (str(base / "var-log-corosync"), "/var/log/corosync"),
+                 (str(base / "var-log-hakit"), "/var/log/hakit"),
+                 (str(base / "var-log-crmsh"), "/var/log/crmsh"),
                  (str(self.dir / "corosync.conf"), "/etc/corosync/corosync.conf"),
                  (str(self.dir / "hosts"), "/etc/hosts")]  # fmt: skip
         env = {"PATH": PATH, "LC_ALL": "C", "PCMK_logfile": "/var/log/pacemaker/pacemaker.log",

@@ -67,7 +67,8 @@ class NodeInit:
             check=True,
         )
         for source, target in cfg["binds"]:  # type: ignore[attr-defined]
-            os.makedirs(target, exist_ok=True) if not os.path.exists(target) else None
+            if not os.path.exists(target):
+                os.makedirs(target)  # a mount point (e.g. /var/log/hakit)
             subprocess.run(["mount", "--bind", source, target], check=True)
 
     def spawn(self, args: list[str], logfile: str) -> int:
