@@ -8,6 +8,8 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .lab.lab import Lab
 
 
@@ -46,46 +48,67 @@ def _agents_list(args: argparse.Namespace) -> int:
 def _lab(args: argparse.Namespace) -> int:
     import os
 
-    from .lab.lab import Lab, LabError
+    from .lab.errors import LabError
+    from .lab.lab import Lab
 
     if os.geteuid() != 0:
         raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
-    lab = Lab()
-    verb = args.verb
-    if verb == "up":
-        timings = lab.up(nodes=args.nodes, profile=args.profile)
-        _print_status(lab)
-        print(f"lab up in {timings['ready']:.1f}s (online with DC after "
-              f"{timings['online_with_dc']:.1f}s, profile {lab.state.profile})")  # fmt: skip
-    elif verb == "down":
-        lab.down(purge=args.purge)
-        print("lab down" + (" and purged" if args.purge else f"; state kept in {lab.dir}"))
-    elif verb == "status":
-        _print_status(lab)
-    elif verb == "exec":
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        done = lab.run(args.node, command or ["bash"], check=False, timeout=3600)
-        sys.stdout.write(done.stdout)
-        sys.stderr.write(done.stderr)
-        return done.returncode
-    elif verb == "cut":
-        lab.cut(args.node)
-    elif verb == "power-on":
-        lab.power_on(args.node)
-    elif verb == "power-state":
-        lab.check_node(args.node)
-        return 0 if lab.powered(args.node) else 2
-    elif verb == "isolate":
-        lab.isolate(args.node)
-    elif verb == "heal":
-        lab.heal()
-    elif verb == "kill":
-        print("killed " + " ".join(map(str, lab.kill(args.node, args.process))))
-    elif verb == "demo":
-        from .lab.demo import main as demo
+    return int(LAB_VERBS[args.verb](Lab(), args) or 0)
 
-        return demo()
-    return 0
+
+def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
+    timings = lab.up(nodes=args.nodes, profile=args.profile, infra=args.infra)
+    _print_status(lab)
+    print(f"lab up in {timings['ready']:.1f}s (online with DC after "
+          f"{timings['online_with_dc']:.1f}s, profile {lab.state.profile})")  # fmt: skip
+
+
+def _lab_down(lab: Lab, args: argparse.Namespace) -> None:
+    lab.down(purge=args.purge)
+    print("lab down" + (" and purged" if args.purge else f"; state kept in {lab.dir}"))
+
+
+def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
+    info = lab.infra_up()
+    credentials = lab.dir / "infra" / "credentials.json"
+    print(f"infra node {info.address}: MariaDB :{info.mysql_port}, RabbitMQ "
+          f":{info.amqp_port}; credentials in {credentials}")  # fmt: skip
+
+
+def _lab_exec(lab: Lab, args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    done = lab.run(args.node, command or ["bash"], check=False, timeout=3600)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+def _lab_power_state(lab: Lab, node: str) -> int:
+    """Exit 0 when `node` is on, 2 when off (the fence agent's status)."""
+    lab.check_node(node)
+    return 0 if lab.powered(node) else 2
+
+
+def _lab_demo(lab: Lab, args: argparse.Namespace) -> int:
+    from .lab.demo import main as demo
+
+    return demo()
+
+
+LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
+    "up": _lab_up,
+    "down": _lab_down,
+    "status": lambda lab, args: _print_status(lab),
+    "infra": _lab_infra,
+    "exec": _lab_exec,
+    "cut": lambda lab, args: lab.cut(args.node),
+    "power-on": lambda lab, args: lab.power_on(args.node),
+    "power-state": lambda lab, args: _lab_power_state(lab, args.node),
+    "isolate": lambda lab, args: lab.isolate(args.node),
+    "heal": lambda lab, args: lab.heal(),
+    "kill": lambda lab, args: print(f"killed {lab.kill(args.node, args.process)}"),
+    "demo": _lab_demo,
+}
 
 
 def _print_status(lab: Lab) -> None:
@@ -106,9 +129,12 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up = verbs.add_parser("up", help="create or repair the lab (idempotent)")
     up.add_argument("--nodes", type=int, help="number of nodes (default 3)")
     up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
+    up.add_argument("--infra", action="store_true",
+                    help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5")  # fmt: skip
     down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
     down.add_argument("--purge", action="store_true", help="also delete node state and logs")
     verbs.add_parser("status", help="power, membership, DC")
+    verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
     run = verbs.add_parser("exec", help="run a command inside a node: exec NODE -- CMD")
     run.add_argument("node")
     run.add_argument("command", nargs=argparse.REMAINDER)
@@ -144,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .lab.lab import LabError
+    from .lab.errors import LabError
 
     args = build_parser().parse_args(argv)
     try:

@@ -132,6 +132,26 @@ def test_kill_a_cluster_process(lab: Lab) -> None:
     wait(lambda: online(lab) == set(lab.nodes), 90, "node3 recovered")
 
 
+def test_infra_node_serves_mariadb_and_rabbitmq_to_the_nodes(lab: Lab) -> None:
+    import json
+
+    from hakit.tools.lab.lab import INFRA_ADDRESS
+
+    info = lab.infra_up()
+    assert info.address == INFRA_ADDRESS
+    assert lab.infra_up().pids == info.pids  # idempotent
+    password = json.loads((lab.dir / "infra" / "credentials.json").read_text())
+    db_password = next(v for k, v in password.items() if "mariadb" in k or "mysql" in k)
+    for node in lab.nodes:
+        done = lab.run(node, ["mariadb", "-h", INFRA_ADDRESS, "-u", "hakit", "-N", "-e",
+                              "select 40 + 2"], env={"MYSQL_PWD": db_password})  # fmt: skip
+        assert done.stdout.strip() == "42"
+    amqp = lab.run("node2", ["python3", "-c", (
+        "import socket; s = socket.create_connection(('" + INFRA_ADDRESS + "', 5672), 5);"
+        "s.sendall(b'AMQP\\x00\\x00\\x09\\x01'); print(s.recv(1)[0])")])  # fmt: skip
+    assert amqp.stdout.strip() == "1"  # a Connection.Start method frame
+
+
 def test_up_repairs_a_broken_lab(lab: Lab) -> None:
     """A lost link and a dead anchor (what a host crash or a careless admin leaves)."""
     sh("ip", "link", "delete", "hakit-v3")
@@ -159,7 +179,7 @@ def test_errors_are_messages_not_tracebacks() -> None:
 
 
 def test_down_leaves_nothing_behind(lab: Lab) -> None:
-    netns = [lab.netns(n) for n in lab.nodes]
+    netns = [lab.netns(n) for n in lab.nodes] + ["hakit-infra"]
     lab.down()
     for name in netns:
         assert not os.path.exists(f"/run/netns/{name}")

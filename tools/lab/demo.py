@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from hakit.tools.lab.lab import Lab, LabError
+from hakit.tools.lab.errors import LabError
+from hakit.tools.lab.lab import Lab
 from hakit.tools.lab.timeline import failover_events
 
 WEB, WORKER = "demo-web", "demo-worker"

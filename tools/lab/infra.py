@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hakit.tools.lab.errors import LabError
+
 PACKAGES = ("mariadb-server", "rabbitmq-server")
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 POLICY_DENY = b"#!/bin/sh\n# hakit lab: no daemon starts during apt-get install\nexit 101\n"
@@ -57,11 +59,8 @@ RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # not the /usr/sbin s
 CLONE_NEWNET = 0x40000000
 SOCKET_PATH_MAX = 107
 
+
 T = TypeVar("T")
-
-
-class LabError(Exception):
-    """A problem the user can fix; str() is a one-line message with a hint."""
 
 
 @dataclass
@@ -93,33 +92,39 @@ def _missing_packages() -> list[str]:
     return [p for p in PACKAGES if p not in installed]
 
 
-def ensure_packages() -> None:
-    """apt-get install mariadb-server and rabbitmq-server if missing, without starting them.
-
-    A policy-rc.d that denies every start is in place during the install; the previous
-    one (or none) is restored afterwards.
-    """
-    _require_root()
-    missing = _missing_packages()
-    if not missing:
-        return
+@contextlib.contextmanager
+def _no_daemon_starts() -> Iterator[None]:
+    """A policy-rc.d denying every start (exit 101) while in the block; then the old state."""
     saved = POLICY_RC_D.read_bytes() if POLICY_RC_D.exists() else None
-    saved_mode = POLICY_RC_D.stat().st_mode & 0o7777 if saved is not None else 0
+    mode = POLICY_RC_D.stat().st_mode & 0o7777 if saved is not None else 0
+    if saved is not None and saved.rstrip().endswith(b"exit 101") and mode & 0o100:
+        yield  # already denies (Docker-style images): leave it untouched
+        return
     POLICY_RC_D.write_bytes(POLICY_DENY)
     POLICY_RC_D.chmod(0o755)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-q", *missing]
     try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:  # stale package lists: update once and retry
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        yield
     finally:
         if saved is None:
             POLICY_RC_D.unlink(missing_ok=True)
         else:
             POLICY_RC_D.write_bytes(saved)
-            POLICY_RC_D.chmod(saved_mode)
+            POLICY_RC_D.chmod(mode)
+
+
+def ensure_packages() -> None:
+    """apt-get install mariadb-server and rabbitmq-server if missing, starting no daemon."""
+    _require_root()
+    missing = _missing_packages()
+    if not missing:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", *missing]
+    with _no_daemon_starts():
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:  # stale package lists: update once and retry
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise LabError(
@@ -129,7 +134,8 @@ def ensure_packages() -> None:
 
 
 def _require_packages() -> None:
-    for path in ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", RABBITMQ_SERVER):
+    for path in ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/mariadb",
+                 RABBITMQ_SERVER):  # fmt: skip
         if not Path(path).exists():
             raise LabError(f"{path} is missing (hint: run ensure_packages() / install the lab)")
 
@@ -179,9 +185,7 @@ def in_netns(netns: str, func: Callable[[], T]) -> T:
 
 
 def _proc_alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie (reaps it if it is our child)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    """True if `pid` exists and is not a zombie (they are never our children: setsid -f)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -293,13 +297,17 @@ def _bind_problem(address: str, port: int) -> int:
 def _check_bindable(netns: str, address: str, port: int, what: str) -> None:
     problem = in_netns(netns, lambda: _bind_problem(address, port))
     if problem == errno.EADDRNOTAVAIL:
+        if address.startswith("127."):
+            raise LabError(
+                f"loopback is down in netns {netns!r} (hint: ip -n {netns} link set lo up)"
+            )
         raise LabError(
             f"{address} is not an address of netns {netns!r} (hint: check `ip -n {netns} addr`)"
         )
     if problem == errno.EADDRINUSE:
         raise LabError(
             f"port {port} on {address} in netns {netns!r} is busy, needed for {what} "
-            "(hint: stop whatever listens there, e.g. a previous infra node)"
+            "(hint: stop whatever listens there, e.g. another infra node)"
         )
     if problem:
         raise LabError(f"cannot bind {address}:{port} in netns {netns!r}: {os.strerror(problem)}")
@@ -356,16 +364,18 @@ def _write_private(path: Path, text: str, mode: int = 0o600, owner: str | None =
     tmp.replace(path)
 
 
-def _credentials(layout: _Layout) -> dict[str, str]:
+def _credentials(layout: _Layout) -> tuple[dict[str, str], bool]:
+    """The stored passwords and Erlang cookie, generated on first use; (creds, new)."""
     creds = _read_json(layout.credentials)
-    if not {"mysql", "rabbitmq", "cookie"} <= creds.keys():
-        creds = {
-            "mysql": secrets.token_hex(16),
-            "rabbitmq": secrets.token_hex(16),
-            "cookie": secrets.token_hex(20).upper(),
-        }
-        _write_private(layout.credentials, json.dumps(creds, indent=1) + "\n")
-    return {k: str(v) for k, v in creds.items()}
+    if {"mysql", "rabbitmq", "cookie"} <= creds.keys():
+        return {k: str(v) for k, v in creds.items()}, False
+    creds = {
+        "mysql": secrets.token_hex(16),
+        "rabbitmq": secrets.token_hex(16),
+        "cookie": secrets.token_hex(20).upper(),
+    }
+    _write_private(layout.credentials, json.dumps(creds, indent=1) + "\n")
+    return creds, True
 
 
 def _make_dir(path: Path, owner: str, mode: int) -> None:
@@ -408,14 +418,14 @@ def _spawn(netns: str, argv: list[str], env: dict[str, str], log: Path, cwd: Pat
             env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, check=False,
         )  # fmt: skip
     if done.returncode != 0:
-        raise LabError(f"could not start {argv[0]} in netns {netns!r} (see {log})")
+        raise LabError(f"could not start {argv[0]} in netns {netns!r} (hint: see {log})")
 
 
-def _tail(path: Path, lines: int = 3) -> str:
+def _tail(path: Path, lines: int = 2) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
     except OSError:
-        return ""
+        return "(no log)"
     return " | ".join(ln.strip() for ln in text[-lines:])
 
 
@@ -423,23 +433,28 @@ def _marker_env(state_dir: Path, service: str) -> dict[str, str]:
     return {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",
-        MARKER: str(state_dir.resolve()),
+        MARKER: str(state_dir),
         SERVICE_MARKER: service,
     }
 
 
-def _start_mariadb(layout: _Layout, netns: str, address: str) -> None:
+MARIADB_TUNING = ["--innodb-log-file-size=16M", "--innodb-buffer-pool-size=64M"]
+
+
+def _prepare_mariadb(layout: _Layout, netns: str, address: str) -> None:
     _make_dir(layout.mariadb, "mysql", 0o750)
     _check_reachable(layout.mariadb, "mysql")
     if len(str(layout.mysql_socket)) > SOCKET_PATH_MAX:
         raise LabError(f"state dir path too long for a unix socket: {layout.mysql_socket}")
     _check_bindable(netns, address, MYSQL_PORT, "MariaDB")
-    common = ["--innodb-log-file-size=16M", "--innodb-buffer-pool-size=64M"]
+
+
+def _start_mariadb(layout: _Layout, netns: str, address: str) -> None:
     if not (layout.datadir / "mysql").is_dir():
         shutil.rmtree(layout.datadir, ignore_errors=True)
         done = subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={layout.datadir}",
-             "--user=mysql", "--skip-test-db", "--skip-name-resolve", *common],
+             "--user=mysql", "--skip-test-db", "--skip-name-resolve", *MARIADB_TUNING],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
@@ -452,24 +467,24 @@ def _start_mariadb(layout: _Layout, netns: str, address: str) -> None:
         f"--log-error={layout.mariadb / 'mariadbd.err'}",
         f"--bind-address={address}", f"--port={MYSQL_PORT}", "--skip-name-resolve",
         "--max-connect-errors=1000000000", "--max-connections=500",
-        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", *common,
+        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+        *MARIADB_TUNING,
     ]  # fmt: skip
     env = _marker_env(layout.root, "mariadb")
     _spawn(netns, argv, env, layout.mariadb / "mariadbd.out", layout.mariadb)
 
 
 def _setup_mariadb_user(layout: _Layout, password: str) -> None:
-    """Create (or re-password) the `hakit` user and database over the root unix socket."""
+    """Create (or re-password) the `hakit` user and database; SQL on stdin, root socket."""
     sql = (
         f"CREATE DATABASE IF NOT EXISTS {DB_NAME} CHARACTER SET utf8mb4;\n"
         f"CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{password}';\n"
         f"ALTER USER '{DB_USER}'@'%' IDENTIFIED BY '{password}';\n"
         f"GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION;\n"
-        "FLUSH PRIVILEGES;\n"
     )
     done = subprocess.run(
         ["mariadb", "--no-defaults", "--protocol=socket", f"--socket={layout.mysql_socket}",
-         "-u", "root", "--batch"],
+         "--user=root", "--batch"],
         input=sql, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -486,11 +501,11 @@ def _rabbit_password_hash(password: str) -> str:
 
 
 def rabbitmq_env(state_dir: Path, address: str) -> dict[str, str]:
-    """The RABBITMQ_* environment of this infra node (also written as rabbitmq-env.conf)."""
+    """Environment for rabbitmq-server/rabbitmqctl of this infra node (run them in the netns)."""
     home = state_dir.resolve() / "rabbitmq"
     loopback = "-kernel inet_dist_use_interface {127,0,0,1}"
     return {
-        "HOME": str(home),
+        "HOME": str(home),  # the Erlang cookie
         "RABBITMQ_CONF_ENV_FILE": str(home / "rabbitmq-env.conf"),
         "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq.conf"),
         "RABBITMQ_ADVANCED_CONFIG_FILE": str(home / "advanced.config"),
@@ -508,16 +523,20 @@ def rabbitmq_env(state_dir: Path, address: str) -> dict[str, str]:
     }
 
 
-def _start_rabbitmq(layout: _Layout, netns: str, address: str, creds: dict[str, str]) -> None:
-    home = layout.rabbitmq
-    _make_dir(home, "rabbitmq", 0o750)
-    _check_reachable(home, "rabbitmq")
+def _prepare_rabbitmq(layout: _Layout, netns: str, address: str) -> None:
+    _make_dir(layout.rabbitmq, "rabbitmq", 0o750)
+    _check_reachable(layout.rabbitmq, "rabbitmq")
     _check_bindable(netns, address, AMQP_PORT, "RabbitMQ")
     _check_bindable(netns, "127.0.0.1", DIST_PORT, "RabbitMQ distribution")
+
+
+def _start_rabbitmq(layout: _Layout, netns: str, address: str, creds: dict[str, str]) -> None:
+    home = layout.rabbitmq
     for sub in ("mnesia", "log"):
         _make_dir(home / sub, "rabbitmq", 0o750)
     env = rabbitmq_env(layout.root, address)
-    definitions = {
+    env_file = "".join(f"{k}='{v}'\n" for k, v in env.items() if k != "HOME")
+    definitions = {  # imported at every boot: the user's password always matches
         "users": [{
             "name": RABBIT_USER, "password_hash": _rabbit_password_hash(creds["rabbitmq"]),
             "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"],
@@ -527,20 +546,16 @@ def _start_rabbitmq(layout: _Layout, netns: str, address: str, creds: dict[str, 
             {"user": RABBIT_USER, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
         ],
     }  # fmt: skip
+    conf = (
+        f"load_definitions = {home / 'definitions.json'}\n"
+        "log.console = false\nlog.file.level = info\n"
+    )
     files = {
         ".erlang.cookie": (creds["cookie"], 0o400),
-        "rabbitmq-env.conf": (
-            "".join(f"{k}='{v}'\n" for k, v in env.items() if k.startswith(("RABBITMQ_", "ERL_"))
-                    and k != "RABBITMQ_CONF_ENV_FILE"),
-            0o644,
-        ),
+        "rabbitmq-env.conf": (env_file, 0o644),
         "enabled_plugins": ("[].\n", 0o644),
         "definitions.json": (json.dumps(definitions, indent=1) + "\n", 0o600),
-        "rabbitmq.conf": (
-            f"load_definitions = {home / 'definitions.json'}\n"
-            "log.console = false\nlog.file.level = info\n",
-            0o644,
-        ),
+        "rabbitmq.conf": (conf, 0o644),
     }
     for name, (text, mode) in files.items():
         (home / name).unlink(missing_ok=True)  # the cookie is read-only
@@ -558,9 +573,9 @@ def _answers(netns: str, address: str, service: str) -> bool:
     return in_netns(netns, lambda: _amqp_answers(address, AMQP_PORT))
 
 
-def _service_running(state_dir: Path, ns_inode: int, service: str) -> list[int]:
+def _main_running(state_dir: Path, ns_inode: int, service: str) -> bool:
     pids = _our_processes(state_dir, ns_inode, service)
-    return pids if MAIN_PROCESS[service] in {_proc_comm(p) for p in pids} else []
+    return MAIN_PROCESS[service] in {_proc_comm(p) for p in pids}
 
 
 def _log_of(layout: _Layout, service: str) -> Path:
@@ -569,114 +584,123 @@ def _log_of(layout: _Layout, service: str) -> Path:
     return layout.rabbitmq / "log" / f"{NODENAME}.log"
 
 
-def start_infra(state_dir: Path, netns: str, address: str, *, timeout: float = 60) -> InfraInfo:
-    """Start MariaDB and RabbitMQ inside `netns`, listening on `address`; idempotent.
-
-    Services already running there from this state dir and answering are kept; others
-    (or all, if the address changed) are (re)started. Returns once both answer.
-    """
-    _require_root()
-    _require_packages()
-    deadline = time.monotonic() + timeout
-    ns_inode = _netns_inode(netns)
-    layout = _Layout(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    record = _read_json(layout.record)
-    if record and (record.get("address") != address or record.get("netns_inode") != ns_inode):
-        stop_infra(state_dir, netns, timeout=timeout)
-    creds = _credentials(layout)
-    started = []
-    for service in SERVICES:
-        if _service_running(state_dir, ns_inode, service):
-            if _wait_answering(netns, address, service, min(deadline, time.monotonic() + 5)):
-                continue
-            _stop_services(state_dir, ns_inode, (service,), timeout)
-        if service == "mariadb":
-            _start_mariadb(layout, netns, address)
-        else:
-            _start_rabbitmq(layout, netns, address, creds)
-        started.append(service)
-    for service in started:
-        if not _wait_answering(netns, address, service, deadline, state_dir, ns_inode):
-            if _service_running(state_dir, ns_inode, service):
-                raise LabError(
-                    f"{service} in netns {netns!r} did not answer within {timeout:.0f} s "
-                    f"(hint: see {_log_of(layout, service)})"
-                )
-            raise LabError(f"{service} exited at start: {_tail(_log_of(layout, service))}")
-        if service == "mariadb":
-            _setup_mariadb_user(layout, creds["mysql"])
-    pids = _named(_our_processes(state_dir, ns_inode))
-    if started or record.get("pids") != pids:
-        _write_private(
-            layout.record,
-            json.dumps({"netns": netns, "address": address, "netns_inode": ns_inode,
-                        "pids": pids}, indent=1) + "\n",
-            0o644,
-        )  # fmt: skip
-    return _info(address, creds, pids)
-
-
 def _wait_answering(
-    netns: str,
-    address: str,
-    service: str,
-    deadline: float,
-    state_dir: Path | None = None,
-    ns_inode: int = 0,
+    netns: str, address: str, service: str, deadline: float, state_dir: Path, ns_inode: int
 ) -> bool:
-    """Poll until `service` answers; give up at `deadline` or once its processes are gone."""
-    checked_alive = time.monotonic()
+    """Poll until `service` answers; give up at `deadline` or once its main process is gone."""
+    last_check = time.monotonic()
     while True:
         if _answers(netns, address, service):
             return True
         now = time.monotonic()
         if now >= deadline:
             return False
-        if state_dir is not None and now - checked_alive > 1.0:
-            checked_alive = now
-            if not _our_processes(state_dir, ns_inode, service):
+        if now - last_check > 1.0:
+            last_check = now
+            if not _main_running(state_dir, ns_inode, service):
                 return False
         time.sleep(0.1)
+
+
+def _await_start(
+    layout: _Layout, netns: str, address: str, service: str, deadline: float, timeout: float
+) -> None:
+    ns_inode = _netns_inode(netns)
+    if _wait_answering(netns, address, service, deadline, layout.root, ns_inode):
+        return
+    log = _log_of(layout, service)
+    if _main_running(layout.root, ns_inode, service):
+        raise LabError(
+            f"{service} in netns {netns!r} did not answer within {timeout:.0f} s (hint: see {log})"
+        )
+    raise LabError(f"{service} exited at start: {_tail(log)} (hint: see {log})")
+
+
+def start_infra(state_dir: Path, netns: str, address: str, *, timeout: float = 60) -> InfraInfo:
+    """Start MariaDB and RabbitMQ inside `netns`, listening on `address`; idempotent.
+
+    Services already running from this state dir and answering are kept; the others (all,
+    if the address or namespace changed) are cleaned up and started. Returns once both
+    answer. The first start also initialises the MariaDB data directory.
+    """
+    _require_root()
+    _require_packages()
+    deadline = time.monotonic() + timeout
+    state_dir = state_dir.resolve()
+    ns_inode = _netns_inode(netns)
+    layout = _Layout(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    record = _read_json(layout.record)
+    creds, new_creds = _credentials(layout)
+    moved = record and (record.get("address") != address or record.get("netns_inode") != ns_inode)
+    if moved or new_creds:  # running services would not match: stop them all
+        stop_infra(state_dir, str(record.get("netns", netns)), timeout=timeout)
+    wanted = []
+    for service in ("rabbitmq", "mariadb"):  # the slow one first
+        if _main_running(state_dir, ns_inode, service):
+            grace = min(deadline, time.monotonic() + 5)
+            if _wait_answering(netns, address, service, grace, state_dir, ns_inode):
+                continue
+        _stop_services(state_dir, ns_inode, (service,), timeout)  # leftovers, if any
+        wanted.append(service)
+    for service in wanted:  # every check before anything starts
+        prepare = _prepare_mariadb if service == "mariadb" else _prepare_rabbitmq
+        prepare(layout, netns, address)
+    for service in wanted:
+        if service == "mariadb":
+            _start_mariadb(layout, netns, address)
+        else:
+            _start_rabbitmq(layout, netns, address, creds)
+    for service in reversed(wanted):
+        _await_start(layout, netns, address, service, deadline, timeout)
+        if service == "mariadb":
+            _setup_mariadb_user(layout, creds["mysql"])
+    pids = record.get("pids") or {}
+    if wanted or not pids:
+        pids = _named(_our_processes(state_dir, ns_inode))
+        text = json.dumps(
+            {"netns": netns, "address": address, "netns_inode": ns_inode, "pids": pids}, indent=1
+        )
+        _write_private(layout.record, text + "\n", 0o644)
+    return _info(address, creds, {str(k): int(v) for k, v in pids.items()})
 
 
 def _stop_services(
     state_dir: Path, ns_inode: int, services: tuple[str, ...], timeout: float
 ) -> None:
-    """SIGTERM the main processes, wait, then SIGKILL whatever of ours is left."""
+    """SIGTERM the main processes (an orderly shutdown for both), wait, SIGKILL the rest."""
     deadline = time.monotonic() + timeout
-    for service in services:
-        for pid in _our_processes(state_dir, ns_inode, service):
-            if _proc_comm(pid) == MAIN_PROCESS[service]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
 
-    def mains() -> list[int]:
-        return [
-            pid for service in services for pid in _our_processes(state_dir, ns_inode, service)
-            if _proc_comm(pid) == MAIN_PROCESS[service]
-        ]  # fmt: skip
+    def ours() -> list[int]:
+        return [pid for s in services for pid in _our_processes(state_dir, ns_inode, s)]
 
-    while mains() and time.monotonic() < deadline:
+    mains = {MAIN_PROCESS[s] for s in services}
+    for pid in ours():
+        if _proc_comm(pid) in mains:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    while time.monotonic() < deadline and any(_proc_comm(p) in mains for p in ours()):
         time.sleep(0.1)
+    leftovers = ours()
     for _ in range(50):
-        leftovers = [p for s in services for p in _our_processes(state_dir, ns_inode, s)]
         if not leftovers:
             return
         for pid in leftovers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
-    raise LabError(f"processes {leftovers} survived SIGKILL (hint: check `ps -o stat`)")
+        leftovers = ours()
+    raise LabError(f"processes {leftovers} survived SIGKILL (hint: check `ps -o pid,stat`)")
 
 
 def stop_infra(state_dir: Path, netns: str, *, timeout: float = 60) -> None:
-    """Stop both services (SIGTERM: orderly shutdown), SIGKILL leftovers; idempotent.
+    """Stop both services (SIGTERM, then SIGKILL for leftovers); idempotent.
 
     Only processes in `netns` (or, if it is gone, in the namespace recorded at start)
-    that carry this state dir's marker are signalled.
+    carrying this state dir's marker are signalled.
     """
     _require_root()
+    state_dir = state_dir.resolve()
     layout = _Layout(state_dir)
     record = _read_json(layout.record)
     try:
@@ -692,29 +716,22 @@ def stop_infra(state_dir: Path, netns: str, *, timeout: float = 60) -> None:
 
 
 def infra_status(state_dir: Path, netns: str) -> dict[str, Any]:
-    """{"netns", "address", "running", <service>: {"running", "answering", "pids"}}."""
+    """{"netns", "netns_exists", "address", "running", "mariadb"/"rabbitmq": {"running",
+    "answering", "pids"}}; "running" is true when both services answer."""
+    _require_root()
+    state_dir = state_dir.resolve()
     record = _read_json(_Layout(state_dir).record)
     address = str(record.get("address", ""))
     status: dict[str, Any] = {"netns": netns, "address": address}
     try:
-        ns_inode = _netns_inode(netns)
-    except LabError:
-        ns_inode = None
-    status["netns_exists"] = ns_inode is not None
+        ns_inode: int | None = _netns_inode(netns)
+    except LabError:  # processes may outlive the netns's name: look in the recorded one
+        ns_inode = record.get("netns_inode")
+    status["netns_exists"] = _netns_path(netns).exists()
     for service in SERVICES:
-        pids = _service_running(state_dir, ns_inode, service) if ns_inode else []
-        answering = bool(pids and address) and _answers(netns, address, service)
-        status[service] = {"running": bool(pids), "answering": answering, "pids": _named(pids)}
+        pids = _our_processes(state_dir, ns_inode, service) if ns_inode else []
+        running = MAIN_PROCESS[service] in {_proc_comm(p) for p in pids}
+        answering = running and status["netns_exists"] and _answers(netns, address, service)
+        status[service] = {"running": running, "answering": answering, "pids": _named(pids)}
     status["running"] = all(status[s]["answering"] for s in SERVICES)
     return status
-
-
-@contextlib.contextmanager
-def running_infra(
-    state_dir: Path, netns: str, address: str, *, timeout: float = 60
-) -> Iterator[InfraInfo]:
-    """start_infra ... stop_infra as a context manager."""
-    try:
-        yield start_infra(state_dir, netns, address, timeout=timeout)
-    finally:
-        stop_infra(state_dir, netns, timeout=timeout)

@@ -20,7 +20,12 @@ from xml.etree import ElementTree
 
 from hakit.ocf.cluster import ClusterStatus
 from hakit.tools.lab import fence_agent
+from hakit.tools.lab.errors import LabError
 from hakit.tools.lab.profiles import PROFILES, Profile
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hakit.tools.lab.infra import InfraInfo
 
 LAB_DIR = Path(os.environ.get("HAKIT_LAB_DIR", "/var/lib/hakit-lab"))
 BRIDGE = "hakitbr0"
@@ -42,10 +47,6 @@ NODE_DIRS = [
     ("var-log-crmsh", 0o750, False),
     *((f"var-lib-pacemaker/{d}", 0o750, True) for d in ("cib", "pengine", "blackbox", "cores")),
 ]
-
-
-class LabError(Exception):
-    """A problem the operator can fix; the message says how."""
 
 
 @dataclass
@@ -162,7 +163,8 @@ class Lab:
         return pid if _cmdline(pid).startswith("hakit-lab-anchor") else None
 
     def run(self, node: str, args: list[str], *, timeout: float = 30, check: bool = True,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+            stdin: str | None = None, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         """Run a command inside a node (its network, mount and UTS namespaces)."""
         self.check_node(node)
         pid = self.init_pid(node)
@@ -172,7 +174,7 @@ class Lab:
             done = subprocess.run(
                 ["nsenter", "-t", str(pid), "-n", "-m", "-u", "--", *args], input=stdin,
                 capture_output=True, text=True, timeout=timeout, check=False,
-                env={"PATH": PATH, "LC_ALL": "C"},
+                env={"PATH": PATH, "LC_ALL": "C", **(env or {})},
             )  # fmt: skip
         except subprocess.TimeoutExpired:
             raise LabError(f"{node}: {' '.join(args)}: no answer within {timeout:g}s") from None
@@ -183,7 +185,9 @@ class Lab:
 
     # --- up --------------------------------------------------------------------------
 
-    def up(self, nodes: int | None = None, profile: str | None = None) -> dict[str, float]:
+    def up(
+        self, nodes: int | None = None, profile: str | None = None, *, infra: bool = False
+    ) -> dict[str, float]:
         """Create what is missing, start what is stopped; return timings (seconds)."""
         began = time.monotonic()
         timings: dict[str, float] = {}
@@ -219,7 +223,25 @@ class Lab:
                 self.run(first, ["crm_attribute", "-t", "crm_config", "-n", name, "-v", value])
         self._ensure_fencing()
         timings["ready"] = time.monotonic() - began
+        if infra:
+            self.infra_up()
+            timings["infra"] = time.monotonic() - began
         return timings
+
+    def infra_up(self) -> InfraInfo:
+        """The infra node: MariaDB and RabbitMQ at INFRA_ADDRESS, for OpenStack services."""
+        from hakit.tools.lab import infra
+
+        infra.ensure_packages()
+        self._ensure_anchor()
+        self._ensure_network()
+        self._ensure_port(INFRA_NETNS, "hakit-vinfra", INFRA_ADDRESS)
+        return infra.start_infra(self.dir / "infra", INFRA_NETNS, INFRA_ADDRESS)
+
+    def infra_status(self) -> dict[str, object]:
+        from hakit.tools.lab import infra
+
+        return infra.infra_status(self.dir / "infra", INFRA_NETNS)
 
     def state_exists(self) -> bool:
         return (self.dir / "lab.json").exists()
