@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from hakit.tools.lab import infra
-from hakit.tools.lab.infra import LabError, infra_status, start_infra, stop_infra
+from hakit.tools.lab.errors import LabError
+from hakit.tools.lab.infra import infra_status, start_infra, stop_infra
 
 INFRA_NS, CLIENT_NS = "hakit-infra-t", "hakit-cli-t"
 INFRA_IP, CLIENT_IP = "10.78.0.5", "10.78.0.6"
