@@ -68,6 +68,31 @@ def test_three_nodes_online_with_a_dc(lab: Lab) -> None:
         assert lab.run(node, ["crm_node", "-n"]).stdout.strip() == node
 
 
+def test_fence_agent_speaks_the_fence_agents_protocol(lab: Lab) -> None:
+    import subprocess
+
+    def agent(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(FENCE_AGENT), *args], input=stdin, capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+
+    meta = agent("-o", "metadata")
+    assert meta.returncode == 0 and "<actions>" in meta.stdout
+    for action in ("on", "off", "reboot", "status", "list", "monitor"):
+        assert f'<action name="{action}"' in meta.stdout
+    assert agent("-o", "list").stdout.split() == [f"{n},{n}" for n in lab.nodes]
+    assert agent("-o", "monitor").returncode == 0
+    assert agent(stdin="action=status\nplug=node1\n").returncode == 0  # on
+    assert agent("-o", "status", "-n", "node9").returncode == 1
+    described = lab.run("node1", ["stonith_admin", "--metadata", "--agent", "fence_hakit_lab"])
+    assert "fence_hakit_lab" in described.stdout
+    broken = lab.dir / "fence_fail"
+    broken.touch()
+    try:
+        assert agent("-o", "monitor").returncode == 1  # a failed device, for drills
+    finally:
+        broken.unlink()
+
+
 def test_up_again_changes_nothing(lab: Lab) -> None:
     pids = {n: lab.init_pid(n) for n in lab.nodes}
     began = time.monotonic()
