@@ -77,10 +77,7 @@ def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
 
 def _lab_exec(lab: Lab, args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    done = lab.run(args.node, command or ["bash"], check=False, timeout=3600)
-    sys.stdout.write(done.stdout)
-    sys.stderr.write(done.stderr)
-    return done.returncode
+    return lab.attach(args.node, command or ["bash", "-l"])
 
 
 def _lab_power_state(lab: Lab, node: str) -> int:
@@ -184,6 +181,22 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"hakit: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # never a traceback on the user's terminal
+        return _crashed(error)
+
+
+def _crashed(error: Exception) -> int:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="hakit-crash-", suffix=".log",
+                                     delete=False) as report:  # fmt: skip
+        traceback.print_exception(error, file=report)
+    print(f"hakit: internal error: {type(error).__name__}: {error} (details: {report.name}; "
+          "please report it)", file=sys.stderr)  # fmt: skip
+    return 70
 
 
 if __name__ == "__main__":

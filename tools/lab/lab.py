@@ -114,8 +114,12 @@ class Lab:
     def __init__(self, lab_dir: Path = LAB_DIR) -> None:
         self.dir = lab_dir
         state_file = lab_dir / "lab.json"
-        saved = json.loads(state_file.read_text()) if state_file.exists() else {}
-        self.state = LabState(**saved)
+        try:
+            saved = json.loads(state_file.read_text()) if state_file.exists() else {}
+            self.state = LabState(**saved)
+        except (ValueError, TypeError, OSError) as error:
+            raise LabError(f"{state_file} is unreadable ({error}); fix or delete it, or "
+                           "`hakit lab down --purge`") from None  # fmt: skip
 
     # --- names and places -----------------------------------------------------------
 
@@ -182,6 +186,16 @@ class Lab:
             lines = (done.stderr or done.stdout).strip().splitlines()
             raise LabError(f"{node}: {' '.join(args)}: {lines[-1] if lines else done.returncode}")
         return done
+
+    def attach(self, node: str, args: list[str]) -> int:
+        """Run a command inside a node with the caller's terminal (`hakit lab exec`)."""
+        self.check_node(node)
+        pid = self.init_pid(node)
+        if pid is None:
+            raise LabError(f"{node} is powered off (hakit lab power-on {node})")
+        env = {"PATH": PATH, "TERM": os.environ.get("TERM", "dumb"), "HOME": "/root"}
+        return subprocess.call(["nsenter", "-t", str(pid), "-n", "-m", "-u", "--", *args],
+                               env=env)  # fmt: skip
 
     # --- up --------------------------------------------------------------------------
 
