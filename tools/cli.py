@@ -148,6 +148,47 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     lab.set_defaults(func=_lab)
 
 
+def _topology(args: argparse.Namespace) -> int:
+    from .topology.render import render, to_text
+    from .topology.validate import validate
+
+    loaded = validate(Path(args.file), agents=not args.no_agents)
+    for problem in loaded.problems:
+        print(problem, file=sys.stderr)
+    if loaded.problems or loaded.topology is None:
+        print(f"{args.file}: {len(loaded.problems)} problem(s)", file=sys.stderr)
+        return 1
+    if args.verb == "validate":
+        print(f"{args.file}: valid (types, names, agents, {VALIDATE_WITH}.rng, crm_verify)")
+        return 0
+    text = to_text(render(loaded.topology))
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+VALIDATE_WITH = "pacemaker-3.9"
+
+
+def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    topology = commands.add_parser("topology", help="YAML topology → Pacemaker CIB")
+    verbs = topology.add_subparsers(dest="verb", required=True)
+    for verb, text in (("validate", "check everything, report every problem with file:line:col"),
+                       ("render", "print the CIB XML (validated first)")):  # fmt: skip
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("file")
+        sub.add_argument(
+            "--no-agents",
+            action="store_true",
+            help="skip the agent metadata checks (agents not installed here)",
+        )
+        if verb == "render":
+            sub.add_argument("-o", "--output", help="write to this file")
+    topology.set_defaults(func=_topology)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hakit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.set_defaults(func=_agents_uninstall)
     verbs.add_parser("list", help="list the agents").set_defaults(func=_agents_list)
     _add_lab(commands)
+    _add_topology(commands)
     return parser
 
 

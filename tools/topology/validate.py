@@ -1,0 +1,280 @@
+"""Every check on a topology, each problem located: YAML and types (`load`), names and
+references, agent metadata (the check crm_verify misses), Pacemaker's RelaxNG schema
+and crm_verify on the rendered CIB."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from lxml import etree
+
+from hakit.tools.topology import model
+from hakit.tools.topology.load import Loaded, load
+from hakit.tools.topology.render import VALIDATE_WITH, clone_id, effective, render, to_text
+
+RNG_DIR = Path("/usr/share/pacemaker")
+SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
+
+
+def validate(path: Path, *, agents: bool = True, pacemaker: bool = True) -> Loaded:
+    """Load and check `path`; `loaded.problems` lists everything wrong."""
+    loaded = load(path)
+    topology = loaded.topology
+    if topology is None:
+        return loaded
+    check_names(loaded, topology)
+    if agents:
+        check_agents(loaded, topology)
+    if pacemaker and not loaded.problems:
+        check_pacemaker(loaded, topology)
+    return loaded
+
+
+def check_names(loaded: Loaded, topology: model.Topology) -> None:
+    """Duplicate ids and references to things that do not exist."""
+    declared = _check_declarations(loaded, topology)
+    _check_groups(loaded, topology)
+    _check_constraints(loaded, topology, declared - {d.name for d in topology.fencing.devices})
+    _check_fencing_levels(loaded, topology)
+
+
+def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
+    seen: dict[str, tuple[str | int, ...]] = {}
+
+    def declare(name: str, path: tuple[str | int, ...]) -> None:
+        if name in seen:
+            loaded.problem(path, f"the name {name!r} is already used",
+                           f"by {_where(seen[name])}; every resource, group, clone and "
+                           "device needs its own name")  # fmt: skip
+        else:
+            seen[name] = path
+
+    for i, device in enumerate(topology.fencing.devices):
+        declare(device.name, ("fencing", "devices", i, "name"))
+    for i, resource in enumerate(topology.resources):
+        declare(resource.name, ("resources", i, "name"))
+        full = effective(resource, topology)
+        if full.clone:
+            declare(clone_id(resource.name), ("resources", i, "clone"))
+        if resource.template and resource.template not in topology.templates:
+            loaded.problem(("resources", i, "template"),
+                           f"no template named {resource.template!r}",
+                           _suggest(resource.template, list(topology.templates)))  # fmt: skip
+        if full.agent is None:
+            loaded.problem(("resources", i), "no agent",
+                           "add `agent: ocf:PROVIDER:TYPE` or a template that has one")  # fmt: skip
+        _check_ops(loaded, full.ops, ("resources", i, "ops"))
+    for i, group in enumerate(topology.groups):
+        declare(group.name, ("groups", i, "name"))
+        if group.clone:
+            declare(clone_id(group.name), ("groups", i, "clone"))
+    return set(seen)
+
+
+def _check_groups(loaded: Loaded, topology: model.Topology) -> None:
+    resources = {r.name: effective(r, topology) for r in topology.resources}
+    member_of: dict[str, str] = {}
+    for i, group in enumerate(topology.groups):
+        for j, member in enumerate(group.members):
+            path = ("groups", i, "members", j)
+            if member not in resources:
+                loaded.problem(path, f"no resource named {member!r}",
+                               _suggest(member, list(resources)))  # fmt: skip
+            elif member in member_of:
+                loaded.problem(path, f"{member!r} is already in group {member_of[member]!r}")
+            elif resources[member].clone:
+                hint = f"move `clone:` from {member!r} to group {group.name!r}"
+                loaded.problem(path, f"{member!r} is a clone; clone the group instead", hint)
+            member_of[member] = group.name
+
+
+def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[str]) -> None:
+    nodes = [n.name for n in topology.nodes]
+    c = topology.constraints
+    for kind, items, keys in (("locations", c.locations, ("resource",)),
+                              ("colocations", c.colocations, ("resource", "with")),
+                              ("orders", c.orders, ("first", "then"))):  # fmt: skip
+        for i, item in enumerate(items):
+            for key in keys:
+                name = getattr(item, key + "_" if key == "with" else key)
+                if name not in placeable:
+                    loaded.problem(("constraints", kind, i, key), f"no resource {name!r}",
+                                   _suggest(name, sorted(placeable)))  # fmt: skip
+            score = getattr(item, "score", None)
+            if score is not None and not _is_score(score):
+                loaded.problem(("constraints", kind, i, "score"), f"{score!r} is not a score",
+                               "an integer, INFINITY or -INFINITY")  # fmt: skip
+    for i, location in enumerate(c.locations):
+        if nodes and location.node not in nodes:
+            loaded.problem(
+                ("constraints", "locations", i, "node"),
+                f"no node {location.node!r}",
+                _suggest(location.node, nodes),
+            )
+
+
+def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
+    nodes = [n.name for n in topology.nodes]
+    devices = [d.name for d in topology.fencing.devices]
+    for i, level in enumerate(topology.fencing.levels):
+        targets = [t for t in (level.target, level.target_pattern, level.target_attribute) if t]
+        if len(targets) != 1:
+            loaded.problem(("fencing", "levels", i), "a level needs exactly one of target, "
+                           "target_pattern, target_attribute")  # fmt: skip
+        if level.target and nodes and level.target not in nodes:
+            loaded.problem(("fencing", "levels", i, "target"), f"no node {level.target!r}",
+                           _suggest(level.target, nodes))  # fmt: skip
+        for j, device in enumerate(level.devices):
+            if device not in devices:
+                loaded.problem(
+                    ("fencing", "levels", i, "devices", j),
+                    f"no fencing device {device!r}",
+                    _suggest(device, devices),
+                )
+
+
+def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for i, op in enumerate(ops):
+        if (op.name, op.interval) in seen:
+            loaded.problem((*path, i), f"a second {op.name} every {op.interval}",
+                           "Pacemaker needs a different interval for each monitor")  # fmt: skip
+        seen.add((op.name, op.interval))
+
+
+# --- agent metadata -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentParameter:
+    """What an agent's metadata says of one parameter."""
+
+    required: bool
+    kind: str  # string, integer, boolean, select, ...
+    options: tuple[str, ...]
+
+
+@cache
+def agent_parameters(agent: str) -> dict[str, AgentParameter] | None:
+    """The agent's parameters by name, from its metadata; None if there is no such agent."""
+    if agent.startswith("stonith:"):
+        args = ["stonith_admin", "--metadata", "--agent", agent.split(":", 1)[1]]
+    else:
+        args = ["crm_resource", "--show-metadata", agent]
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        root = etree.fromstring(done.stdout, parser)  # noqa: S320 — a local agent's metadata
+    except etree.XMLSyntaxError:
+        return None
+    params: dict[str, AgentParameter] = {}
+    for param in root.iterfind("parameters/parameter"):
+        content = param.find("content")
+        params[param.get("name", "")] = AgentParameter(
+            required=param.get("required") == "1",
+            kind=content.get("type", "string") if content is not None else "string",
+            options=tuple(o.get("value", "") for o in param.iterfind("content/option")),
+        )
+    return params
+
+
+def check_agents(loaded: Loaded, topology: model.Topology) -> None:
+    for i, resource in enumerate(topology.resources):
+        full = effective(resource, topology)
+        if full.agent:
+            _check_agent(loaded, full.agent, full.params, ("resources", i))
+    for i, device in enumerate(topology.fencing.devices):
+        _check_agent(loaded, f"stonith:{device.agent}", device.params,
+                     ("fencing", "devices", i))  # fmt: skip
+
+
+def _check_agent(loaded: Loaded, agent: str, params: dict[str, model.Scalar],
+                 path: tuple[str | int, ...]) -> None:  # fmt: skip
+    known = agent_parameters(agent)
+    if known is None:
+        hint = ("see `stonith_admin --list-installed` (fence-agents; fence_hakit_lab exists "
+                "while a lab runs)" if agent.startswith("stonith:") else
+                "check the spelling (`crm_resource --list-agents ocf:PROVIDER`), or install "
+                "it (`hakit agents install` for ocf:hakit:*)")  # fmt: skip
+        loaded.problem((*path, "agent"), f"agent {agent} is not installed here", hint)
+        return
+    stonith = agent.startswith("stonith:")
+    for name, facts in known.items():
+        implicit = stonith and name in ("port", "plug")  # Pacemaker passes the target
+        if facts.required and name not in params and not implicit:
+            loaded.problem((*path, "params"), f"required parameter {name!r} is missing",
+                           f"`crm_resource --show-metadata {agent}` describes it")  # fmt: skip
+    for name, value in params.items():
+        if name not in known:
+            if stonith and name.startswith("pcmk_"):
+                continue
+            loaded.problem((*path, "params", name), f"{agent} has no parameter {name!r}",
+                           _suggest(name, list(known)) or
+                           f"parameters: {', '.join(known)}")  # fmt: skip
+            continue
+        kind, options = known[name].kind, known[name].options
+        text = "true" if value is True else "false" if value is False else str(value)
+        if kind == "integer" and not text.lstrip("-").isdigit():
+            loaded.problem((*path, "params", name), f"{text!r} is not an integer")
+        elif kind == "boolean" and text.lower() not in ("true", "false", "yes", "no", "1",
+                                                        "0", "on", "off"):  # fmt: skip
+            loaded.problem((*path, "params", name), f"{text!r} is not a boolean")
+        elif kind == "select" and options and text not in options:
+            loaded.problem(
+                (*path, "params", name), f"{text!r} is not one of {', '.join(map(str, options))}"
+            )
+
+
+# --- Pacemaker's own checks -------------------------------------------------------------
+
+
+@cache
+def relaxng() -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(RNG_DIR / f"{VALIDATE_WITH}.rng")))  # noqa: S320
+
+
+def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
+    """RelaxNG of the rendered CIB, then crm_verify (which also checks IDREFs)."""
+    cib = render(topology)
+    schema = relaxng()
+    if not schema.validate(cib):
+        for error in schema.error_log:
+            loaded.problem((), f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message} "
+                           f"(CIB line {error.line})")  # fmt: skip
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
+        handle.write(to_text(cib))
+    try:
+        done = subprocess.run(["crm_verify", "--xml-file", handle.name], capture_output=True,
+                              text=True, timeout=60, check=False,
+                              env={**os.environ, "LC_ALL": "C"})  # fmt: skip
+    finally:
+        os.unlink(handle.name)
+    for line in (done.stdout + done.stderr).splitlines():
+        if "error:" in line.lower() and "unpack_resources" not in line:
+            loaded.problem((), f"crm_verify: {line.strip()}")
+
+
+def _is_score(text: str) -> bool:
+    return text in SCORE_WORDS or text.lstrip("+-").isdigit()
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean {match[0]!r}?" if match else (
+        f"known: {', '.join(choices)}" if choices else "")  # fmt: skip
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path)
