@@ -31,7 +31,7 @@ def settle(lab: Lab, timeout: float = 180) -> str:
         status = lab.cluster_status(lab.nodes[0], timeout=5)
         if status and status.dc and all(n.online for n in status.nodes):
             node = running_on(lab, WEB)
-            clones = status.running_on("demo-worker-clone")
+            clones = status.running_on("worker-clone")
             if node and len(clones) == len(lab.nodes):
                 return node
         time.sleep(0.5)

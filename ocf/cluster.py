@@ -286,6 +286,11 @@ def cib_query(
     return run_xml(args, timeout=timeout)
 
 
+def cib_text(*, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """The whole live CIB as XML text (status included)."""
+    return run(["cibadmin", "--query"], timeout=timeout)[1]
+
+
 def cib_create(scope: str, xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Add an object to a CIB section."""
     run(["cibadmin", "--create", "--scope", scope, "--xml-pipe"], stdin=xml, timeout=timeout)
@@ -299,6 +304,33 @@ def cib_replace(scope: str, xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> No
 def cib_delete(xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Delete the object the XML names (matched by tag and id)."""
     run(["cibadmin", "--delete", "--xml-pipe"], stdin=xml, timeout=timeout)
+
+
+def cib_diff(original: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+    """crm_diff's patch turning the `original` CIB file into `new`; None if they match."""
+    code, output = run(["crm_diff", "--original", original, "--new", new, "--no-version"],
+                       timeout=timeout, ok_codes=(0, 1))  # fmt: skip
+    return output if code == 1 and output.strip() else None
+
+
+def cib_patch(patch_file: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Apply a crm_diff patch to the live CIB in one transaction."""
+    run(["cibadmin", "--patch", "--xml-file", patch_file], timeout=timeout)
+
+
+def simulate_transition(cib_file: str, *, timeout: float = 60) -> list[str]:
+    """The "Transition Summary" crm_simulate predicts for a CIB file (with status)."""
+    _, output = run(["crm_simulate", "--xml-file", cib_file, "--simulate"], timeout=timeout)
+    lines = output.splitlines()
+    if "Transition Summary:" not in lines:
+        return []
+    summary = lines[lines.index("Transition Summary:") + 1 :]
+    result = []
+    for line in summary:
+        if not line.strip():
+            break
+        result.append(line.strip().lstrip("* ").strip())
+    return result
 
 
 def set_cluster_property(name: str, value: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:

@@ -152,6 +152,8 @@ def _topology(args: argparse.Namespace) -> int:
     from .topology.render import render, to_text
     from .topology.validate import validate
 
+    if getattr(args, "lab", None):
+        return _in_lab(args)
     loaded = validate(Path(args.file), agents=not args.no_agents)
     for problem in loaded.problems:
         print(problem, file=sys.stderr)
@@ -161,6 +163,8 @@ def _topology(args: argparse.Namespace) -> int:
     if args.verb == "validate":
         print(f"{args.file}: valid (types, names, agents, {VALIDATE_WITH}.rng, crm_verify)")
         return 0
+    if args.verb in ("diff", "apply"):
+        return _topology_change(args, loaded.topology)
     text = to_text(render(loaded.topology))
     if args.output:
         Path(args.output).write_text(text)
@@ -172,11 +176,50 @@ def _topology(args: argparse.Namespace) -> int:
 VALIDATE_WITH = "pacemaker-3.9"
 
 
+def _topology_change(args: argparse.Namespace, topology: object) -> int:
+    from .topology import apply as changes
+    from .topology.model import Topology
+
+    assert isinstance(topology, Topology)  # noqa: S101 — validated above
+    if args.verb == "apply" and not args.dry_run:
+        change = changes.apply(topology)
+        print("no change" if change.empty else "applied in one cibadmin --patch")
+    else:
+        change, _ = changes.compute(topology, live_file=getattr(args, "cib", None))
+        if change.empty:
+            print("no change")
+        else:
+            print(change.patch, end="")
+    for line in change.transition:
+        print(f"  would {line}" if args.verb != "apply" or args.dry_run else f"  {line}")
+    return 0
+
+
+def _in_lab(args: argparse.Namespace) -> int:
+    """Run this topology command inside a lab node (where the cluster tools answer)."""
+    import os
+
+    from .lab.lab import Lab
+
+    argv = [sys.executable, "-m", "hakit.tools.cli", "topology", args.verb,
+            os.path.abspath(args.file)]  # fmt: skip
+    argv += ["--dry-run"] if getattr(args, "dry_run", False) else []
+    argv += ["--no-agents"] if args.no_agents else []
+    return Lab().attach(args.lab, argv)
+
+
+TOPOLOGY_VERBS = (
+    ("validate", "check everything, report every problem with file:line:col"),
+    ("render", "print the CIB XML (validated first)"),
+    ("diff", "the patch against the live CIB, and what would start/stop"),
+    ("apply", "push the change in one cibadmin --patch (idempotent)"),
+)
+
+
 def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     topology = commands.add_parser("topology", help="YAML topology → Pacemaker CIB")
     verbs = topology.add_subparsers(dest="verb", required=True)
-    for verb, text in (("validate", "check everything, report every problem with file:line:col"),
-                       ("render", "print the CIB XML (validated first)")):  # fmt: skip
+    for verb, text in TOPOLOGY_VERBS:
         sub = verbs.add_parser(verb, help=text)
         sub.add_argument("file")
         sub.add_argument(
@@ -186,6 +229,13 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         )
         if verb == "render":
             sub.add_argument("-o", "--output", help="write to this file")
+        if verb in ("diff", "apply"):
+            sub.add_argument("--lab", metavar="NODE", help="run inside this lab node")
+        if verb == "diff":
+            sub.add_argument("--cib", help="compare with this CIB file instead of the live one")
+        if verb == "apply":
+            sub.add_argument("--dry-run", action="store_true",
+                             help="show the change and its effect, change nothing")  # fmt: skip
     topology.set_defaults(func=_topology)
 
 

@@ -1,53 +1,30 @@
 """`make demo`: the lab, a small real HA layout, a power cut, fencing and recovery.
 
-Until the topology generator lands, the CIB is configured with cibadmin.
+The layout is a YAML topology (demo.yaml beside this file), applied with
+`hakit topology apply`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 from hakit.tools.lab.errors import LabError
 from hakit.tools.lab.lab import Lab
 from hakit.tools.lab.timeline import failover_events
 
-WEB, WORKER = "demo-web", "demo-worker"
-
-
-def _primitive(rsc: str, params: dict[str, str], interval: str) -> str:
-    nvpairs = "".join(f'<nvpair id="{rsc}-ia-{k}" name="{k}" value="{v}"/>'
-                      for k, v in params.items())  # fmt: skip
-    return (
-        f'<primitive id="{rsc}" class="ocf" provider="hakit" type="service">'
-        f'<instance_attributes id="{rsc}-ia">{nvpairs}</instance_attributes>'
-        f'<operations><op id="{rsc}-monitor-{interval}" name="monitor" interval="{interval}" '
-        f'timeout="20s"/><op id="{rsc}-monitor-ready" name="monitor" interval="11s" '
-        f'timeout="20s"><instance_attributes id="{rsc}-monitor-ready-ia"><nvpair '
-        f'id="{rsc}-monitor-ready-level" name="OCF_CHECK_LEVEL" value="10"/>'
-        "</instance_attributes></op></operations></primitive>"
-    )
+WEB = "web"
+TOPOLOGY = Path(__file__).with_name("demo.yaml")
 
 
 def configure(lab: Lab) -> None:
-    """An active/passive web server and a worker clone, if not there yet."""
-    first = lab.nodes[0]
-    interval = lab.profile.monitor_interval
-    found = lab.run(first, ["cibadmin", "--query", "--xpath", f"//primitive[@id='{WEB}']"],
-                    check=False)  # fmt: skip
-    if found.returncode == 0:
-        return
-    web = _primitive(
-        WEB,
-        {
-            "binary": "/usr/bin/python3",
-            "ready_port": "8080",
-            "arguments": "-m http.server --bind 0.0.0.0 8080",
-        },
-        interval,
-    )
-    worker = _primitive(WORKER, {"binary": "sleep", "arguments": "infinity"}, interval)
-    for xml in (web, f'<clone id="{WORKER}-clone">{worker}</clone>'):
-        lab.run(first, ["cibadmin", "--create", "--scope", "resources", "--xml-text", xml])
+    """Apply the demo topology (idempotent) from inside the first node."""
+    done = lab.run(lab.nodes[0], [sys.executable, "-I", "-m", "hakit.tools.cli", "topology",
+                                  "apply", str(TOPOLOGY)], timeout=180, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise LabError(f"applying {TOPOLOGY} failed: {(done.stderr or done.stdout).strip()}")
+    print(f"== hakit topology apply {TOPOLOGY.name}\n{done.stdout.rstrip()}")
 
 
 def running_on(lab: Lab, rsc: str, exclude: str = "") -> str | None:

@@ -1,0 +1,46 @@
+"""Apply against the lab's live cluster: idempotent, one change changes only itself,
+and the dry run predicts the restarts."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from hakit.tools.lab.lab import Lab
+from tests.topology.test_topology import EXAMPLE
+
+
+def topology(lab: Lab, verb: str, path: Path, *flags: str) -> str:
+    done = lab.run("node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", verb,
+                             str(path), *flags], timeout=180)  # fmt: skip
+    return done.stdout
+
+
+def settled(lab: Lab) -> bool:
+    status = lab.cluster_status("node1")
+    return bool(status and status.running_on("web") and
+                len(status.running_on("worker-clone")) == 3)  # fmt: skip
+
+
+def test_apply_is_idempotent_and_changes_only_what_changed(lab: Lab, tmp_path: Path) -> None:
+    topology(lab, "apply", EXAMPLE)
+    assert topology(lab, "apply", EXAMPLE).strip() == "no change"
+    deadline = time.monotonic() + 60
+    while not settled(lab) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert settled(lab)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(EXAMPLE.read_text().replace("arguments: infinity",
+                                                   "arguments: '100000'"))  # fmt: skip
+    diff = topology(lab, "diff", changed)
+    assert 'name="arguments"' in diff and "100000" in diff
+    assert "web-instance_attributes" not in diff
+    predicted = [ln for ln in topology(lab, "apply", changed, "--dry-run").splitlines()
+                 if ln.startswith("  would ")]  # fmt: skip
+    assert predicted and all("worker" in ln for ln in predicted), predicted
+    assert any("Restart" in ln for ln in predicted)
+    applied = topology(lab, "apply", changed)
+    assert applied.startswith("applied in one cibadmin --patch")
+    assert topology(lab, "apply", changed).strip() == "no change"
+    topology(lab, "apply", EXAMPLE)  # leave the lab as the example says
