@@ -59,6 +59,7 @@ demo: venv install-agents
 
 bench: venv install-agents
 	$(PY) -m bench.monitor --write docs/benchmarks.md
+	$(PY) -m bench.topology --write docs/benchmarks.md
 	$(PY) -m bench.lab --write docs/benchmarks.md
 
 clean:

@@ -154,6 +154,13 @@ def _topology(args: argparse.Namespace) -> int:
 
     if getattr(args, "lab", None):
         return _in_lab(args)
+    if args.verb == "schema":
+        import json
+
+        from .topology.schema import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
     loaded = validate(Path(args.file), agents=not args.no_agents)
     for problem in loaded.problems:
         print(problem, file=sys.stderr)
@@ -165,6 +172,11 @@ def _topology(args: argparse.Namespace) -> int:
         return 0
     if args.verb in ("diff", "apply"):
         return _topology_change(args, loaded.topology)
+    if args.verb == "export":
+        from .topology.export import crm_script, pcs_script
+
+        sys.stdout.write(crm_script(loaded.topology) if args.crm else pcs_script(loaded.topology))
+        return 0
     text = to_text(render(loaded.topology))
     if args.output:
         Path(args.output).write_text(text)
@@ -213,6 +225,7 @@ TOPOLOGY_VERBS = (
     ("render", "print the CIB XML (validated first)"),
     ("diff", "the patch against the live CIB, and what would start/stop"),
     ("apply", "push the change in one cibadmin --patch (idempotent)"),
+    ("export", "the equivalent pcs (default) or crmsh commands"),
 )
 
 
@@ -236,6 +249,11 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         if verb == "apply":
             sub.add_argument("--dry-run", action="store_true",
                              help="show the change and its effect, change nothing")  # fmt: skip
+        if verb == "export":
+            flavour = sub.add_mutually_exclusive_group()
+            flavour.add_argument("--pcs", action="store_true", help="pcs -f cib.xml commands")
+            flavour.add_argument("--crm", action="store_true", help="crm configure syntax")
+    verbs.add_parser("schema", help="the topology's JSON Schema")
     topology.set_defaults(func=_topology)
 
 

@@ -145,3 +145,20 @@ def test_no_text_makes_the_loader_raise(text: str) -> None:
     loaded = load_text(text, "fuzz.yaml")
     if loaded.topology is not None:
         check_names(loaded, loaded.topology)
+
+
+def test_json_schema_describes_the_whole_model() -> None:
+    import dataclasses
+
+    from hakit.tools.topology.schema import json_schema
+
+    schema = json_schema()
+    defs = schema["$defs"]
+    assert isinstance(defs, dict)
+    for cls in (model.Topology, model.Resource, model.Op, model.Colocation, model.FenceLevel):
+        entry = defs[cls.__name__]
+        names = {f.name.rstrip("_") for f in dataclasses.fields(cls)}
+        assert set(entry["properties"]) == names
+        assert entry["additionalProperties"] is False
+    assert defs["Colocation"]["required"] == ["resource", "with"]
+    assert defs["Order"]["properties"]["kind"]["enum"] == ["Mandatory", "Optional", "Serialize"]
