@@ -318,9 +318,14 @@ def cib_patch(patch_file: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     run(["cibadmin", "--patch", "--xml-file", patch_file], timeout=timeout)
 
 
-def simulate_transition(cib_file: str, *, timeout: float = 60) -> list[str]:
-    """The "Transition Summary" crm_simulate predicts for a CIB file (with status)."""
-    _, output = run(["crm_simulate", "--xml-file", cib_file, "--simulate"], timeout=timeout)
+def simulate_transition(
+    cib_file: str, *extra: str, save: str | None = None, timeout: float = 60
+) -> list[str]:
+    """The "Transition Summary" crm_simulate predicts for a CIB file (with status), after
+    the events in `extra` (--node-up/--node-fail/--op-inject ...); `save` keeps the result."""
+    args = ["crm_simulate", "--xml-file", cib_file, "--simulate", *extra]
+    args += ["--save-output", save] if save else []
+    _, output = run(args, timeout=timeout)
     lines = output.splitlines()
     if "Transition Summary:" not in lines:
         return []

@@ -172,6 +172,8 @@ def _topology(args: argparse.Namespace) -> int:
         return 0
     if args.verb in ("diff", "apply"):
         return _topology_change(args, loaded.topology)
+    if args.verb == "simulate":
+        return _topology_simulate(args, loaded.topology)
     if args.verb == "export":
         from .topology.export import crm_script, pcs_script
 
@@ -207,6 +209,36 @@ def _topology_change(args: argparse.Namespace, topology: object) -> int:
     return 0
 
 
+def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
+    import json
+
+    from .topology.model import Topology
+    from .topology.simulate import as_json, what_if
+
+    assert isinstance(topology, Topology)  # noqa: S101 — validated above
+    if not (args.fail_node or args.fail_op):
+        print("hakit: say what fails: --fail-node NODE or --fail-op RESOURCE:OP:NODE",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        placed, reaction = what_if(topology, fail_node=args.fail_node, fail_op=args.fail_op,
+                                   cib_file=args.cib)  # fmt: skip
+    except ValueError as error:
+        print(f"hakit: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(as_json(placed, reaction), indent=2))
+        return 0
+    print("before:" if placed else "before: (nothing to do)")
+    for action in placed:
+        print(f"  {action}")
+    failure = f"node {args.fail_node} fails" if args.fail_node else f"{args.fail_op} fails"
+    print(f"when {failure}:" if reaction else f"when {failure}: nothing changes")
+    for action in reaction:
+        print(f"  {action}")
+    return 0
+
+
 def _in_lab(args: argparse.Namespace) -> int:
     """Run this topology command inside a lab node (where the cluster tools answer)."""
     import os
@@ -226,6 +258,7 @@ TOPOLOGY_VERBS = (
     ("diff", "the patch against the live CIB, and what would start/stop"),
     ("apply", "push the change in one cibadmin --patch (idempotent)"),
     ("export", "the equivalent pcs (default) or crmsh commands"),
+    ("simulate", "what-if: a node or an operation fails (crm_simulate)"),
 )
 
 
@@ -249,6 +282,11 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         if verb == "apply":
             sub.add_argument("--dry-run", action="store_true",
                              help="show the change and its effect, change nothing")  # fmt: skip
+        if verb == "simulate":
+            sub.add_argument("--fail-node", metavar="NODE")
+            sub.add_argument("--fail-op", metavar="RESOURCE:OP:NODE")
+            sub.add_argument("--cib", help="start from this CIB (with status), e.g. a live one")
+            sub.add_argument("--json", action="store_true", help="machine-readable")
         if verb == "export":
             flavour = sub.add_mutually_exclusive_group()
             flavour.add_argument("--pcs", action="store_true", help="pcs -f cib.xml commands")

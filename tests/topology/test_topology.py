@@ -162,3 +162,30 @@ def test_json_schema_describes_the_whole_model() -> None:
         assert entry["additionalProperties"] is False
     assert defs["Colocation"]["required"] == ["resource", "with"]
     assert defs["Order"]["properties"]["kind"]["enum"] == ["Mandatory", "Optional", "Serialize"]
+
+
+def test_simulate_a_node_failure_and_a_failed_monitor() -> None:
+    from hakit.tools.topology.simulate import what_if
+
+    topology = load_text(EXAMPLE.read_text(), str(EXAMPLE)).topology
+    assert topology is not None
+    placed, reaction = what_if(topology, fail_node="node2")
+    web_node = next(a.to_node for a in placed if a.target == "web")
+    assert {a.action for a in placed} == {"Start"}
+    _, reaction = what_if(topology, fail_node=web_node or "")
+    assert any(a.action == "Fence (reboot)" and a.target == web_node for a in reaction)
+    move = next(a for a in reaction if a.target == "web")
+    assert move.action == "Move" and move.from_node == web_node and move.to_node != web_node
+    _, recovered = what_if(topology, fail_op=f"web:monitor:{web_node}")
+    assert [(a.action, a.target) for a in recovered] == [("Recover", "web")]
+
+
+def test_cli_simulate_json() -> None:
+    import json
+
+    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "topology", "simulate",
+                           str(EXAMPLE), "--no-agents", "--fail-node", "node1", "--json"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert any(a["action"] == "Fence (reboot)" for a in result["reaction"])

@@ -1,0 +1,110 @@
+"""What-if on a topology: fail a node or an operation and read crm_simulate's answer.
+
+Without a live cluster, every node of the topology is brought up in the simulation
+first, so the failure hits a cluster that has placed its resources.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hakit.ocf import cluster
+from hakit.tools.topology import model
+from hakit.tools.topology.render import render, to_text
+
+_ACTION = re.compile(
+    r"^(?P<action>\w+)(?: \((?P<kind>\w+)\))?\s+(?P<what>\S+)\s*"
+    r"(?:\(\s*(?P<where>[^)]*?)\s*\))?\s*(?P<reason>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of the predicted transition."""
+
+    action: str  # Start, Stop, Move, Restart, Recover, Promote, Demote, Fence
+    target: str  # the resource (or, for Fence, the node)
+    from_node: str | None
+    to_node: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.from_node} -> {self.to_node}" if self.from_node and self.to_node else (
+            self.to_node or self.from_node or "")  # fmt: skip
+        return f"{self.action:<8} {self.target:<24} {where}  {self.reason}".rstrip()
+
+
+def parse(line: str) -> Action:
+    match = _ACTION.match(line)
+    if match is None:
+        return Action(line.split()[0] if line else "?", line, None, None, "")
+    where = match.group("where") or ""
+    from_node, _, to_node = where.partition("->")
+    if not to_node:
+        from_node, to_node = where, ""
+    if match.group("action") in ("Start", "Promote"):
+        from_node, to_node = "", from_node
+    action = match.group("action") + (f" ({match.group('kind')})" if match.group("kind") else "")
+    return Action(action, match.group("what"), from_node.strip() or None,
+                  to_node.strip() or None, match.group("reason").strip())  # fmt: skip
+
+
+def what_if(
+    topology: model.Topology,
+    *,
+    fail_node: str | None = None,
+    fail_op: str | None = None,
+    cib_file: str | None = None,
+) -> tuple[list[Action], list[Action]]:
+    """(initial placement, reaction to the failure). `fail_op` is RSC:OP:NODE."""
+    workdir = Path(tempfile.mkdtemp(prefix="hakit-simulate-"))
+    start = workdir / "start.xml"
+    if cib_file:
+        start.write_text(Path(cib_file).read_text())
+        placed = cluster.simulate_transition(str(start), save=str(workdir / "placed.xml"))
+    else:
+        start.write_text(to_text(render(topology)))
+        up = [arg for node in topology.nodes for arg in ("--node-up", node.name)]
+        placed = cluster.simulate_transition(str(start), "--quorum", "true", *up,
+                                             save=str(workdir / "placed.xml"))  # fmt: skip
+    events: list[str] = []
+    if fail_node:
+        events += ["--node-fail", fail_node]
+    if fail_op:
+        events += ["--op-inject", op_key(topology, fail_op)]
+    reaction = cluster.simulate_transition(str(workdir / "placed.xml"), "--quorum", "true",
+                                           *events)  # fmt: skip
+    return [parse(line) for line in placed], [parse(line) for line in reaction]
+
+
+def op_key(topology: model.Topology, spec: str) -> str:
+    """RSC:OP:NODE → crm_simulate's RSC_OP_INTERVALMS@NODE=1 (a failed operation)."""
+    try:
+        rsc, op, node = spec.split(":")
+    except ValueError:
+        raise ValueError(f"{spec!r}: expected RESOURCE:OPERATION:NODE") from None
+    interval_ms = 0
+    for resource in topology.resources:
+        if resource.name == rsc:
+            for declared in resource.ops or (topology.templates[resource.template].ops
+                                             if resource.template in topology.templates
+                                             else []):  # fmt: skip
+                if declared.name == op:
+                    interval_ms = _ms(declared.interval)
+                    break
+    return f"{rsc}_{op}_{interval_ms}@{node}=1"
+
+
+def _ms(interval: str) -> int:
+    units = {"ms": 1, "s": 1000, "m": 60000, "min": 60000, "h": 3600000}
+    match = re.fullmatch(r"(\d+)\s*(ms|s|min|m|h)?", interval.strip())
+    if not match:
+        return 0
+    return int(match.group(1)) * units[match.group(2) or "s"]
+
+
+def as_json(placed: list[Action], reaction: list[Action]) -> dict[str, object]:
+    return {"initial": [asdict(a) for a in placed], "reaction": [asdict(a) for a in reaction]}
