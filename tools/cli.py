@@ -154,6 +154,8 @@ def _topology(args: argparse.Namespace) -> int:
 
     if getattr(args, "lab", None):
         return _in_lab(args)
+    if args.verb == "import":
+        return _topology_import(args)
     if args.verb == "schema":
         import json
 
@@ -239,6 +241,27 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
     return 0
 
 
+def _topology_import(args: argparse.Namespace) -> int:
+    from hakit.ocf import cluster
+
+    from .topology.importer import import_cib, to_yaml
+
+    try:
+        xml = Path(args.cib).read_text() if args.cib else cluster.cib_text(timeout=30)
+        imported = import_cib(xml)
+    except (OSError, ValueError, cluster.ClusterCommandError) as error:
+        print(f"hakit: cannot import: {error}", file=sys.stderr)
+        return 1
+    for note in imported.skipped:
+        print(f"hakit: skipped {note}", file=sys.stderr)
+    text = to_yaml(imported.topology)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _in_lab(args: argparse.Namespace) -> int:
     """Run this topology command inside a lab node (where the cluster tools answer)."""
     import os
@@ -292,6 +315,9 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             flavour.add_argument("--pcs", action="store_true", help="pcs -f cib.xml commands")
             flavour.add_argument("--crm", action="store_true", help="crm configure syntax")
     verbs.add_parser("schema", help="the topology's JSON Schema")
+    importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")
+    importer.add_argument("--cib", help="read this CIB file instead of the live CIB")
+    importer.add_argument("-o", "--output", help="write to this file")
     topology.set_defaults(func=_topology)
 
 

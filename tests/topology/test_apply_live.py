@@ -44,3 +44,20 @@ def test_apply_is_idempotent_and_changes_only_what_changed(lab: Lab, tmp_path: P
     assert applied.startswith("applied in one cibadmin --patch")
     assert topology(lab, "apply", changed).strip() == "no change"
     topology(lab, "apply", EXAMPLE)  # leave the lab as the example says
+
+
+def test_import_the_live_cluster(lab: Lab) -> None:
+    from hakit.tools.topology.load import load, load_text
+    from hakit.tools.topology.render import render
+    from tests.topology.test_export import sections
+
+    topology(lab, "apply", EXAMPLE)
+    done = lab.run("node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology",
+                             "import"], timeout=60)  # fmt: skip
+    imported = load_text(done.stdout, "live.yaml")
+    assert imported.problems == [] and imported.topology is not None
+    expected = load(EXAMPLE).topology
+    assert expected is not None
+    ours, live = sections(render(expected)), sections(render(imported.topology))
+    assert ours["resources"] == live["resources"]
+    assert ours["constraints"] == live["constraints"]

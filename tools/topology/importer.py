@@ -1,0 +1,188 @@
+"""CIB → topology: an existing cluster's configuration as hakit YAML.
+
+What the model does not cover yet (rules, resource sets, bundles, tags, alerts, ACLs)
+is listed in `skipped` rather than dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import yaml
+from lxml import etree
+
+from hakit.tools.topology import model
+
+PACEMAKER_PROPERTIES = {"dc-version", "cluster-infrastructure", "have-watchdog",
+                        "last-lrm-refresh", "cluster-name"}  # fmt: skip
+
+
+@dataclass
+class Imported:
+    topology: model.Topology
+    skipped: list[str] = field(default_factory=list)
+
+
+def _nv(element: etree._Element | None, tag: str) -> dict[str, model.Scalar]:
+    if element is None:
+        return {}
+    found = element.find(tag)
+    if found is None:
+        return {}
+    return {str(p.get("name")): str(p.get("value", "")) for p in found.iterfind("nvpair")}
+
+
+def _ops(element: etree._Element) -> list[model.Op]:
+    ops = []
+    for op in element.iterfind("operations/op"):
+        level = _nv(op, "instance_attributes").get("OCF_CHECK_LEVEL")
+        role = op.get("role")
+        ops.append(model.Op(
+            name=op.get("name", ""), interval=op.get("interval", "0s"),
+            timeout=op.get("timeout"), check_level=int(level) if level is not None else None,
+            role=role if role in ("Promoted", "Unpromoted", "Started", "Stopped") else None,  # type: ignore[arg-type]
+            on_fail=op.get("on-fail"),
+        ))  # fmt: skip
+    return ops
+
+
+def _agent(element: etree._Element) -> str:
+    parts = [element.get("class"), element.get("provider"), element.get("type")]
+    return ":".join(p for p in parts if p)
+
+
+def _clone_spec(clone: etree._Element) -> model.CloneSpec:
+    meta = _nv(clone, "meta_attributes")
+    spec = model.CloneSpec(promotable=str(meta.pop("promotable", "false")) == "true")
+    for key, attr in (("clone-max", "max"), ("clone-node-max", "node_max"),
+                      ("promoted-max", "promoted_max")):  # fmt: skip
+        if key in meta:
+            setattr(spec, attr, int(str(meta.pop(key))))
+    spec.meta = meta
+    return spec
+
+
+def import_cib(xml: str | bytes) -> Imported:
+    """The topology a CIB describes (configuration section only)."""
+    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)  # noqa: S320
+    config = root.find("configuration")
+    if config is None:
+        raise ValueError("not a CIB: no configuration section")
+    skipped: list[str] = []
+    props = {k: v for k, v in _nv(config.find("crm_config"), "cluster_property_set").items()
+             if k not in PACEMAKER_PROPERTIES}  # fmt: skip
+    name_pair = config.find("crm_config/cluster_property_set/nvpair[@name='cluster-name']")
+    cluster_name = name_pair.get("value", "cluster") if name_pair is not None else "cluster"
+    topology = model.Topology(cluster=model.Cluster(name=cluster_name, properties=props))
+    for node in config.iterfind("nodes/node"):
+        topology.nodes.append(model.Node(
+            name=node.get("uname", ""), attributes=_nv(node, "instance_attributes"),
+            utilization={k: int(str(v)) for k, v in _nv(node, "utilization").items()},
+        ))  # fmt: skip
+    for child in config.iterfind("resources/*"):
+        _import_resource(topology, child, skipped)
+    _import_constraints(topology, config, skipped)
+    for level in config.iterfind("fencing-topology/fencing-level"):
+        attribute = level.get("target-attribute")
+        topology.fencing.levels.append(model.FenceLevel(
+            index=int(level.get("index", "1")), devices=level.get("devices", "").split(","),
+            target=level.get("target"), target_pattern=level.get("target-pattern"),
+            target_attribute=f"{attribute}={level.get('target-value')}" if attribute else None,
+        ))  # fmt: skip
+    topology.defaults.resources = _nv(config.find("rsc_defaults"), "meta_attributes")
+    topology.defaults.operations = _nv(config.find("op_defaults"), "meta_attributes")
+    for tag in ("tags", "acls", "alerts"):
+        if config.find(tag) is not None and len(config.find(tag)):  # type: ignore[arg-type]
+            skipped.append(f"{tag}: not in the topology model yet")
+    return Imported(topology, skipped)
+
+
+def _import_resource(topology: model.Topology, element: etree._Element,
+                     skipped: list[str], clone: model.CloneSpec | None = None) -> None:  # fmt: skip
+    rid = element.get("id", "")
+    if element.tag == "primitive" and element.get("class") == "stonith":
+        topology.fencing.devices.append(model.FenceDevice(
+            name=rid, agent=element.get("type", ""), params=_nv(element, "instance_attributes"),
+            meta=_nv(element, "meta_attributes"), ops=_ops(element),
+        ))  # fmt: skip
+    elif element.tag == "primitive":
+        topology.resources.append(model.Resource(
+            name=rid, agent=_agent(element), params=_nv(element, "instance_attributes"),
+            meta=_nv(element, "meta_attributes"), ops=_ops(element),
+            utilization={k: int(str(v)) for k, v in _nv(element, "utilization").items()},
+            clone=clone,
+        ))  # fmt: skip
+    elif element.tag == "group":
+        members = [p.get("id", "") for p in element.iterfind("primitive")]
+        for primitive in element.iterfind("primitive"):
+            _import_resource(topology, primitive, skipped)
+        meta = _nv(element, "meta_attributes")
+        topology.groups.append(model.Group(name=rid, members=members, meta=meta, clone=clone))
+    elif element.tag == "clone":
+        spec = _clone_spec(element)
+        inner = element.find("primitive")
+        if inner is None:
+            inner = element.find("group")
+        if inner is not None and element.get("id") == f"{inner.get('id')}-clone":
+            _import_resource(topology, inner, skipped, spec)
+        else:
+            skipped.append(f"clone {rid}: only clones named <resource>-clone are imported")
+    else:
+        skipped.append(f"{element.tag} {rid}: not in the topology model yet")
+
+
+def _import_constraints(topology: model.Topology, config: etree._Element,
+                        skipped: list[str]) -> None:  # fmt: skip
+    c = topology.constraints
+    for element in config.iterfind("constraints/*"):
+        cid = element.get("id", "")
+        if element.find("resource_set") is not None or element.find("rule") is not None:
+            skipped.append(f"{element.tag} {cid}: rules and resource sets are not imported yet")
+            continue
+        if element.tag == "rsc_location" and element.get("node"):
+            c.locations.append(model.Location(
+                resource=element.get("rsc", ""), node=element.get("node", ""),
+                score=element.get("score", "INFINITY"), role=element.get("role"),  # type: ignore[arg-type]
+            ))  # fmt: skip
+        elif element.tag == "rsc_colocation":
+            c.colocations.append(model.Colocation(
+                resource=element.get("rsc", ""), with_=element.get("with-rsc", ""),
+                score=element.get("score", "INFINITY"), role=element.get("rsc-role"),  # type: ignore[arg-type]
+                with_role=element.get("with-rsc-role"),  # type: ignore[arg-type]
+            ))  # fmt: skip
+        elif element.tag == "rsc_order":
+            symmetrical = element.get("symmetrical")
+            c.orders.append(model.Order(
+                first=element.get("first", ""), then=element.get("then", ""),
+                kind=element.get("kind", "Mandatory"),  # type: ignore[arg-type]
+                first_action=element.get("first-action"),  # type: ignore[arg-type]
+                then_action=element.get("then-action"),  # type: ignore[arg-type]
+                symmetrical=None if symmetrical is None else symmetrical == "true",
+            ))  # fmt: skip
+        else:
+            skipped.append(f"{element.tag} {cid}: not in the topology model yet")
+
+
+def to_yaml(topology: model.Topology) -> str:
+    """YAML in the model's field order, empty and default values left out."""
+    return yaml.safe_dump(_plain(topology), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _plain(value: object) -> object:
+    """Plain data for YAML; a field equal to its default is left out."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        result = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if f.default is not dataclasses.MISSING and item == f.default:
+                continue
+            if f.default_factory is not dataclasses.MISSING and item == f.default_factory():
+                continue
+            result[f.name.rstrip("_")] = _plain(item)
+        return result
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
