@@ -156,6 +156,11 @@ def _topology(args: argparse.Namespace) -> int:
         return _in_lab(args)
     if args.verb == "import":
         return _topology_import(args)
+    if args.verb == "reference":
+        from .topology.reference import markdown
+
+        print(markdown(), end="")
+        return 0
     if args.verb == "schema":
         import json
 
@@ -315,6 +320,7 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             flavour.add_argument("--pcs", action="store_true", help="pcs -f cib.xml commands")
             flavour.add_argument("--crm", action="store_true", help="crm configure syntax")
     verbs.add_parser("schema", help="the topology's JSON Schema")
+    verbs.add_parser("reference", help="the topology reference (markdown)")
     importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")
     importer.add_argument("--cib", help="read this CIB file instead of the live CIB")
     importer.add_argument("-o", "--output", help="write to this file")

@@ -189,3 +189,19 @@ def test_cli_simulate_json() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert any(a["action"] == "Fence (reboot)" for a in result["reaction"])
+
+
+def test_the_committed_reference_is_generated_from_the_model() -> None:
+    from hakit.tools.topology.reference import markdown
+
+    committed = (REPO / "docs" / "topology-reference.md").read_text()
+    assert committed == markdown(), "run: hakit topology reference > docs/topology-reference.md"
+    for cls in (model.Resource, model.Order):
+        for f in dataclasses_fields(cls):
+            assert f"`{f}`" in committed
+
+
+def dataclasses_fields(cls: type) -> list[str]:
+    import dataclasses
+
+    return [f.name.rstrip("_") for f in dataclasses.fields(cls)]

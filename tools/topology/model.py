@@ -103,6 +103,8 @@ class FenceLevel:
 
 @dataclass
 class Fencing:
+    """Fencing devices and the fencing topology (levels)."""
+
     devices: list[FenceDevice] = field(default_factory=list, metadata=doc("stonith devices"))
     levels: list[FenceLevel] = field(default_factory=list, metadata=doc("fencing topology"))
 
@@ -163,6 +165,8 @@ class Order:
 
 @dataclass
 class Constraints:
+    """Where resources run, with what, and in which order."""
+
     locations: list[Location] = field(default_factory=list, metadata=doc("location constraints"))
     colocations: list[Colocation] = field(default_factory=list, metadata=doc("colocations"))
     orders: list[Order] = field(default_factory=list, metadata=doc("order constraints"))
@@ -170,12 +174,16 @@ class Constraints:
 
 @dataclass
 class Defaults:
+    """Meta attributes every resource / operation gets unless it sets its own."""
+
     resources: dict[str, Scalar] = field(default_factory=dict, metadata=doc("rsc_defaults"))
     operations: dict[str, Scalar] = field(default_factory=dict, metadata=doc("op_defaults"))
 
 
 @dataclass
 class Cluster:
+    """The cluster's name and its properties (crm_config)."""
+
     name: str = field(metadata=doc("cluster-name"))
     properties: dict[str, Scalar] = field(default_factory=dict, metadata=doc("crm_config"))
 
