@@ -9,6 +9,7 @@ from pathlib import Path
 from lxml import etree
 
 from hakit.tools.lab.lab import Lab
+from hakit.tools.topology import model
 from hakit.tools.topology.export import crm_script, pcs_script
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render
@@ -38,18 +39,28 @@ def sections(cib: etree._Element) -> dict[str, str]:
             if element is not None and len(element)}  # fmt: skip
 
 
-def test_pcs_script_builds_what_hakit_renders(lab: Lab, tmp_path: Path) -> None:
-    """fence_hakit_lab exists while the lab runs, so pcs accepts the stonith device."""
-    topology = load(EXAMPLE).topology
-    assert topology is not None
-    cib = tmp_path / "cib.xml"
-    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
-                                  check=True).stdout)  # fmt: skip
+def empty_cib(path: Path) -> Path:
+    path.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
+                                   check=True).stdout)  # fmt: skip
+    return path
+
+
+def pcs_built(topology: model.Topology, path: Path) -> Path:
+    """A CIB built by running the exported pcs script (every command must succeed)."""
+    cib = empty_cib(path)
     for line in pcs_script(topology, str(cib)).splitlines():
         if line.startswith("#"):
             continue
         done = subprocess.run(shlex.split(line), capture_output=True, text=True, check=False)
         assert done.returncode == 0, (line, done.stderr)
+    return cib
+
+
+def test_pcs_script_builds_what_hakit_renders(lab: Lab, tmp_path: Path) -> None:
+    """fence_hakit_lab exists while the lab runs, so pcs accepts the stonith device."""
+    topology = load(EXAMPLE).topology
+    assert topology is not None
+    cib = pcs_built(topology, tmp_path / "cib.xml")
     built = etree.parse(str(cib)).getroot()
     ours = render(topology)
     for name in ours.iterfind(".//nvpair[@name='cluster-name']"):  # pcs sets it from corosync
@@ -62,9 +73,7 @@ def test_crm_script_loads_into_crmsh(lab: Lab, tmp_path: Path) -> None:
     assert topology is not None
     script = tmp_path / "config.crm"
     script.write_text(crm_script(topology))
-    cib = tmp_path / "cib.xml"
-    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
-                                  check=True).stdout)  # fmt: skip
+    cib = empty_cib(tmp_path / "cib.xml")
     done = lab.run("node1", ["env", f"CIB_file={cib}", "crm", "-F", "configure", "load",
                              "update", str(script)], check=False, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -95,13 +104,7 @@ def test_import_a_cib_built_by_pcs(lab: Lab, tmp_path: Path) -> None:
 
     topology = load(EXAMPLE).topology
     assert topology is not None
-    cib = tmp_path / "cib.xml"
-    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
-                                  check=True).stdout)  # fmt: skip
-    for line in pcs_script(topology, str(cib)).splitlines():
-        if not line.startswith("#"):
-            subprocess.run(shlex.split(line), capture_output=True, check=True)
-    imported = import_cib(cib.read_text())
+    imported = import_cib(pcs_built(topology, tmp_path / "cib.xml").read_text())
     rendered = render(imported.topology)
     ours = render(topology)
     for cib_tree in (rendered, ours):
