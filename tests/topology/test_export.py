@@ -83,6 +83,42 @@ def test_crm_script_loads_into_crmsh(lab: Lab, tmp_path: Path) -> None:
     assert ours["constraints"] == theirs["constraints"]
 
 
+ALERTS = """cluster: {name: t}
+nodes: [{name: node1}]
+resources:
+  - {name: d, agent: 'ocf:heartbeat:Dummy', clone: {promotable: false, max: 2},
+     ops: [{name: monitor, interval: 10s, timeout: 20s}]}
+alerts:
+  - name: hakit-health
+    path: /usr/lib/hakit/alert
+    meta: {timeout: 10s}
+    params: {outbox: /var/lib/hakit/outbox.db}
+    recipients:
+      - {value: mano}
+      - {value: /var/log/alerts.log, meta: {timestamp-format: "%H:%M:%S.%06N"}}
+"""
+
+
+def test_alerts_render_export_and_import(tmp_path: Path) -> None:
+    from hakit.tools.topology.importer import import_cib, to_yaml
+    from hakit.tools.topology.load import load_text
+    from hakit.tools.topology.render import to_text
+    from hakit.tools.topology.validate import relaxng
+
+    topology = load_text(ALERTS, "alerts.yaml").topology
+    assert topology is not None
+    rendered = render(topology)
+    assert relaxng().validate(rendered)
+    built = etree.parse(str(pcs_built(topology, tmp_path / "cib.xml"))).getroot()
+    assert sections(built)["resources"] == sections(rendered)["resources"]
+    config = built.find("configuration")
+    assert config is not None and config.find("alerts") is not None
+    assert canonical(config.find("alerts")) == canonical(rendered.find("configuration/alerts"))  # type: ignore[arg-type]
+    again = load_text(to_yaml(import_cib(to_text(rendered)).topology), "again.yaml")
+    assert again.topology is not None
+    assert to_text(render(again.topology)) == to_text(rendered)
+
+
 def test_import_then_render_round_trips(tmp_path: Path) -> None:
     from hakit.tools.topology.importer import import_cib, to_yaml
     from hakit.tools.topology.load import load_text

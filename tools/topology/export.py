@@ -57,8 +57,22 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     if topology.defaults.operations:
         lines.append([*pcs, "resource", "op", "defaults", "update",
                       *_pairs(topology.defaults.operations)])  # fmt: skip
+    for alert in topology.alerts:
+        words = [*pcs, "alert", "create", f"id={alert.name}", f"path={alert.path}"]
+        words += ["options", *_pairs(alert.params)] if alert.params else []
+        words += ["meta", *_pairs(alert.meta)] if alert.meta else []
+        lines.append(words)
+        for number, recipient in enumerate(alert.recipients, 1):
+            rid = f"{alert.name}-recipient" + (f"-{number}" if number > 1 else "")
+            words = [*pcs, "alert", "recipient", "add", alert.name, f"value={recipient.value}",
+                     f"id={rid}"]  # fmt: skip
+            words += ["options", *_pairs(recipient.params)] if recipient.params else []
+            words += ["meta", *_pairs(recipient.meta)] if recipient.meta else []
+            lines.append(words)
     header = (f"# cluster-name {topology.cluster.name} is set by "
               f"`pcs cluster setup {topology.cluster.name} ...`, not as a property\n")  # fmt: skip
+    if any(alert.select for alert in topology.alerts):
+        header += "# pcs 0.11 cannot set an alert's select; add it with cibadmin\n"
     return header + "".join(shlex.join(words) + "\n" for words in lines)
 
 
@@ -156,6 +170,17 @@ def crm_script(topology: model.Topology) -> str:
         sym = f" symmetrical={_text(order.symmetrical)}" if order.symmetrical is not None else ""
         out.append(f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
                    f"{first} {then}{sym}")  # fmt: skip
+    for alert in topology.alerts:
+        text = f"alert {alert.name} {shlex.quote(alert.path)}"
+        text += f" meta {nv(alert.meta)}" if alert.meta else ""
+        text += f" attributes {nv(alert.params)}" if alert.params else ""
+        text += f" select {' '.join(alert.select)}" if alert.select else ""
+        for recipient in alert.recipients:
+            text += f" to {{ {shlex.quote(recipient.value)}"
+            text += f" attributes {nv(recipient.params)}" if recipient.params else ""
+            text += f" meta {nv(recipient.meta)}" if recipient.meta else ""
+            text += " }"
+        out.append(text)
     if topology.defaults.resources:
         out.append(f"rsc_defaults {nv(topology.defaults.resources)}")
     if topology.defaults.operations:

@@ -92,7 +92,18 @@ def import_cib(xml: str | bytes) -> Imported:
         ))  # fmt: skip
     topology.defaults.resources = _nv(config.find("rsc_defaults"), "meta_attributes")
     topology.defaults.operations = _nv(config.find("op_defaults"), "meta_attributes")
-    for tag in ("tags", "acls", "alerts"):
+    for alert in config.iterfind("alerts/alert"):
+        select = alert.find("select")
+        topology.alerts.append(model.Alert(
+            name=alert.get("id", ""), path=alert.get("path", ""),
+            params=_nv(alert, "instance_attributes"), meta=_nv(alert, "meta_attributes"),
+            select=[c.tag.removeprefix("select_") for c in select] if select is not None else [],  # type: ignore[misc]
+            recipients=[model.Recipient(value=r.get("value", ""),
+                                        params=_nv(r, "instance_attributes"),
+                                        meta=_nv(r, "meta_attributes"))
+                        for r in alert.iterfind("recipient")],
+        ))  # fmt: skip
+    for tag in ("tags", "acls"):
         if config.find(tag) is not None and len(config.find(tag)):  # type: ignore[arg-type]
             skipped.append(f"{tag}: not in the topology model yet")
     return Imported(topology, skipped)

@@ -181,6 +181,29 @@ class Defaults:
 
 
 @dataclass
+class Recipient:
+    """Where an alert agent sends one copy (an address, a file, a URL: the agent decides)."""
+
+    value: str = field(metadata=doc("passed to the agent as CRM_alert_recipient"))
+    params: dict[str, Scalar] = field(default_factory=dict, metadata=doc("instance attributes"))
+    meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("e.g. timestamp-format"))
+
+
+@dataclass
+class Alert:
+    """An alert agent Pacemaker runs on node, fencing, resource and attribute events."""
+
+    name: str = field(metadata=doc("the alert id"))
+    path: str = field(metadata=doc("the agent's absolute path"))
+    params: dict[str, Scalar] = field(default_factory=dict, metadata=doc("instance attributes"))
+    meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("e.g. timeout"))
+    select: list[Literal["nodes", "fencing", "resources", "attributes"]] = field(
+        default_factory=list, metadata=doc("events to send; empty = all")
+    )
+    recipients: list[Recipient] = field(default_factory=list, metadata=doc("recipients"))
+
+
+@dataclass
 class Cluster:
     """The cluster's name and its properties (crm_config)."""
 
@@ -200,3 +223,4 @@ class Topology:
     groups: list[Group] = field(default_factory=list, metadata=doc("resource groups"))
     constraints: Constraints = field(default_factory=Constraints, metadata=doc("placement"))
     defaults: Defaults = field(default_factory=Defaults, metadata=doc("resource/op defaults"))
+    alerts: list[Alert] = field(default_factory=list, metadata=doc("alert agents"))

@@ -139,8 +139,27 @@ def render(topology: model.Topology) -> Element:
         if values:
             nvset(etree.SubElement(configuration, tag), "meta_attributes",
                   f"{tag}-meta_attributes", values)  # fmt: skip
+    if topology.alerts:
+        alerts(etree.SubElement(configuration, "alerts"), topology.alerts)
     etree.SubElement(cib, "status")
     return cib
+
+
+def alerts(parent: Element, items: list[model.Alert]) -> None:
+    """Alerts with pcs's ids: the alert's name, recipients `<alert>-recipient[-N]`."""
+    for alert in items:
+        element = etree.SubElement(parent, "alert", id=alert.name, path=alert.path)
+        nvset(element, "meta_attributes", f"{alert.name}-meta_attributes", alert.meta)
+        nvset(element, "instance_attributes", f"{alert.name}-instance_attributes", alert.params)
+        if alert.select:
+            select = etree.SubElement(element, "select")
+            for kind in alert.select:
+                etree.SubElement(select, f"select_{kind}")
+        for number, recipient in enumerate(alert.recipients, 1):
+            rid = f"{alert.name}-recipient" + (f"-{number}" if number > 1 else "")
+            node = etree.SubElement(element, "recipient", id=rid, value=recipient.value)
+            nvset(node, "meta_attributes", f"{rid}-meta_attributes", recipient.meta)
+            nvset(node, "instance_attributes", f"{rid}-instance_attributes", recipient.params)
 
 
 def constraints(parent: Element, topology: model.Topology) -> None:

@@ -42,6 +42,22 @@ def check_names(loaded: Loaded, topology: model.Topology) -> None:
     _check_groups(loaded, topology)
     _check_constraints(loaded, topology, declared - {d.name for d in topology.fencing.devices})
     _check_fencing_levels(loaded, topology)
+    _check_alerts(loaded, topology)
+
+
+def _check_alerts(loaded: Loaded, topology: model.Topology) -> None:
+    names: set[str] = set()
+    for i, alert in enumerate(topology.alerts):
+        if alert.name in names:
+            loaded.problem(("alerts", i, "name"), f"a second alert named {alert.name!r}")
+        names.add(alert.name)
+        if not alert.path.startswith("/"):
+            loaded.problem(("alerts", i, "path"), f"{alert.path!r} is not an absolute path",
+                           "Pacemaker runs the alert agent by its full path")  # fmt: skip
+        values = [r.value for r in alert.recipients]
+        for j, value in enumerate(values):
+            if value in values[:j]:
+                loaded.problem(("alerts", i, "recipients", j), f"recipient {value!r} twice")
 
 
 def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
