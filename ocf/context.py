@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from ._typing import TYPE_CHECKING
+from .log import is_true
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,10 +33,6 @@ def _int(value: str | None, fallback: int) -> int:
         return fallback
 
 
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "yes", "true", "on", "y"}
-
-
 class CloneFacts:
     """Clone meta data of this instance (only when the resource is a clone)."""
 
@@ -46,7 +43,7 @@ class CloneFacts:
         self.max = _int(meta(environ, "clone_max"), 1)
         self.node_max = _int(meta(environ, "clone_node_max"), 1)
         self.promoted_max = _int(meta(environ, "promoted_max") or meta(environ, "master_max"), 0)
-        self.globally_unique = _is_true(meta(environ, "globally_unique"))
+        self.globally_unique = is_true(meta(environ, "globally_unique"))
 
     def __repr__(self) -> str:
         return (

@@ -71,6 +71,11 @@ def state_path(ctx: Context) -> str:
     return f"{run_dir(ctx)}/{ctx.state_name}.state"
 
 
+def daemon_log(ctx: Context) -> str:
+    """Where the daemon's output goes."""
+    return ctx.params.get(LOG_FILE) or f"/var/log/hakit/{ctx.state_name}.log"
+
+
 def read_state(ctx: Context) -> tuple[int, int] | None:
     """(pid, start time) of the tracked main process, if a state file exists."""
     try:
@@ -160,7 +165,7 @@ def spawn(ctx: Context) -> int:
     except ValueError as error:
         raise OCFError(OCFExit.ERR_CONFIGURED, f"arguments cannot be split: {error}") from None
     env, account = daemon_environment(ctx)
-    log_path = params.get(LOG_FILE) or f"/var/log/hakit/{ctx.state_name}.log"
+    log_path = daemon_log(ctx)
     os.makedirs(os.path.dirname(log_path), mode=0o750, exist_ok=True)
     pidfile = params.get(PIDFILE)
     if pidfile:
@@ -256,7 +261,7 @@ def read_environment_file(path: str) -> dict[str, str]:
 
 
 def log_tail(ctx: Context) -> str:
-    path = ctx.params.get(LOG_FILE) or f"/var/log/hakit/{ctx.state_name}.log"
+    path = daemon_log(ctx)
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)

@@ -175,6 +175,8 @@ def _topology(args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(loaded.problems)} problem(s)", file=sys.stderr)
         return 1
     if args.verb == "validate":
+        from .topology.render import VALIDATE_WITH
+
         print(f"{args.file}: valid (types, names, agents, {VALIDATE_WITH}.rng, crm_verify)")
         return 0
     if args.verb in ("diff", "apply"):
@@ -192,9 +194,6 @@ def _topology(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-VALIDATE_WITH = "pacemaker-3.9"
 
 
 def _topology_change(args: argparse.Namespace, topology: object) -> int:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hakit.ocf import proc
 from hakit.tools.lab.errors import LabError
 
 PACKAGES = ("mariadb-server", "rabbitmq-server")
@@ -184,15 +185,6 @@ def in_netns(netns: str, func: Callable[[], T]) -> T:
     return result[0]
 
 
-def _proc_alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie (they are never our children: setsid -f)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
 def _proc_environ(pid: int) -> dict[str, str]:
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -210,10 +202,8 @@ def _proc_netns_inode(pid: int) -> int | None:
 
 
 def _proc_comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"
+    info = proc.stat(pid)
+    return info.comm if info else "?"
 
 
 def _our_processes(state_dir: Path, ns_inode: int, service: str | None = None) -> list[int]:
@@ -229,7 +219,7 @@ def _our_processes(state_dir: Path, ns_inode: int, service: str | None = None) -
         env = _proc_environ(pid)
         if env.get(MARKER) != tag or (service and env.get(SERVICE_MARKER) != service):
             continue
-        if _proc_alive(pid):
+        if proc.is_alive(pid):
             found.append(pid)
     return sorted(found)
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+from hakit.ocf import proc
 from hakit.ocf.cluster import ClusterStatus
 from hakit.tools.lab import fence_agent
 from hakit.tools.lab.errors import LabError
@@ -74,9 +75,14 @@ def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.Comple
     except subprocess.TimeoutExpired:
         raise LabError(f"{' '.join(args)}: no answer within {timeout:g}s") from None
     if check and done.returncode != 0:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        raise LabError(f"{' '.join(args)}: {message[-1] if message else done.returncode}")
+        raise failure(" ".join(args), done)
     return done
+
+
+def failure(label: str, done: subprocess.CompletedProcess[str]) -> LabError:
+    """A failed command as a LabError that quotes its last line of output."""
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return LabError(f"{label}: {lines[-1] if lines else done.returncode}")
 
 
 def _net_ns(pid: int | str) -> str | None:
@@ -183,8 +189,7 @@ class Lab:
         except subprocess.TimeoutExpired:
             raise LabError(f"{node}: {' '.join(args)}: no answer within {timeout:g}s") from None
         if check and done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            raise LabError(f"{node}: {' '.join(args)}: {lines[-1] if lines else done.returncode}")
+            raise failure(f"{node}: {' '.join(args)}", done)
         return done
 
     def attach(self, node: str, args: list[str]) -> int:
@@ -450,7 +455,7 @@ class Lab:
                 pass
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids_in_netns(netns) if not _zombie(p)]
+            pids = [p for p in pids_in_netns(netns) if proc.is_alive(p)]
             time.sleep(0.02)
         return pids
 
@@ -480,7 +485,8 @@ class Lab:
         self.check_node(node)
         victims = []
         for pid in pids_in_netns(self.netns(node)):
-            names = {_comm(pid), os.path.basename(_cmdline(pid).split(" ", 1)[0])}
+            info = proc.stat(pid)
+            names = {info.comm if info else "", os.path.basename(_cmdline(pid).split(" ", 1)[0])}
             if process in names:
                 os.kill(pid, signal.SIGKILL)
                 victims.append(pid)
@@ -579,17 +585,3 @@ class Lab:
 
     def _any_alive(self, node: str) -> bool:
         return bool(pids_in_netns(self.netns(node)))
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "ZX"
-    except (OSError, IndexError):
-        return True

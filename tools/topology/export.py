@@ -6,17 +6,11 @@ import shlex
 from collections.abc import Mapping
 
 from hakit.tools.topology import model
-from hakit.tools.topology.render import clone_id, effective
+from hakit.tools.topology.render import clone_id, clone_meta, effective, text_value
 
 
 def _pairs(values: Mapping[str, model.Scalar]) -> list[str]:
-    return [f"{k}={_text(v)}" for k, v in values.items()]
-
-
-def _text(value: model.Scalar) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return [f"{k}={text_value(v)}" for k, v in values.items()]
 
 
 def _op_words(op: model.Op) -> list[str]:
@@ -26,15 +20,6 @@ def _op_words(op: model.Op) -> list[str]:
     words += [f"on-fail={op.on_fail}"] if op.on_fail else []
     words += [f"OCF_CHECK_LEVEL={op.check_level}"] if op.check_level is not None else []
     return words
-
-
-def _clone_meta(spec: model.CloneSpec) -> dict[str, model.Scalar]:
-    meta = dict(spec.meta)
-    for key, value in (("clone-max", spec.max), ("clone-node-max", spec.node_max),
-                       ("promoted-max", spec.promoted_max)):  # fmt: skip
-        if value is not None:
-            meta[key] = value
-    return meta
 
 
 def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
@@ -89,7 +74,7 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
         if full.clone and full.name not in grouped:
             # pcs 0.11: clone options follow the keyword directly ("meta" would be the primitive's)
             words += ["promotable" if full.clone.promotable else "clone"]
-            words += _pairs(_clone_meta(full.clone))
+            words += _pairs(clone_meta(full.clone))
         lines.append(words)
         if full.utilization:
             lines.append([*pcs, "resource", "utilization", full.name, *_pairs(full.utilization)])
@@ -99,7 +84,7 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
             lines.append([*pcs, "resource", "meta", group.name, *_pairs(group.meta)])
         if group.clone:
             kind = "promotable" if group.clone.promotable else "clone"
-            lines.append([*pcs, "resource", kind, group.name, *_pairs(_clone_meta(group.clone))])
+            lines.append([*pcs, "resource", kind, group.name, *_pairs(clone_meta(group.clone))])
     return lines
 
 
@@ -120,7 +105,7 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
         words += [order.then_action] if order.then_action else []
         words += [order.then, f"kind={order.kind}"]
         if order.symmetrical is not None:
-            words.append(f"symmetrical={_text(order.symmetrical)}")
+            words.append(f"symmetrical={text_value(order.symmetrical)}")
         lines.append(words)
     for level in topology.fencing.levels:
         target = level.target or (f"regexp%{level.target_pattern}" if level.target_pattern
@@ -134,7 +119,7 @@ def crm_script(topology: model.Topology) -> str:
     out: list[str] = []
 
     def nv(values: dict[str, model.Scalar]) -> str:
-        return " ".join(f"{k}={shlex.quote(_text(v))}" for k, v in values.items())
+        return " ".join(f"{k}={shlex.quote(text_value(v))}" for k, v in values.items())
 
     props = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
     out.append(f"property cib-bootstrap-options: {nv(props)}")
@@ -146,7 +131,7 @@ def crm_script(topology: model.Topology) -> str:
         out.append(_crm_primitive(full.name, full.agent or "", full.params, full.ops, full.meta))
         grouped = {m for g in topology.groups for m in g.members}
         if full.clone and full.name not in grouped:
-            meta = _clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable
+            meta = clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable
                                               else {})  # fmt: skip
             out.append(f"clone {clone_id(full.name)} {full.name}" +
                        (f" meta {nv(meta)}" if meta else ""))  # fmt: skip
@@ -167,7 +152,9 @@ def crm_script(topology: model.Topology) -> str:
     for order in c.orders:
         first = f"{order.first}:{order.first_action}" if order.first_action else order.first
         then = f"{order.then}:{order.then_action}" if order.then_action else order.then
-        sym = f" symmetrical={_text(order.symmetrical)}" if order.symmetrical is not None else ""
+        sym = (
+            f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
+        )
         out.append(f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
                    f"{first} {then}{sym}")  # fmt: skip
     for alert in topology.alerts:
@@ -192,9 +179,11 @@ def _crm_primitive(name: str, agent: str, params: dict[str, model.Scalar], ops: 
                    meta: dict[str, model.Scalar]) -> str:  # fmt: skip
     text = f"primitive {name} {agent}"
     if params:
-        text += " params " + " ".join(f"{k}={shlex.quote(_text(v))}" for k, v in params.items())
+        text += " params " + " ".join(
+            f"{k}={shlex.quote(text_value(v))}" for k, v in params.items()
+        )
     for op in ops:
         text += " op " + " ".join(_op_words(op))
     if meta:
-        text += " meta " + " ".join(f"{k}={shlex.quote(_text(v))}" for k, v in meta.items())
+        text += " meta " + " ".join(f"{k}={shlex.quote(text_value(v))}" for k, v in meta.items())
     return text

@@ -7,7 +7,6 @@ are checked from their annotations, and every problem is collected (`Problem`).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from hakit.tools.topology import model
-from hakit.tools.topology.problems import Problem
+from hakit.tools.topology.problems import Problem, did_you_mean
 
 Path_ = tuple[str | int, ...]
 _INT = "tag:yaml.org,2002:int"
@@ -120,7 +119,7 @@ class _Converter:
             value = self.convert(node, str, path)
             if value is not _MISSING and value not in args:
                 return self.fail(path, f"{value!r} is not one of {', '.join(map(str, args))}",
-                                 _close(str(value), [str(a) for a in args]))  # fmt: skip
+                                 did_you_mean(str(value), [str(a) for a in args]))  # fmt: skip
             return value
         if origin is list:
             if not isinstance(node, yaml.SequenceNode):
@@ -179,7 +178,7 @@ class _Converter:
                 self.loaded.marks[(*path, key)] = (key_node.start_mark.line + 1,
                                                    key_node.start_mark.column + 1)  # fmt: skip
                 self.fail((*path, key), f"unknown key {key!r}",
-                          _close(key, _yaml_names(cls)) or
+                          did_you_mean(key, _yaml_names(cls)) or
                           f"known keys: {', '.join(_yaml_names(cls))}")  # fmt: skip
                 continue
             present.add(attr)
@@ -206,11 +205,6 @@ class _Converter:
 
 def _yaml_names(cls: type) -> list[str]:
     return [f.name.rstrip("_") for f in dataclasses.fields(cls)]
-
-
-def _close(word: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean {match[0]!r}?" if match else ""
 
 
 def _name(hint: object) -> str:

@@ -3,7 +3,14 @@ so that an operator fixes a file in one pass."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """A hint naming the closest choice, or "" when none is close."""
+    match = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean {match[0]!r}?" if match else ""
 
 
 @dataclass(frozen=True)

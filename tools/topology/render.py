@@ -15,7 +15,8 @@ VALIDATE_WITH = "pacemaker-3.9"
 Element = etree._Element
 
 
-def _text(value: model.Scalar) -> str:
+def text_value(value: model.Scalar) -> str:
+    """A value as the CIB writes it (booleans as true/false)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -27,7 +28,9 @@ def nvset(parent: Element, tag: str, set_id: str, values: Mapping[str, model.Sca
         return
     element = etree.SubElement(parent, tag, id=set_id)
     for name, value in values.items():
-        etree.SubElement(element, "nvpair", id=f"{set_id}-{name}", name=name, value=_text(value))
+        etree.SubElement(
+            element, "nvpair", id=f"{set_id}-{name}", name=name, value=text_value(value)
+        )
 
 
 def operations(parent: Element, rsc: str, ops: list[model.Op]) -> None:
@@ -86,14 +89,22 @@ def clone_id(name: str) -> str:
     return f"{name}-clone"
 
 
-def wrap_clone(parent: Element, name: str, spec: model.CloneSpec) -> Element:
-    element = etree.SubElement(parent, "clone", id=clone_id(name))
+def clone_meta(spec: model.CloneSpec) -> dict[str, model.Scalar]:
+    """The clone's meta attributes, its counts included (not `promotable`)."""
     meta: dict[str, model.Scalar] = dict(spec.meta)
-    for key, value in (("promotable", spec.promotable or None), ("clone-max", spec.max),
-                       ("clone-node-max", spec.node_max),
+    for key, value in (("clone-max", spec.max), ("clone-node-max", spec.node_max),
                        ("promoted-max", spec.promoted_max)):  # fmt: skip
         if value is not None:
             meta[key] = value
+    return meta
+
+
+def wrap_clone(parent: Element, name: str, spec: model.CloneSpec) -> Element:
+    element = etree.SubElement(parent, "clone", id=clone_id(name))
+    meta: dict[str, model.Scalar] = dict(spec.meta)
+    if spec.promotable:
+        meta["promotable"] = True
+    meta |= clone_meta(spec)
     nvset(element, "meta_attributes", f"{clone_id(name)}-meta_attributes", meta)
     return element
 

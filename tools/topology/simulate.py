@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hakit.ocf import cluster
 from hakit.tools.topology import model
-from hakit.tools.topology.render import render, to_text
+from hakit.tools.topology.render import effective, render, to_text
 
 _ACTION = re.compile(
     r"^(?P<action>\w+)(?: \((?P<kind>\w+)\))?\s+(?P<what>\S+)\s*"
@@ -89,12 +89,8 @@ def op_key(topology: model.Topology, spec: str) -> str:
     interval_ms = 0
     for resource in topology.resources:
         if resource.name == rsc:
-            for declared in resource.ops or (topology.templates[resource.template].ops
-                                             if resource.template in topology.templates
-                                             else []):  # fmt: skip
-                if declared.name == op:
-                    interval_ms = _ms(declared.interval)
-                    break
+            declared = [o for o in effective(resource, topology).ops if o.name == op]
+            interval_ms = _ms(declared[0].interval) if declared else 0
     return f"{rsc}_{op}_{interval_ms}@{node}=1"
 
 

@@ -4,7 +4,6 @@ and crm_verify on the rendered CIB."""
 
 from __future__ import annotations
 
-import difflib
 import os
 import subprocess
 import tempfile
@@ -16,7 +15,15 @@ from lxml import etree
 
 from hakit.tools.topology import model
 from hakit.tools.topology.load import Loaded, load
-from hakit.tools.topology.render import VALIDATE_WITH, clone_id, effective, render, to_text
+from hakit.tools.topology.problems import did_you_mean
+from hakit.tools.topology.render import (
+    VALIDATE_WITH,
+    clone_id,
+    effective,
+    render,
+    text_value,
+    to_text,
+)
 
 RNG_DIR = Path("/usr/share/pacemaker")
 SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
@@ -236,11 +243,10 @@ def _check_agent(loaded: Loaded, agent: str, params: dict[str, model.Scalar],
             if stonith and name.startswith("pcmk_"):
                 continue
             loaded.problem((*path, "params", name), f"{agent} has no parameter {name!r}",
-                           _suggest(name, list(known)) or
-                           f"parameters: {', '.join(known)}")  # fmt: skip
+                           _suggest(name, list(known)))  # fmt: skip
             continue
         kind, options = known[name].kind, known[name].options
-        text = "true" if value is True else "false" if value is False else str(value)
+        text = text_value(value)
         if kind == "integer" and not text.lstrip("-").isdigit():
             loaded.problem((*path, "params", name), f"{text!r} is not an integer")
         elif kind == "boolean" and text.lower() not in ("true", "false", "yes", "no", "1",
@@ -287,9 +293,8 @@ def _is_score(text: str) -> bool:
 
 
 def _suggest(word: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean {match[0]!r}?" if match else (
-        f"known: {', '.join(choices)}" if choices else "")  # fmt: skip
+    """The closest choice, or the list of choices when none is close."""
+    return did_you_mean(word, choices) or (f"known: {', '.join(choices)}" if choices else "")
 
 
 def _where(path: tuple[str | int, ...]) -> str:
