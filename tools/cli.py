@@ -184,15 +184,26 @@ def _topology(args: argparse.Namespace) -> int:
     if args.verb == "simulate":
         return _topology_simulate(args, loaded.topology)
     if args.verb == "export":
-        from .topology.export import crm_script, pcs_script
-
-        sys.stdout.write(crm_script(loaded.topology) if args.crm else pcs_script(loaded.topology))
-        return 0
+        return _topology_export(args, loaded.topology)
     text = to_text(render(loaded.topology))
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _topology_export(args: argparse.Namespace, topology: object) -> int:
+    from .topology.export import ExportError, crm_script, pcs_script
+    from .topology.model import Topology
+
+    assert isinstance(topology, Topology)  # noqa: S101 — validated above
+    try:
+        script = crm_script(topology) if args.crm else pcs_script(topology)
+    except ExportError as error:
+        print(f"hakit: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(script)
     return 0
 
 
@@ -222,13 +233,13 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
     from .topology.simulate import as_json, what_if
 
     assert isinstance(topology, Topology)  # noqa: S101 — validated above
-    if not (args.fail_node or args.fail_op):
-        print("hakit: say what fails: --fail-node NODE or --fail-op RESOURCE:OP:NODE",
-              file=sys.stderr)  # fmt: skip
+    if not (args.fail_node or args.fail_op or args.ticket):
+        print("hakit: say what fails: --fail-node NODE, --fail-op RESOURCE:OP:NODE or "
+              "--ticket revoke:TICKET", file=sys.stderr)  # fmt: skip
         return 2
     try:
         placed, reaction = what_if(topology, fail_node=args.fail_node, fail_op=args.fail_op,
-                                   cib_file=args.cib)  # fmt: skip
+                                   tickets=args.ticket, cib_file=args.cib)  # fmt: skip
     except ValueError as error:
         print(f"hakit: {error}", file=sys.stderr)
         return 2
@@ -238,7 +249,10 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
     print("before:" if placed else "before: (nothing to do)")
     for action in placed:
         print(f"  {action}")
-    failure = f"node {args.fail_node} fails" if args.fail_node else f"{args.fail_op} fails"
+    events = [f"node {args.fail_node} fails"] if args.fail_node else []
+    events += [f"{args.fail_op} fails"] if args.fail_op else []
+    events += [f"ticket {t.replace(':', ' ', 1)}" for t in args.ticket or []]
+    failure = " and ".join(events)
     print(f"when {failure}:" if reaction else f"when {failure}: nothing changes")
     for action in reaction:
         print(f"  {action}")
@@ -312,6 +326,8 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         if verb == "simulate":
             sub.add_argument("--fail-node", metavar="NODE")
             sub.add_argument("--fail-op", metavar="RESOURCE:OP:NODE")
+            sub.add_argument("--ticket", action="append", metavar="ACTION:TICKET",
+                             help="grant, revoke, standby or activate (repeatable)")  # fmt: skip
             sub.add_argument("--cib", help="start from this CIB (with status), e.g. a live one")
             sub.add_argument("--json", action="store_true", help="machine-readable")
         if verb == "export":

@@ -21,11 +21,14 @@ SECTIONS = ("crm_config", "resources", "constraints", "fencing-topology", "rsc_d
 
 def canonical(element: etree._Element) -> str:
     """Tag, attributes without ids, and children in a stable order: ids normalised away,
-    and Pacemaker's defaults made explicit (an order's actions default to start)."""
+    and Pacemaker's defaults made explicit (an order's actions default to start, a rule's
+    boolean-op to and)."""
     attrib = {str(k): str(v) for k, v in element.attrib.items() if k != "id"}
     if element.tag == "rsc_order":
         attrib.setdefault("first-action", "start")
         attrib.setdefault("then-action", attrib["first-action"])
+    if element.tag == "rule":
+        attrib.setdefault("boolean-op", "and")
     attrs = " ".join(f"{k}={v}" for k, v in sorted(attrib.items()))
     children = sorted(canonical(child) for child in element)
     return f"<{element.tag} {attrs}>" + "".join(children) + f"</{element.tag}>"

@@ -5,8 +5,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from hakit.tools.topology import model
+from hakit.tools.topology import model, rules
 from hakit.tools.topology.render import clone_id, clone_meta, effective, text_value
+
+
+class ExportError(ValueError):
+    """The topology says something the target tool's syntax cannot."""
 
 
 def _pairs(values: Mapping[str, model.Scalar]) -> list[str]:
@@ -34,14 +38,13 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
             words += ["op", *_op_words(op)]
         words += ["meta", *_pairs(device.meta)] if device.meta else []
         lines.append(words)
+    lines += [[*pcs, *words] for words in _pcs_bundles(topology)]
     lines += _pcs_resources(topology, pcs)
     lines += _pcs_constraints(topology, pcs)
-    if topology.defaults.resources:
-        lines.append([*pcs, "resource", "defaults", "update",
-                      *_pairs(topology.defaults.resources)])  # fmt: skip
-    if topology.defaults.operations:
-        lines.append([*pcs, "resource", "op", "defaults", "update",
-                      *_pairs(topology.defaults.operations)])  # fmt: skip
+    lines += [[*pcs, *words] for words in _pcs_set_constraints(topology.constraints)]
+    lines += [[*pcs, *words] for words in _pcs_defaults(topology.defaults)]
+    lines += [[*pcs, "tag", "create", tag.name, *tag.resources] for tag in topology.tags]
+    lines += [[*pcs, *words] for words in _pcs_acls(topology.acls)]
     for alert in topology.alerts:
         words = [*pcs, "alert", "create", f"id={alert.name}", f"path={alert.path}"]
         words += ["options", *_pairs(alert.params)] if alert.params else []
@@ -61,9 +64,101 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     return header + "".join(shlex.join(words) + "\n" for words in lines)
 
 
+def _pcs_bundles(topology: model.Topology) -> list[list[str]]:
+    lines = []
+    for bundle in topology.bundles:
+        container = {"image": bundle.image, "replicas": bundle.replicas,
+                     "replicas-per-host": bundle.replicas_per_host,
+                     "promoted-max": bundle.promoted_max, "run-command": bundle.run_command,
+                     "options": bundle.options}  # fmt: skip
+        words = ["resource", "bundle", "create", bundle.name, "container", bundle.runtime]
+        words += [f"{k}={v}" for k, v in container.items() if v is not None]
+        words += ["network", *_pairs(bundle.network)] if bundle.network else []
+        for port in bundle.ports:
+            words += ["port-map", *_pairs({k.replace("_", "-"): v for k, v in vars(port).items()
+                                           if v is not None})]  # fmt: skip
+        for mapping in bundle.storage:
+            words += ["storage-map", *_pairs({k.replace("_", "-"): v
+                                              for k, v in vars(mapping).items()
+                                              if v is not None})]  # fmt: skip
+        words += ["meta", *_pairs(bundle.meta)] if bundle.meta else []
+        lines.append(words)
+    return lines
+
+
+def _rule_words(text: str) -> list[str]:
+    """A rule as pcs's argument words (parentheses are words of their own)."""
+    return rules.to_text(rules.parse(text)).replace("(", "( ").replace(")", " )").split()
+
+
+def _set_words(sets: list[model.ResourceSet]) -> list[str]:
+    words: list[str] = []
+    for item in sets:
+        options = {"sequential": item.sequential, "require-all": item.require_all,
+                   "role": item.role, "action": item.action}  # fmt: skip
+        words += ["set", *item.resources]
+        words += [f"{k}={text_value(v)}" for k, v in options.items() if v is not None]
+    return words
+
+
+def _pcs_set_constraints(c: model.Constraints) -> list[list[str]]:
+    lines = []
+    for colocation in c.colocation_sets:
+        lines.append(["constraint", "colocation", *_set_words(colocation.sets), "setoptions",
+                      f"score={colocation.score}"])  # fmt: skip
+    for order in c.order_sets:
+        words = ["constraint", "order", *_set_words(order.sets), "setoptions",
+                 f"kind={order.kind}"]  # fmt: skip
+        words += [f"symmetrical={text_value(order.symmetrical)}"] \
+            if order.symmetrical is not None else []  # fmt: skip
+        lines.append(words)
+    for ticket in c.tickets:
+        policy = [f"loss-policy={ticket.loss_policy}"] if ticket.loss_policy else []
+        if ticket.resource:
+            role = [ticket.role] if ticket.role else []
+            lines.append(["constraint", "ticket", "add", ticket.ticket, *role, ticket.resource,
+                          *policy])  # fmt: skip
+        else:
+            lines.append(["constraint", "ticket", *_set_words(ticket.sets), "setoptions",
+                          f"ticket={ticket.ticket}", *policy])  # fmt: skip
+    return lines
+
+
+def _pcs_defaults(defaults: model.Defaults) -> list[list[str]]:
+    lines = []
+    for command, plain, sets in ((["resource", "defaults"], defaults.resources,
+                                  defaults.resource_sets),
+                                 (["resource", "op", "defaults"], defaults.operations,
+                                  defaults.operation_sets)):  # fmt: skip
+        if plain:
+            lines.append([*command, "update", *_pairs(plain)])
+        for item in sets:
+            words = [*command, "set", "create", f"id={item.name}"]
+            words += [f"score={item.score}"] if item.score is not None else []
+            words += ["meta", *_pairs(item.meta)]
+            words += ["rule", *_rule_words(item.rule)] if item.rule else []
+            lines.append(words)
+    return lines
+
+
+def _pcs_acls(acls: model.Acls) -> list[list[str]]:
+    lines = []
+    for role in acls.roles:
+        words = ["acl", "role", "create", role.name]
+        words += [f"description={role.description}"] if role.description else []
+        for permission in role.permissions:
+            words += [permission.kind, *(["xpath", permission.xpath] if permission.xpath
+                                         else ["id", permission.reference or ""])]  # fmt: skip
+        lines.append(words)
+    lines += [["acl", "user", "create", user.name, *user.roles] for user in acls.users]
+    lines += [["acl", "group", "create", group.name, *group.roles] for group in acls.groups]
+    return lines
+
+
 def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
     lines: list[list[str]] = []
     grouped = {m for g in topology.groups for m in g.members}
+    bundled = {b.resource: b.name for b in topology.bundles if b.resource}
     for resource in topology.resources:
         full = effective(resource, topology)
         words = [*pcs, "resource", "create", "--no-default-ops", full.name, full.agent or "",
@@ -71,6 +166,7 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
         for op in full.ops:
             words += ["op", *_op_words(op)]
         words += ["meta", *_pairs(full.meta)] if full.meta else []
+        words += ["bundle", bundled[full.name]] if full.name in bundled else []
         if full.clone and full.name not in grouped:
             # pcs 0.11: clone options follow the keyword directly ("meta" would be the primitive's)
             words += ["promotable" if full.clone.promotable else "clone"]
@@ -92,6 +188,11 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
     lines: list[list[str]] = []
     c = topology.constraints
     for loc in c.locations:
+        if loc.rule is not None:
+            role = [f"role={loc.role}"] if loc.role else []
+            lines.append([*pcs, "constraint", "location", loc.resource, "rule", *role,
+                          f"score={loc.score}", *_rule_words(loc.rule)])  # fmt: skip
+            continue
         lines.append([*pcs, "constraint", "location", loc.resource, "prefers",
                       f"{loc.node}={loc.score}"])  # fmt: skip
     for col in c.colocations:
@@ -140,23 +241,11 @@ def crm_script(topology: model.Topology) -> str:
                    (f" meta {nv(group.meta)}" if group.meta else ""))  # fmt: skip
         if group.clone:
             out.append(f"clone {clone_id(group.name)} {group.name}")
-    c = topology.constraints
-    for loc in c.locations:
-        out.append(f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource} "
-                   f"{loc.score}: {loc.node}")  # fmt: skip
-    for col in c.colocations:
-        rsc = f"{col.resource}:{col.role}" if col.role else col.resource
-        with_ = f"{col.with_}:{col.with_role}" if col.with_role else col.with_
-        out.append(f"colocation colocation-{col.resource}-{col.with_}-{col.score} "
-                   f"{col.score}: {rsc} {with_}")  # fmt: skip
-    for order in c.orders:
-        first = f"{order.first}:{order.first_action}" if order.first_action else order.first
-        then = f"{order.then}:{order.then_action}" if order.then_action else order.then
-        sym = (
-            f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
-        )
-        out.append(f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
-                   f"{first} {then}{sym}")  # fmt: skip
+    out += _crm_constraints(topology.constraints)
+    out += _crm_bundles_tags_acls(topology)
+    if topology.defaults.resource_sets or topology.defaults.operation_sets:
+        raise ExportError("crmsh cannot express default sets with scores and rules; "
+                          "use the pcs export or apply the topology directly")  # fmt: skip
     for alert in topology.alerts:
         text = f"alert {alert.name} {shlex.quote(alert.path)}"
         text += f" meta {nv(alert.meta)}" if alert.meta else ""
@@ -173,6 +262,116 @@ def crm_script(topology: model.Topology) -> str:
     if topology.defaults.operations:
         out.append(f"op_defaults {nv(topology.defaults.operations)}")
     return "\n".join(out) + "\n"
+
+
+def _crm_constraints(c: model.Constraints) -> list[str]:
+    out = []
+    for loc in c.locations:
+        if loc.rule is None:
+            out.append(f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource} "
+                       f"{loc.score}: {loc.node}")  # fmt: skip
+    for col in c.colocations:
+        rsc = f"{col.resource}:{col.role}" if col.role else col.resource
+        with_ = f"{col.with_}:{col.with_role}" if col.with_role else col.with_
+        out.append(f"colocation colocation-{col.resource}-{col.with_}-{col.score} "
+                   f"{col.score}: {rsc} {with_}")  # fmt: skip
+    for order in c.orders:
+        first = f"{order.first}:{order.first_action}" if order.first_action else order.first
+        then = f"{order.then}:{order.then_action}" if order.then_action else order.then
+        sym = (
+            f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
+        )
+        out.append(f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
+                   f"{first} {then}{sym}")  # fmt: skip
+    return out + _crm_rules_and_sets(c)
+
+
+def _crm_sets(sets: list[model.ResourceSet], kind: str) -> str:
+    """crmsh's set syntax: `( A B )` not sequential, `[ A B ]` neither sequential nor
+    require-all, bare names one sequential set."""
+    words: list[str] = []
+    previous_plain = False
+    for item in sets:
+        shape = (item.sequential, item.require_all)
+        if item.role or item.action or shape not in ((None, None), (False, None), (False, False)):
+            raise ExportError(f"crmsh cannot express this {kind} set ({item.resources}): "
+                              "use the pcs export")  # fmt: skip
+        plain = shape == (None, None)
+        if plain and previous_plain:
+            raise ExportError(f"crmsh would merge two sequential {kind} sets: use the pcs export")
+        brackets = None if plain else ("(", ")") if item.require_all is None else ("[", "]")
+        words += [brackets[0], *item.resources, brackets[1]] if brackets else item.resources
+        previous_plain = plain
+    if kind == "colocation" and len(words) == 2:
+        raise ExportError("crmsh reads a two-resource colocation set as a plain colocation "
+                          "(reversed): use the pcs export")  # fmt: skip
+    return " ".join(words)
+
+
+def _crm_rules_and_sets(c: model.Constraints) -> list[str]:
+    out = []
+    for number, loc in enumerate(c.locations):
+        if loc.rule is not None:
+            role = f" $role={loc.role}" if loc.role else ""
+            try:
+                text = rules.crm_text(rules.parse(loc.rule))
+            except ValueError as error:
+                raise ExportError(str(error)) from None
+            out.append(f"location location-{loc.resource}-{number} {loc.resource} rule{role} "
+                       f"{loc.score}: {text}")  # fmt: skip
+    for number, colocation in enumerate(c.colocation_sets):
+        out.append(f"colocation colocation_set-{number} {colocation.score}: "
+                   f"{_crm_sets(colocation.sets, 'colocation')}")  # fmt: skip
+    for number, order in enumerate(c.order_sets):
+        sym = f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None \
+            else ""  # fmt: skip
+        out.append(f"order order_set-{number} {order.kind}: {_crm_sets(order.sets, 'order')}{sym}")
+    for number, ticket in enumerate(c.tickets):
+        what = (f"{ticket.resource}:{ticket.role}" if ticket.role else ticket.resource) \
+            if ticket.resource else _crm_sets(ticket.sets, "ticket")  # fmt: skip
+        policy = f" loss-policy={ticket.loss_policy}" if ticket.loss_policy else ""
+        out.append(f"rsc_ticket ticket-{ticket.ticket}-{number} {ticket.ticket}: {what}{policy}")
+    return out
+
+
+def _crm_bundles_tags_acls(topology: model.Topology) -> list[str]:
+    out = []
+    for bundle in topology.bundles:
+        if bundle.runtime == "podman":
+            raise ExportError(f"bundle {bundle.name}: crmsh 4.4 (Debian 12) knows docker and "
+                              "rkt bundles, not podman: use the pcs export")  # fmt: skip
+        container = {"image": bundle.image, "replicas": bundle.replicas,
+                     "replicas-per-host": bundle.replicas_per_host,
+                     "promoted-max": bundle.promoted_max, "run-command": bundle.run_command,
+                     "options": bundle.options}  # fmt: skip
+        text = f"bundle {bundle.name} {bundle.runtime} " + " ".join(
+            f"{k}={shlex.quote(str(v))}" for k, v in container.items() if v is not None
+        )
+        if bundle.network or bundle.ports:
+            text += " network " + " ".join(_pairs(bundle.network))
+            for port in bundle.ports:
+                attrs = {k.replace("_", "-"): v for k, v in vars(port).items() if v is not None}
+                text += f" port-mapping id={bundle.name}-port-map-{port.port or port.range} "
+                text += " ".join(_pairs(attrs))
+        if bundle.storage:
+            text += " storage"
+            for number, mapping in enumerate(bundle.storage):
+                attrs = {k.replace("_", "-"): v for k, v in vars(mapping).items() if v is not None}
+                text += f" storage-mapping id={bundle.name}-storage-map"
+                text += (f"-{number} " if number else " ") + " ".join(_pairs(attrs))
+        text += f" primitive {bundle.resource}" if bundle.resource else ""
+        text += " meta " + " ".join(_pairs(bundle.meta)) if bundle.meta else ""
+        out.append(text)
+    out += [f"tag {tag.name}: {' '.join(tag.resources)}" for tag in topology.tags]
+    for role in topology.acls.roles:
+        if role.description:
+            out.append(f"# role {role.name}: crmsh drops its description {role.description!r}")
+        out.append(f"role {role.name} " + " ".join(
+            f'{p.kind} xpath:"{p.xpath}"' if p.xpath else f"{p.kind} ref:{p.reference}"
+            for p in role.permissions))  # fmt: skip
+    out += [f"acl_target {u.name} {' '.join(u.roles)}" for u in topology.acls.users]
+    out += [f"acl_group {g.name} {' '.join(g.roles)}" for g in topology.acls.groups]
+    return out
 
 
 def _crm_primitive(name: str, agent: str, params: dict[str, model.Scalar], ops: list[model.Op],

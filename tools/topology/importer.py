@@ -1,7 +1,7 @@
 """CIB → topology: an existing cluster's configuration as hakit YAML.
 
-What the model does not cover yet (rules, resource sets, bundles, tags, alerts, ACLs)
-is listed in `skipped` rather than dropped silently.
+What the model cannot say (rsc-pattern locations, score-attribute rules, clones not
+named <resource>-clone, ...) is listed in `skipped` rather than dropped silently.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import yaml
 from lxml import etree
 
-from hakit.tools.topology import model
+from hakit.tools.topology import model, rules
 
 PACEMAKER_PROPERTIES = {"dc-version", "cluster-infrastructure", "have-watchdog",
                         "last-lrm-refresh", "cluster-name"}  # fmt: skip
@@ -90,8 +90,11 @@ def import_cib(xml: str | bytes) -> Imported:
             target=level.get("target"), target_pattern=level.get("target-pattern"),
             target_attribute=f"{attribute}={level.get('target-value')}" if attribute else None,
         ))  # fmt: skip
-    topology.defaults.resources = _nv(config.find("rsc_defaults"), "meta_attributes")
-    topology.defaults.operations = _nv(config.find("op_defaults"), "meta_attributes")
+    _import_defaults(topology.defaults, config)
+    for tag in config.iterfind("tags/tag"):
+        topology.tags.append(model.Tag(name=tag.get("id", ""),
+                                       resources=[r.get("id", "") for r in tag]))  # fmt: skip
+    _import_acls(topology.acls, config)
     for alert in config.iterfind("alerts/alert"):
         select = alert.find("select")
         topology.alerts.append(model.Alert(
@@ -103,10 +106,41 @@ def import_cib(xml: str | bytes) -> Imported:
                                         meta=_nv(r, "meta_attributes"))
                         for r in alert.iterfind("recipient")],
         ))  # fmt: skip
-    for tag in ("tags", "acls"):
-        if config.find(tag) is not None and len(config.find(tag)):  # type: ignore[arg-type]
-            skipped.append(f"{tag}: not in the topology model yet")
     return Imported(topology, skipped)
+
+
+def _import_defaults(defaults: model.Defaults, config: etree._Element) -> None:
+    """The first plain meta_attributes is the plain set; scored or ruled ones are sets."""
+    for tag, plain, sets in (
+        ("rsc_defaults", defaults.resources, defaults.resource_sets),
+        ("op_defaults", defaults.operations, defaults.operation_sets),
+    ):
+        for element in config.iterfind(f"{tag}/meta_attributes"):
+            values = {str(p.get("name")): str(p.get("value", ""))
+                      for p in element.iterfind("nvpair")}  # fmt: skip
+            rule, score = element.find("rule"), element.get("score")
+            if rule is None and score is None and not plain:
+                plain.update(values)
+                continue
+            sets.append(model.DefaultSet(
+                name=element.get("id", ""), meta=dict(values),
+                rule=rules.to_text(rules.from_element(rule)) if rule is not None else None,
+                score=int(score) if score is not None and score.lstrip("-").isdigit() else None,
+            ))  # fmt: skip
+
+
+def _import_acls(acls: model.Acls, config: etree._Element) -> None:
+    for role in config.iterfind("acls/acl_role"):
+        acls.roles.append(model.AclRole(
+            name=role.get("id", ""), description=role.get("description"),
+            permissions=[model.AclPermission(kind=p.get("kind", "read"),  # type: ignore[arg-type]
+                                             xpath=p.get("xpath"), reference=p.get("reference"))
+                         for p in role.iterfind("acl_permission")],
+        ))  # fmt: skip
+    for tag, targets in (("acl_target", acls.users), ("acl_group", acls.groups)):
+        for target in config.iterfind(f"acls/{tag}"):
+            targets.append(model.AclTarget(name=target.get("id") or target.get("name") or "",
+                                           roles=[r.get("id", "") for r in target]))  # fmt: skip
 
 
 def _import_resource(topology: model.Topology, element: etree._Element,
@@ -139,8 +173,48 @@ def _import_resource(topology: model.Topology, element: etree._Element,
             _import_resource(topology, inner, skipped, spec)
         else:
             skipped.append(f"clone {rid}: only clones named <resource>-clone are imported")
+    elif element.tag == "bundle":
+        _import_bundle(topology, element, skipped)
     else:
         skipped.append(f"{element.tag} {rid}: not in the topology model yet")
+
+
+def _import_bundle(topology: model.Topology, element: etree._Element,
+                   skipped: list[str]) -> None:  # fmt: skip
+    container = next((c for c in element if c.tag in ("podman", "docker", "rkt")), None)
+    if container is None:
+        skipped.append(f"bundle {element.get('id')}: no container")
+        return
+
+    def number(key: str) -> int | None:
+        value = container.get(key)
+        return int(value) if value is not None else None
+
+    network = element.find("network")
+    inner = element.find("primitive")
+    bundle = model.Bundle(
+        name=element.get("id", ""), image=container.get("image", ""),
+        runtime=container.tag,  # type: ignore[arg-type]
+        replicas=number("replicas"), replicas_per_host=number("replicas-per-host"),
+        promoted_max=number("promoted-max"), run_command=container.get("run-command"),
+        options=container.get("options"),
+        network={str(k): str(v) for k, v in network.attrib.items()} if network is not None
+        else {},
+        ports=[model.PortMap(port=int(p.get("port", "0")) if p.get("port") else None,
+                             internal_port=int(p.get("internal-port", "0"))
+                             if p.get("internal-port") else None, range=p.get("range"))
+               for p in element.iterfind("network/port-mapping")],
+        storage=[model.StorageMap(target_dir=m.get("target-dir", ""),
+                                  source_dir=m.get("source-dir"),
+                                  source_dir_root=m.get("source-dir-root"),
+                                  options=m.get("options"))
+                 for m in element.iterfind("storage/storage-mapping")],
+        resource=inner.get("id") if inner is not None else None,
+        meta=_nv(element, "meta_attributes"),
+    )  # fmt: skip
+    if inner is not None:
+        _import_resource(topology, inner, skipped)
+    topology.bundles.append(bundle)
 
 
 def _import_constraints(topology: model.Topology, config: etree._Element,
@@ -148,10 +222,21 @@ def _import_constraints(topology: model.Topology, config: etree._Element,
     c = topology.constraints
     for element in config.iterfind("constraints/*"):
         cid = element.get("id", "")
-        if element.find("resource_set") is not None or element.find("rule") is not None:
-            skipped.append(f"{element.tag} {cid}: rules and resource sets are not imported yet")
-            continue
-        if element.tag == "rsc_location" and element.get("node"):
+        if (
+            element.tag == "rsc_location"
+            and element.get("rsc")
+            and element.find("rule") is not None
+        ):
+            _import_location_rules(c, element, skipped)
+        elif element.find("resource_set") is not None:
+            _import_set_constraint(c, element, skipped)
+        elif element.tag == "rsc_ticket":
+            c.tickets.append(model.Ticket(
+                ticket=element.get("ticket", ""), resource=element.get("rsc"),
+                role=element.get("rsc-role"),  # type: ignore[arg-type]
+                loss_policy=element.get("loss-policy"),  # type: ignore[arg-type]
+            ))  # fmt: skip
+        elif element.tag == "rsc_location" and element.get("node"):
             c.locations.append(model.Location(
                 resource=element.get("rsc", ""), node=element.get("node", ""),
                 score=element.get("score", "INFINITY"), role=element.get("role"),  # type: ignore[arg-type]
@@ -173,6 +258,51 @@ def _import_constraints(topology: model.Topology, config: etree._Element,
             ))  # fmt: skip
         else:
             skipped.append(f"{element.tag} {cid}: not in the topology model yet")
+
+
+def _import_location_rules(c: model.Constraints, element: etree._Element,
+                           skipped: list[str]) -> None:  # fmt: skip
+    """One location per rule (a location's rules are alternatives, like separate ones)."""
+    for rule in element.iterfind("rule"):
+        if rule.get("score-attribute") or rule.get("score") is None:
+            skipped.append(f"rsc_location {element.get('id')}: a rule without a plain score")
+            continue
+        c.locations.append(model.Location(
+            resource=element.get("rsc", ""), rule=rules.to_text(rules.from_element(rule)),
+            score=rule.get("score", "INFINITY"), role=rule.get("role"),  # type: ignore[arg-type]
+        ))  # fmt: skip
+
+
+def _resource_sets(element: etree._Element) -> list[model.ResourceSet]:
+    def flag(item: etree._Element, key: str) -> bool | None:
+        value = item.get(key)
+        return None if value is None else value == "true"
+
+    return [model.ResourceSet(
+        resources=[r.get("id", "") for r in item.iterfind("resource_ref")],
+        sequential=flag(item, "sequential"), require_all=flag(item, "require-all"),
+        role=item.get("role"), action=item.get("action"),  # type: ignore[arg-type]
+    ) for item in element.iterfind("resource_set")]  # fmt: skip
+
+
+def _import_set_constraint(c: model.Constraints, element: etree._Element,
+                           skipped: list[str]) -> None:  # fmt: skip
+    sets = _resource_sets(element)
+    if element.tag == "rsc_colocation":
+        score = element.get("score", "INFINITY")
+        c.colocation_sets.append(model.ColocationSet(sets=sets, score=score))
+    elif element.tag == "rsc_order":
+        symmetrical = element.get("symmetrical")
+        c.order_sets.append(model.OrderSet(
+            sets=sets, kind=element.get("kind", "Mandatory"),  # type: ignore[arg-type]
+            symmetrical=None if symmetrical is None else symmetrical == "true",
+        ))  # fmt: skip
+    elif element.tag == "rsc_ticket":
+        policy = element.get("loss-policy")
+        c.tickets.append(model.Ticket(ticket=element.get("ticket", ""), sets=sets,
+                                      loss_policy=policy))  # type: ignore[arg-type]  # fmt: skip
+    else:
+        skipped.append(f"{element.tag} {element.get('id')}: resource sets here are not supported")
 
 
 def to_yaml(topology: model.Topology) -> str:

@@ -35,13 +35,18 @@ class Loaded:
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     #: the `name` of list items, by their path, to name objects in messages.
     names: dict[Path_, str] = field(default_factory=dict)
+    #: paths of quoted scalars (their text starts one column after the mark).
+    quoted: set[Path_] = field(default_factory=set)
 
-    def problem(self, path: Path_, message: str, hint: str = "") -> None:
-        """Record a problem about the object at `path` (the nearest known place)."""
+    def problem(self, path: Path_, message: str, hint: str = "", offset: int = 0) -> None:
+        """Record a problem about the object at `path` (the nearest known place);
+        `offset` points inside a one-line text value (a rule's word)."""
         line, column = 0, 0
         for cut in range(len(path), -1, -1):
             if path[:cut] in self.marks:
                 line, column = self.marks[path[:cut]]
+                if cut == len(path):
+                    column += offset + (1 if path in self.quoted and offset else 0)
                 break
         self.problems.append(Problem(self.file, line, column, describe(path, self), message,
                                      hint))  # fmt: skip
@@ -105,7 +110,7 @@ class _Converter:
         self.loaded = loaded
 
     def convert(self, node: yaml.Node, hint: object, path: Path_) -> object:
-        self.loaded.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.mark(node, path)
         origin = typing.get_origin(hint)
         args = typing.get_args(hint)
         if origin in (typing.Union, types.UnionType):
@@ -140,6 +145,11 @@ class _Converter:
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return self.dataclass(node, hint, path)
         return self.plain(node, hint, path)
+
+    def mark(self, node: yaml.Node, path: Path_) -> None:
+        self.loaded.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            self.loaded.quoted.add(path)
 
     def scalar(self, node: yaml.Node, path: Path_) -> object:
         if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:

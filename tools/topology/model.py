@@ -12,6 +12,8 @@ from typing import Literal
 
 #: Scalar values accepted in name/value maps (params, meta, properties, attributes).
 Scalar = str | int | float | bool
+Role = Literal["Promoted", "Unpromoted", "Started", "Stopped"]
+Action = Literal["start", "stop", "promote", "demote"]
 
 
 def doc(text: str) -> dict[str, str]:
@@ -27,9 +29,7 @@ class Op:
     interval: str = field(default="0s", metadata=doc("e.g. 10s; 0s for start/stop"))
     timeout: str | None = field(default=None, metadata=doc("e.g. 20s"))
     check_level: int | None = field(default=None, metadata=doc("OCF_CHECK_LEVEL: 0, 10, 20"))
-    role: Literal["Promoted", "Unpromoted", "Started", "Stopped"] | None = field(
-        default=None, metadata=doc("run only in this role")
-    )
+    role: Role | None = field(default=None, metadata=doc("run only in this role"))
     on_fail: str | None = field(default=None, metadata=doc("ignore, block, stop, restart, fence"))
 
 
@@ -120,14 +120,15 @@ class Node:
 
 @dataclass
 class Location:
-    """Prefer (positive score) or avoid (negative) a node for a resource."""
+    """Prefer (positive score) or avoid (negative) a node, or the nodes a rule matches."""
 
-    resource: str = field(metadata=doc("resource, group or clone name"))
-    node: str = field(metadata=doc("node name"))
-    score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
-    role: Literal["Promoted", "Unpromoted", "Started"] | None = field(
-        default=None, metadata=doc("")
+    resource: str = field(metadata=doc("resource, group, clone, bundle or tag name"))
+    node: str | None = field(default=None, metadata=doc("node name (or give a rule)"))
+    rule: str | None = field(
+        default=None, metadata=doc("pcs rule syntax, e.g. `defined pingd and #uname ne n3`")
     )
+    score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
+    role: Role | None = field(default=None, metadata=doc("only for this role"))
 
 
 @dataclass
@@ -137,12 +138,8 @@ class Colocation:
     resource: str = field(metadata=doc("the dependent resource"))
     with_: str = field(metadata=doc("the resource it follows (YAML key: with)"))
     score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
-    role: Literal["Promoted", "Unpromoted", "Started"] | None = field(
-        default=None, metadata=doc("")
-    )
-    with_role: Literal["Promoted", "Unpromoted", "Started"] | None = field(
-        default=None, metadata=doc("")
-    )
+    role: Role | None = field(default=None, metadata=doc("the dependent's role"))
+    with_role: Role | None = field(default=None, metadata=doc("the followed resource's role"))
 
 
 @dataclass
@@ -154,13 +151,52 @@ class Order:
     kind: Literal["Mandatory", "Optional", "Serialize"] = field(
         default="Mandatory", metadata=doc("Mandatory, Optional or Serialize")
     )
-    first_action: Literal["start", "stop", "promote", "demote"] | None = field(
-        default=None, metadata=doc("")
-    )
-    then_action: Literal["start", "stop", "promote", "demote"] | None = field(
-        default=None, metadata=doc("")
+    first_action: Action | None = field(default=None, metadata=doc("default start"))
+    then_action: Action | None = field(default=None, metadata=doc("default: first's action"))
+    symmetrical: bool | None = field(default=None, metadata=doc("stop in reverse order"))
+
+
+@dataclass
+class ResourceSet:
+    """Resources a set constraint treats together."""
+
+    resources: list[str] = field(metadata=doc("resource, group, clone, bundle or tag names"))
+    sequential: bool | None = field(default=None, metadata=doc("false: members independent"))
+    require_all: bool | None = field(default=None, metadata=doc("false: any one member is enough"))
+    role: Role | None = field(default=None, metadata=doc("the members' role"))
+    action: Action | None = field(default=None, metadata=doc("the members' action (orders)"))
+
+
+@dataclass
+class ColocationSet:
+    """A colocation of resource sets (each set follows the one before it)."""
+
+    sets: list[ResourceSet] = field(metadata=doc("two or more sets, or one sequential set"))
+    score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
+
+
+@dataclass
+class OrderSet:
+    """An order of resource sets (each set starts after the one before it)."""
+
+    sets: list[ResourceSet] = field(metadata=doc("the sets, in start order"))
+    kind: Literal["Mandatory", "Optional", "Serialize"] = field(
+        default="Mandatory", metadata=doc("Mandatory, Optional or Serialize")
     )
     symmetrical: bool | None = field(default=None, metadata=doc("stop in reverse order"))
+
+
+@dataclass
+class Ticket:
+    """Run resources only while the cluster holds a ticket (multi-site, booth)."""
+
+    ticket: str = field(metadata=doc("the ticket name"))
+    resource: str | None = field(default=None, metadata=doc("one resource (or give sets)"))
+    role: Role | None = field(default=None, metadata=doc("the resource's role"))
+    sets: list[ResourceSet] = field(default_factory=list, metadata=doc("instead of resource"))
+    loss_policy: Literal["stop", "demote", "fence", "freeze"] | None = field(
+        default=None, metadata=doc("what happens when the ticket is revoked; default stop")
+    )
 
 
 @dataclass
@@ -170,6 +206,23 @@ class Constraints:
     locations: list[Location] = field(default_factory=list, metadata=doc("location constraints"))
     colocations: list[Colocation] = field(default_factory=list, metadata=doc("colocations"))
     orders: list[Order] = field(default_factory=list, metadata=doc("order constraints"))
+    colocation_sets: list[ColocationSet] = field(
+        default_factory=list, metadata=doc("colocations of resource sets")
+    )
+    order_sets: list[OrderSet] = field(default_factory=list, metadata=doc("orders of sets"))
+    tickets: list[Ticket] = field(default_factory=list, metadata=doc("ticket constraints"))
+
+
+@dataclass
+class DefaultSet:
+    """Defaults that apply only where a rule matches; the highest score wins."""
+
+    name: str = field(metadata=doc("the meta_attributes id"))
+    meta: dict[str, Scalar] = field(metadata=doc("the defaults"))
+    rule: str | None = field(
+        default=None, metadata=doc("pcs rule syntax, e.g. `resource ocf:hakit:` or `op monitor`")
+    )
+    score: int | None = field(default=None, metadata=doc("precedence among sets"))
 
 
 @dataclass
@@ -178,6 +231,97 @@ class Defaults:
 
     resources: dict[str, Scalar] = field(default_factory=dict, metadata=doc("rsc_defaults"))
     operations: dict[str, Scalar] = field(default_factory=dict, metadata=doc("op_defaults"))
+    resource_sets: list[DefaultSet] = field(
+        default_factory=list, metadata=doc("rsc_defaults with rules and scores")
+    )
+    operation_sets: list[DefaultSet] = field(
+        default_factory=list, metadata=doc("op_defaults with rules and scores")
+    )
+
+
+@dataclass
+class PortMap:
+    """A port the bundle's containers publish."""
+
+    port: int | None = field(default=None, metadata=doc("the port (host and container)"))
+    internal_port: int | None = field(default=None, metadata=doc("the container's port"))
+    range: str | None = field(default=None, metadata=doc("FIRST-LAST instead of port"))
+
+
+@dataclass
+class StorageMap:
+    """A host directory mounted into the bundle's containers."""
+
+    target_dir: str = field(metadata=doc("path inside the container"))
+    source_dir: str | None = field(default=None, metadata=doc("host path"))
+    source_dir_root: str | None = field(default=None, metadata=doc("per-replica host paths"))
+    options: str | None = field(default=None, metadata=doc("mount options, e.g. rw"))
+
+
+@dataclass
+class Bundle:
+    """Containers Pacemaker runs as replicas, optionally with a resource inside each."""
+
+    name: str = field(metadata=doc("the bundle id"))
+    image: str = field(metadata=doc("container image"))
+    runtime: Literal["podman", "docker", "rkt"] = field(
+        default="podman", metadata=doc("container runtime")
+    )
+    replicas: int | None = field(default=None, metadata=doc("containers in total"))
+    replicas_per_host: int | None = field(default=None, metadata=doc("per node"))
+    promoted_max: int | None = field(default=None, metadata=doc("promoted replicas"))
+    run_command: str | None = field(default=None, metadata=doc("command inside the container"))
+    options: str | None = field(default=None, metadata=doc("extra runtime options"))
+    network: dict[str, Scalar] = field(
+        default_factory=dict, metadata=doc("ip-range-start, control-port, host-interface, ...")
+    )
+    ports: list[PortMap] = field(default_factory=list, metadata=doc("port mappings"))
+    storage: list[StorageMap] = field(default_factory=list, metadata=doc("storage mappings"))
+    resource: str | None = field(default=None, metadata=doc("a primitive to run inside"))
+    meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("meta attributes"))
+
+
+@dataclass
+class Tag:
+    """A name for several resources, usable in constraints."""
+
+    name: str = field(metadata=doc("the tag id"))
+    resources: list[str] = field(metadata=doc("resource, group, clone or bundle names"))
+
+
+@dataclass
+class AclPermission:
+    """Read, write or deny a part of the CIB (by XPath or by an object's id)."""
+
+    kind: Literal["read", "write", "deny"] = field(metadata=doc("read, write or deny"))
+    xpath: str | None = field(default=None, metadata=doc("e.g. /cib/status"))
+    reference: str | None = field(default=None, metadata=doc("an id in the CIB"))
+
+
+@dataclass
+class AclRole:
+    """A named set of permissions."""
+
+    name: str = field(metadata=doc("the role id"))
+    permissions: list[AclPermission] = field(default_factory=list, metadata=doc("in order"))
+    description: str | None = field(default=None, metadata=doc("free text"))
+
+
+@dataclass
+class AclTarget:
+    """A user or a group and the roles it has."""
+
+    name: str = field(metadata=doc("the system user or group name"))
+    roles: list[str] = field(default_factory=list, metadata=doc("role names"))
+
+
+@dataclass
+class Acls:
+    """Who may read or change what (needs the property enable-acl: true)."""
+
+    roles: list[AclRole] = field(default_factory=list, metadata=doc("roles"))
+    users: list[AclTarget] = field(default_factory=list, metadata=doc("users and their roles"))
+    groups: list[AclTarget] = field(default_factory=list, metadata=doc("groups and their roles"))
 
 
 @dataclass
@@ -221,6 +365,9 @@ class Topology:
     templates: dict[str, Template] = field(default_factory=dict, metadata=doc("reusable defaults"))
     resources: list[Resource] = field(default_factory=list, metadata=doc("primitives"))
     groups: list[Group] = field(default_factory=list, metadata=doc("resource groups"))
+    bundles: list[Bundle] = field(default_factory=list, metadata=doc("container bundles"))
+    tags: list[Tag] = field(default_factory=list, metadata=doc("named lists of resources"))
     constraints: Constraints = field(default_factory=Constraints, metadata=doc("placement"))
     defaults: Defaults = field(default_factory=Defaults, metadata=doc("resource/op defaults"))
     alerts: list[Alert] = field(default_factory=list, metadata=doc("alert agents"))
+    acls: Acls = field(default_factory=Acls, metadata=doc("access control"))

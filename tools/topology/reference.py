@@ -6,12 +6,25 @@ import dataclasses
 import types
 import typing
 
-from hakit.tools.topology import model
+from hakit.tools.topology import model, rules
 
-ORDER = [model.Topology, model.Cluster, model.Node, model.Fencing, model.FenceDevice,
-         model.FenceLevel, model.Template, model.Resource, model.Op, model.CloneSpec,
-         model.Group, model.Constraints, model.Location, model.Colocation, model.Order,
-         model.Defaults]  # fmt: skip
+
+def classes(root: type = model.Topology) -> list[type]:
+    """Every model class reachable from `root`, in the order a reader meets them."""
+    found: list[type] = []
+
+    def visit(hint: object) -> None:
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            if hint in found:
+                return
+            found.append(hint)
+            for f in dataclasses.fields(hint):
+                visit(typing.get_type_hints(hint, vars(model))[f.name])
+        for arg in typing.get_args(hint):
+            visit(arg)
+
+    visit(root)
+    return found
 
 
 def type_name(hint: object) -> str:
@@ -40,7 +53,7 @@ def markdown() -> str:
     lines = ["# Topology reference", "",
              "Generated from `tools/topology/model.py` by `hakit topology reference`; "
              "do not edit.", ""]  # fmt: skip
-    for cls in ORDER:
+    for cls in classes():
         lines += [f"## {cls.__name__}", "", (cls.__doc__ or "").strip(), "", TABLE_HEAD]
         hints = typing.get_type_hints(cls, vars(model))
         for f in dataclasses.fields(cls):
@@ -50,4 +63,7 @@ def markdown() -> str:
                          f"{'yes' if required else ''} | {default} | "
                          f"{f.metadata.get('doc', '')} |")  # fmt: skip
         lines.append("")
+    grammar = (rules.__doc__ or "").split("\n\n", 1)[1].strip()
+    lines += ["## Rules", "", "Location rules and default sets take a rule in pcs's syntax. "
+              + grammar, ""]  # fmt: skip
     return "\n".join(lines)

@@ -5,11 +5,11 @@ One small function per CIB object; `render` assembles the document.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from lxml import etree
 
-from hakit.tools.topology import model
+from hakit.tools.topology import model, rules
 
 VALIDATE_WITH = "pacemaker-3.9"
 Element = etree._Element
@@ -128,6 +128,7 @@ def render(topology: model.Topology) -> Element:
                                             params=device.params, meta=device.meta,
                                             ops=device.ops))  # fmt: skip
     grouped = {member for group in topology.groups for member in group.members}
+    grouped |= {bundle.resource for bundle in topology.bundles if bundle.resource}
     by_name = {r.name: effective(r, topology) for r in topology.resources}
     for resource in by_name.values():
         if resource.name in grouped:
@@ -142,18 +143,106 @@ def render(topology: model.Topology) -> Element:
         for member in group.members:
             if member in by_name:
                 primitive(element, by_name[member])
+    for item in topology.bundles:
+        bundle(resources, item, by_name.get(item.resource or ""))
     constraints(etree.SubElement(configuration, "constraints"), topology)
     if topology.fencing.levels:
         fencing_topology(etree.SubElement(configuration, "fencing-topology"), topology)
-    for tag, values in (("rsc_defaults", topology.defaults.resources),
-                        ("op_defaults", topology.defaults.operations)):  # fmt: skip
-        if values:
-            nvset(etree.SubElement(configuration, tag), "meta_attributes",
-                  f"{tag}-meta_attributes", values)  # fmt: skip
+    defaults(configuration, topology.defaults)
+    if topology.tags:
+        tags(etree.SubElement(configuration, "tags"), topology.tags)
+    if topology.acls.roles or topology.acls.users or topology.acls.groups:
+        acls(etree.SubElement(configuration, "acls"), topology.acls)
     if topology.alerts:
         alerts(etree.SubElement(configuration, "alerts"), topology.alerts)
     etree.SubElement(cib, "status")
     return cib
+
+
+def bundle(parent: Element, item: model.Bundle, inner: model.Resource | None) -> None:
+    """A bundle with pcs's ids: `<bundle>-port-map-<port>`, `<bundle>-storage-map[-N]`."""
+    element = etree.SubElement(parent, "bundle", id=item.name)
+    container = {"image": item.image}
+    for key, value in (("replicas", item.replicas), ("replicas-per-host", item.replicas_per_host),
+                       ("promoted-max", item.promoted_max), ("run-command", item.run_command),
+                       ("options", item.options)):  # fmt: skip
+        if value is not None:
+            container[key] = str(value)
+    etree.SubElement(element, item.runtime, container)
+    if item.network or item.ports:
+        network = etree.SubElement(element, "network",
+                                   {k: text_value(v) for k, v in item.network.items()})  # fmt: skip
+        for port in item.ports:
+            attrs = {k: str(v) for k, v in (("port", port.port), ("internal-port",
+                     port.internal_port), ("range", port.range)) if v is not None}  # fmt: skip
+            attrs["id"] = f"{item.name}-port-map-{port.port or port.range}"
+            etree.SubElement(network, "port-mapping", attrs)
+    if item.storage:
+        storage = etree.SubElement(element, "storage")
+        for number, mapping in enumerate(item.storage):
+            attrs = {k.replace("_", "-"): v for k, v in vars(mapping).items() if v is not None}
+            etree.SubElement(
+                storage,
+                "storage-mapping",
+                attrs,
+                id=f"{item.name}-storage-map" + (f"-{number}" if number else ""),
+            )
+    nvset(element, "meta_attributes", f"{item.name}-meta_attributes", item.meta)
+    if inner is not None:
+        primitive(element, inner)
+
+
+def tags(parent: Element, items: list[model.Tag]) -> None:
+    for tag in items:
+        element = etree.SubElement(parent, "tag", id=tag.name)
+        for name in tag.resources:
+            etree.SubElement(element, "obj_ref", id=name)
+
+
+def defaults(configuration: Element, values: model.Defaults) -> None:
+    """rsc_defaults / op_defaults: the plain set, then the sets with rules."""
+    for tag, plain, sets in (
+        ("rsc_defaults", values.resources, values.resource_sets),
+        ("op_defaults", values.operations, values.operation_sets),
+    ):
+        if not plain and not sets:
+            continue
+        element = etree.SubElement(configuration, tag)
+        nvset(element, "meta_attributes", f"{tag}-meta_attributes", plain)
+        for item in sets:
+            meta = etree.SubElement(element, "meta_attributes", id=item.name)
+            if item.score is not None:
+                meta.set("score", str(item.score))
+            if item.rule:
+                rule = rules.parse(item.rule)
+                rules.to_element(meta, rule, f"{item.name}-rule", {"score": "INFINITY"},
+                                 always_boolean_op=True)  # fmt: skip
+            for name, value in item.meta.items():
+                etree.SubElement(meta, "nvpair", id=f"{item.name}-{name}", name=name,
+                                 value=text_value(value))  # fmt: skip
+
+
+def acls(parent: Element, values: model.Acls) -> None:
+    """Roles with pcs's permission ids (`<role>-<kind>[-N]`), then users and groups."""
+    for role in values.roles:
+        element = etree.SubElement(parent, "acl_role", id=role.name)
+        if role.description:
+            element.set("description", role.description)
+        counts: dict[str, int] = {}
+        for permission in role.permissions:
+            count = counts[permission.kind] = counts.get(permission.kind, -1) + 1
+            attrs = {"id": f"{role.name}-{permission.kind}" + (f"-{count}" if count else ""),
+                     "kind": permission.kind}  # fmt: skip
+            if permission.xpath:
+                attrs["xpath"] = permission.xpath
+            if permission.reference:
+                attrs["reference"] = permission.reference
+            etree.SubElement(element, "acl_permission", attrs)
+    for tag, targets in (("acl_target", values.users), ("acl_group", values.groups)):
+        for target in targets:
+            element = etree.SubElement(parent, tag, id=target.name)
+            for role_name in target.roles:
+                etree.SubElement(element, "role", id=role_name)
 
 
 def alerts(parent: Element, items: list[model.Alert]) -> None:
@@ -175,18 +264,21 @@ def alerts(parent: Element, items: list[model.Alert]) -> None:
 
 def constraints(parent: Element, topology: model.Topology) -> None:
     c = topology.constraints
+    used: set[str] = set()
+
+    def unique(base: str) -> str:
+        number, candidate = 0, base
+        while candidate in used:
+            number += 1
+            candidate = f"{base}-{number}"
+        used.add(candidate)
+        return candidate
+
     for location in c.locations:
-        attrs = {
-            "id": f"location-{location.resource}-{location.node}-{location.score}",
-            "rsc": location.resource,
-            "node": location.node,
-            "score": location.score,
-        }
-        if location.role:
-            attrs["role"] = location.role
-        etree.SubElement(parent, "rsc_location", attrs)
+        _location(parent, location, unique)
     for colocation in c.colocations:
-        attrs = {"id": f"colocation-{colocation.resource}-{colocation.with_}-{colocation.score}",
+        attrs = {"id": unique(f"colocation-{colocation.resource}-{colocation.with_}-"
+                              f"{colocation.score}"),
                  "rsc": colocation.resource, "with-rsc": colocation.with_,
                  "score": colocation.score}  # fmt: skip
         for key, value in (("rsc-role", colocation.role), ("with-rsc-role", colocation.with_role)):
@@ -195,7 +287,7 @@ def constraints(parent: Element, topology: model.Topology) -> None:
         etree.SubElement(parent, "rsc_colocation", attrs)
     for order in c.orders:
         attrs = {
-            "id": f"order-{order.first}-{order.then}-{order.kind.lower()}",
+            "id": unique(f"order-{order.first}-{order.then}-{order.kind.lower()}"),
             "first": order.first,
             "then": order.then,
             "kind": order.kind,
@@ -205,8 +297,74 @@ def constraints(parent: Element, topology: model.Topology) -> None:
         if order.then_action:
             attrs["then-action"] = order.then_action
         if order.symmetrical is not None:
-            attrs["symmetrical"] = "true" if order.symmetrical else "false"
+            attrs["symmetrical"] = text_value(order.symmetrical)
         etree.SubElement(parent, "rsc_order", attrs)
+    _set_constraints(parent, c, unique)
+
+
+def _location(parent: Element, location: model.Location, unique: Callable[[str], str]) -> None:
+    if location.rule is not None:
+        rsc_id = unique(f"location-{location.resource}")
+        element = etree.SubElement(parent, "rsc_location", id=rsc_id, rsc=location.resource)
+        extra: dict[str, str] = {"role": location.role} if location.role else {}
+        rule = rules.parse(location.rule)
+        rules.to_element(element, rule, f"{rsc_id}-rule", extra | {"score": location.score})
+        return
+    attrs = {
+        "id": unique(f"location-{location.resource}-{location.node}-{location.score}"),
+        "rsc": location.resource,
+        "node": location.node or "",
+        "score": location.score,
+    }
+    if location.role:
+        attrs["role"] = location.role
+    etree.SubElement(parent, "rsc_location", attrs)
+
+
+def _set_constraints(parent: Element, c: model.Constraints, unique: Callable[[str], str]) -> None:
+    for colocation_set in c.colocation_sets:
+        element = etree.SubElement(parent, "rsc_colocation",
+                                   id=unique(set_constraint_id("colocation", colocation_set.sets)),
+                                   score=colocation_set.score)  # fmt: skip
+        resource_sets(element, colocation_set.sets)
+    for order_set in c.order_sets:
+        element = etree.SubElement(parent, "rsc_order",
+                                   id=unique(set_constraint_id("order", order_set.sets)),
+                                   kind=order_set.kind)  # fmt: skip
+        if order_set.symmetrical is not None:
+            element.set("symmetrical", text_value(order_set.symmetrical))
+        resource_sets(element, order_set.sets)
+    for ticket in c.tickets:
+        if ticket.resource:
+            base = f"ticket-{ticket.ticket}-{ticket.resource}" + \
+                (f"-{ticket.role}" if ticket.role else "")  # fmt: skip
+            attrs = {"id": unique(base), "ticket": ticket.ticket, "rsc": ticket.resource}
+            attrs |= {"rsc-role": ticket.role} if ticket.role else {}
+        else:
+            attrs = {"id": unique(set_constraint_id("ticket", ticket.sets)),
+                     "ticket": ticket.ticket}  # fmt: skip
+        if ticket.loss_policy:
+            attrs["loss-policy"] = ticket.loss_policy
+        element = etree.SubElement(parent, "rsc_ticket", attrs)
+        resource_sets(element, ticket.sets)
+
+
+def set_constraint_id(kind: str, sets: list[model.ResourceSet]) -> str:
+    """pcs's style: colocation_set_A_B_set_C."""
+    return f"{kind}_set_" + "_set_".join("_".join(s.resources) for s in sets)
+
+
+def resource_sets(parent: Element, sets: list[model.ResourceSet]) -> None:
+    for number, item in enumerate(sets):
+        element = etree.SubElement(
+            parent, "resource_set", id=f"{parent.get('id')}_set" + (f"-{number}" if number else "")
+        )
+        for key, value in (("sequential", item.sequential), ("require-all", item.require_all),
+                           ("role", item.role), ("action", item.action)):  # fmt: skip
+            if value is not None:
+                element.set(key, text_value(value))
+        for name in item.resources:
+            etree.SubElement(element, "resource_ref", id=name)
 
 
 def fencing_topology(parent: Element, topology: model.Topology) -> None:

@@ -1,7 +1,8 @@
 """What-if on a topology: fail a node or an operation and read crm_simulate's answer.
 
-Without a live cluster, every node of the topology is brought up in the simulation
-first, so the failure hits a cluster that has placed its resources.
+Without a live cluster, every node of the topology is brought up and every ticket its
+constraints name is granted in the simulation first, so the failure hits a cluster that
+has placed its resources. Ticket events (`revoke:T`, `standby:T`, ...) are failures too.
 """
 
 from __future__ import annotations
@@ -57,9 +58,12 @@ def what_if(
     *,
     fail_node: str | None = None,
     fail_op: str | None = None,
+    tickets: list[str] | None = None,
     cib_file: str | None = None,
 ) -> tuple[list[Action], list[Action]]:
-    """(initial placement, reaction to the failure). `fail_op` is RSC:OP:NODE."""
+    """(initial placement, reaction to the failure). `fail_op` is RSC:OP:NODE; `tickets`
+    are ACTION:TICKET events (grant, revoke, standby, activate)."""
+    events = [arg for spec in tickets or [] for arg in ticket_event(spec)]
     workdir = Path(tempfile.mkdtemp(prefix="hakit-simulate-"))
     start = workdir / "start.xml"
     if cib_file:
@@ -68,9 +72,9 @@ def what_if(
     else:
         start.write_text(to_text(render(topology)))
         up = [arg for node in topology.nodes for arg in ("--node-up", node.name)]
+        up += [arg for name in ticket_names(topology) for arg in ("--ticket-grant", name)]
         placed = cluster.simulate_transition(str(start), "--quorum", "true", *up,
                                              save=str(workdir / "placed.xml"))  # fmt: skip
-    events: list[str] = []
     if fail_node:
         events += ["--node-fail", fail_node]
     if fail_op:
@@ -78,6 +82,22 @@ def what_if(
     reaction = cluster.simulate_transition(str(workdir / "placed.xml"), "--quorum", "true",
                                            *events)  # fmt: skip
     return [parse(line) for line in placed], [parse(line) for line in reaction]
+
+
+TICKET_ACTIONS = ("grant", "revoke", "standby", "activate")
+
+
+def ticket_names(topology: model.Topology) -> list[str]:
+    return sorted({t.ticket for t in topology.constraints.tickets})
+
+
+def ticket_event(spec: str) -> list[str]:
+    """revoke:T → crm_simulate's --ticket-revoke T."""
+    action, _, name = spec.partition(":")
+    if action not in TICKET_ACTIONS or not name:
+        raise ValueError(f"{spec!r}: expected ACTION:TICKET, ACTION one of "
+                         f"{', '.join(TICKET_ACTIONS)}")  # fmt: skip
+    return [f"--ticket-{action}", name]
 
 
 def op_key(topology: model.Topology, spec: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hakit.tools.topology import model
+from hakit.tools.topology import model, rules
 from hakit.tools.topology.load import Loaded, load
 from hakit.tools.topology.problems import did_you_mean
 from hakit.tools.topology.render import (
@@ -47,9 +47,132 @@ def check_names(loaded: Loaded, topology: model.Topology) -> None:
     """Duplicate ids and references to things that do not exist."""
     declared = _check_declarations(loaded, topology)
     _check_groups(loaded, topology)
-    _check_constraints(loaded, topology, declared - {d.name for d in topology.fencing.devices})
+    _check_bundles(loaded, topology)
+    placeable = declared - {d.name for d in topology.fencing.devices}
+    _check_tags(loaded, topology, placeable)
+    _check_constraints(loaded, topology, placeable)
+    _check_set_constraints(loaded, topology.constraints, placeable)
+    _check_defaults(loaded, topology.defaults)
+    _check_acls(loaded, topology.acls)
     _check_fencing_levels(loaded, topology)
     _check_alerts(loaded, topology)
+
+
+def check_rule(loaded: Loaded, text: str, path: tuple[str | int, ...]) -> rules.Rule | None:
+    """The parsed rule, or None after reporting where it goes wrong."""
+    try:
+        return rules.parse(text)
+    except rules.RuleError as error:
+        loaded.problem(path, f"rule: {error}", error.hint, offset=error.column)
+        return None
+
+
+def _check_bundles(loaded: Loaded, topology: model.Topology) -> None:
+    resources = {r.name: effective(r, topology) for r in topology.resources}
+    grouped = {m for g in topology.groups for m in g.members}
+    inside: dict[str, str] = {}
+    for i, bundle in enumerate(topology.bundles):
+        for j, port in enumerate(bundle.ports):
+            if (port.port is None) == (port.range is None):
+                loaded.problem(("bundles", i, "ports", j), "give port or range (one of them)")
+        name = bundle.resource
+        path = ("bundles", i, "resource")
+        if name is None:
+            continue
+        if name not in resources:
+            loaded.problem(path, f"no resource named {name!r}", _suggest(name, list(resources)))
+        elif name in grouped or resources[name].clone:
+            loaded.problem(path, f"{name!r} is in a group or a clone",
+                           "a bundle's resource must be a plain primitive")  # fmt: skip
+        elif name in inside:
+            loaded.problem(path, f"{name!r} is already in bundle {inside[name]!r}")
+        inside[name] = bundle.name
+
+
+def _check_tags(loaded: Loaded, topology: model.Topology, placeable: set[str]) -> None:
+    for i, tag in enumerate(topology.tags):
+        for j, name in enumerate(tag.resources):
+            if name not in placeable or name in {t.name for t in topology.tags}:
+                loaded.problem(("tags", i, "resources", j), f"no resource {name!r}",
+                               _suggest(name, sorted(placeable)))  # fmt: skip
+
+
+def _check_set_constraints(loaded: Loaded, c: model.Constraints, placeable: set[str]) -> None:
+    owners: list[tuple[str, int, list[model.ResourceSet], bool]] = [
+        *(("colocation_sets", i, x.sets, True) for i, x in enumerate(c.colocation_sets)),
+        *(("order_sets", i, x.sets, True) for i, x in enumerate(c.order_sets)),
+        *(("tickets", i, x.sets, False) for i, x in enumerate(c.tickets)),
+    ]
+    for kind, i, sets, needs_sets in owners:
+        path: tuple[str | int, ...] = ("constraints", kind, i)
+        for j, resource_set in enumerate(sets):
+            if not resource_set.resources:
+                loaded.problem((*path, "sets", j), "an empty resource set")
+            for k, name in enumerate(resource_set.resources):
+                if name not in placeable:
+                    loaded.problem((*path, "sets", j, "resources", k), f"no resource {name!r}",
+                                   _suggest(name, sorted(placeable)))  # fmt: skip
+        if needs_sets and not sets:
+            loaded.problem(path, "no sets", "add `sets: [{resources: [A, B]}, ...]`")
+    _check_tickets(loaded, c, placeable)
+    for i, colocation_set in enumerate(c.colocation_sets):
+        if not _is_score(colocation_set.score):
+            loaded.problem(("constraints", "colocation_sets", i, "score"),
+                           f"{colocation_set.score!r} is not a score",
+                           "an integer, INFINITY or -INFINITY")  # fmt: skip
+
+
+def _check_tickets(loaded: Loaded, c: model.Constraints, placeable: set[str]) -> None:
+    for i, ticket in enumerate(c.tickets):
+        path = ("constraints", "tickets", i)
+        if (ticket.resource is None) == (not ticket.sets):
+            loaded.problem(path, "a ticket constraint needs resource or sets (one of them)")
+        elif ticket.resource is not None and ticket.resource not in placeable:
+            loaded.problem((*path, "resource"), f"no resource {ticket.resource!r}",
+                           _suggest(ticket.resource, sorted(placeable)))  # fmt: skip
+        if ticket.role and ticket.sets:
+            loaded.problem((*path, "role"), "role applies to `resource`; give each set a role")
+
+
+def _check_defaults(loaded: Loaded, defaults: model.Defaults) -> None:
+    names: set[str] = set()
+    for key, sets in (("resource_sets", defaults.resource_sets),
+                      ("operation_sets", defaults.operation_sets)):  # fmt: skip
+        for i, item in enumerate(sets):
+            if item.name in names or item.name in ("rsc_defaults-meta_attributes",
+                                                   "op_defaults-meta_attributes"):  # fmt: skip
+                loaded.problem(("defaults", key, i, "name"), f"the name {item.name!r} is used")
+            names.add(item.name)
+            if item.rule is None:
+                continue
+            rule = check_rule(loaded, item.rule, ("defaults", key, i, "rule"))
+            if rule and key == "resource_sets" and "op" in _kinds(rule):
+                loaded.problem(("defaults", key, i, "rule"), "`op` tests apply to operation "
+                               "defaults only", "move this set to operation_sets")  # fmt: skip
+
+
+def _kinds(rule: rules.Rule) -> set[str]:
+    kinds: set[str] = set()
+    for item in rule.items:
+        kinds |= _kinds(item) if isinstance(item, rules.Rule) else {item.kind}
+    return kinds
+
+
+def _check_acls(loaded: Loaded, acls: model.Acls) -> None:
+    roles = [r.name for r in acls.roles]
+    for i, role in enumerate(acls.roles):
+        if role.name in roles[:i]:
+            loaded.problem(("acls", "roles", i, "name"), f"a second role {role.name!r}")
+        for j, permission in enumerate(role.permissions):
+            if (permission.xpath is None) == (permission.reference is None):
+                loaded.problem(("acls", "roles", i, "permissions", j),
+                               "a permission needs xpath or reference (one of them)")  # fmt: skip
+    for key, targets in (("users", acls.users), ("groups", acls.groups)):
+        for i, target in enumerate(targets):
+            for j, role_name in enumerate(target.roles):
+                if role_name not in roles:
+                    loaded.problem(("acls", key, i, "roles", j), f"no role {role_name!r}",
+                                   _suggest(role_name, roles))  # fmt: skip
 
 
 def _check_alerts(loaded: Loaded, topology: model.Topology) -> None:
@@ -97,6 +220,10 @@ def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
         declare(group.name, ("groups", i, "name"))
         if group.clone:
             declare(clone_id(group.name), ("groups", i, "clone"))
+    for i, bundle in enumerate(topology.bundles):
+        declare(bundle.name, ("bundles", i, "name"))
+    for i, tag in enumerate(topology.tags):
+        declare(tag.name, ("tags", i, "name"))
     return set(seen)
 
 
@@ -134,12 +261,15 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
                 loaded.problem(("constraints", kind, i, "score"), f"{score!r} is not a score",
                                "an integer, INFINITY or -INFINITY")  # fmt: skip
     for i, location in enumerate(c.locations):
-        if nodes and location.node not in nodes:
-            loaded.problem(
-                ("constraints", "locations", i, "node"),
-                f"no node {location.node!r}",
-                _suggest(location.node, nodes),
-            )
+        path: tuple[str | int, ...] = ("constraints", "locations", i)
+        if (location.node is None) == (location.rule is None):
+            loaded.problem(path, "a location needs node or rule (one of them)",
+                           "e.g. `node: n1` or `rule: defined pingd`")  # fmt: skip
+        elif location.rule is not None:
+            check_rule(loaded, location.rule, (*path, "rule"))
+        elif nodes and location.node not in nodes:
+            loaded.problem((*path, "node"), f"no node {location.node!r}",
+                           _suggest(location.node or "", nodes))  # fmt: skip
 
 
 def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
