@@ -1,7 +1,7 @@
 """Diff and apply a topology against a live CIB: idempotent, one `cibadmin --patch`.
 
 hakit owns what the topology describes: the resources, constraints, fencing topology,
-resource/op defaults, alerts and the attributes of the nodes it lists. Cluster properties are
+resource/op defaults, tags, ACLs, alerts and the attributes of the nodes it lists. Cluster properties are
 merged: the ones the topology names get its values, the others are left alone
 (Pacemaker maintains some itself, and timing profiles such as the lab's set others).
 """
@@ -25,6 +25,8 @@ OWNED_SECTIONS = (
     "fencing-topology",
     "rsc_defaults",
     "op_defaults",
+    "tags",
+    "acls",
     "alerts",
 )
 
