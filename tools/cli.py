@@ -177,7 +177,8 @@ def _topology(args: argparse.Namespace) -> int:
     if args.verb == "validate":
         from .topology.render import VALIDATE_WITH
 
-        print(f"{args.file}: valid (types, names, agents, {VALIDATE_WITH}.rng, crm_verify)")
+        agents = "agents skipped" if args.no_agents else "agents"
+        print(f"{args.file}: valid (types, names, {agents}, {VALIDATE_WITH}.rng, crm_verify)")
         return 0
     if args.verb in ("diff", "apply"):
         return _topology_change(args, loaded.topology)

@@ -49,8 +49,15 @@ def empty_cib(path: Path) -> Path:
 
 
 def pcs_built(topology: model.Topology, path: Path) -> Path:
-    """A CIB built by running the exported pcs script (every command must succeed)."""
+    """A CIB built by running the exported pcs script (every command must succeed); its
+    nodes are there first, as a cluster's are when pcs runs."""
     cib = empty_cib(path)
+    tree = etree.parse(str(cib))
+    nodes = tree.getroot().find("configuration/nodes")
+    assert nodes is not None
+    for number, node in enumerate(topology.nodes, 1):
+        etree.SubElement(nodes, "node", id=str(number), uname=node.name)
+    tree.write(str(cib))
     for line in pcs_script(topology, str(cib)).splitlines():
         if line.startswith("#"):
             continue

@@ -1,8 +1,8 @@
 """Diff and apply a topology against a live CIB: idempotent, one `cibadmin --patch`.
 
 hakit owns what the topology describes: the resources, constraints, fencing topology,
-resource/op defaults, tags, ACLs, alerts and the attributes of the nodes it lists. Cluster properties are
-merged: the ones the topology names get its values, the others are left alone
+resource/op defaults, tags, ACLs, alerts and the attributes of the nodes it lists.
+Cluster properties are merged: the ones the topology names get its values, the others are left alone
 (Pacemaker maintains some itself, and timing profiles such as the lab's set others).
 """
 

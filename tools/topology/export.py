@@ -28,6 +28,7 @@ def _op_words(op: model.Op) -> list[str]:
 
 def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     """`pcs -f CIB ...` commands that build the same configuration."""
+    _refuse_tags_in_constraints(topology)
     pcs = ["pcs", "-f", cib_file]
     lines: list[list[str]] = []
     if topology.cluster.properties:
@@ -62,6 +63,21 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     if any(alert.select for alert in topology.alerts):
         header += "# pcs 0.11 cannot set an alert's select; add it with cibadmin\n"
     return header + "".join(shlex.join(words) + "\n" for words in lines)
+
+
+def _refuse_tags_in_constraints(topology: model.Topology) -> None:
+    tags = {t.name for t in topology.tags}
+    c = topology.constraints
+    used = {x.resource for x in c.locations} | {x.resource for x in c.colocations}
+    used |= {x.with_ for x in c.colocations} | {x.first for x in c.orders}
+    used |= {x.then for x in c.orders} | {x.resource for x in c.tickets if x.resource}
+    for sets in [x.sets for x in c.colocation_sets + c.order_sets + c.tickets]:  # type: ignore[operator]
+        used |= {name for item in sets for name in item.resources}
+    if tags & used:
+        raise ExportError(
+            f"pcs 0.11 cannot use tags in constraints ({', '.join(sorted(tags & used))})"
+            ": name the resources, or use the crm export"
+        )
 
 
 def _pcs_bundles(topology: model.Topology) -> list[list[str]]:

@@ -246,16 +246,19 @@ def _check_groups(loaded: Loaded, topology: model.Topology) -> None:
 
 def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[str]) -> None:
     nodes = [n.name for n in topology.nodes]
+    devices = {d.name for d in topology.fencing.devices}
     c = topology.constraints
     for kind, items, keys in (("locations", c.locations, ("resource",)),
                               ("colocations", c.colocations, ("resource", "with")),
                               ("orders", c.orders, ("first", "then"))):  # fmt: skip
+        # a fencing device may be kept off (or on) nodes, not ordered or colocated
+        known = placeable | devices if kind == "locations" else placeable
         for i, item in enumerate(items):
             for key in keys:
                 name = getattr(item, key + "_" if key == "with" else key)
-                if name not in placeable:
+                if name not in known:
                     loaded.problem(("constraints", kind, i, key), f"no resource {name!r}",
-                                   _suggest(name, sorted(placeable)))  # fmt: skip
+                                   _suggest(name, sorted(known)))  # fmt: skip
             score = getattr(item, "score", None)
             if score is not None and not _is_score(score):
                 loaded.problem(("constraints", kind, i, "score"), f"{score!r} is not a score",
