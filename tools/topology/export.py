@@ -71,8 +71,8 @@ def _refuse_tags_in_constraints(topology: model.Topology) -> None:
     used = {x.resource for x in c.locations} | {x.resource for x in c.colocations}
     used |= {x.with_ for x in c.colocations} | {x.first for x in c.orders}
     used |= {x.then for x in c.orders} | {x.resource for x in c.tickets if x.resource}
-    for sets in [x.sets for x in c.colocation_sets + c.order_sets + c.tickets]:  # type: ignore[operator]
-        used |= {name for item in sets for name in item.resources}
+    for owner in [*c.colocation_sets, *c.order_sets, *c.tickets]:
+        used |= {name for item in owner.sets for name in item.resources}
     if tags & used:
         raise ExportError(
             f"pcs 0.11 cannot use tags in constraints ({', '.join(sorted(tags & used))})"
