@@ -1,0 +1,166 @@
+"""Health pipeline speed on one machine, no cluster: the alert agent as Pacemaker runs it,
+and from an alert's own timestamp to receipt at a subscriber (outbox poll, crm_mon on a CIB
+file, classification, SOL 003 alarm, signed POST to 127.0.0.1). Node cuts in the lab are
+the lab benchmark's part.
+
+    python -m bench.health [--runs N] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench.monitor import write
+from hakit.tools.health.constants import LEADER_VARIABLE
+from hakit.tools.health.publisher import Publisher, PublisherConfig
+from hakit.tools.health.subscriptions import (
+    Filter,
+    SubscriptionRequest,
+    SubscriptionStore,
+    subscribe,
+)
+from hakit.tools.install_agents import install
+from hakit.tools.topology.load import load
+from hakit.tools.topology.render import render, to_text
+
+PYTHON = "/usr/bin/python3"
+TOPOLOGY = Path(__file__).resolve().parent.parent / "tools" / "lab" / "demo.yaml"
+BEGIN, END = "<!-- bench:health:begin -->", "<!-- bench:health:end -->"
+
+
+def alert_env(outbox: Path, desc: str, sequence: int, now: float) -> dict[str, str]:
+    """A node alert's environment, stamped `now`."""
+    return {
+        "CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": desc,
+        "CRM_alert_node_sequence": str(sequence), "CRM_alert_timestamp_epoch": str(int(now)),
+        "CRM_alert_timestamp_usec": str(int(now % 1 * 1e6)), "hakit_outbox": str(outbox),
+    }  # fmt: skip
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def alert_agent_runs(agent: Path, outbox: Path, runs: int) -> list[float]:
+    """Wall time of one alert agent process, as Pacemaker starts it."""
+    times = []
+    for sequence in range(runs):
+        began = time.perf_counter()
+        env = alert_env(outbox, "lost", sequence, time.time())
+        subprocess.run([PYTHON, "-IS", str(agent)], env=env, check=True)
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def cib_files(directory: Path) -> tuple[Path, Path]:
+    """(placed, node2 lost) CIB files, made by crm_simulate from the demo topology."""
+    loaded = load(TOPOLOGY)
+    assert loaded.topology is not None  # noqa: S101 — the repository's own example
+    configured, placed, lost = (directory / f"{n}.xml" for n in ("configured", "placed", "lost"))
+    configured.write_text(to_text(render(loaded.topology)))
+    up = [arg for n in ("node1", "node2", "node3") for arg in ("--node-up", n)]
+    subprocess.run(["crm_simulate", "-x", str(configured), "-S", "--quorum", "true", *up,
+                    "--save-output", str(placed)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["cibadmin", "--modify", "--xml-text", '<cib dc-uuid="1"/>'], check=True,
+                   env={**os.environ, "CIB_file": str(placed)})  # fmt: skip
+    subprocess.run(["crm_simulate", "-x", str(placed), "--node-fail", "node2", "--save-output",
+                    str(lost)], check=True, capture_output=True)  # fmt: skip
+    return placed, lost
+
+
+def pipeline_latencies(agent: Path, directory: Path, runs: int) -> list[float]:
+    """Alert timestamp → receipt of the host alarm (raise or clear) by a subscriber."""
+    placed, lost = cib_files(directory)
+    received: dict[str, float] = {}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.setdefault(body["id"], time.time())  # the notification id: one per change
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    outbox, subscriptions = directory / "outbox.db", directory / "subscriptions.db"
+    with SubscriptionStore(str(subscriptions)) as store:
+        request = SubscriptionRequest(
+            f"http://127.0.0.1:{server.server_address[1]}/", Filter(), None
+        )
+        subscribe(store, request)
+    os.environ[LEADER_VARIABLE] = "1"
+    os.environ["CIB_file"] = str(placed)  # noqa: SIM112 — Pacemaker's name
+    publisher = Publisher(PublisherConfig(outbox=str(outbox), subscriptions=str(subscriptions),
+                                          poll_interval=0.01, resync_interval=30.0))  # fmt: skip
+    thread = threading.Thread(target=publisher.run)
+    thread.start()
+    latencies = []
+    try:
+        time.sleep(0.5)
+        for sequence in range(runs):
+            state, desc = (lost, "lost") if sequence % 2 == 0 else (placed, "member")
+            os.environ["CIB_file"] = str(state)  # noqa: SIM112
+            stamp = int(time.time() * 1e6) / 1e6  # what the alert's epoch and usec say
+            env = alert_env(outbox, desc, sequence, stamp)
+            before = len(received)
+            subprocess.run([PYTHON, "-IS", str(agent)], env=env, check=True)
+            deadline = time.time() + 10
+            while len(received) == before and time.time() < deadline:
+                time.sleep(0.001)
+            if len(received) == before:
+                raise RuntimeError(f"alert {sequence}: no notification within 10 s")
+            latencies.append(max(received.values()) - stamp)
+    finally:
+        publisher.stop()
+        thread.join()
+        server.shutdown()
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--write", type=Path, help="update this markdown file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hakit-bench-health-") as tmp:
+        root = Path(tmp)
+        install(python=PYTHON, root=root / "ocf")
+        agent = root / "ocf" / "libexec" / "hakit" / "alert"
+        alert_agent_runs(agent, root / "warm.db", 3)
+        agent_p50, agent_p99 = percentiles(alert_agent_runs(agent, root / "agent.db", args.runs))
+        pipe_p50, pipe_p99 = percentiles(pipeline_latencies(agent, root, args.runs))
+    text = "\n".join([
+        f"{args.runs} runs each, on {os.cpu_count()} CPUs.", "",
+        "| measure | p50 | p99 |", "|---|---|---|",
+        f"| alert agent process (`python3 -IS`, one outbox write) | {agent_p50 * 1e3:.1f} ms "
+        f"| {agent_p99 * 1e3:.1f} ms |",
+        f"| alert timestamp → host alarm received (CIB file, 127.0.0.1) | {pipe_p50 * 1e3:.1f} ms "
+        f"| {pipe_p99 * 1e3:.1f} ms |",
+    ])  # fmt: skip
+    print(text)
+    if args.write:
+        write(args.write, text, BEGIN, END, "Health: alert to subscriber")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""The publisher against real HTTP receivers on 127.0.0.1: signed, in order, at least once
+with a stable idempotency id, nothing lost while a receiver is down or the publisher is
+killed; and only the leader publishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hakit.tools.health.constants import (
+    ALARM_CLEARED_NOTIFICATION,
+    ALARM_NOTIFICATION,
+    LEADER_VARIABLE,
+)
+from hakit.tools.health.outbox import NOTIFICATIONS, Outbox
+from hakit.tools.health.publisher import DERIVER, Publisher, PublisherConfig
+from hakit.tools.health.subscriptions import (
+    Filter,
+    SubscriptionRequest,
+    SubscriptionStore,
+    subscribe,
+)
+from tests.health.conftest import CLI, AlertRunner, Cib, Receipt, Receiver, wait_for
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path, outbox_path: Path, monkeypatch: pytest.MonkeyPatch, cib: Cib
+) -> PublisherConfig:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"node2": ["vm-a", {"id": "vm-b", "vnfInstanceId": "vnf-1"}]}))
+    monkeypatch.setenv(LEADER_VARIABLE, "1")
+    monkeypatch.setenv("CIB_file", str(cib.placed))
+    return PublisherConfig(outbox=str(outbox_path), subscriptions=str(tmp_path / "subs.db"),
+                           inventory=str(inventory), poll_interval=0.02, resync_interval=0.3,
+                           retry_initial=0.05, retry_max=0.4, http_timeout=2.0)  # fmt: skip
+
+
+def subscribe_receiver(
+    config: PublisherConfig, receiver: Receiver, wanted: Filter | None = None
+) -> str:
+    with SubscriptionStore(config.subscriptions) as store:
+        subscription, created = subscribe(store, SubscriptionRequest(receiver.uri, wanted or Filter(),
+                                                                     receiver.secret))  # fmt: skip
+    assert created
+    return subscription.id
+
+
+@pytest.fixture
+def running(config: PublisherConfig) -> Iterator[Publisher]:
+    publisher = Publisher(config)
+    thread = threading.Thread(target=publisher.run)
+    thread.start()
+    try:
+        yield publisher
+    finally:
+        publisher.stop()
+        thread.join(timeout=10)
+
+
+def stored(config: PublisherConfig) -> list[str]:
+    with Outbox(config.outbox) as box:
+        return [r.event_id for r in box.read(NOTIFICATIONS, 0, limit=-1)]
+
+
+def collapsed(receipts: list[Receipt]) -> list[str]:
+    """Idempotency keys in order of arrival, a repeat of the one before dropped."""
+    keys: list[str] = []
+    for receipt in receipts:
+        if not keys or keys[-1] != receipt.idempotency_key:
+            keys.append(receipt.idempotency_key)
+    return keys
+
+
+def assert_at_least_once_in_order(receiver: Receiver, expected: list[str]) -> None:
+    assert all(r.signed for r in receiver.receipts)
+    assert collapsed(receiver.receipts) == expected  # strict order, retries only in place
+    first_body: dict[str, bytes] = {}
+    for receipt in receiver.receipts:  # a duplicate is the same notification, byte for byte
+        assert first_body.setdefault(receipt.idempotency_key, receipt.raw) == receipt.raw
+        assert receipt.body["id"] == receipt.idempotency_key
+
+
+def test_an_outage_loses_nothing_and_order_holds(
+    config: PublisherConfig, receiver: Receiver, alerts: AlertRunner, cib: Cib,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    receiver.fail_once = lambda body: body.get("alarm", {}).get("isRootCause") is True
+    critical_only = Receiver(secret=secrets.token_urlsafe(24))
+    critical_only.start()
+    try:
+        subscribe_receiver(config, receiver)
+        subscribe_receiver(config, critical_only, Filter(perceived_severities=("CRITICAL",)))
+        publisher = Publisher(config)
+        thread = threading.Thread(target=publisher.run)
+        thread.start()
+        try:
+            monkeypatch.setenv("CIB_file", str(cib.simulate(cib.placed, "pub-lost", "--node-fail",
+                                                            "node2", execute=False)))  # fmt: skip
+            alerts.node("node2", "lost")
+            wait_for(lambda: len(set(receiver.keys())) == 3, what="the first alarms")
+            receiver.stop()  # the receiver is down while node2 is fenced and comes back
+            monkeypatch.setenv(
+                "CIB_file", str(cib.simulate(cib.placed, "pub-fenced", "--node-fail", "node2"))
+            )
+            alerts.fencing("node2", executioner="node3")
+            wait_for(lambda: len(stored(config)) == 6, what="the fenced alarms")
+            monkeypatch.setenv("CIB_file", str(cib.placed))
+            alerts.node("node2", "member")
+            wait_for(lambda: len(stored(config)) == 9, what="the clears")
+            threading.Event().wait(1.0)  # several failed attempts, with backoff
+            receiver.start()  # same port
+            wait_for(lambda: len(set(receiver.keys())) == 9, what="everything after the outage")
+            wait_for(lambda: len(set(critical_only.keys())) == 6, what="the CRITICAL subscriber")
+        finally:
+            publisher.stop()
+            thread.join(timeout=10)
+    finally:
+        critical_only.stop()
+    expected = stored(config)
+    assert_at_least_once_in_order(receiver, expected)
+    assert len(receiver.receipts) > 9  # the lost answers were sent again
+    bodies = {r.idempotency_key: r.body for r in receiver.receipts}
+    kinds = [bodies[k]["notificationType"] for k in expected]
+    assert kinds == [ALARM_NOTIFICATION] * 6 + [ALARM_CLEARED_NOTIFICATION] * 3
+    raised = [bodies[k]["alarm"] for k in expected[:3]]
+    assert [a["perceivedSeverity"] for a in raised] == ["MAJOR"] * 3
+    assert [bodies[k]["alarm"]["faultType"] for k in expected[3:6]] == ["HOST_DOWN_FENCED"] * 3
+    assert sorted(bodies[k]["alarmId"] for k in expected[6:]) == sorted(a["id"] for a in raised)
+    assert {bodies[k]["subscriptionId"] for k in expected} == {
+        bodies[expected[0]]["subscriptionId"]
+    }
+    assert_at_least_once_in_order(critical_only, expected[3:])
+
+
+def test_a_killed_publisher_loses_nothing(
+    config: PublisherConfig, receiver: Receiver, alerts: AlertRunner, cib: Cib,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    subscribe_receiver(config, receiver)
+    publisher = Publisher(config)  # derives only: no delivery threads without run()
+    steps = [(cib.simulate(cib.placed, "kill-lost", "--node-fail", "node2", execute=False), "lost"),
+             (cib.simulate(cib.placed, "kill-fenced", "--node-fail", "node2"), "fenced"),
+             (cib.placed, "member")]  # fmt: skip
+    for state, what in steps:
+        monkeypatch.setenv("CIB_file", str(state))
+        alerts.fencing("node2") if what == "fenced" else alerts.node("node2", what)
+        publisher.cycle()
+    publisher.outbox.close()
+    expected = stored(config)
+    assert len(expected) == 9
+    receiver.delay = 0.15
+    command = [sys.executable, "-c", CLI, "health", "publish", "--leader", "--outbox", config.outbox,
+               "--subscriptions", config.subscriptions]  # fmt: skip
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(receiver.keys()) >= 3, what="some deliveries")
+    first.kill()  # SIGKILL, mid-stream
+    first.wait(timeout=10)
+    assert len(set(receiver.keys())) < 9
+    second = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(set(receiver.keys())) == 9, what="the rest")
+    second.send_signal(signal.SIGTERM)
+    _, err = second.communicate(timeout=20)
+    assert second.returncode == 0 and "Traceback" not in err
+    assert_at_least_once_in_order(receiver, expected)
+
+
+def test_only_the_leader_publishes(
+    config: PublisherConfig, alerts: AlertRunner, cib: Cib, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(config)
+    monkeypatch.setenv(LEADER_VARIABLE, "0")
+    monkeypatch.setenv("CIB_file", str(cib.simulate(cib.placed, "leader-lost", "--node-fail", "node2",
+                                                    execute=False)))  # fmt: skip
+    alerts.node("node2", "lost")
+    assert publisher.cycle() == 0 and not publisher.leader.is_set()
+    assert publisher.outbox.cursor(DERIVER) == 1  # the event was seen, and stays as evidence
+    assert stored(config) == []
+    monkeypatch.setenv(LEADER_VARIABLE, "1")
+    assert publisher.cycle(resync=True) == 3 and publisher.leader.is_set()
+    assert [a.health.value for a in publisher.open_alarms()] == ["HOST_UNREACHABLE_UNFENCED"]
+    assert publisher.cycle(resync=True) == 0  # nothing new: no duplicate storm
+    publisher.outbox.close()
+
+
+def test_a_new_subscriber_starts_with_what_comes_after_it(
+    config: PublisherConfig, receiver: Receiver, alerts: AlertRunner, cib: Cib,
+    monkeypatch: pytest.MonkeyPatch, running: Publisher,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("CIB_file", str(cib.simulate(cib.placed, "late-lost", "--node-fail", "node2",
+                                                    execute=False)))  # fmt: skip
+    alerts.node("node2", "lost")
+    wait_for(lambda: len(stored(config)) == 3, what="alarms before anyone subscribed")
+    subscribe_receiver(config, receiver)
+    monkeypatch.setenv("CIB_file", str(cib.placed))
+    alerts.node("node2", "member")
+    wait_for(lambda: len(set(receiver.keys())) == 3, what="the clears")
+    assert collapsed(receiver.receipts) == stored(config)[3:]
+    assert os.environ[LEADER_VARIABLE] == "1"

@@ -1,0 +1,262 @@
+"""`hakit health`: the health table, the publisher, the API, subscriptions and tokens.
+
+    hakit health [--json] [--watch [--interval S]]
+    hakit health publish [--inventory FILE] [--api-base URL] [--leader]
+    hakit health serve [--address A] [--port P]
+    hakit health subscriptions list | add URI [--type T] [--severity S] [--host H] | delete ID
+    hakit health tokens list | add NAME | delete NAME
+
+Wire it into tools/cli.py with `add_parser(commands)`; every verb returns an exit code
+and reports errors as one line. Building the parser imports nothing but `constants`: the
+`hakit` command starts as fast as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from hakit.tools.health import constants
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hakit.tools.health.model import HealthReport
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `health` and its verbs to the `hakit` command's subparsers."""
+    health = commands.add_parser("health", help="node health, SOL 003 alarms, subscribers")
+    health.add_argument("--json", action="store_true", help="JSON instead of a table")
+    health.add_argument("--watch", action="store_true", help="follow: print again on change")
+    health.add_argument("--interval", type=float, default=2.0, help="--watch period (s)")
+    health.add_argument("--outbox", default=constants.OUTBOX_PATH, help="alert outbox (evidence)")
+    health.set_defaults(func=_friendly(_show))
+    verbs = health.add_subparsers(dest="health_verb", metavar="VERB")
+
+    publish = verbs.add_parser("publish", help="deliver alarms to subscribers (runs until stopped)")
+    _store_options(publish)
+    publish.add_argument("--outbox", default=constants.OUTBOX_PATH)
+    publish.add_argument("--inventory", help="JSON/YAML: host → instances, for instance alarms")
+    publish.add_argument("--api-base", default=constants.API_BASE, help="base of links in alarms")
+    publish.add_argument("--vim-connection-id", default=constants.VIM_CONNECTION_ID)
+    publish.add_argument("--leader", action="store_true", help="deliver without being the DC")
+    publish.set_defaults(func=_friendly(_publish))
+
+    serve = verbs.add_parser("serve", help="the SOL 003-shaped subscriptions API")
+    _store_options(serve)
+    serve.add_argument("--address", default=constants.API_ADDRESS)
+    serve.add_argument("--port", type=int, default=constants.API_PORT)
+    serve.add_argument("--api-base", help="public base URL (default: http://ADDRESS:PORT)")
+    serve.set_defaults(func=_friendly(_serve))
+
+    subs = verbs.add_parser("subscriptions", help="list, add or delete subscriptions")
+    _store_options(subs)
+    sub_verbs = subs.add_subparsers(dest="subscriptions_verb", required=True)
+    sub_verbs.add_parser("list").set_defaults(func=_friendly(_subscriptions_list))
+    add = sub_verbs.add_parser("add", help="subscribe a callback URI")
+    add.add_argument("uri")
+    add.add_argument("--type", action="append", default=[], choices=constants.NOTIFICATION_TYPES)
+    add.add_argument("--severity", action="append", default=[], choices=constants.SEVERITIES)
+    add.add_argument("--host", action="append", default=[])
+    add.add_argument("--secret-file", help="read the HMAC secret from this file")
+    add.add_argument("--no-test", action="store_true", help="skip the callback's test GET")
+    add.set_defaults(func=_friendly(_subscriptions_add))
+    delete = sub_verbs.add_parser("delete")
+    delete.add_argument("id")
+    delete.set_defaults(func=_friendly(_subscriptions_delete))
+
+    tokens = verbs.add_parser("tokens", help="bearer tokens for the API")
+    _store_options(tokens)
+    token_verbs = tokens.add_subparsers(dest="tokens_verb", required=True)
+    token_verbs.add_parser("list").set_defaults(func=_friendly(_tokens_list))
+    for verb, handler in (("add", _tokens_add), ("delete", _tokens_delete)):
+        parser = token_verbs.add_parser(verb)
+        parser.add_argument("name")
+        parser.set_defaults(func=_friendly(handler))
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscriptions", default=constants.SUBSCRIPTIONS_PATH,
+                        help="subscriptions and tokens database")  # fmt: skip
+
+
+def _friendly(handler: Handler) -> Handler:
+    """Known failures as one line on stderr and exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        import sqlite3
+
+        from hakit.ocf.cluster import ClusterCommandError
+
+        try:
+            return handler(args)
+        except (ClusterCommandError, sqlite3.Error, ValueError) as error:  # ValueError:
+            # SubscriptionError, a bad inventory
+            print(f"hakit health: {error}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+# --- hakit health --------------------------------------------------------------------
+
+
+def current_report(outbox_path: str) -> HealthReport:
+    """Every node's health now, with the outbox's evidence when it can be read."""
+    import sqlite3
+
+    from hakit.tools.health import outbox, sources
+    from hakit.tools.health.model import classify
+
+    if os.path.exists(outbox_path):
+        try:
+            with outbox.Outbox(outbox_path) as box:
+                return classify(sources.with_devices(sources.live_view(box)))
+        except (sqlite3.Error, OSError) as error:
+            print(f"hakit health: outbox not read ({error})", file=sys.stderr)
+    return classify(sources.with_devices(sources.live_view()))
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        return _show_until_interrupted(args)
+    except KeyboardInterrupt:  # how --watch ends
+        return 0
+
+
+def _show_until_interrupted(args: argparse.Namespace) -> int:
+    from hakit.tools.health.model import as_dict, health_table
+
+    previous = None
+    while True:
+        report = current_report(args.outbox)
+        state = {**as_dict(report), "taken": None}
+        if state != previous:
+            if args.json:
+                text = json.dumps(as_dict(report), indent=None if args.watch else 2) + "\n"
+            else:
+                text = health_table(report)
+                if args.watch and sys.stdout.isatty():
+                    text = "\033[H\033[2J" + text
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            previous = state
+        if not args.watch:
+            return 0
+        time.sleep(args.interval)
+
+
+# --- publish / serve -------------------------------------------------------------------
+
+
+def _until_terminated(stop: Callable[[], None]) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop())
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from hakit.tools.health.publisher import Publisher, PublisherConfig
+    from hakit.tools.health.sol003 import Context
+
+    if args.leader:
+        os.environ[constants.LEADER_VARIABLE] = "1"
+    config = PublisherConfig(outbox=args.outbox, subscriptions=args.subscriptions,
+                             inventory=args.inventory,
+                             context=Context(args.vim_connection_id, args.api_base))  # fmt: skip
+    publisher = Publisher(config)
+    _until_terminated(publisher.stop)
+    publisher.run()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hakit.tools.health.api import ApiServer
+
+    server = ApiServer(args.address, args.port, store_path=args.subscriptions,
+                       api_base=args.api_base)  # fmt: skip
+    stopped = threading.Event()
+    _until_terminated(stopped.set)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(f"hakit health: API on {server.api_base}", file=sys.stderr)
+    while not stopped.wait(1.0):
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+# --- subscriptions and tokens ---------------------------------------------------------
+
+
+def _subscriptions_list(args: argparse.Namespace) -> int:
+    from hakit.tools.health.subscriptions import SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        for s in store.all():
+            print(f"{s.id}  {s.callback_uri}  {json.dumps(s.filter.as_sol(), sort_keys=True)}")
+    return 0
+
+
+def _subscriptions_add(args: argparse.Namespace) -> int:
+    from hakit.tools.health import subscriptions
+    from hakit.tools.health.subscriptions import SubscriptionStore
+
+    request: dict[str, object] = {"callbackUri": args.uri, "filter": {
+        "notificationTypes": args.type, "perceivedSeverities": args.severity,
+        "hosts": args.host}}  # fmt: skip
+    if args.secret_file:
+        with open(args.secret_file, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+        request["authentication"] = subscriptions.hmac_authentication(secret)
+    parsed = subscriptions.parse_request(request)
+    with SubscriptionStore(args.subscriptions) as store:
+        subscription, created = subscriptions.subscribe(
+            store, parsed, test_timeout=None if args.no_test else 5.0)  # fmt: skip
+    print(f"{'subscribed' if created else 'already subscribed'}: {subscription.id}")
+    if created and parsed.secret is None:
+        print(f"secret (shown once): {subscription.secret}")
+    return 0
+
+
+def _subscriptions_delete(args: argparse.Namespace) -> int:
+    from hakit.tools.health.subscriptions import SubscriptionError, SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        if not store.delete(args.id):
+            raise SubscriptionError(f"no subscription {args.id}")
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    from hakit.tools.health.subscriptions import SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        for name in store.token_names():
+            print(name)
+    return 0
+
+
+def _tokens_add(args: argparse.Namespace) -> int:
+    from hakit.tools.health.subscriptions import SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        print(store.add_token(args.name))
+    return 0
+
+
+def _tokens_delete(args: argparse.Namespace) -> int:
+    from hakit.tools.health.subscriptions import SubscriptionError, SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        if not store.delete_token(args.name):
+            raise SubscriptionError(f"no token {args.name!r}")
+    return 0

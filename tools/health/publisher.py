@@ -1,0 +1,326 @@
+"""The publisher: outbox events → node health → SOL 003 notifications → subscribers.
+
+Two stages, both crash-safe through the outbox:
+
+1. Derive. New alert events (polled every `poll_interval`) or the periodic resync
+   trigger a look at the cluster (`view_source`) and a classification; each host's
+   open alarm (table `alarms`, next to the outbox) moves on with `sol003.transition`.
+   The notifications it yields and the events' cursor are written in one transaction.
+2. Deliver. One thread per subscription walks the `notifications` stream in order:
+   a notification the filter skips or the receiver accepts (2xx) moves the
+   subscription's cursor; anything else is retried, with exponential backoff, before
+   any later one (strict order). After a crash the unacknowledged one is sent again
+   with the same `Idempotency-Key` (at-least-once).
+
+Only the leader derives and delivers: the DC of a quorate partition (see
+`sources.leadership`), so a node cut off from the majority publishes nothing. A
+non-leader skips past the events (they stay as fencing and membership evidence); every
+derivation looks at every host, so a new leader catches up in its first one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hakit.ocf import cluster
+from hakit.tools.health import outbox, sources, subscriptions, webhook
+from hakit.tools.health.model import Health, NodeHealth, classify
+from hakit.tools.health.outbox import EVENTS, NOTIFICATIONS, Outbox
+from hakit.tools.health.sol003 import (
+    Context,
+    Instance,
+    OpenAlarm,
+    Outgoing,
+    for_subscription,
+    load_inventory,
+    transition,
+)
+from hakit.tools.health.sources import ClusterView, Leadership, Snapshot
+from hakit.tools.health.subscriptions import Subscription, SubscriptionStore
+
+DERIVER = "publisher"
+ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
+
+ViewSource = Callable[[Outbox], ClusterView]
+LeadershipSource = Callable[[Snapshot | None], Leadership]
+
+
+@dataclass
+class PublisherConfig:
+    """Where the publisher reads and writes, and how fast it reacts and retries."""
+
+    outbox: str = outbox.DEFAULT_PATH
+    subscriptions: str = subscriptions.DEFAULT_PATH
+    inventory: str | None = None
+    context: Context = field(default_factory=Context)
+    poll_interval: float = 0.05
+    resync_interval: float = 5.0
+    retry_initial: float = 0.5
+    retry_max: float = 30.0
+    http_timeout: float = 5.0
+    batch: int = 500
+    retention: float = 7 * 86400.0  # seconds delivered notifications and used events are kept
+
+
+def log(message: str) -> None:
+    """One line on stderr (journald or the cluster log); never a traceback."""
+    sys.stderr.write(f"hakit-publisher: {message}\n")
+    sys.stderr.flush()
+
+
+def live_view(box: Outbox) -> ClusterView:
+    """The live cluster, with the outbox's alert evidence and the fence devices."""
+    return sources.with_devices(sources.live_view(box))
+
+
+def cluster_leadership() -> LeadershipSource:
+    """`sources.leadership`, asking the local node's name once."""
+    local: list[str] = []
+
+    def ask(snapshot: Snapshot | None) -> Leadership:
+        forced = sources.forced_leadership()
+        if forced is not None:
+            return forced
+        if not local and snapshot is not None and snapshot.status.quorate:
+            try:
+                local.append(cluster.local_node_name())
+            except cluster.ClusterCommandError:
+                pass
+        return sources.leadership(snapshot, local[0] if local else None)
+
+    return ask
+
+
+class Publisher:
+    """Derives and delivers until `stop()`; `run()` blocks."""
+
+    def __init__(
+        self,
+        config: PublisherConfig,
+        *,
+        view_source: ViewSource = live_view,
+        leadership_source: LeadershipSource | None = None,
+    ) -> None:
+        self.config = config
+        self.view_source = view_source
+        self.leadership_source = leadership_source or cluster_leadership()
+        self.inventory: dict[str, list[Instance]] = (
+            load_inventory(config.inventory) if config.inventory else {}
+        )
+        self.leader = threading.Event()
+        self.stopping = threading.Event()
+        self.deliveries: dict[str, Delivery] = {}
+        self.outbox = Outbox(config.outbox)
+        self.outbox.db.execute(ALARMS_TABLE)
+
+    # --- stage 1: derive -----------------------------------------------------------
+
+    def cycle(self, *, resync: bool = False) -> int:
+        """Handle new events (all of them, or a resync without any); notifications added."""
+        after = self.outbox.cursor(DERIVER) or 0
+        events = self.outbox.read(EVENTS, after, limit=self.config.batch)
+        if not events and not resync:
+            return 0
+        view = self.view_source(self.outbox)
+        was_leader = self.leader.is_set()
+        leadership = self.leadership_source(view.snapshot)
+        if leadership.leader != was_leader:
+            log(f"{'leading' if leadership.leader else 'not leading'}: {leadership.reason}")
+            (self.leader.set if leadership.leader else self.leader.clear)()
+        if not leadership.leader:
+            if events:
+                self.outbox.advance(DERIVER, events[-1].seq)
+            return 0
+        added = self.derive(view, events)
+        if added:
+            for delivery in list(self.deliveries.values()):
+                delivery.wake.set()
+        return added
+
+    def derive(self, view: ClusterView, events: list[outbox.Record]) -> int:
+        """Move every host's alarm on to its health in `view`; store what that says."""
+        report = classify(view)
+        latest = {e.node: e.occurred for e in events}
+        default_time = events[-1].occurred if events else view.now
+        added = 0
+        with self.outbox.transaction() as db:
+            book = {host: OpenAlarm.from_dict(json.loads(state))
+                    for host, state in db.execute("SELECT host, state FROM alarms")}  # fmt: skip
+            nodes = {n.node: n for n in report.nodes}
+            for host in sorted(set(nodes) | set(book)):
+                node = nodes.get(host)
+                if node is None:  # no longer a cluster node
+                    node = NodeHealth(host, Health.OK, ["no longer a cluster node"])
+                alarm, outgoing = transition(
+                    book.get(host), node, now=view.now,
+                    event_time=latest.get(host, default_time),
+                    instances=self.inventory.get(host, []), context=self.config.context,
+                )  # fmt: skip
+                if alarm is None:
+                    db.execute("DELETE FROM alarms WHERE host = ?", (host,))
+                elif outgoing:
+                    db.execute("INSERT OR REPLACE INTO alarms (host, state) VALUES (?, ?)",
+                               (host, json.dumps(alarm.as_dict())))  # fmt: skip
+                added += sum(self._store(item) for item in outgoing)
+            if events:
+                self.outbox.advance(DERIVER, events[-1].seq)
+        return added
+
+    def _store(self, item: Outgoing) -> bool:
+        body = json.dumps({"severity": item.severity, "notification": item.body})
+        return self.outbox.append(item.notification_id, body, stream=NOTIFICATIONS,
+                                  kind=item.notification_type, node=item.host,
+                                  occurred=item.event_time) is not None  # fmt: skip
+
+    def open_alarms(self) -> list[OpenAlarm]:
+        rows = self.outbox.db.execute("SELECT state FROM alarms ORDER BY host").fetchall()
+        return [OpenAlarm.from_dict(json.loads(row[0])) for row in rows]
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Poll, derive, keep one delivery thread per subscription; until `stop()`."""
+        next_resync = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            resync = now >= next_resync
+            try:
+                self.cycle(resync=resync)
+            except Exception as error:  # crm_mon down, database locked, …: retry later
+                log(f"health update failed, retrying: {error}")
+                self.stopping.wait(1.0)
+            if resync:
+                next_resync = now + self.config.resync_interval
+                self._refresh_subscriptions()
+                self._prune()
+            self.stopping.wait(self.config.poll_interval)
+        for delivery in self.deliveries.values():
+            delivery.stop()
+        for delivery in self.deliveries.values():
+            delivery.join(timeout=self.config.http_timeout + 1)
+        self.outbox.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _prune(self) -> None:
+        """Forget what every reader is done with, after `retention`. Node and fencing
+        events stay: they are the evidence of joins and fences."""
+        before = time.time() - self.config.retention
+        try:
+            cursors = self.outbox.subscribers()
+            delivered = [cursors.get(Delivery.cursor_name(s), 0) for s in self.deliveries]
+            if delivered:
+                self.outbox.prune(NOTIFICATIONS, upto=min(delivered), recorded_before=before)
+            self.outbox.prune(EVENTS, upto=cursors.get(DERIVER, 0), recorded_before=before,
+                              kinds=("resource", "attribute"))  # fmt: skip
+        except Exception as error:
+            log(f"outbox not pruned: {error}")
+
+    def _refresh_subscriptions(self) -> None:
+        try:
+            with SubscriptionStore(self.config.subscriptions) as store:
+                current = {s.id: s for s in store.all()}
+        except Exception as error:
+            log(f"subscriptions unreadable ({self.config.subscriptions}): {error}")
+            return
+        for gone in set(self.deliveries) - set(current):
+            self.deliveries.pop(gone).stop()
+            self.outbox.forget(Delivery.cursor_name(gone))
+        for subscription_id, subscription in current.items():
+            if subscription_id not in self.deliveries:
+                delivery = Delivery(self, subscription)
+                self.deliveries[subscription_id] = delivery
+                delivery.start()
+
+
+class Delivery(threading.Thread):
+    """Delivers the notification stream to one subscriber, in order, until stopped."""
+
+    def __init__(self, publisher: Publisher, subscription: Subscription) -> None:
+        super().__init__(name=f"deliver-{subscription.id}", daemon=True)
+        self.publisher = publisher
+        self.subscription = subscription
+        self.cursor = self.cursor_name(subscription.id)
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.failures = 0
+
+    @staticmethod
+    def cursor_name(subscription_id: str) -> str:
+        return f"subscription:{subscription_id}"
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        config = self.publisher.config
+        try:
+            box = Outbox(config.outbox)
+        except Exception as error:
+            log(f"{self.subscription.callback_uri}: outbox unreadable: {error}")
+            return
+        try:
+            while not self.stopped.is_set():
+                try:
+                    self._deliver_pending(box)
+                except Exception as error:  # the database, mostly: try again shortly
+                    log(f"{self.subscription.callback_uri}: delivery stopped: {error}")
+                    self.stopped.wait(config.retry_initial)
+        finally:
+            box.close()
+
+    def _deliver_pending(self, box: Outbox) -> None:
+        config = self.publisher.config
+        self.wake.clear()
+        if not self.publisher.leader.is_set():
+            self.wake.wait(config.resync_interval)
+            return
+        position = box.cursor(self.cursor)
+        if position is None:  # new: start with what was stored after it subscribed
+            position = box.last_seq(NOTIFICATIONS, recorded_before=self.subscription.created)
+            box.advance(self.cursor, position)
+        records = box.read(NOTIFICATIONS, position, limit=config.batch)
+        if not records:
+            self.wake.wait(config.resync_interval)
+            return
+        for record in records:
+            if self.stopped.is_set() or not self.publisher.leader.is_set():
+                return
+            stored = json.loads(record.body)
+            wanted = self.subscription.filter.matches(record.kind, stored["severity"], record.node)
+            if wanted and not self._send(record, stored["notification"]):
+                delay = min(config.retry_initial * 2 ** (self.failures - 1), config.retry_max)
+                self.stopped.wait(delay)
+                return
+            box.advance(self.cursor, record.seq)
+
+    def _send(self, record: outbox.Record, notification: dict[str, Any]) -> bool:
+        config = self.publisher.config
+        uri = self.subscription.callback_uri
+        personal = for_subscription(notification, self.subscription.id, config.context.api_base)
+        body = json.dumps(personal, sort_keys=True).encode()
+        try:
+            status = webhook.post_notification(
+                uri, body, self.subscription.secret, record.event_id, timeout=config.http_timeout
+            )
+            problem = None if 200 <= status < 300 else f"HTTP {status}"
+        except webhook.DeliveryError as error:
+            problem = str(error)
+        if problem is None:
+            if self.failures:
+                log(f"{uri}: delivering again after {self.failures} failed attempt(s)")
+            self.failures = 0
+            return True
+        self.failures += 1
+        if self.failures == 1:
+            log(f"{uri}: {record.kind} {record.event_id} not delivered ({problem}); "
+                "retrying with backoff")  # fmt: skip
+        return False
