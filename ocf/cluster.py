@@ -105,6 +105,35 @@ def get_transient_attribute(
     return None
 
 
+def transient_attribute_values(name: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    """{node: value} of a transient attribute on every node that has it (attrd_updater -QA)."""
+    code, output = run(
+        ["attrd_updater", "-Q", "-A", "-n", name], timeout=timeout, ok_codes=(0, 78, 105)
+    )
+    values: dict[str, str] = {}
+    if code != 0:
+        return values
+    for line in output.splitlines():
+        fields = _quoted_fields(line)
+        if fields.get("name", name) == name and "host" in fields and fields.get("value"):
+            values[fields["host"]] = fields["value"]
+    return values
+
+
+def _quoted_fields(line: str) -> dict[str, str]:
+    """`a="x" b="y z"` → {"a": "x", "b": "y z"}."""
+    fields: dict[str, str] = {}
+    rest = line.strip()
+    while "=" in rest:
+        key, _, rest = rest.partition("=")
+        if not rest.startswith('"'):
+            break
+        value, _, rest = rest[1:].partition('"')
+        fields[key.strip()] = value
+        rest = rest.strip()
+    return fields
+
+
 def delete_transient_attribute(
     name: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
@@ -261,8 +290,45 @@ class FenceEvent:
         self.client = element.get("client", "")
         self.completed = element.get("completed", "")
 
+    @property
+    def completed_epoch(self) -> float | None:
+        """`completed` ("2024-11-24 10:11:12Z", "... +01:00") as a UNIX time, or None."""
+        return parse_time(self.completed)
+
     def __repr__(self) -> str:
         return f"FenceEvent({self.action} {self.target}: {self.status})"
+
+
+def parse_time(text: str) -> float | None:
+    """A Pacemaker time string ("YYYY-MM-DD HH:MM:SS" then "Z", "+HH:MM", "-HHMM" or
+    nothing for UTC) as a UNIX time; None when it is not one."""
+    import datetime
+
+    text = text.strip()
+    try:
+        date, _, rest = text.partition(" ")
+        year, month, day = (int(part) for part in date.split("-"))
+        clock, zone = rest[:8], rest[8:].strip().removeprefix("Z").replace(":", "")
+        hour, minute, second = (int(part) for part in clock.split(":"))
+        offset = 0
+        if zone:
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone.lstrip("+-")
+            if len(digits) != 4 or not digits.isdigit():
+                return None
+            offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        when = datetime.datetime(
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            tzinfo=datetime.timezone(datetime.timedelta(seconds=offset)),
+        )
+    except ValueError:
+        return None
+    return when.timestamp()
 
 
 def fencing_history(node: str = "*", *, timeout: float = DEFAULT_TIMEOUT) -> list[FenceEvent]:

@@ -13,10 +13,11 @@ import time
 from ._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 SIGKILL, SIGTERM = 9, 15  # the signal module costs ~8 ms of start-up
 _LISTEN = "0A"
+_ESTABLISHED = "01"
 
 
 class ProcStat:
@@ -101,20 +102,46 @@ def signal_all(pids: Iterable[int], signum: int) -> None:
 def terminate_tree(pid: int, deadline: float, *, kill_margin: float) -> list[int]:
     """TERM the tree of `pid`, KILL what is left `kill_margin` seconds before `deadline`
     (a monotonic time), then wait for the tree to vanish. Returns PIDs still alive."""
-    pids = tree(pid)
+    return terminate(tree(pid), deadline, kill_margin=kill_margin, refresh=lambda: tree(pid))
+
+
+def terminate(
+    pids: Iterable[int],
+    deadline: float,
+    *,
+    kill_margin: float,
+    refresh: Callable[[], Iterable[int]] | None = None,
+) -> list[int]:
+    """TERM `pids`, KILL the survivors (plus what `refresh` finds then) `kill_margin`
+    seconds before `deadline`, wait for them to vanish. Returns PIDs still alive."""
+    pids = list(pids)
     signal_all(pids, SIGTERM)
     kill_at = deadline - kill_margin
     while pids and time.monotonic() < kill_at:
         time.sleep(0.05)
         pids = [p for p in pids if is_alive(p)]
     if pids:
-        pids = sorted(set(pids) | set(tree(pid)))
+        pids = sorted(set(pids) | set(refresh() if refresh else ()))
         signal_all(pids, SIGKILL)
     while pids and time.monotonic() < deadline:
         pids = [p for p in pids if is_alive(p)]
         if pids:
             time.sleep(0.02)
     return pids
+
+
+def orphans(pid: int, started: int) -> list[int]:
+    """Live processes left in the session of a dead session leader `pid` (started at
+    `started`): workers that outlived their master. If the PID was reused since, only
+    processes older than the new owner count."""
+    reused = stat(pid)
+    newer_than = reused.start_time if reused is not None and reused.start_time != started else None
+    return sorted(
+        info.pid
+        for info in all_processes()
+        if info.session == pid and info.alive and info.pid != pid and info.start_time >= started
+        and (newer_than is None or info.start_time < newer_than)
+    )  # fmt: skip
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -137,6 +164,13 @@ def socket_inodes(pid: int) -> set[int]:
 def tcp_sockets(pid: int, *, state: str | None = None) -> list[tuple[int, str, int, int]]:
     """(local port, remote address, remote port, inode) of TCP sockets in `pid`'s network
     namespace, optionally only those in `state` (hex, e.g. "0A" listen, "01" established)."""
+    return [
+        (lport, remote, rport, inode) for _, lport, remote, rport, inode in _tcp_rows(pid, state)
+    ]
+
+
+def _tcp_rows(pid: int, state: str | None) -> list[tuple[str, int, str, int, int]]:
+    """(local address, local port, remote address, remote port, inode), addresses in hex."""
     rows = []
     for table in ("tcp", "tcp6"):
         try:
@@ -146,9 +180,10 @@ def tcp_sockets(pid: int, *, state: str | None = None) -> list[tuple[int, str, i
                     fields = line.split()
                     if state is not None and fields[3] != state:
                         continue
-                    local_port = int(fields[1].rpartition(":")[2], 16)
+                    local, _, local_port = fields[1].rpartition(":")
                     remote, _, remote_port = fields[2].rpartition(":")
-                    rows.append((local_port, remote, int(remote_port, 16), int(fields[9])))
+                    rows.append((local, int(local_port, 16), remote, int(remote_port, 16),
+                                 int(fields[9])))  # fmt: skip
         except (OSError, StopIteration, ValueError, IndexError):
             continue
     return rows
@@ -162,3 +197,46 @@ def listening_on(pid: int, port: int) -> bool:
     if listeners & socket_inodes(pid):
         return True
     return any(listeners & socket_inodes(other) for other in tree(pid) if other != pid)
+
+
+def listening_addresses(pid: int, port: int) -> list[bytes]:
+    """Packed local addresses of the TCP sockets listening on `port` that `pid` or a
+    process of its tree holds (b"\\0" * 4 is 0.0.0.0)."""
+    rows = {inode: local for local, lport, _, _, inode in _tcp_rows(pid, _LISTEN) if lport == port}
+    if not rows:
+        return []
+    held: set[int] = set()
+    for member in tree(pid):
+        held |= socket_inodes(member) & rows.keys()
+    return sorted({packed_address(rows[inode]) for inode in held})
+
+
+def packed_address(hex_address: str) -> bytes:
+    """The address of a /proc/net/tcp{,6} row as packed bytes (what socket.inet_pton
+    returns): the kernel prints each 32-bit word in host (little-endian) order. An
+    IPv4-mapped IPv6 address becomes its 4-byte IPv4 form."""
+    raw = bytes.fromhex(hex_address)
+    packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    if len(packed) == 16 and packed[:12] == b"\0" * 10 + b"\xff\xff":
+        return packed[12:]
+    return packed
+
+
+def established(pids: Iterable[int]) -> list[tuple[int, bytes, int, bytes, int]]:
+    """(pid, local address, local port, remote address, remote port) of every established
+    TCP connection held by one of `pids` (matched by socket inode, in the first live pid's
+    namespace); addresses packed as socket.inet_pton gives them."""
+    owner: dict[int, int] = {}
+    for pid in pids:
+        for inode in socket_inodes(pid):
+            owner.setdefault(inode, pid)
+    if not owner:
+        return []
+    first = next(iter(owner.values()))
+    result = []
+    for local, local_port, remote, remote_port, inode in _tcp_rows(first, _ESTABLISHED):
+        holder = owner.get(inode)
+        if holder is not None:
+            result.append((holder, packed_address(local), local_port, packed_address(remote),
+                           remote_port))  # fmt: skip
+    return result

@@ -6,4 +6,8 @@
 
 AGENTS: dict[str, str] = {
     "service": "hakit.resource_agents.service",
+    "openstack-service": "hakit.resource_agents.openstack_service",
+    "cinder-volume": "hakit.resource_agents.cinder_volume",
+    "nova-scheduler": "hakit.resource_agents.nova_scheduler",
+    "nova-consoleauth": "hakit.resource_agents.nova_consoleauth",
 }

@@ -2,7 +2,8 @@
 
 Depth 0 checks the process tree, depth 10 the readiness check (a TCP port listened
 on by the tree, a command, or a file). Running but not ready is a failure (1), never
-"not running" (7). The base for hakit's OpenStack agents.
+"not running" (7). The base for hakit's OpenStack agents, which reuse its state
+files, `spawn`, `wait_until_ready`, `monitored_pid` and `stop`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from hakit.ocf import (
     StringParam,
     proc,
 )
+from hakit.ocf._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    ReadyCheck = Callable[[Context, int], str | None]
 
 VERSION = "1.0.0"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -134,36 +141,40 @@ def has_readiness_check(ctx: Context) -> bool:
 
 
 def start(ctx: Context) -> int:
-    pid = running_pid(ctx)
-    if pid is None:
-        pid = spawn(ctx)
-    waited_for_settle = False
+    pid = running_pid(ctx) or spawn(ctx)
+    return wait_until_ready(ctx, pid, not_ready_because, settle=not has_readiness_check(ctx))
+
+
+def wait_until_ready(
+    ctx: Context, pid: int, not_ready: ReadyCheck, *, settle: bool, poll: float = 0.1
+) -> int:
+    """Return SUCCESS once `not_ready(ctx, pid)` is None (and, with `settle`, the daemon
+    survived SETTLE_SECONDS more); raise if the daemon dies or the deadline comes first."""
+    settled = not settle
     while True:
         if not proc.is_alive(pid):
             raise OCFError(OCFExit.ERR_GENERIC, f"daemon exited during start; {log_tail(ctx)}")
-        reason = not_ready_because(ctx, pid)
-        if reason is None and (has_readiness_check(ctx) or waited_for_settle):
+        reason = not_ready(ctx, pid)
+        if reason is None and settled:
             ctx.log.info(f"started, pid {pid}, ready after {ctx.timeout - ctx.remaining():.2f}s")
             return OCFExit.SUCCESS
         if reason is None:
             time.sleep(min(SETTLE_SECONDS, ctx.remaining(0.5)))
-            waited_for_settle = True
+            settled = True
             continue
         if ctx.remaining() < 1:
             raise OCFError(OCFExit.ERR_GENERIC, f"not ready within the start timeout: {reason}")
-        time.sleep(0.1)
+        time.sleep(min(poll, max(ctx.remaining(1), 0.05)))
 
 
-def spawn(ctx: Context) -> int:
-    """Start the daemon detached (own session, no inherited descriptors); return its PID."""
-    import shlex
+def spawn(ctx: Context, argv: Sequence[str] | None = None) -> int:
+    """Start the daemon detached (own session, no inherited descriptors); return its PID.
+    `argv` defaults to binary + arguments."""
     import subprocess
 
     params = ctx.params
-    try:
-        argv = [params[BINARY], *shlex.split(params[ARGUMENTS])]
-    except ValueError as error:
-        raise OCFError(OCFExit.ERR_CONFIGURED, f"arguments cannot be split: {error}") from None
+    if argv is None:
+        argv = [params[BINARY], *split_arguments(ctx)]
     env, account = daemon_environment(ctx)
     log_path = daemon_log(ctx)
     os.makedirs(os.path.dirname(log_path), mode=0o750, exist_ok=True)
@@ -177,7 +188,7 @@ def spawn(ctx: Context) -> int:
         try:
             child = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env,
-                cwd=params[WORKDIR], start_new_session=True, close_fds=True,
+                cwd=params.get(WORKDIR) or "/", start_new_session=True, close_fds=True,
                 user=account.uid, group=account.gid, extra_groups=account.groups,
             )  # fmt: skip
         except PermissionError as error:
@@ -226,7 +237,7 @@ class Account:
 
 def daemon_environment(ctx: Context) -> tuple[dict[str, str], Account]:
     """A clean environment (no OCF_RESKEY_*: they may hold secrets) and the account."""
-    user = ctx.params[USER]
+    user = ctx.params.get(USER) or ""
     account = Account(user)
     home = account.home
     env = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8", "HOME": home, "USER": user or "root",
@@ -261,37 +272,59 @@ def read_environment_file(path: str) -> dict[str, str]:
 
 
 def log_tail(ctx: Context) -> str:
+    """The daemon's last meaningful line of output (skipping blank lines and log lines
+    that are only a prefix, like the "... 1234 ERROR nova " that ends an oslo traceback)."""
     path = daemon_log(ctx)
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
-            handle.seek(max(handle.tell() - 400, 0))
+            handle.seek(max(handle.tell() - 2000, 0))
             lines = handle.read().decode(errors="replace").strip().splitlines()
     except OSError:
         lines = []
-    return f"last output: {lines[-1]}" if lines else f"no output in {path}"
+    meaningful = [ln.strip() for ln in lines if ln.strip() and not _bare_log_prefix(ln)]
+    return f"last output: {meaningful[-1]}" if meaningful else f"no output in {path}"
+
+
+def _bare_log_prefix(line: str) -> bool:
+    """`date time pid LEVEL logger` with no message (oslo.log's default format)."""
+    fields = line.split()
+    return len(fields) == 5 and fields[2].isdigit() and fields[3] in _LEVELS
+
+
+_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "TRACE"})
+
+
+def split_arguments(ctx: Context) -> list[str]:
+    """The `arguments` parameter split like a shell would; 6 if it cannot be."""
+    import shlex
+
+    try:
+        return shlex.split(ctx.params.get(ARGUMENTS) or "")
+    except ValueError as error:
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"arguments cannot be split: {error}") from None
 
 
 def validate(ctx: Context) -> int:
     """Checks beyond the parameter types: the user, the arguments, the environment file."""
-    import shlex
-
-    try:
-        shlex.split(ctx.params[ARGUMENTS])
-    except ValueError as error:
-        raise OCFError(OCFExit.ERR_CONFIGURED, f"arguments cannot be split: {error}") from None
+    split_arguments(ctx)
     daemon_environment(ctx)
     return OCFExit.SUCCESS
 
 
 def stop(ctx: Context) -> int:
     state = read_state(ctx)
-    if state is None or not proc.is_alive(*state):
-        clear_state(ctx)
+    if state is None:
         return OCFExit.SUCCESS
-    pid = state[0]
+    pid, started = state
     margin = min(10.0, max(1.0, ctx.timeout / 4))
-    left = proc.terminate_tree(pid, ctx.deadline - 0.2, kill_margin=margin)
+    if proc.is_alive(pid, started):
+        left = proc.terminate_tree(pid, ctx.deadline - 0.2, kill_margin=margin)
+    else:  # the main process died; its workers may not have
+        leftovers = proc.orphans(pid, started)
+        if leftovers:
+            ctx.log.info(f"main pid {pid} is gone; stopping what it left: {leftovers}")
+        left = proc.terminate(leftovers, ctx.deadline - 0.2, kill_margin=margin)
     if left:
         raise OCFError(OCFExit.ERR_GENERIC, f"processes {left} survived SIGKILL")
     clear_state(ctx)
@@ -306,15 +339,24 @@ def clear_state(ctx: Context) -> None:
         pass
 
 
-def monitor(ctx: Context) -> int:
+def monitored_pid(ctx: Context) -> int | None:
+    """The tracked main PID if it is alive; None when it was never started here (or on a
+    probe); raises NOT_RUNNING with a reason when it died."""
     state = read_state(ctx)
     if state is None:
-        return OCFExit.NOT_RUNNING
+        return None
     pid, started = state
-    if not proc.is_alive(pid, started):
-        if ctx.is_probe:
-            return OCFExit.NOT_RUNNING
-        raise OCFError(OCFExit.NOT_RUNNING, f"daemon pid {pid} is gone; {log_tail(ctx)}")
+    if proc.is_alive(pid, started):
+        return pid
+    if ctx.is_probe:
+        return None
+    raise OCFError(OCFExit.NOT_RUNNING, f"daemon pid {pid} is gone; {log_tail(ctx)}")
+
+
+def monitor(ctx: Context) -> int:
+    pid = monitored_pid(ctx)
+    if pid is None:
+        return OCFExit.NOT_RUNNING
     if ctx.check_level >= 10:
         reason = not_ready_because(ctx, pid)
         if reason is not None:

@@ -75,6 +75,21 @@ def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
           f":{info.amqp_port}; credentials in {credentials}")  # fmt: skip
 
 
+def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
+    from .lab import cloud
+
+    if args.action == "down":
+        cloud.down(lab)
+        print("OpenStack resources removed (the demo topology is back)")
+        return
+    if args.action == "up":
+        timings = cloud.up(lab, progress=print)
+        print(f"OpenStack up in {timings['running']:.0f}s (venv {timings['venv']:.0f}s, "
+              f"databases {timings['databases']:.0f}s)")  # fmt: skip
+    for clone, nodes in cloud.running(lab).items():
+        print(f"  {clone:<24} {' '.join(nodes) or '-'}")
+
+
 def _lab_exec(lab: Lab, args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     return lab.attach(args.node, command or ["bash", "-l"])
@@ -97,6 +112,7 @@ LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
     "down": _lab_down,
     "status": lambda lab, args: _print_status(lab),
     "infra": _lab_infra,
+    "openstack": _lab_openstack,
     "exec": _lab_exec,
     "cut": lambda lab, args: lab.cut(args.node),
     "power-on": lambda lab, args: lab.power_on(args.node),
@@ -132,6 +148,8 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     down.add_argument("--purge", action="store_true", help="also delete node state and logs")
     verbs.add_parser("status", help="power, membership, DC")
     verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
+    cloud = verbs.add_parser("openstack", help="cinder and nova services as clones (real)")
+    cloud.add_argument("action", choices=("up", "status", "down"))
     run = verbs.add_parser("exec", help="run a command inside a node: exec NODE -- CMD")
     run.add_argument("node")
     run.add_argument("command", nargs=argparse.REMAINDER)
@@ -359,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("list", help="list the agents").set_defaults(func=_agents_list)
     _add_lab(commands)
     _add_topology(commands)
+    from .health.cli import add_parser as add_health
+
+    add_health(commands)
     return parser
 
 

@@ -184,6 +184,28 @@ def test_stop_reaches_processes_that_left_the_parent_chain(
     assert not proc.is_alive(orphan)
 
 
+def test_stop_reaches_workers_whose_master_was_killed(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    """A master killed with SIGKILL leaves its workers running: monitor says not running
+    (7), and stop still ends the workers (found in the dead master's session)."""
+    binary = script(tmp_path, "master", "sleep 1000 &\nsleep 1000 &\nwait\n")
+    service = Service(tmp_path, binary=binary)
+    services.append(service)
+    assert service("start").code == OCFExit.SUCCESS
+    master = service.pid
+    workers = [pid for pid in proc.tree(master) if pid != master]
+    assert len(workers) == 2
+    os.kill(master, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while proc.is_alive(master) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.monitor(0).code == OCFExit.NOT_RUNNING
+    assert all(proc.is_alive(pid) for pid in workers)
+    assert service("stop").code == OCFExit.SUCCESS
+    assert not any(proc.is_alive(pid) for pid in workers)
+
+
 def test_forking_daemon_with_pidfile(tmp_path: Path, services: list[Service]) -> None:
     pidfile = tmp_path / "d.pid"
     binary = script(tmp_path, "forking", f"sleep 1000 &\necho $! > {pidfile}\n")

@@ -172,17 +172,22 @@ class Lab:
             return None
         return pid if _cmdline(pid).startswith("hakit-lab-anchor") else None
 
-    def run(self, node: str, args: list[str], *, timeout: float = 30, check: bool = True,
-            stdin: str | None = None, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        """Run a command inside a node (its network, mount and UTS namespaces)."""
+    def netns_prefix(self, node: str) -> list[str]:
+        """The command prefix that runs a program inside a node (as `run` does)."""
         self.check_node(node)
         pid = self.init_pid(node)
         if pid is None:
             raise LabError(f"{node} is powered off (hakit lab power-on {node})")
+        return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "--"]
+
+    def run(self, node: str, args: list[str], *, timeout: float = 30, check: bool = True,
+            stdin: str | None = None, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        """Run a command inside a node (its network, mount and UTS namespaces)."""
+        prefix = self.netns_prefix(node)
         try:
             done = subprocess.run(
-                ["nsenter", "-t", str(pid), "-n", "-m", "-u", "--", *args], input=stdin,
+                [*prefix, *args], input=stdin,
                 capture_output=True, text=True, timeout=timeout, check=False,
                 env={"PATH": PATH, "LC_ALL": "C", **(env or {})},
             )  # fmt: skip
@@ -256,6 +261,20 @@ class Lab:
         self._ensure_network()
         self._ensure_port(INFRA_NETNS, "hakit-vinfra", INFRA_ADDRESS)
         return infra.start_infra(self.dir / "infra", INFRA_NETNS, INFRA_ADDRESS)
+
+    def rabbitmqctl(self, *args: str, timeout: float = 60) -> str:
+        """Run rabbitmqctl against the infra node's broker (e.g. stop_app, start_app)."""
+        from hakit.tools.lab import infra
+
+        env = {"PATH": PATH, "LC_ALL": "C.UTF-8",
+               **infra.rabbitmq_env(self.dir / "infra", INFRA_ADDRESS)}  # fmt: skip
+        ctl = "/usr/lib/rabbitmq/bin/rabbitmqctl"  # not the /usr/sbin wrapper: it changes HOME
+        done = subprocess.run(["ip", "netns", "exec", INFRA_NETNS, ctl, *args],
+                              capture_output=True, text=True, timeout=timeout, check=False,
+                              env=env)  # fmt: skip
+        if done.returncode != 0:
+            raise failure(f"rabbitmqctl {' '.join(args)}", done)
+        return done.stdout
 
     def infra_status(self) -> dict[str, object]:
         from hakit.tools.lab import infra

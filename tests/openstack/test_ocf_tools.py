@@ -1,0 +1,68 @@
+"""Every OpenStack agent as Pacemaker's tooling sees it: metadata valid against
+metadata.rng, and ocf-tester's behavioural run against the real service (the four runs
+go in parallel: each starts and stops its service several times)."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from tests.conftest import HAKIT_AGENTS
+from tests.openstack.conftest import Cloud
+
+AGENTS = ("openstack-service", "cinder-volume", "nova-scheduler", "nova-consoleauth")
+METADATA_RNG = "/usr/share/resource-agents/metadata.rng"
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_metadata_validates(agent: str, installed_agents: Path) -> None:
+    done = subprocess.run([str(installed_agents / agent), "meta-data"], capture_output=True,
+                          check=True)  # fmt: skip
+    schema = etree.RelaxNG(etree.parse(METADATA_RNG))
+    document = etree.fromstring(done.stdout)
+    assert schema.validate(document), schema.error_log
+    stop = document.find("actions/action[@name='stop']")
+    assert stop is not None
+    if agent == "cinder-volume":
+        assert float(stop.get("timeout", "0s").rstrip("s")) >= 60
+    depths = {a.get("depth") for a in document.findall("actions/action[@name='monitor']")}
+    assert depths == {None, "10", "20"}
+    secret = document.find("parameters/parameter[@name='management_password']/content")
+    assert secret is not None and secret.get("default") is None
+
+
+def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    runs = {
+        "openstack-service": [f"binary={cloud.bin('cinder-scheduler')}", f"config={cloud.cinder_conf}",
+                              "host=tester-sched"],
+        "cinder-volume": [f"binary={cloud.bin('cinder-volume')}", f"config={cloud.cinder_conf}",
+                          "host=tester-cv"],
+        "nova-scheduler": [f"binary={cloud.bin('nova-scheduler')}", f"config={cloud.nova_conf}",
+                           "host=tester-ns"],
+        "nova-consoleauth": [f"binary={cloud.bin('nova-novncproxy')}", f"config={cloud.nova_conf}",
+                             "port=16081"],
+    }  # fmt: skip
+
+    def run(agent: str) -> subprocess.CompletedProcess[str]:
+        args = ["ocf-tester", "-n", f"tester-{agent}"]
+        for option in [*runs[agent], f"log_file={tmp_path / agent}.log"]:
+            args += ["-o", option]
+        if agent == "nova-consoleauth":  # a second proxy next to any other: its own port
+            conf = tmp_path / "novnc.conf"
+            conf.write_text(cloud.nova_conf.read_text().replace("novncproxy_port = 16080",
+                                                                "novncproxy_port = 16081"))  # fmt: skip
+            args[args.index(f"config={cloud.nova_conf}")] = f"config={conf}"
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HAKIT_RUN_DIR": str(tmp_path / agent)}
+        return subprocess.run([*args, str(HAKIT_AGENTS / agent)], capture_output=True, text=True,
+                              timeout=600, env=env, check=False)  # fmt: skip
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        results = dict(zip(runs, pool.map(run, runs), strict=True))
+    for agent, done in results.items():
+        assert done.returncode == 0, (agent, done.stdout[-3000:], done.stderr[-3000:])
+        assert f"{HAKIT_AGENTS / agent} passed all tests" in done.stdout

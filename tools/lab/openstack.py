@@ -1,0 +1,306 @@
+"""Real OpenStack services for tests and the lab: a cached, pinned venv, configs, db syncs.
+
+    venv = ensure_venv()                   # /opt/hakit/openstack-venv, or $HAKIT_OPENSTACK_VENV
+    write_config(path, cinder_config(...)) # oslo .conf files from plain dicts
+    create_databases(venv, server_url, ["cinder"]); cinder_db_sync(venv, [path])
+
+The venv holds cinder and nova from PyPI, pinned by `openstack-constraints.txt` (the
+`pip freeze` of a venv that worked). It is keyed on a hash of the constraints, the
+requirements and the interpreter: a second `ensure_venv` is a stamp-file read. The
+agents never import anything from it; they run the services' console scripts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from hakit.tools.lab.errors import LabError
+
+DEFAULT_VENV = Path("/opt/hakit/openstack-venv")
+VENV_ENV = "HAKIT_OPENSTACK_VENV"
+SYSTEM_PYTHON = "/usr/bin/python3"
+REQUIREMENTS = ("cinder==29.0.0", "nova==34.0.0", "PyMySQL")
+CONSTRAINTS = Path(__file__).with_name("openstack-constraints.txt")
+STAMP = ".hakit-openstack-stamp"
+#: The only driver in the cinder wheel that supports active/active (no LVM, no sudo).
+FAKE_HA_DRIVER = "cinder.tests.fake_driver.FakeHAReplicatedLoggingVolumeDriver"
+#: Its parent: a fine backend for active/passive, refused by cinder when clustered.
+FAKE_DRIVER = "cinder.tests.fake_driver.FakeLoggingVolumeDriver"
+
+Sections = Mapping[str, Mapping[str, object]]
+Progress = Callable[[str], None]
+
+
+def venv_path() -> Path:
+    """Where the venv lives: $HAKIT_OPENSTACK_VENV, else /opt/hakit/openstack-venv."""
+    return Path(os.environ.get(VENV_ENV) or DEFAULT_VENV)
+
+
+def venv_key(python: str = SYSTEM_PYTHON) -> str:
+    """Hash of what the venv is built from: constraints, requirements, interpreter."""
+    digest = hashlib.sha256()
+    digest.update(CONSTRAINTS.read_bytes())
+    digest.update("\n".join(REQUIREMENTS).encode())
+    digest.update(os.path.realpath(python).encode())
+    return digest.hexdigest()[:16]
+
+
+def venv_is_current(path: Path | None = None, python: str = SYSTEM_PYTHON) -> bool:
+    path = path or venv_path()
+    try:
+        stamp = (path / STAMP).read_text().strip()
+    except OSError:
+        return False
+    return stamp == venv_key(python) and (path / "bin" / "python").exists()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder at a time (parallel test sessions, lab nodes sharing the path)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_venv(
+    path: Path | None = None, *, python: str = SYSTEM_PYTHON, progress: Progress | None = None
+) -> Path:
+    """The pinned venv, built on first use (about a minute) and reused while its key holds."""
+    path = path or venv_path()
+    key = venv_key(python)
+    if venv_is_current(path, python):
+        return path
+    with _locked(path):
+        if venv_is_current(path, python):  # built by someone else while we waited
+            return path
+        began = time.monotonic()
+        (path / STAMP).unlink(missing_ok=True)
+        if not (path / "bin" / "python").exists():
+            if path.exists():
+                shutil.rmtree(path)
+            _run([python, "-m", "venv", str(path)], "creating the venv")
+        pip = [str(path / "bin" / "python"), "-m", "pip", "install", "-q",
+               "--disable-pip-version-check", "-c", str(CONSTRAINTS)]  # fmt: skip
+        if progress:
+            progress(f"pip install {' '.join(REQUIREMENTS)} into {path}")
+        _run([*pip, *REQUIREMENTS], "pip install", timeout=1800)
+        (path / STAMP).write_text(key + "\n")
+        if progress:
+            progress(f"venv ready in {time.monotonic() - began:.0f} s")
+    return path
+
+
+def _run(
+    argv: Sequence[str], what: str, *, timeout: float = 600, env: Mapping[str, str] | None = None
+) -> str:
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False,
+            env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise LabError(f"{what} failed: {error}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        raise LabError(f"{what} failed (exit {done.returncode}): {last}")
+    return done.stdout
+
+
+# --- configuration files ------------------------------------------------------------------
+
+
+def render_config(sections: Sections) -> str:
+    """oslo.config INI text; booleans as true/false, lists comma-joined."""
+    out = []
+    for name, options in sections.items():
+        out.append(f"[{name}]")
+        for key, value in options.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, list | tuple):
+                text = ",".join(str(v) for v in value)
+            else:
+                text = str(value)
+            out.append(f"{key} = {text}")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_config(path: Path, sections: Sections, *, mode: int = 0o640) -> Path:
+    """Write the file atomically, private (it holds database and broker passwords)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(render_config(sections))
+    os.chmod(tmp, mode)
+    tmp.replace(path)
+    return path
+
+
+def cinder_config(
+    *,
+    transport_url: str,
+    database_url: str,
+    state_dir: Path,
+    backend: str = "fake",
+    volume_driver: str = FAKE_HA_DRIVER,
+    cluster: str | None = None,
+    coordination_url: str | None = None,
+    host: str | None = None,
+    report_interval: int = 10,
+    service_down_time: int = 60,
+    api_port: int | None = None,
+    api_paste_config: Path | None = None,
+) -> dict[str, dict[str, object]]:
+    """cinder.conf for cinder-volume/-scheduler (and cinder-api, noauth, when `api_port`
+    is given: `api_paste_config` is the venv's etc/cinder/api-paste.ini) on one backend."""
+    default: dict[str, object] = {
+        "transport_url": transport_url,
+        "enabled_backends": backend,
+        "host": host,
+        "cluster": cluster,
+        "report_interval": report_interval,
+        "service_down_time": service_down_time,
+        "state_path": state_dir,
+        "auth_strategy": "noauth",
+        "debug": False,
+        "use_stderr": True,
+    }
+    if api_port is not None:
+        default |= {"osapi_volume_listen": "127.0.0.1", "osapi_volume_listen_port": api_port,
+                    "osapi_volume_workers": 1, "api_paste_config": api_paste_config}  # fmt: skip
+    sections: dict[str, dict[str, object]] = {
+        "DEFAULT": default,
+        "database": {"connection": database_url},
+        "oslo_concurrency": {"lock_path": state_dir / "locks"},
+        backend: {"volume_driver": volume_driver, "volume_backend_name": backend},
+    }
+    if coordination_url:
+        sections["coordination"] = {"backend_url": coordination_url}
+    return sections
+
+
+def nova_config(
+    *,
+    transport_url: str,
+    database_url: str,
+    api_database_url: str,
+    state_dir: Path,
+    host: str | None = None,
+    report_interval: int = 10,
+    service_down_time: int = 60,
+    scheduler_workers: int = 2,
+    novncproxy_port: int = 6080,
+    placement_url: str = "http://127.0.0.1:8778",
+) -> dict[str, dict[str, object]]:
+    """nova.conf for nova-scheduler and nova-novncproxy, without keystone. Placement is
+    reached with a static token (keystoneauth's admin_token plugin, as placement's noauth2
+    expects); nova-scheduler starts and heartbeats even when nothing answers there.
+    nova-novncproxy serves `<state_dir>/novnc` (create it; empty is fine: 404 on /)."""
+    return {
+        "DEFAULT": {
+            "transport_url": transport_url,
+            "web": state_dir / "novnc",
+            "host": host,
+            "report_interval": report_interval,
+            "service_down_time": service_down_time,
+            "state_path": state_dir,
+            "debug": False,
+            "use_stderr": True,
+        },
+        "api_database": {"connection": api_database_url},
+        "database": {"connection": database_url},
+        "scheduler": {"workers": scheduler_workers},
+        "vnc": {
+            "enabled": True,
+            "novncproxy_host": "127.0.0.1",
+            "novncproxy_port": novncproxy_port,
+        },  # fmt: skip
+        "oslo_concurrency": {"lock_path": state_dir / "locks"},
+        "placement": {
+            "auth_type": "admin_token",
+            "token": "admin",
+            "endpoint": placement_url,
+            "endpoint_override": placement_url,
+        },  # fmt: skip
+    }
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+def _manage(
+    venv: Path, program: str, configs: Sequence[Path], *args: str, prefix: Sequence[str] = ()
+) -> str:
+    argv = [*prefix, str(venv / "bin" / program)]
+    for config in configs:
+        argv += ["--config-file", str(config)]
+    env = {"PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+           "HOME": os.environ.get("HOME", "/root")}  # fmt: skip
+    return _run([*argv, *args], f"{program} {' '.join(args)}", timeout=600, env=env)
+
+
+def create_databases(
+    venv: Path, server_url: str, names: Sequence[str], *, prefix: Sequence[str] = ()
+) -> None:
+    """CREATE DATABASE IF NOT EXISTS each name, through the venv's PyMySQL.
+
+    `server_url` is mysql+pymysql://user:password@host:port/... with enough privileges;
+    it is passed on stdin, never on a command line. `prefix` runs the command through
+    another (e.g. `ip netns exec NODE`), as in the db-sync functions.
+    """
+    script = (
+        "import sys, urllib.parse, pymysql\n"
+        "url = urllib.parse.urlsplit(sys.stdin.readline().strip())\n"
+        "conn = pymysql.connect(host=url.hostname, port=url.port or 3306,\n"
+        "    user=urllib.parse.unquote(url.username or ''),\n"
+        "    password=urllib.parse.unquote(url.password or ''))\n"
+        "with conn.cursor() as cur:\n"
+        "    for name in sys.argv[1:]:\n"
+        "        cur.execute(f'CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4')\n"
+        "conn.close()\n"
+    )
+    for name in names:
+        if not name.replace("_", "").isalnum():
+            raise LabError(f"bad database name {name!r}")
+    try:
+        done = subprocess.run(
+            [*prefix, str(venv / "bin" / "python"), "-c", script, *names], input=server_url + "\n",
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise LabError(f"creating databases failed: {error}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip() or "no output").splitlines()[-1]
+        raise LabError(f"creating databases {', '.join(names)} failed: {last}")
+
+
+def cinder_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] = ()) -> None:
+    _manage(venv, "cinder-manage", configs, "db", "sync", prefix=prefix)
+
+
+def nova_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] = ()) -> None:
+    """API database, cell0 (the [database] name + `_cell0`, so no URL on a command line),
+    cell1 (from [database] and transport_url), then the cell databases. Idempotent."""
+    for args in (("api_db", "sync"), ("cell_v2", "map_cell0")):
+        _manage(venv, "nova-manage", configs, *args, prefix=prefix)
+    cells = _manage(venv, "nova-manage", configs, "cell_v2", "list_cells", prefix=prefix)
+    if " cell1 " not in cells:
+        _manage(venv, "nova-manage", configs, "cell_v2", "create_cell", "--name", "cell1",
+                prefix=prefix)  # fmt: skip
+    _manage(venv, "nova-manage", configs, "db", "sync", prefix=prefix)
