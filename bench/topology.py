@@ -21,7 +21,7 @@ from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render
 from hakit.tools.topology.validate import relaxng, validate
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "tools" / "lab" / "demo.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "openstack.yaml"
 BEGIN, END = "<!-- bench:topology:begin -->", "<!-- bench:topology:end -->"
 
 
@@ -77,7 +77,8 @@ def main() -> int:
         "",
         "| task | hakit | pcs -f | ratio |",
         "|---|---:|---:|---:|",
-        f"| demo topology ({len(commands)} pcs commands): render + validate (YAML, types, "
+        f"| OpenStack reference topology ({len(commands)} pcs commands): render + validate "
+        "(YAML, types, "
         f"names, RNG, crm_verify) | {hakit_s:.2f} s | {pcs_s:.1f} s | {pcs_s / hakit_s:.0f}x |",
         f"| 32 nodes, 500 resources, 1,000 constraints: render + RNG "
         f"({'valid' if valid else 'INVALID'}) | {large_s:.2f} s | — | — |",

@@ -71,7 +71,9 @@ def _refuse_tags_in_constraints(topology: model.Topology) -> None:
     used = {x.resource for x in c.locations} | {x.resource for x in c.colocations}
     used |= {x.with_ for x in c.colocations} | {x.first for x in c.orders}
     used |= {x.then for x in c.orders} | {x.resource for x in c.tickets if x.resource}
-    for owner in [*c.colocation_sets, *c.order_sets, *c.tickets]:
+    owners: list[model.ColocationSet | model.OrderSet | model.Ticket] = [
+        *c.colocation_sets, *c.order_sets, *c.tickets]  # fmt: skip
+    for owner in owners:
         used |= {name for item in owner.sets for name in item.resources}
     if tags & used:
         raise ExportError(
