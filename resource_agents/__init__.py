@@ -10,4 +10,5 @@ AGENTS: dict[str, str] = {
     "cinder-volume": "hakit.resource_agents.cinder_volume",
     "nova-scheduler": "hakit.resource_agents.nova_scheduler",
     "nova-consoleauth": "hakit.resource_agents.nova_consoleauth",
+    "publisher": "hakit.resource_agents.publisher",
 }

@@ -1,31 +1,33 @@
 """Install hakit's agents as real OCF agents under OCF_ROOT (default /usr/lib/ocf).
 
-- The agent code (`hakit.ocf`, `hakit.resource_agents`, standard library only) is copied
-  to `<OCF_ROOT>/lib/hakit/` and byte-compiled, so agents start fast and run as any user.
+- The library — `hakit.ocf`, `hakit.resource_agents` and `hakit.tools.health`, with every
+  hakit module they import (found in their source, so the tree is self-sufficient;
+  standard library only) — is copied to `<OCF_ROOT>/lib/hakit/` and byte-compiled, so
+  agents start fast and run as any user.
 - One entry script per agent in `<OCF_ROOT>/resource.d/hakit/<type>`, run by the system
   interpreter with `-I -S`: no pyenv shim, no site-packages, no environment influence.
-- The health alert agent (`hakit.tools.health.alert_agent` and the outbox, standard
-  library only) as `/usr/libexec/hakit/alert`, an entry script of the same kind, and
-  its outbox directory `/var/lib/hakit/health` (group haclient, setgid, 2770: Pacemaker
-  runs alert agents as hacluster). With a scratch OCF root the entry script goes to
-  `<root>/libexec/hakit/alert` and no state directory is made unless one is named.
+- Two entry scripts of the same kind in `/usr/libexec/hakit/`: `alert`, the Pacemaker
+  alert agent, and `health`, the `hakit health` verbs (table, publish, serve,
+  subscriptions, tokens) that `ocf:hakit:publisher` runs. Also the outbox directory
+  `/var/lib/hakit/health` (group haclient, setgid, 2770: Pacemaker runs alert agents as
+  hacluster). With a scratch OCF root the entry scripts go to `<root>/libexec/hakit/`
+  and no state directory is made unless one is named.
 
-Idempotent: files are rewritten only when their content changes; stale agents are removed.
+Idempotent: files are rewritten only when their content changes; stale files are removed.
 """
 
 from __future__ import annotations
 
+import ast
 import grp
-import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
-import hakit.ocf
-import hakit.resource_agents
 from hakit.resource_agents import AGENTS
 from hakit.tools.health import constants
 
@@ -34,14 +36,18 @@ MANIFEST = "INSTALLED"
 LIBEXEC = Path("/usr/libexec") / PROVIDER
 STATE_DIR = Path(constants.STATE_DIR)
 STATE_GROUP = "haclient"
-ALERT = "alert"
-ALERT_MODULES = ("hakit.tools", "hakit.tools.health", "hakit.tools.health.constants",
-                 "hakit.tools.health.outbox", "hakit.tools.health.alert_agent")  # fmt: skip
-ALERT_ENTRY = """#!{python} -IS
-# hakit's Pacemaker alert agent — installed by `hakit agents install`; rewritten on every install.
+#: Packages copied whole; the hakit modules they import come along.
+LIBRARY = ("hakit.ocf", "hakit.resource_agents", "hakit.tools.health")
+#: Entry scripts in LIBEXEC: name → (what it is, the module whose main() it runs).
+COMMANDS = {
+    "alert": ("hakit's Pacemaker alert agent", "hakit.tools.health.alert_agent"),
+    "health": ("`hakit health`", "hakit.tools.health.cli"),
+}
+COMMAND_ENTRY = """#!{python} -IS
+# {what} — installed by `hakit agents install`; rewritten on every install.
 import sys
 sys.path.insert(0, {lib!r})
-from hakit.tools.health.alert_agent import main
+from {module} import main
 sys.exit(main())
 """
 ENTRY = """#!{python} -IS
@@ -85,13 +91,9 @@ def install(
     agents_dir = root / "resource.d" / PROVIDER
     report = InstallReport()
     wanted: set[Path] = set()
-    for package in (hakit.ocf, hakit.resource_agents):
-        source = Path(package.__path__[0])
-        target = lib / Path(*package.__name__.split("."))
-        for path in sorted(source.rglob("*.py")):
-            dest = target / path.relative_to(source)
-            wanted.add(dest)
-            _write(dest, path.read_bytes(), 0o644, report)
+    for relative, source in sorted(library_files().items()):
+        wanted.add(lib / relative)
+        _write(lib / relative, source.read_bytes(), 0o644, report)
     for agent_type, module in sorted(AGENTS.items()):
         script = ENTRY.format(
             python=python, provider=PROVIDER, type=agent_type, lib=str(lib), module=module
@@ -99,12 +101,10 @@ def install(
         dest = agents_dir / agent_type
         wanted.add(dest)
         _write(dest, script.encode(), 0o755, report)
-    for source, relative in _module_files(ALERT_MODULES):
-        wanted.add(lib / relative)
-        _write(lib / relative, source.read_bytes(), 0o644, report)
-    alert = libexec / ALERT
-    wanted.add(alert)
-    _write(alert, ALERT_ENTRY.format(python=python, lib=str(lib)).encode(), 0o755, report)
+    for command, (what, module) in sorted(COMMANDS.items()):
+        script = COMMAND_ENTRY.format(python=python, what=what, lib=str(lib), module=module)
+        wanted.add(libexec / command)
+        _write(libexec / command, script.encode(), 0o755, report)
     if state_dir is not None:
         _state_dir(state_dir, report)
     manifest = lib / MANIFEST
@@ -130,24 +130,71 @@ def uninstall(root: Path | None = None, libexec: Path | None = None) -> InstallR
         if path.exists():
             shutil.rmtree(path)
             report.removed.append(path)
-    alert = libexec / ALERT
-    if alert.exists():
-        alert.unlink()
-        report.removed.append(alert)
+    for command in sorted(COMMANDS):
+        if (libexec / command).exists():
+            (libexec / command).unlink()
+            report.removed.append(libexec / command)
     if libexec.is_dir() and not any(libexec.iterdir()):
         libexec.rmdir()
     return report
 
 
-def _module_files(names: tuple[str, ...]) -> Iterator[tuple[Path, Path]]:
-    """(source file, path under the library) of each named module or package."""
-    for name in names:
-        source = Path(str(importlib.import_module(name).__file__))
+def library_files(packages: tuple[str, ...] = LIBRARY) -> dict[Path, Path]:
+    """{path under the library: source file} of `packages` (whole), their parent packages
+    and, transitively, every hakit module they import outside `if TYPE_CHECKING:`."""
+    files: dict[Path, Path] = {}
+    pending = list(packages)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        spec = _find_spec(name)
+        if spec is None or spec.origin is None:  # not a module, or the `hakit` namespace
+            continue
         parts = name.split(".")
-        if source.name == "__init__.py":
-            yield source, Path(*parts, "__init__.py")
-        else:
-            yield source, Path(*parts[:-1], f"{parts[-1]}.py")
+        pending.extend(".".join(parts[:i]) for i in range(2, len(parts)))  # parent packages
+        origin = Path(spec.origin)
+        is_package = spec.submodule_search_locations is not None
+        relative = Path(*parts, "__init__.py") if is_package else Path(*parts[:-1], origin.name)
+        files[relative] = origin
+        if is_package and name in packages:
+            for path in origin.parent.rglob("*.py"):
+                inner = path.relative_to(origin.parent).with_suffix("").parts
+                pending.append(".".join((*parts, *inner)).removesuffix(".__init__"))
+        pending.extend(_hakit_imports(origin, name if is_package else name.rpartition(".")[0]))
+    return files
+
+
+def _find_spec(name: str) -> ModuleSpec | None:
+    try:
+        return importlib.util.find_spec(name)
+    except ImportError:  # a name imported from a module (its parent is no package)
+        return None
+
+
+def _hakit_imports(source: Path, package: str) -> list[str]:
+    """Modules named by `source`'s hakit imports (`from a import b`: a, and a.b in case it
+    is a module), relative ones resolved against `package`; TYPE_CHECKING blocks skipped."""
+    names: list[str] = []
+    nodes: list[ast.AST] = [ast.parse(source.read_bytes(), str(source))]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            nodes.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names.append(base)
+            names.extend(f"{base}.{alias.name}" for alias in node.names)
+        nodes.extend(ast.iter_child_nodes(node))
+    return [name for name in names if name.startswith("hakit.")]
 
 
 def _state_dir(path: Path, report: InstallReport) -> None:

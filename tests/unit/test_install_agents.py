@@ -48,3 +48,46 @@ def test_the_monitor_path_imports_nothing_heavy(tmp_path: Path) -> None:
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert imported.isdisjoint({"lxml", "typing", "enum", "re", "subprocess", "logging"})
     assert "hakit.resource_agents.service" in imported
+
+
+def test_the_installed_tree_is_self_sufficient(tmp_path: Path) -> None:
+    """Every installed module imports under `python3 -IS` with only the OCF library added:
+    hakit.tools.health and what it imports came along, and nothing from elsewhere."""
+    install(root=tmp_path)
+    lib = tmp_path / "lib" / "hakit"
+    modules = sorted(".".join(p.relative_to(lib).with_suffix("").parts).removesuffix(".__init__")
+                     for p in lib.rglob("*.py"))  # fmt: skip
+    assert {"hakit.tools.health.publisher", "hakit.tools.health.api", "hakit.tools.health.cli",
+            "hakit.resource_agents.publisher", "hakit.ocf.cluster"} <= set(modules)  # fmt: skip
+    assert not any(m.startswith(("hakit.tools.topology", "hakit.tools.lab")) for m in modules)
+    code = (f"import importlib, sys; sys.path.insert(0, {str(lib)!r}); "
+            "[importlib.import_module(m) for m in sys.argv[1:]]; "
+            "print('\\n'.join(f'{n} {getattr(m, \"__file__\", None)}' for n, m in "
+            "sys.modules.items() if n.startswith('hakit')))")  # fmt: skip
+    done = subprocess.run(["/usr/bin/python3", "-IS", "-c", code, *modules], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    files = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert all(f == "None" or f.startswith(f"{lib}/") for f in files.values()), files
+
+
+def test_the_health_command_is_installed_and_removed(tmp_path: Path) -> None:
+    first = install(root=tmp_path)
+    health = tmp_path / "libexec" / "hakit" / "health"
+    assert health in first.written and health.stat().st_mode & 0o777 == 0o755
+    assert health.read_text().startswith(
+        f"#!/usr/bin/python3 -IS\n# `hakit health` — installed by `hakit agents install`; "
+        f"rewritten on every install.\nimport sys\nsys.path.insert(0, '{tmp_path}/lib/hakit')\n"
+    )
+    store = ["--subscriptions", str(tmp_path / "subscriptions.db")]
+    added = subprocess.run([str(health), "tokens", *store, "add", "mano"], capture_output=True,
+                           text=True, check=False, env={})  # fmt: skip
+    assert added.returncode == 0 and added.stdout.startswith("hakit_"), added.stderr
+    listed = subprocess.run([str(health), "tokens", *store, "list"], capture_output=True,
+                            text=True, check=False, env={})  # fmt: skip
+    assert (listed.returncode, listed.stdout) == (0, "mano\n")
+    usage = subprocess.run([str(health), "publish", "--help"], capture_output=True, text=True,
+                           check=False, env={})  # fmt: skip
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: hakit health publish ")
+    removed = uninstall(root=tmp_path).removed
+    assert health in removed and not health.parent.exists()

@@ -1,14 +1,16 @@
 """`hakit health`: the health table, the publisher, the API, subscriptions and tokens.
 
     hakit health [--json] [--watch [--interval S]]
-    hakit health publish [--inventory FILE] [--api-base URL] [--leader]
+    hakit health publish [--inventory FILE] [--api-base URL] [--leader] [--api-port P]
     hakit health serve [--address A] [--port P]
     hakit health subscriptions list | add URI [--type T] [--severity S] [--host H] | delete ID
     hakit health tokens list | add NAME | delete NAME
 
 Wire it into tools/cli.py with `add_parser(commands)`; every verb returns an exit code
 and reports errors as one line. Building the parser imports nothing but `constants`: the
-`hakit` command starts as fast as before.
+`hakit` command starts as fast as before. `main` is the installed entry script
+(/usr/libexec/hakit/health, run by `python3 -IS`): the same verbs, without the `hakit`
+command's other dependencies.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from hakit.tools.health import constants
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hakit.tools.health.api import ApiServer
     from hakit.tools.health.model import HealthReport
+    from hakit.tools.health.nova import ComputeAPI
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,9 +49,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _store_options(publish)
     publish.add_argument("--outbox", default=constants.OUTBOX_PATH)
     publish.add_argument("--inventory", help="JSON/YAML: host → instances, for instance alarms")
-    publish.add_argument("--api-base", default=constants.API_BASE, help="base of links in alarms")
+    publish.add_argument("--api-base", help="base of links in alarms (default: the API's)")
+    publish.add_argument("--api-port", type=int, help="also serve the API, in this process")
+    publish.add_argument("--api-address", default=constants.API_ADDRESS, help="with --api-port")
     publish.add_argument("--vim-connection-id", default=constants.VIM_CONNECTION_ID)
     publish.add_argument("--leader", action="store_true", help="deliver without being the DC")
+    publish.add_argument("--nova-api", metavar="URL",
+                         help="compute API …/v2.1: force nova-compute down if fenced")  # fmt: skip
+    publish.add_argument("--nova-token-file", metavar="FILE",
+                         help="file holding the API token (noauth2: user:project)")  # fmt: skip
     publish.set_defaults(func=_friendly(_publish))
 
     serve = verbs.add_parser("serve", help="the SOL 003-shaped subscriptions API")
@@ -168,13 +178,60 @@ def _publish(args: argparse.Namespace) -> int:
 
     if args.leader:
         os.environ[constants.LEADER_VARIABLE] = "1"
+    server = _api_server(args)  # with --api-port: serving, and args.api_base is its base
     config = PublisherConfig(outbox=args.outbox, subscriptions=args.subscriptions,
-                             inventory=args.inventory,
+                             inventory=args.inventory, nova=_compute_api(args),
                              context=Context(args.vim_connection_id, args.api_base))  # fmt: skip
-    publisher = Publisher(config)
+    try:
+        publisher = Publisher(config)  # the outbox is open from here on
+    except BaseException:
+        _close(server)
+        raise
     _until_terminated(publisher.stop)
+    _log(f"publishing from {args.outbox}" + (f"; API on {server.api_base}" if server else ""))
     publisher.run()
+    _close(server)
+    _log("stopped")
     return 0
+
+
+def _compute_api(args: argparse.Namespace) -> ComputeAPI | None:
+    """`--nova-api`: the compute API, its token read from `--nova-token-file`."""
+    if not args.nova_api:
+        return None
+    from hakit.tools.health.nova import ComputeAPI
+
+    token = ""
+    if args.nova_token_file:
+        with open(args.nova_token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    return ComputeAPI(args.nova_api, token)
+
+
+def _api_server(args: argparse.Namespace) -> ApiServer | None:
+    """`publish --api-port`: the subscriptions API in the publisher's process, serving."""
+    if args.api_port is None:
+        args.api_base = args.api_base or constants.API_BASE
+        return None
+    from hakit.tools.health.api import ApiServer
+
+    server = ApiServer(args.api_address, args.api_port, store_path=args.subscriptions,
+                       api_base=args.api_base)  # fmt: skip
+    args.api_base = server.api_base
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _close(server: ApiServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def _log(message: str) -> None:
+    from hakit.tools.health.publisher import log
+
+    log(message)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -260,3 +317,29 @@ def _tokens_delete(args: argparse.Namespace) -> int:
         if not store.delete_token(args.name):
             raise SubscriptionError(f"no token {args.name!r}")
     return 0
+
+
+# --- the installed entry script ------------------------------------------------------------
+
+#: Debian's system packages (python3-yaml, for YAML inventories): searched last under -IS.
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`/usr/libexec/hakit/health VERB ...`: the `hakit health` verbs, run by `python3 -IS`
+    over the OCF library directory (see tools/install_agents.py)."""
+    if sys.flags.no_site and DEBIAN_DIST_PACKAGES not in sys.path:
+        sys.path.append(DEBIAN_DIST_PACKAGES)
+    parser = argparse.ArgumentParser(prog="hakit")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["health", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"hakit health: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # never a traceback in a log or on a terminal
+        print(f"hakit health: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 70

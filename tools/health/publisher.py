@@ -30,7 +30,8 @@ from typing import Any
 
 from hakit.ocf import cluster
 from hakit.tools.health import outbox, sources, subscriptions, webhook
-from hakit.tools.health.model import Health, NodeHealth, classify
+from hakit.tools.health.model import Health, HealthReport, NodeHealth, classify
+from hakit.tools.health.nova import ComputeAPI, NovaError
 from hakit.tools.health.outbox import EVENTS, NOTIFICATIONS, Outbox
 from hakit.tools.health.sol003 import (
     Context,
@@ -46,6 +47,7 @@ from hakit.tools.health.subscriptions import Subscription, SubscriptionStore
 
 DERIVER = "publisher"
 ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
+FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
 
 ViewSource = Callable[[Outbox], ClusterView]
 LeadershipSource = Callable[[Snapshot | None], Leadership]
@@ -66,6 +68,8 @@ class PublisherConfig:
     http_timeout: float = 5.0
     batch: int = 500
     retention: float = 7 * 86400.0  # seconds delivered notifications and used events are kept
+    #: the compute API: force nova-compute down on hosts whose fencing is confirmed
+    nova: ComputeAPI | None = None
 
 
 def log(message: str) -> None:
@@ -138,6 +142,8 @@ class Publisher:
                 self.outbox.advance(DERIVER, events[-1].seq)
             return 0
         added = self.derive(view, events)
+        if self.config.nova is not None:
+            self.reconcile_nova(self.config.nova, classify(view))
         if added:
             for delivery in list(self.deliveries.values()):
                 delivery.wake.set()
@@ -171,6 +177,28 @@ class Publisher:
             if events:
                 self.outbox.advance(DERIVER, events[-1].seq)
         return added
+
+    def reconcile_nova(self, api: ComputeAPI, report: HealthReport) -> None:
+        """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
+        back once the host is OK; other states change nothing. Failures retry next cycle."""
+        self.outbox.db.execute(FORCED_DOWN_TABLE)
+        forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
+        for node in report.nodes:
+            down = node.health is Health.HOST_DOWN_FENCED
+            if down == (node.node in forced) or (not down and node.health is not Health.OK):
+                continue
+            try:
+                changed = api.set_forced_down(node.node, down)
+            except NovaError as error:
+                log(f"nova-compute on {node.node}: forced_down={down} failed: {error}")
+                continue
+            with self.outbox.transaction() as db:
+                if down:
+                    db.execute("INSERT OR IGNORE INTO forced_down (host) VALUES (?)", (node.node,))
+                else:
+                    db.execute("DELETE FROM forced_down WHERE host = ?", (node.node,))
+            log(f"nova-compute on {node.node}: forced_down={down} "
+                f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})")  # fmt: skip
 
     def _store(self, item: Outgoing) -> bool:
         body = json.dumps({"severity": item.severity, "notification": item.body})

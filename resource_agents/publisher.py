@@ -1,0 +1,325 @@
+"""ocf:hakit:publisher — hakit's health publisher, and optionally the SOL 003
+subscriptions API, run by Pacemaker as a clone so that publishing itself is highly
+available.
+
+Every instance runs `hakit health publish` (the entry script `program`) over this
+node's alert outbox. Only the instance on the DC of a quorate partition derives alarms
+and delivers them — the publisher decides on every cycle, from crm_mon — so a clone
+sends no duplicates and a node cut off from the majority sends nothing; another
+instance takes over when the DC moves. With api_port the same process serves the
+subscriptions API on api_address:api_port.
+
+Start returns once the daemon holds the outbox open (and, with an API, its port is
+listened on and answers HTTP). Monitor depth 0 checks the process; depth 10 that the
+outbox is readable and is still the file the daemon holds, and that the API answers
+(401 without a token is alive; with monitor_token_file an authenticated request must
+succeed). Stop sends TERM — the publisher finishes the delivery in flight and closes
+the outbox — and KILL only near the deadline. No secret is ever a parameter value or on
+a command line: subscribers' HMAC secrets and the API's token hashes live in the
+subscriptions store (root only), the monitor's token in monitor_token_file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hakit.ocf import (
+    Action,
+    Agent,
+    Context,
+    OCFError,
+    OCFExit,
+    PathParam,
+    PortParam,
+    StringParam,
+    proc,
+)
+from hakit.resource_agents import service
+from hakit.tools.health import constants
+
+VERSION = "1.0.0"
+FORCED = ("1", "yes", "true")
+
+PROGRAM = PathParam(
+    "program", "The `hakit health` command", "Installed by `hakit agents install`; runs "
+    "under the system python3 -IS over the OCF library.", default="/usr/libexec/hakit/health",
+    executable=True,
+)  # fmt: skip
+OUTBOX = PathParam(
+    "outbox", "Alert outbox (SQLite)", "The file hakit's alert agent writes (its hakit_outbox); "
+    "the publisher keeps alarms, notifications and delivery cursors there too.",
+    default=constants.OUTBOX_PATH,
+)  # fmt: skip
+SUBSCRIPTIONS = PathParam(
+    "subscriptions", "Subscriptions and API tokens (SQLite)", "Subscribers, their HMAC "
+    "secrets and the API's token hashes (mode 0600; `hakit health subscriptions|tokens`).",
+    default=constants.SUBSCRIPTIONS_PATH,
+)  # fmt: skip
+INVENTORY = PathParam(
+    "inventory", "Instance inventory", "JSON (or YAML, with python3-yaml): host → its "
+    "instances, for per-instance alarms correlated with the host's. Empty: host alarms only.",
+    must_exist=True,
+)  # fmt: skip
+API_PORT = PortParam(
+    "api_port", "Serve the subscriptions API on this TCP port",
+    "The SOL 003-shaped subscriptions API, in the publisher's process. Empty: no API.",
+)  # fmt: skip
+API_ADDRESS = StringParam(
+    "api_address", "Address the API listens on", "An address of this node (0.0.0.0 or :: "
+    "for all); only with api_port.", default=constants.API_ADDRESS,
+)  # fmt: skip
+API_BASE = StringParam(
+    "api_base", "Public base URL of the API", "Used in links in alarms and subscriptions, e.g. "
+    "a VIP's http://192.0.2.10:8797. Empty: http://api_address:api_port.", default="",
+)  # fmt: skip
+VIM_CONNECTION_ID = StringParam(
+    "vim_connection_id", "vimConnectionId in alarms", default=constants.VIM_CONNECTION_ID
+)
+MONITOR_TOKEN_FILE = PathParam(
+    "monitor_token_file", "File holding an API token for the monitor",
+    "A bearer token (`hakit health tokens add NAME`), read by monitor depth 10, which then "
+    "expects an authenticated request to succeed; without it any HTTP answer (401) is alive. "
+    "Never logged.", must_exist=True,
+)  # fmt: skip
+ENVIRONMENT_FILE = PathParam(
+    "environment_file", "Environment file", "KEY=VALUE lines added to the daemon's "
+    "environment. HAKIT_HEALTH_LEADER=1 makes a single instance outside a cluster deliver "
+    "(refused in a clone); CIB_file points crm_mon at a CIB file.", must_exist=True,
+)  # fmt: skip
+
+
+# --- what the daemon is ----------------------------------------------------------------------
+
+
+def argv(ctx: Context) -> list[str]:
+    """`health publish` with this resource's paths; no secret is ever an argument."""
+    params = ctx.params
+    command = [params[PROGRAM], "publish", "--outbox", params[OUTBOX],
+               "--subscriptions", params[SUBSCRIPTIONS],
+               "--vim-connection-id", params[VIM_CONNECTION_ID]]  # fmt: skip
+    inventory, base, port = params.get(INVENTORY), params.get(API_BASE), params.get(API_PORT)
+    if inventory:
+        command += ["--inventory", inventory]
+    if base:
+        command += ["--api-base", base]
+    if port is not None:
+        command += ["--api-port", str(port), "--api-address", params[API_ADDRESS]]
+    return command
+
+
+def holds_open(pid: int, path: str) -> bool:
+    """Whether a process of `pid`'s tree has the file now at `path` open (same inode)."""
+    try:
+        wanted = os.stat(path)
+    except OSError:
+        return False
+    for member in proc.tree(pid):
+        try:
+            fds = os.listdir(f"/proc/{member}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                held = os.stat(f"/proc/{member}/fd/{fd}")
+            except OSError:
+                continue
+            if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino):
+                return True
+    return False
+
+
+def outbox_problem(
+    path: str, timeout: float, query: str = "SELECT max(seq) FROM records"
+) -> str | None:
+    """Why the outbox cannot be read (opened read-only: a check never creates it), or None."""
+    import sqlite3
+
+    uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=timeout)
+        try:
+            db.execute(query).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        return f"outbox {path} is not readable: {error}"
+    return None
+
+
+def read_token(ctx: Context) -> str | None:
+    """The monitor's API token (masked in every later message), None without one."""
+    path = ctx.params.get(MONITOR_TOKEN_FILE)
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise OCFError(OCFExit.ERR_INSTALLED, f"monitor_token_file: {error}") from None
+    if not token or len(token.split()) != 1:
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"monitor_token_file {path} holds no single token")
+    ctx.log.add_secrets([token])
+    return token
+
+
+def api_problem(ctx: Context, pid: int, port: int, token: str | None) -> str | None:
+    """None when the tree listens on `port` and answers HTTP there — with `token`, 200 to an
+    authenticated GET of the subscriptions — else why not."""
+    from hakit.resource_agents.openstack import http_problem
+
+    timeout = min(3.0, max(ctx.remaining(1), 0.2))
+    problem = http_problem(pid, port, timeout)
+    if problem is not None or token is None:
+        return problem
+    import http.client
+
+    address = ctx.params[API_ADDRESS]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(address, address)  # noqa: S104
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", "/vnffm/v1/subscriptions",
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        reply = connection.getresponse()
+        reply.read()
+    except (OSError, http.client.HTTPException) as error:
+        return f"the API on {host}:{port} did not answer an authenticated request: {error}"
+    finally:
+        connection.close()
+    if reply.status != 200:
+        return f"the API on {host}:{port} answered HTTP {reply.status} with the monitor's token"
+    return None
+
+
+def not_ready(ctx: Context, pid: int) -> str | None:
+    outbox = ctx.params[OUTBOX]
+    if not holds_open(pid, outbox):
+        return f"the publisher has not opened the outbox {outbox} yet"
+    port = ctx.params.get(API_PORT)
+    return None if port is None else api_problem(ctx, pid, port, None)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def validate(ctx: Context) -> int:
+    """What the daemon would otherwise die of, with the right code: the environment file,
+    forced leadership in a clone, the inventory, the API's address and base, the token."""
+    env, _ = service.daemon_environment(ctx)
+    clone_max = ctx.clone.max if ctx.clone is not None else 1
+    forced = env.get(constants.LEADER_VARIABLE, "").strip().lower() in FORCED
+    if forced and clone_max > 1:
+        raise OCFError(
+            OCFExit.ERR_CONFIGURED,
+            f"environment_file sets {constants.LEADER_VARIABLE}=1 in a clone of {clone_max}: "
+            "every instance would deliver (duplicates); the DC's instance delivers without it",
+        )
+    check_inventory(ctx)
+    base = ctx.params.get(API_BASE)
+    if base and not base.startswith(("http://", "https://")):
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"api_base={base!r} is not an http(s) URL")
+    port = ctx.params.get(API_PORT)
+    if port is not None:
+        check_address(ctx.params[API_ADDRESS])
+    if read_token(ctx) is not None and port is None:
+        ctx.log.warning("monitor_token_file is unused without api_port")
+    outbox = ctx.params[OUTBOX]
+    if os.path.exists(outbox):
+        problem = outbox_problem(outbox, max(ctx.remaining(5), 1.0), "PRAGMA schema_version")
+        if problem:
+            raise OCFError(OCFExit.ERR_INSTALLED, problem)
+    return OCFExit.SUCCESS
+
+
+def check_inventory(ctx: Context) -> None:
+    path = ctx.params.get(INVENTORY)
+    if not path:
+        return
+    import sys
+
+    from hakit.resource_agents.openstack import DEBIAN_DIST_PACKAGES
+    from hakit.tools.health.sol003 import load_inventory
+
+    if DEBIAN_DIST_PACKAGES not in sys.path:
+        sys.path.append(DEBIAN_DIST_PACKAGES)  # python3-yaml, as the daemon finds it
+    try:
+        load_inventory(path)
+    except ImportError:
+        raise OCFError(
+            OCFExit.ERR_INSTALLED, f"inventory {path} is not JSON, and python3-yaml is missing"
+        ) from None
+    except OSError as error:
+        raise OCFError(OCFExit.ERR_INSTALLED, f"inventory: {error}") from None
+    except Exception as error:  # ValueError, yaml.YAMLError, ...: the content is wrong
+        text = " ".join(str(error).split()).removeprefix(f"{path}: ")
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"inventory {path}: {text}") from None
+
+
+def check_address(address: str) -> None:
+    """The API's address must be one this node has (a VIP elsewhere cannot be bound)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address or None, 0, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"api_address={address!r}: {error}") from None
+    family, kind, _, _, where = infos[0]
+    with socket.socket(family, kind) as probe:
+        try:
+            probe.bind(where)
+        except OSError as error:
+            raise OCFError(
+                OCFExit.ERR_INSTALLED, f"api_address {address} cannot be bound here: {error}"
+            ) from None
+
+
+def start(ctx: Context) -> int:
+    pid = service.running_pid(ctx) or service.spawn(ctx, argv(ctx))
+    return service.wait_until_ready(ctx, pid, not_ready, settle=False)
+
+
+def monitor(ctx: Context) -> int:
+    pid = service.monitored_pid(ctx)
+    if pid is None:
+        return OCFExit.NOT_RUNNING
+    if ctx.check_level < 10:
+        return OCFExit.SUCCESS
+    outbox = ctx.params[OUTBOX]
+    problems = []
+    problem = outbox_problem(outbox, min(3.0, max(ctx.remaining(1), 0.2)))
+    if problem is None and not holds_open(pid, outbox):
+        problem = f"the publisher no longer holds {outbox} open (removed or replaced)"
+    if problem is not None:
+        problems.append(problem)
+    port = ctx.params.get(API_PORT)
+    if port is not None:
+        try:
+            token = read_token(ctx)
+        except OCFError as error:  # 5/6 from a monitor would stop it everywhere
+            token, problem = None, error.reason
+        else:
+            problem = api_problem(ctx, pid, port, token)
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise OCFError(OCFExit.ERR_GENERIC, "running but not healthy: " + "; ".join(problems))
+    return OCFExit.SUCCESS
+
+
+AGENT = Agent(
+    name="publisher",
+    version=VERSION,
+    shortdesc="hakit's health publisher (SOL 003 alarms) and subscriptions API, as a clone",
+    longdesc=__doc__ or "",
+    parameters=[PROGRAM, OUTBOX, SUBSCRIPTIONS, INVENTORY, API_PORT, API_ADDRESS, API_BASE,
+                VIM_CONNECTION_ID, MONITOR_TOKEN_FILE, ENVIRONMENT_FILE, service.LOG_FILE],
+    actions=[
+        Action("start", start, timeout=60),
+        Action("stop", service.stop, timeout=60),
+        Action("monitor", monitor, timeout=20, interval=10),
+        Action("monitor", monitor, timeout=30, interval=30, depth=10),
+    ],
+    validate=validate,
+)  # fmt: skip
+
+if __name__ == "__main__":
+    AGENT.main()
