@@ -7,8 +7,6 @@ exactly the processes these classes started, by PID.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
@@ -19,6 +17,7 @@ import time
 from pathlib import Path
 
 from hakit.ocf import proc
+from hakit.tools.lab import infra as lab_infra
 
 MARKER = "HAKIT_OPENSTACK_TEST"
 MYSQL_PORT = 3307
@@ -27,8 +26,8 @@ MANAGEMENT_PORT = 15673
 DIST_PORT = 25673
 EPMD_PORT = 4370
 RABBITMQ_NODE = "hakit-test@localhost"
-RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+RABBITMQ_SERVER = lab_infra.RABBITMQ_SERVER
+RABBITMQCTL = lab_infra.RABBITMQCTL
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8"}  # fmt: skip
 
@@ -172,28 +171,13 @@ class RabbitMQ:
         return f"http://127.0.0.1:{MANAGEMENT_PORT}"
 
     def env(self) -> dict[str, str]:
-        home = self.root
-        loopback = "-kernel inet_dist_use_interface {127,0,0,1}"
         return {
             **BASE_ENV,
             MARKER: str(self.marker_root),
-            "HOME": str(home),
-            "RABBITMQ_CONF_ENV_FILE": str(home / "rabbitmq-env.conf"),
-            "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(home / "advanced.config"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
-            "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(home / "log"),
-            "RABBITMQ_PID_FILE": str(home / "rabbitmq.pid"),
-            "RABBITMQ_NODENAME": RABBITMQ_NODE,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(AMQP_PORT),
-            "RABBITMQ_DIST_PORT": str(DIST_PORT),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": loopback,
-            "RABBITMQ_CTL_ERL_ARGS": loopback,
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            **lab_infra.rabbitmq_environment(self.root, "127.0.0.1", nodename=RABBITMQ_NODE,
+                                             amqp_port=AMQP_PORT, dist_port=DIST_PORT),
             "ERL_EPMD_PORT": str(EPMD_PORT),
-        }
+        }  # fmt: skip
 
     def start(self) -> None:
         for port in (AMQP_PORT, MANAGEMENT_PORT, DIST_PORT, EPMD_PORT):
@@ -202,10 +186,8 @@ class RabbitMQ:
         home = self.root
         for sub in ("mnesia", "log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
-        salt = secrets.token_bytes(4)
-        digest = base64.b64encode(salt + hashlib.sha256(salt + self.password.encode()).digest())
         definitions = {
-            "users": [{"name": "openstack", "password_hash": digest.decode(),
+            "users": [{"name": "openstack", "password_hash": lab_infra.rabbit_password_hash(self.password),
                        "hashing_algorithm": "rabbit_password_hashing_sha256",
                        "tags": ["administrator"]}],
             "vhosts": [{"name": "/"}],

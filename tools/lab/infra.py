@@ -57,6 +57,7 @@ SERVICE_MARKER = "HAKIT_LAB_SERVICE"  # = mariadb | rabbitmq
 SERVICES = ("mariadb", "rabbitmq")
 MAIN_PROCESS = {"mariadb": "mariadbd", "rabbitmq": "beam.smp"}
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # not the /usr/sbin su wrapper
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"  # idem: the wrapper changes HOME
 CLONE_NEWNET = 0x40000000
 SOCKET_PATH_MAX = 107
 
@@ -484,7 +485,7 @@ def _setup_mariadb_user(layout: _Layout, password: str) -> None:
 # --- RabbitMQ ---------------------------------------------------------------------------
 
 
-def _rabbit_password_hash(password: str) -> str:
+def rabbit_password_hash(password: str) -> str:
     """RabbitMQ's rabbit_password_hashing_sha256: base64(salt + sha256(salt + password))."""
     salt = secrets.token_bytes(4)
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
@@ -492,7 +493,15 @@ def _rabbit_password_hash(password: str) -> str:
 
 def rabbitmq_env(state_dir: Path, address: str) -> dict[str, str]:
     """Environment for rabbitmq-server/rabbitmqctl of this infra node (run them in the netns)."""
-    home = state_dir.resolve() / "rabbitmq"
+    return rabbitmq_environment(state_dir.resolve() / "rabbitmq", address)
+
+
+def rabbitmq_environment(
+    home: Path, address: str, *, nodename: str = NODENAME, amqp_port: int = AMQP_PORT,
+    dist_port: int = DIST_PORT,
+) -> dict[str, str]:  # fmt: skip
+    """Environment for a RabbitMQ whose files all live in `home`, listening on `address`;
+    distribution and epmd stay on loopback."""
     loopback = "-kernel inet_dist_use_interface {127,0,0,1}"
     return {
         "HOME": str(home),  # the Erlang cookie
@@ -503,10 +512,10 @@ def rabbitmq_env(state_dir: Path, address: str) -> dict[str, str]:
         "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
         "RABBITMQ_LOG_BASE": str(home / "log"),
         "RABBITMQ_PID_FILE": str(home / "rabbitmq.pid"),
-        "RABBITMQ_NODENAME": NODENAME,
+        "RABBITMQ_NODENAME": nodename,
         "RABBITMQ_NODE_IP_ADDRESS": address,
-        "RABBITMQ_NODE_PORT": str(AMQP_PORT),
-        "RABBITMQ_DIST_PORT": str(DIST_PORT),
+        "RABBITMQ_NODE_PORT": str(amqp_port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": loopback,
         "RABBITMQ_CTL_ERL_ARGS": loopback,
         "ERL_EPMD_ADDRESS": "127.0.0.1",
@@ -528,7 +537,7 @@ def _start_rabbitmq(layout: _Layout, netns: str, address: str, creds: dict[str, 
     env_file = "".join(f"{k}='{v}'\n" for k, v in env.items() if k != "HOME")
     definitions = {  # imported at every boot: the user's password always matches
         "users": [{
-            "name": RABBIT_USER, "password_hash": _rabbit_password_hash(creds["rabbitmq"]),
+            "name": RABBIT_USER, "password_hash": rabbit_password_hash(creds["rabbitmq"]),
             "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"],
         }],
         "vhosts": [{"name": "/"}],

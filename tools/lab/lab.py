@@ -268,8 +268,7 @@ class Lab:
 
         env = {"PATH": PATH, "LC_ALL": "C.UTF-8",
                **infra.rabbitmq_env(self.dir / "infra", INFRA_ADDRESS)}  # fmt: skip
-        ctl = "/usr/lib/rabbitmq/bin/rabbitmqctl"  # not the /usr/sbin wrapper: it changes HOME
-        done = subprocess.run(["ip", "netns", "exec", INFRA_NETNS, ctl, *args],
+        done = subprocess.run(["ip", "netns", "exec", INFRA_NETNS, infra.RABBITMQCTL, *args],
                               capture_output=True, text=True, timeout=timeout, check=False,
                               env=env)  # fmt: skip
         if done.returncode != 0:
