@@ -90,9 +90,10 @@ def _check_bundles(loaded: Loaded, topology: model.Topology) -> None:
 
 
 def _check_tags(loaded: Loaded, topology: model.Topology, placeable: set[str]) -> None:
+    resources = placeable - {t.name for t in topology.tags}  # a tag cannot hold a tag
     for i, tag in enumerate(topology.tags):
         for j, name in enumerate(tag.resources):
-            if name not in placeable or name in {t.name for t in topology.tags}:
+            if name not in resources:
                 loaded.problem(("tags", i, "resources", j), f"no resource {name!r}",
                                _suggest(name, sorted(placeable)))  # fmt: skip
 
