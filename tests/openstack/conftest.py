@@ -46,7 +46,7 @@ class Cloud:
         return f"{self.mariadb.url}/{name}?charset=utf8"
 
 
-def _in_parallel(*jobs: Callable[[], None]) -> None:
+def in_parallel(*jobs: Callable[[], None]) -> None:
     errors: list[BaseException] = []
 
     def run(job: Callable[[], None]) -> None:
@@ -82,7 +82,7 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
     began = time.monotonic()
     venvs: list[Path] = []
     try:
-        _in_parallel(mariadb.start, rabbitmq.start, lambda: venvs.append(openstack.ensure_venv()))
+        in_parallel(mariadb.start, rabbitmq.start, lambda: venvs.append(openstack.ensure_venv()))
         venv = venvs[0]
         state = root / "state"
         (state / "locks").mkdir(parents=True)
@@ -106,7 +106,7 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
         nova_conf = openstack.write_config(root / "etc" / "nova.conf", nova)
         openstack.create_databases(venv, mariadb.url + "/", ["cinder", "nova_api", "nova",
                                                               "nova_cell0"])  # fmt: skip
-        _in_parallel(
+        in_parallel(
             lambda: openstack.cinder_db_sync(venv, [cinder_conf]),
             lambda: openstack.nova_db_sync(venv, [nova_conf]),
         )

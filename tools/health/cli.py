@@ -5,6 +5,7 @@
     hakit health serve [--address A] [--port P]
     hakit health subscriptions list | add URI [--type T] [--severity S] [--host H] | delete ID
     hakit health tokens list | add NAME | delete NAME
+    hakit health receive --secret-file F --log FILE [--address A] [--port P] [--delay S]
 
 Wire it into tools/cli.py with `add_parser(commands)`; every verb returns an exit code
 and reports errors as one line. Building the parser imports nothing but `constants`: the
@@ -28,6 +29,8 @@ from hakit.tools.health import constants
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socketserver
+
     from hakit.tools.health.api import ApiServer
     from hakit.tools.health.model import HealthReport
     from hakit.tools.health.nova import ComputeAPI
@@ -83,6 +86,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     delete.add_argument("id")
     delete.set_defaults(func=_friendly(_subscriptions_delete))
 
+    _add_receive(verbs)
     tokens = verbs.add_parser("tokens", help="bearer tokens for the API")
     _store_options(tokens)
     token_verbs = tokens.add_subparsers(dest="tokens_verb", required=True)
@@ -91,6 +95,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser = token_verbs.add_parser(verb)
         parser.add_argument("name")
         parser.set_defaults(func=_friendly(handler))
+
+
+def _add_receive(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    receive = verbs.add_parser("receive", help="a reference subscriber: check and log deliveries")
+    receive.add_argument("--address", default="127.0.0.1")
+    receive.add_argument("--port", type=int, default=8798)
+    receive.add_argument("--secret-file", required=True, help="the subscription's HMAC secret")
+    receive.add_argument("--log", required=True, help="JSON lines, one per arrival and answer")
+    receive.add_argument("--delay", type=float, default=0.0, help="hold each answer S seconds")
+    receive.set_defaults(func=_friendly(_receive))
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -181,6 +195,7 @@ def _publish(args: argparse.Namespace) -> int:
     server = _api_server(args)  # with --api-port: serving, and args.api_base is its base
     config = PublisherConfig(outbox=args.outbox, subscriptions=args.subscriptions,
                              inventory=args.inventory, nova=_compute_api(args),
+                             watch_cib="CIB_file" not in os.environ,
                              context=Context(args.vim_connection_id, args.api_base))  # fmt: skip
     try:
         publisher = Publisher(config)  # the outbox is open from here on
@@ -239,11 +254,28 @@ def _serve(args: argparse.Namespace) -> int:
 
     server = ApiServer(args.address, args.port, store_path=args.subscriptions,
                        api_base=args.api_base)  # fmt: skip
+    print(f"hakit health: API on {server.api_base}", file=sys.stderr)
+    return _serve_until_terminated(server)
+
+
+def _receive(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hakit.tools.health.receiver import Receiver
+
+    with open(args.secret_file, encoding="utf-8") as handle:
+        secret = handle.read().strip()
+    server = Receiver((args.address, args.port), secret, Path(args.log), args.delay)
+    print(f"hakit health: receiving on {args.address}:{args.port}, logging to {args.log}",
+          file=sys.stderr)  # fmt: skip
+    return _serve_until_terminated(server)
+
+
+def _serve_until_terminated(server: socketserver.BaseServer) -> int:
     stopped = threading.Event()
     _until_terminated(stopped.set)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    print(f"hakit health: API on {server.api_base}", file=sys.stderr)
     while not stopped.wait(1.0):
         pass
     server.shutdown()

@@ -206,19 +206,32 @@ def open_database(
     _create_file(path, mode)
     # Serialized SQLite: a connection may pass between threads (never used by two at once).
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        if db.execute("PRAGMA user_version").fetchone()[0] < version:
-            with Transaction(db):
-                for statement in schema.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={int(version)}")
-    except BaseException:
-        db.close()
-        raise
-    return db
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _prepare(db, schema, version)
+            return db
+        except sqlite3.OperationalError as error:
+            # Writers racing to create the file: switching a new file to WAL can fail at
+            # once with "database is locked" (the busy timeout does not cover it).
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.01)
+        except BaseException:
+            db.close()
+            raise
+
+
+def _prepare(db: sqlite3.Connection, schema: str, version: int) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    if db.execute("PRAGMA user_version").fetchone()[0] < version:
+        with Transaction(db):
+            for statement in schema.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={int(version)}")
 
 
 def _create_file(path: str, mode: int) -> None:

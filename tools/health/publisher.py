@@ -2,8 +2,9 @@
 
 Two stages, both crash-safe through the outbox:
 
-1. Derive. New alert events (polled every `poll_interval`) or the periodic resync
-   trigger a look at the cluster (`view_source`) and a classification; each host's
+1. Derive. New alert events (polled every `poll_interval`), a CIB change (`CibWatcher`:
+   a resource failing on another node alerts only there, but changes the CIB) or the
+   periodic resync trigger a look at the cluster (`view_source`) and a classification; each host's
    open alarm (table `alarms`, next to the outbox) moves on with `sol003.transition`.
    The notifications it yields and the events' cursor are written in one transaction.
 2. Deliver. One thread per subscription walks the `notifications` stream in order:
@@ -21,7 +22,12 @@ derivation looks at every host, so a new leader catches up in its first one.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +76,8 @@ class PublisherConfig:
     retention: float = 7 * 86400.0  # seconds delivered notifications and used events are kept
     #: the compute API: force nova-compute down on hosts whose fencing is confirmed
     nova: ComputeAPI | None = None
+    #: also derive on every CIB change (`CibWatcher`); off for a CIB file or a fake view
+    watch_cib: bool = False
 
 
 def log(message: str) -> None:
@@ -215,11 +223,14 @@ class Publisher:
     def run(self) -> None:
         """Poll, derive, keep one delivery thread per subscription; until `stop()`."""
         next_resync = 0.0
+        watcher = CibWatcher() if self.config.watch_cib else None
         while not self.stopping.is_set():
             now = time.monotonic()
             resync = now >= next_resync
+            if watcher is not None and resync:
+                watcher.ensure_running()
             try:
-                self.cycle(resync=resync)
+                self.cycle(resync=resync or (watcher is not None and watcher.changed()))
             except Exception as error:  # crm_mon down, database locked, …: retry later
                 log(f"health update failed, retrying: {error}")
                 self.stopping.wait(1.0)
@@ -228,6 +239,8 @@ class Publisher:
                 self._refresh_subscriptions()
                 self._prune()
             self.stopping.wait(self.config.poll_interval)
+        if watcher is not None:
+            watcher.close()
         for delivery in self.deliveries.values():
             delivery.stop()
         for delivery in self.deliveries.values():
@@ -266,6 +279,58 @@ class Publisher:
                 delivery = Delivery(self, subscription)
                 self.deliveries[subscription_id] = delivery
                 delivery.start()
+
+
+class CibWatcher:
+    """Tells when the CIB changed, from a live `crm_mon` (text) that rewrites a private file
+    on every CIB change notification; checking costs one stat()."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.mkdtemp(prefix="hakit-publisher-")
+        self.path = os.path.join(self.directory, "crm_mon.txt")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.seen: int | None = None
+
+    def ensure_running(self) -> None:
+        """(Re)start crm_mon if it is not running (cluster down earlier, or it exited)."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        try:
+            self.process = subprocess.Popen(
+                ["crm_mon", "--output-as=text", f"--output-to={self.path}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 — a prctl, no locks taken
+            )  # fmt: skip
+        except OSError as error:
+            log(f"CIB changes not watched (crm_mon: {error}); resync only")
+            self.process = None
+
+    def changed(self) -> bool:
+        try:
+            stamp = os.stat(self.path).st_mtime_ns
+        except OSError:
+            return False
+        if stamp == self.seen:
+            return False
+        self.seen = stamp
+        return True
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the publisher dies, even by SIGKILL (prctl)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Delivery(threading.Thread):

@@ -20,6 +20,7 @@ from xml.etree import ElementTree
 
 from hakit.ocf import proc
 from hakit.ocf.cluster import ClusterStatus
+from hakit.tools.health.constants import STATE_DIR as HEALTH_STATE_DIR
 from hakit.tools.lab import fence_agent
 from hakit.tools.lab.errors import LabError
 from hakit.tools.lab.profiles import PROFILES, Profile
@@ -46,6 +47,7 @@ NODE_DIRS = [
     ("var-log-corosync", 0o750, False),
     ("var-log-hakit", 0o750, False),
     ("var-log-crmsh", 0o750, False),
+    ("var-lib-hakit-health", 0o2770, True),  # the health outbox: alert agents run as hacluster
     *((f"var-lib-pacemaker/{d}", 0o750, True) for d in ("cib", "pengine", "blackbox", "cores")),
 ]
 
@@ -145,6 +147,10 @@ class Lab:
 
     def node_dir(self, node: str) -> Path:
         return self.dir / "nodes" / node
+
+    def health_dir(self, node: str) -> Path:
+        """The node's /var/lib/hakit/health (its alert outbox), seen from the host."""
+        return self.node_dir(node) / "var-lib-hakit-health"
 
     def check_node(self, node: str) -> None:
         if node not in self.nodes:
@@ -257,10 +263,16 @@ class Lab:
         from hakit.tools.lab import infra
 
         infra.ensure_packages()
+        self.infra_network()
+        return infra.start_infra(self.dir / "infra", INFRA_NETNS, INFRA_ADDRESS)
+
+    def infra_network(self) -> str:
+        """The infra node's namespace on the bridge, without its services; its address.
+        Clients of the cluster that must survive node faults run there."""
         self._ensure_anchor()
         self._ensure_network()
         self._ensure_port(INFRA_NETNS, "hakit-vinfra", INFRA_ADDRESS)
-        return infra.start_infra(self.dir / "infra", INFRA_NETNS, INFRA_ADDRESS)
+        return INFRA_ADDRESS
 
     def rabbitmqctl(self, *args: str, timeout: float = 60) -> str:
         """Run rabbitmqctl against the infra node's broker (e.g. stop_app, start_app)."""
@@ -371,9 +383,9 @@ class Lab:
             for sub, mode, owned in NODE_DIRS:
                 path = base / sub
                 path.mkdir(parents=True, exist_ok=True)
-                path.chmod(mode)
                 if owned:
                     os.chown(path, uid, gid)
+                path.chmod(mode)  # after chown, which may clear setgid
             cib = pcmk / "cib" / "cib.xml"
             if not cib.exists():
                 cib.write_text(self._seed_cib())
@@ -406,6 +418,7 @@ class Lab:
                  (str(base / "var-log-corosync"), "/var/log/corosync"),
                  (str(base / "var-log-hakit"), "/var/log/hakit"),
                  (str(base / "var-log-crmsh"), "/var/log/crmsh"),
+                 (str(base / "var-lib-hakit-health"), HEALTH_STATE_DIR),
                  (str(self.dir / "corosync.conf"), "/etc/corosync/corosync.conf"),
                  (str(self.dir / "hosts"), "/etc/hosts")]  # fmt: skip
         env = {"PATH": PATH, "LC_ALL": "C", "PCMK_logfile": "/var/log/pacemaker/pacemaker.log",

@@ -4,8 +4,8 @@
     write_config(path, cinder_config(...)) # oslo .conf files from plain dicts
     create_databases(venv, server_url, ["cinder"]); cinder_db_sync(venv, [path])
 
-The venv holds cinder and nova from PyPI, pinned by `openstack-constraints.txt` (the
-`pip freeze` of a venv that worked). It is keyed on a hash of the constraints, the
+The venv holds cinder, nova and placement from PyPI, pinned by `openstack-constraints.txt`
+(the `pip freeze` of a venv that worked). It is keyed on a hash of the constraints, the
 requirements and the interpreter: a second `ensure_venv` is a stamp-file read. The
 agents never import anything from it; they run the services' console scripts.
 """
@@ -27,7 +27,7 @@ from hakit.tools.lab.errors import LabError
 DEFAULT_VENV = Path("/opt/hakit/openstack-venv")
 VENV_ENV = "HAKIT_OPENSTACK_VENV"
 SYSTEM_PYTHON = "/usr/bin/python3"
-REQUIREMENTS = ("cinder==29.0.0", "nova==34.0.0", "PyMySQL")
+REQUIREMENTS = ("cinder==29.0.0", "nova==34.0.0", "openstack-placement==16.0.0", "PyMySQL")
 CONSTRAINTS = Path(__file__).with_name("openstack-constraints.txt")
 STAMP = ".hakit-openstack-stamp"
 #: The only driver in the cinder wheel that supports active/active (no LVM, no sudo).
@@ -304,3 +304,92 @@ def nova_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] =
         _manage(venv, "nova-manage", configs, "cell_v2", "create_cell", "--name", "cell1",
                 prefix=prefix)  # fmt: skip
     _manage(venv, "nova-manage", configs, "db", "sync", prefix=prefix)
+
+
+# --- nova-api without keystone, placement (labs and tests only) --------------------------
+
+NOVA_NOAUTH_MODULE = "hakit_nova_noauth"
+#: serves a WSGI application (argv: host port sys.path-entry module:attribute) with the
+#: standard library's threaded wsgiref server; no gunicorn or uwsgi in the venv
+WSGI_SERVER = """\
+import importlib, sys
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIServer, make_server
+host, port, path, app = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if path:
+    sys.path.insert(0, path)
+sys.argv = sys.argv[:1]  # nova parses sys.argv as its own command line
+module, _, name = app.partition(":")
+application = getattr(importlib.import_module(module), name)
+class Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+make_server(host, port, application, Server).serve_forever()
+"""
+
+
+def service_env(venv: Path, **extra: str) -> dict[str, str]:
+    """A service's environment: the venv's bin first on PATH, plus `extra`."""
+    return {"PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+            "HOME": os.environ.get("HOME", "/root"), **extra}  # fmt: skip
+
+
+def wsgi_command(
+    venv: Path, app: str, *, port: int, host: str = "127.0.0.1", path: Path | None = None
+) -> list[str]:
+    """argv serving `app` ("module:attribute") on host:port, `path` first on sys.path."""
+    return [str(venv / "bin" / "python"), "-c", WSGI_SERVER, host, str(port),
+            str(path or ""), app]  # fmt: skip
+
+
+def write_nova_api_paste(venv: Path, directory: Path) -> Path:
+    """`directory`/api-paste.ini: the venv's nova api-paste.ini with keystonemiddleware's
+    `authtoken` replaced by hakit's keystone-less filter (`nova_noauth`: labs and tests,
+    never production), copied beside it as hakit_nova_noauth.py. nova-api must have
+    `directory` on its sys.path (`nova_api_command` does that)."""
+    text = (venv / "etc" / "nova" / "api-paste.ini").read_text()
+    spliced = text.replace(" authtoken keystonecontext", " hakitnoauth keystonecontext")
+    if spliced == text:
+        raise LabError("nova's api-paste.ini has no `authtoken keystonecontext` to replace")
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("nova_noauth.py"),
+                    directory / f"{NOVA_NOAUTH_MODULE}.py")  # fmt: skip
+    path = directory / "api-paste.ini"
+    path.write_text(spliced + "\n[filter:hakitnoauth]\n"
+                    f"paste.filter_factory = {NOVA_NOAUTH_MODULE}:filter_factory\n")  # fmt: skip
+    return path
+
+
+def nova_api_command(
+    venv: Path, paste: Path, configs: Sequence[Path], *, port: int, host: str = "127.0.0.1"
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of nova-api (nova.wsgi.osapi_compute) under `wsgi_command`:
+    `paste` from `write_nova_api_paste`, then the nova.conf files."""
+    argv = wsgi_command(venv, "nova.wsgi.osapi_compute:application", port=port, host=host,
+                        path=paste.parent)  # fmt: skip
+    files = ";".join(str(p) for p in [paste, *configs])
+    env = service_env(venv, OS_NOVA_CONFIG_DIR=str(paste.parent), OS_NOVA_CONFIG_FILES=files)
+    return argv, env
+
+
+def placement_config(*, database_url: str) -> dict[str, dict[str, object]]:
+    """placement.conf with noauth2: token `admin` is the admin (nova_config's [placement])."""
+    return {
+        "DEFAULT": {"debug": False, "use_stderr": True},
+        "api": {"auth_strategy": "noauth2"},
+        "placement_database": {"connection": database_url},
+    }
+
+
+def placement_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] = ()) -> None:
+    _manage(venv, "placement-manage", configs, "db", "sync", prefix=prefix)
+
+
+def placement_command(
+    venv: Path, config: Path, *, port: int, host: str = "127.0.0.1"
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of placement-api under `wsgi_command`; `config` must be named
+    placement.conf (placement reads it from OS_PLACEMENT_CONFIG_DIR)."""
+    if config.name != "placement.conf":
+        raise LabError(f"{config}: placement reads only a file named placement.conf")
+    argv = wsgi_command(venv, "placement.wsgi.api:application", port=port, host=host)
+    return argv, service_env(venv, OS_PLACEMENT_CONFIG_DIR=str(config.parent))

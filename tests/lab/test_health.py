@@ -1,0 +1,166 @@
+"""The health pipeline on the real 3-node lab: Pacemaker's alerts into each node's outbox,
+the ocf:hakit:publisher clone, and a real signed HTTP receiver in the infra namespace
+(outside the cluster, so no node fault touches it). Faults are real: a SIGKILLed
+service, a power cut with real fencing, a partition, a SIGKILLed publisher."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hakit.tools.lab import demo
+from hakit.tools.lab.health import HEALTH, LabReceiver, dc, settled
+from hakit.tools.lab.health import host_alarms as alarms_of
+from hakit.tools.lab.lab import Lab, pids_in_netns
+from tests.lab.test_lab import online, wait
+
+CLONES = ("health-publisher", "worker")
+HOST_DOWN = {"HOST_UNREACHABLE_UNFENCED", "HOST_DOWN_FENCED", "HOST_LEFT_CLUSTER"}
+
+
+def stored_notifications(lab: Lab, node: str) -> list[str]:
+    """Ids of the notifications in `node`'s outbox, in stream order."""
+    path = lab.health_dir(node) / "outbox.db"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute("SELECT event_id FROM records WHERE stream = 'notifications' "
+                          "ORDER BY seq").fetchall()  # fmt: skip
+    except sqlite3.OperationalError:  # no table yet
+        return []
+    finally:
+        db.close()
+    return [row[0] for row in rows]
+
+
+def not_dc(lab: Lab) -> str:
+    leader = dc(lab)
+    return next(n for n in reversed(lab.nodes) if n != leader)
+
+
+def publisher_pids(lab: Lab, node: str) -> list[int]:
+    found = []
+    for pid in pids_in_netns(lab.netns(node)):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if HEALTH.encode() in argv and b"publish" in argv:
+            found.append(pid)
+    return found
+
+
+def in_order_and_complete(receiver: LabReceiver, lab: Lab, leader: str) -> None:
+    """Every notification the leader stored arrived, signed, each first time in stream order."""
+    stored = stored_notifications(lab, leader)
+    mine = receiver.subscriptions[leader]
+    got = [e["key"] for e in receiver.first_acceptances()
+           if e["notification"]["subscriptionId"] == mine]  # fmt: skip
+    assert got == stored[len(stored) - len(got) :], "order or completeness broken"
+    assert not receiver.entries("refused"), "a delivery failed its signature check"
+
+
+@pytest.fixture(scope="module")
+def receiver(lab: Lab) -> Iterator[LabReceiver]:
+    demo.configure(lab)
+    wait(lambda: settled(lab, CLONES), 120, "publisher and worker clones on every node")
+    the_receiver = LabReceiver(lab)
+    the_receiver.start()
+    try:
+        the_receiver.subscribe()
+        time.sleep(6)  # publishers read subscriptions on their next resync (5 s)
+        yield the_receiver
+    finally:
+        the_receiver.stop()
+        lab.heal()
+        for node in lab.nodes:
+            if not lab.powered(node):
+                lab.power_on(node)
+        lab.wait_until_online(timeout=180)
+        the_receiver.unsubscribe()
+
+
+def test_killed_service_is_service_down_with_no_host_alarm(lab: Lab, receiver: LabReceiver) -> None:
+    target, before = not_dc(lab), len(receiver.entries())
+    assert lab.kill(target, "sleep"), "the worker clone's process"
+    wait(lambda: ("AlarmNotification", "SERVICE_DOWN_HOST_UP")
+         in alarms_of(receiver.entries()[before:], target), 30, "a service-down alarm")  # fmt: skip
+    wait(lambda: alarms_of(receiver.entries()[before:], target)[-1][0]
+         == "AlarmClearedNotification", 60, "the alarm cleared after recovery")  # fmt: skip
+    new = receiver.entries()[before:]
+    assert not any(kind in HOST_DOWN for _, kind in alarms_of(new, target)), "a host alarm"
+    raised = next(e["notification"]["alarm"] for e in new if "alarm" in e["notification"])
+    assert (
+        raised["eventType"] == "PROCESSING_ERROR_ALARM" and raised["perceivedSeverity"] == "MAJOR"
+    )
+    assert any("worker" in detail for detail in raised["faultDetails"]), raised["faultDetails"]
+    in_order_and_complete(receiver, lab, dc(lab))
+
+
+def test_power_cut_alarms_survive_a_receiver_outage(lab: Lab, receiver: LabReceiver) -> None:
+    leader, target = dc(lab), not_dc(lab)
+    before = len(receiver.entries())
+    receiver.stop()
+    stopped = time.time()
+    lab.cut(target)
+    wait(lambda: online(lab) == set(lab.nodes), 120, f"{target} fenced, rebooted and back")
+    time.sleep(max(0.0, stopped + 60 - time.time()))
+    assert len(receiver.entries()) == before
+    receiver.start()
+    back = time.time()
+    wait(lambda: (a := alarms_of(receiver.entries()[before:], target)) != []
+         and a[-1][0] == "AlarmClearedNotification", 90, "every alarm after the outage")  # fmt: skip
+    new = receiver.entries()[before:]
+    assert all(e["received"] >= back for e in new)
+    sequence = alarms_of(new, target)
+    assert sequence[:2] == [("AlarmNotification", "HOST_UNREACHABLE_UNFENCED"),
+                            ("AlarmNotification", "HOST_DOWN_FENCED")], sequence  # fmt: skip
+    fenced = next(e["notification"]["alarm"] for e in new if e["notification"].get("alarm", {})
+                  .get("faultType") == "HOST_DOWN_FENCED")  # fmt: skip
+    assert fenced["perceivedSeverity"] == "CRITICAL" and fenced["isRootCause"]
+    assert any(d.startswith("fenced: ") for d in fenced["faultDetails"]), fenced["faultDetails"]
+    assert dc(lab) == leader
+    in_order_and_complete(receiver, lab, leader)
+
+
+def test_publisher_killed_mid_delivery_loses_nothing(lab: Lab, receiver: LabReceiver) -> None:
+    leader, target = dc(lab), not_dc(lab)
+    receiver.start(delay=3.0)  # every answer held 3 s: a delivery is in flight that long
+    try:
+        before, arrived = len(receiver.entries()), len(receiver.entries("arrived"))
+        lab.kill(target, "sleep")
+        wait(lambda: len(receiver.entries("arrived")) > arrived, 30, "a delivery in flight")
+        victims = publisher_pids(lab, leader)
+        assert victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        wait(lambda: any(e["duplicate"] for e in receiver.entries()[before:]), 90,
+             "the restarted publisher sending the unacknowledged notification again")  # fmt: skip
+        wait(lambda: alarms_of(receiver.entries()[before:], target)[-1][0]
+             == "AlarmClearedNotification", 90, "the alarm cleared")  # fmt: skip
+    finally:
+        receiver.start()
+    in_order_and_complete(receiver, lab, leader)
+
+
+def test_isolated_minority_publishes_nothing(lab: Lab, receiver: LabReceiver) -> None:
+    leader, target = dc(lab), not_dc(lab)
+    stored_before = stored_notifications(lab, target)
+    before = len(receiver.entries())
+    lab.isolate(target)
+    try:
+        wait(lambda: ("AlarmNotification", "HOST_DOWN_FENCED")
+             in alarms_of(receiver.entries()[before:], target), 60, "the majority's alarm")  # fmt: skip
+    finally:
+        lab.heal()
+    wait(lambda: settled(lab, CLONES), 120, f"{target} back")
+    assert stored_notifications(lab, target) == stored_before, "the minority derived alarms"
+    senders = {e["notification"]["subscriptionId"] for e in receiver.entries()[before:]}
+    assert senders == {receiver.subscriptions[leader]}

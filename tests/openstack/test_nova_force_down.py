@@ -1,0 +1,279 @@
+"""The health publisher forces nova-compute down through a real nova-api, and back up.
+
+nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
+keystone-less paste filter in place of `authtoken`), nova-conductor, placement (noauth2)
+and a nova-compute with the fake driver as host `node3`, all from the pinned venv, on the
+session's MariaDB and RabbitMQ, on 127.0.0.1 only. nova-compute needs both: it reaches the
+database only through nova-conductor, and it exits at start when placement does not
+answer (version discovery in its report client). The cluster views are crm_mon output of
+CIB files driven by crm_simulate (tests/health/conftest.py), with the fencing evidence that
+the installed alert agent stores in the publisher's outbox.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hakit.ocf import proc
+from hakit.tools.health.model import Health, classify
+from hakit.tools.health.nova import ComputeAPI, ComputeService
+from hakit.tools.health.outbox import Outbox
+from hakit.tools.health.publisher import Publisher, PublisherConfig
+from hakit.tools.health.sources import ClusterView, Leadership, alert_evidence
+from hakit.tools.install_agents import LIBEXEC
+from hakit.tools.lab import openstack
+from tests.health.conftest import AlertRunner, Cib
+from tests.openstack.conftest import Cloud, in_parallel, wait_until
+from tests.openstack.infra import http_answers, port_free
+
+NOVA_API_PORT = 18774
+PLACEMENT_PORT = 18778
+ADMIN = "admin:admin"  # user:project; user admin gets the admin role (nova_noauth)
+HOST = "node3"
+
+
+@dataclass
+class Services:
+    """The nova processes this module started, each in a session of its own."""
+
+    root: Path
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        with (self.root / f"{name}.log").open("ab") as out:
+            self.children[name] = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def log(self, name: str) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def running(self) -> bool:
+        """True, or fail with the log of the one that exited."""
+        for name, child in self.children.items():
+            assert child.poll() is None, f"{name} exited {child.returncode}:\n{self.log(name)}"
+        return True
+
+    def stop(self, name: str, grace: float) -> None:
+        """TERM the process and its workers (by PID), KILL after `grace` seconds."""
+        child = self.children.pop(name)
+        left = proc.terminate_tree(child.pid, time.monotonic() + grace + 5, kill_margin=5)
+        child.wait(timeout=5)
+        assert not left, f"{name}: {left} survived"
+
+
+@dataclass
+class Nova:
+    """The compute API (as the admin) and the processes behind it."""
+
+    api: ComputeAPI
+    services: Services
+
+    def api_requests(self, method: str) -> list[str]:
+        """nova-api's request log lines for `method` requests."""
+        log = (self.services.root / "api.log").read_text(errors="replace")
+        return [line for line in log.splitlines()
+                if "nova.api.openstack.requestlog" in line and f'"{method} /' in line]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[Nova]:
+    """placement, nova-conductor, nova-api and nova-compute `node3`; the compute API once
+    node3's nova-compute is up in it."""
+    for port in (NOVA_API_PORT, PLACEMENT_PORT):
+        if not port_free(port):
+            pytest.fail(f"127.0.0.1:{port} is busy")
+    began = time.monotonic()
+    root = module_tmp / "nova"
+    state = root / "compute-state"
+    state.mkdir(parents=True)
+    placement_url = f"http://127.0.0.1:{PLACEMENT_PORT}"
+    placement = openstack.write_config(root / "placement" / "placement.conf",
+                                       openstack.placement_config(
+                                           database_url=cloud.db_url("placement")))  # fmt: skip
+    extra = openstack.write_config(root / "hakit-test.conf", {
+        "DEFAULT": {"graceful_shutdown_timeout": 2},
+        "conductor": {"workers": 1},
+        "placement": {"endpoint": placement_url, "endpoint_override": placement_url},
+    })  # fmt: skip
+    compute = openstack.write_config(root / "compute.conf", {
+        "DEFAULT": {"host": HOST, "compute_driver": "fake.MediumFakeDriver",
+                    "state_path": state, "reserved_host_memory_mb": 0},
+    })  # fmt: skip
+    paste = openstack.write_nova_api_paste(cloud.venv, root / "api")
+    openstack.create_databases(cloud.venv, cloud.mariadb.url + "/", ["placement"])
+    openstack.placement_db_sync(cloud.venv, [placement])
+    env = openstack.service_env(cloud.venv)
+
+    def service(program: str, *configs: Path) -> list[str]:
+        return [cloud.bin(program), *(a for c in configs for a in ("--config-file", str(c)))]
+
+    services = Services(root)
+    try:
+        services.start("placement", *openstack.placement_command(
+            cloud.venv, placement, port=PLACEMENT_PORT))  # fmt: skip
+        services.start("conductor", service("nova-conductor", cloud.nova_conf, extra), env)
+        services.start("api", *openstack.nova_api_command(
+            cloud.venv, paste, [cloud.nova_conf, extra], port=NOVA_API_PORT))  # fmt: skip
+        wait_until(lambda: services.running() and http_answers(PLACEMENT_PORT), 30,
+                   "placement answering")  # fmt: skip
+        services.start("compute", service("nova-compute", cloud.nova_conf, extra, compute), env)
+        api = ComputeAPI(f"http://127.0.0.1:{NOVA_API_PORT}/v2.1", ADMIN)
+
+        def compute_up() -> bool:
+            if not services.running() or not http_answers(NOVA_API_PORT):
+                return False
+            return [s.state for s in api.compute_services(HOST)] == ["up"]
+
+        wait_until(compute_up, 60, "nova-compute node3 up in the compute API")
+        print(f"\nplacement, nova-conductor, nova-api, nova-compute up in "
+              f"{time.monotonic() - began:.1f}s")  # fmt: skip
+        yield Nova(api, services)
+    finally:
+        began = time.monotonic()
+        in_parallel(*(lambda n=name: services.stop(n, 3) for name in list(services.children)))
+        print(f"nova services stopped in {time.monotonic() - began:.1f}s")
+
+
+class Views:
+    """ClusterViews from crm_simulate'd CIB files plus the outbox's alert evidence."""
+
+    def __init__(self, cib: Cib) -> None:
+        self.cib = cib
+        self.current = cib.placed
+
+    def __call__(self, box: Outbox) -> ClusterView:
+        fences, joined = alert_evidence(box)
+        return ClusterView(self.cib.snapshot(self.current), fences, joined)
+
+
+def node3(api: ComputeAPI) -> ComputeService:
+    services = api.compute_services(HOST)
+    assert len(services) == 1, services
+    return services[0]
+
+
+def forced_table(publisher: Publisher) -> list[str]:
+    """The hosts the publisher has forced down (its table, made by the first reconcile)."""
+    return [row[0] for row in publisher.outbox.db.execute("SELECT host FROM forced_down")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_publisher_forces_nova_compute_down_and_clears_it(
+    nova_services: Nova, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    began = time.monotonic()
+    nova = nova_services.api
+    (tmp_path / "cib").mkdir()
+    cib = Cib(tmp_path / "cib")
+    views = Views(cib)
+    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"),
+                             subscriptions=str(tmp_path / "subscriptions.db"), nova=nova)  # fmt: skip
+    publisher = Publisher(config, view_source=views,
+                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
+    alerts = AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
+    wrong_token = ComputeAPI(nova.url, "admin")  # not user:project: 401 from nova_noauth
+    not_admin = ComputeAPI(nova.url, "demo:demo")  # 403 from nova's policy
+    unreachable = ComputeAPI(f"http://127.0.0.1:{free_port()}/v2.1", ADMIN, timeout=2)
+
+    def health() -> Health:
+        node = classify(views(publisher.outbox)).node(HOST)
+        assert node is not None
+        return node.health
+
+    def cycle(api: ComputeAPI = nova) -> str:
+        config.nova = api
+        capsys.readouterr()
+        publisher.cycle(resync=True)
+        return capsys.readouterr().err
+
+    t0 = time.time() - 60
+    alerts.node(HOST, "member", epoch=t0)
+    assert health() is Health.OK and "nova-compute" not in cycle()
+    assert (node3(nova).state, node3(nova).forced_down) == ("up", False)
+
+    # (a) lost but not fenced, then gone with no fence on record: nothing is forced down
+    alerts.node(HOST, "lost", epoch=t0 + 10)
+    views.current = cib.simulate(cib.placed, "lost", "--node-fail", HOST, execute=False)
+    assert health() is Health.HOST_UNREACHABLE_UNFENCED
+    assert "nova-compute" not in cycle()
+    views.current = cib.simulate(cib.placed, "fenced", "--node-fail", HOST)
+    assert health() is Health.HOST_LEFT_CLUSTER
+    assert "nova-compute" not in cycle()
+    assert forced_table(publisher) == [] and node3(nova).forced_down is False
+
+    # (d) fenced, but the API refuses the token or cannot be reached: logged, retried later
+    alerts.fencing(HOST, executioner="node1", epoch=t0 + 15)
+    assert health() is Health.HOST_DOWN_FENCED
+    for api, problem in ((wrong_token, "HTTP 401"), (not_admin, "HTTP 403"),
+                         (unreachable, "Connection refused")):  # fmt: skip
+        err = cycle(api)
+        assert f"nova-compute on {HOST}: forced_down=True failed" in err and problem in err, err
+        assert forced_table(publisher) == []
+    assert node3(nova).forced_down is False
+
+    # (b) fenced, the API answers: forced down, and nova says so
+    forced_at = time.monotonic()
+    err = cycle()
+    with capsys.disabled():
+        print(f"\nforced down in {(time.monotonic() - forced_at) * 1000:.0f} ms (one cycle)")
+    assert f"nova-compute on {HOST}: forced_down=True (1 service(s) changed" in err, err
+    assert forced_table(publisher) == [HOST]
+    assert (node3(nova).state, node3(nova).forced_down) == ("down", True)
+    assert "forced_down" not in cycle()  # reconciled: no second PUT
+
+    # (d) back and OK, the API unreachable: it stays forced down until the API answers
+    alerts.node(HOST, "member", epoch=t0 + 40)
+    views.current = cib.placed
+    assert health() is Health.OK
+    err = cycle(unreachable)
+    assert f"nova-compute on {HOST}: forced_down=False failed" in err, err
+    assert forced_table(publisher) == [HOST] and node3(nova).forced_down is True
+
+    # (c) OK and the API answers: cleared; nova-compute still heartbeats, so it is up
+    err = cycle()
+    assert f"nova-compute on {HOST}: forced_down=False (1 service(s) changed" in err, err
+    assert forced_table(publisher) == []
+    assert (node3(nova).state, node3(nova).forced_down) == ("up", False)
+    puts = nova_services.api_requests("PUT")  # one to force down, one to clear; no other
+    assert len(puts) == 2 and all("/v2.1/os-services/" in p and "status: 200" in p for p in puts)
+    publisher.outbox.close()
+    with capsys.disabled():
+        print(f"publisher steps: {time.monotonic() - began:.1f}s")
+
+
+def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: Nova) -> None:
+    """A non-admin token with X-Roles: admin (and other keystone headers) stays non-admin."""
+
+    def get(token: str, **headers: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", NOVA_API_PORT, timeout=10)
+        try:
+            connection.request("GET", "/v2.1/os-services", headers={
+                "X-Auth-Token": token, "OpenStack-API-Version": "compute 2.53", **headers})  # fmt: skip
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status == 200:
+            assert any(s["host"] == HOST for s in json.loads(body)["services"])
+        return response.status
+
+    assert get(ADMIN) == 200
+    assert get("demo:demo", **{"X-Roles": "admin", "X-User-Id": "admin",
+                               "X-Project-Id": "admin", "X-Is-Admin-Project": "true"}) == 403  # fmt: skip
+    assert get("") == 401
