@@ -36,6 +36,8 @@ from hakit.tools.health.subscriptions import (
     subscribe,
 )
 from hakit.tools.install_agents import install
+from hakit.tools.lab.health import LabReceiver, dc, event_time, host_alarms, settled
+from hakit.tools.lab.lab import Lab
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render, to_text
 
@@ -145,8 +147,6 @@ def pipeline_latencies(agent: Path, directory: Path, runs: int) -> list[float]:
 def node_cut_latencies(cuts: int) -> list[float]:
     """Event time → receipt for every notification about the cut node, over `cuts` cuts."""
     from hakit.tools.lab import demo
-    from hakit.tools.lab.health import LabReceiver, dc, event_time, settled
-    from hakit.tools.lab.lab import Lab
 
     lab = Lab()
     lab.up(nodes=3, profile="fast")
@@ -160,11 +160,7 @@ def node_cut_latencies(cuts: int) -> list[float]:
         time.sleep(6)  # the publishers' next resync reads the subscription
         for index in range(cuts):
             target = next(n for n in reversed(lab.nodes) if n != dc(lab))
-            before = len(receiver.first_acceptances())
-            lab.cut(target)
-            wait_until(lambda: settled(lab), 180, "the cut node back")
-            time.sleep(3)  # the clear follows the rejoin
-            new = receiver.first_acceptances()[before:]
+            new = one_cut(lab, receiver, target)
             latencies += [e["received"] - event_time(e) for e in new]
             print(f"cut {index + 1} ({target}): " + ", ".join(
                 f"{(e['received'] - event_time(e)) * 1e3:.0f} ms" for e in new))  # fmt: skip
@@ -173,6 +169,24 @@ def node_cut_latencies(cuts: int) -> list[float]:
         receiver.unsubscribe()
         lab.down()
     return latencies
+
+
+def one_cut(lab: Lab, receiver: LabReceiver, target: str) -> list[dict[str, Any]]:
+    """Cut `target`'s power; what the receiver accepted until its alarm cleared."""
+    before = len(receiver.first_acceptances())
+    lab.cut(target)
+    wait_until(lambda: cleared(receiver.first_acceptances()[before:], target), 180,
+               f"{target} fenced, back and its alarm cleared")  # fmt: skip
+    wait_until(lambda: settled(lab), 180, "the cluster settled")
+    return receiver.first_acceptances()[before:]
+
+
+def cleared(entries: list[dict[str, Any]], host: str) -> bool:
+    """The host's alarm went through FENCED and ended."""
+    alarms = host_alarms(entries, host)
+    return ("AlarmNotification", "HOST_DOWN_FENCED") in alarms and alarms[-1][0] == (
+        "AlarmClearedNotification"
+    )
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -1,9 +1,10 @@
 """ocf:hakit:service — run any long-lived daemon, started only when it is ready.
 
-Depth 0 checks the process tree, depth 10 the readiness check (a TCP port listened
-on by the tree, a command, or a file). Running but not ready is a failure (1), never
-"not running" (7). The base for hakit's OpenStack agents, which reuse its state
-files, `spawn`, `wait_until_ready`, `monitored_pid` and `stop`.
+Depth 0 checks the process tree (a SIGSTOPped main process is a failure, 1), depth 10
+the readiness check (a TCP port listened on by the tree, a command, or a file). Running
+but not ready is a failure (1), never "not running" (7). The base for hakit's OpenStack
+agents, which reuse its state files, `spawn`, `wait_until_ready`, `monitored_pid` and
+`stop`.
 """
 
 from __future__ import annotations
@@ -357,6 +358,10 @@ def monitor(ctx: Context) -> int:
     pid = monitored_pid(ctx)
     if pid is None:
         return OCFExit.NOT_RUNNING
+    info = proc.stat(pid)
+    if info is not None and info.state in ("T", "t"):
+        raise OCFError(OCFExit.ERR_GENERIC, f"daemon pid {pid} is stopped (SIGSTOP or a "
+                       "tracer): it serves nothing")  # fmt: skip
     if ctx.check_level >= 10:
         reason = not_ready_because(ctx, pid)
         if reason is not None:

@@ -377,9 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("list", help="list the agents").set_defaults(func=_agents_list)
     _add_lab(commands)
     _add_topology(commands)
+    from .drill.cli import add_parser as add_drill
     from .health.cli import add_parser as add_health
 
     add_health(commands)
+    add_drill(commands)
     return parser
 
 

@@ -104,6 +104,24 @@ def test_killed_daemon_is_not_running_with_a_reason(http: tuple[Service, int]) -
     assert result.exit_reason and f"daemon pid {service.pid} is gone" in result.exit_reason
 
 
+def test_stopped_daemon_is_a_failure_not_running(http: tuple[Service, int]) -> None:
+    """SIGSTOP keeps the process and its listening socket: only its state tells."""
+    service, _ = http
+    assert service("start").code == OCFExit.SUCCESS
+    os.kill(service.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 5
+        while (info := proc.stat(service.pid)) and info.state != "T":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        result = service.monitor(0)
+        assert result.code == OCFExit.ERR_GENERIC
+        assert result.exit_reason and f"daemon pid {service.pid} is stopped" in result.exit_reason
+    finally:
+        os.kill(service.pid, signal.SIGCONT)
+    assert service.monitor(10).code == OCFExit.SUCCESS
+
+
 def test_running_but_unready_is_a_failure_never_not_running(
     tmp_path: Path, services: list[Service]
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from xml.etree import ElementTree
@@ -195,8 +196,14 @@ def live_view(outbox: Outbox | None = None, *,
               timeout: float = cluster.DEFAULT_TIMEOUT) -> ClusterView:  # fmt: skip
     """The cluster as this node sees it now, with the fencing evidence available here:
     the fencer's history and, given the outbox, the node and fencing alerts."""
-    snapshot = read_snapshot(timeout=timeout)
-    fences = fencing_history(timeout=timeout)
+    history: list[list[FenceRecord] | None] = []
+    asking = threading.Thread(target=lambda: history.append(fencing_history(timeout=timeout)))
+    asking.start()  # the fencer and the CIB answer in parallel: this is the event's latency
+    try:
+        snapshot = read_snapshot(timeout=timeout)
+    finally:
+        asking.join()
+    fences = history[0] if history else None
     joined: dict[str, float] = {}
     if outbox is not None:
         alerted, joined = alert_evidence(outbox)
@@ -205,12 +212,28 @@ def live_view(outbox: Outbox | None = None, *,
     return ClusterView(snapshot, fences, joined)
 
 
+#: target → (when asked, its registered fence devices); they change rarely
+_DEVICES: dict[str, tuple[float, tuple[str, ...]]] = {}
+DEVICES_TTL = 30.0
+
+
+def _ask_devices(target: str, now: float, timeout: float) -> None:
+    _DEVICES[target] = (now, fence_devices(target, timeout=timeout))
+
+
 def with_devices(view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT) -> ClusterView:
     """`view` with the registered fence devices filled in for every powered-off target."""
     if not view.fences:
         return view
     targets = {f.target for f in view.fences if f.powers_off}
-    devices = {target: fence_devices(target, timeout=timeout) for target in targets}
+    now = time.monotonic()
+    missing = [t for t in targets if now - _DEVICES.get(t, (-DEVICES_TTL, ()))[0] >= DEVICES_TTL]
+    asking = [threading.Thread(target=_ask_devices, args=(t, now, timeout)) for t in missing]
+    for thread in asking:
+        thread.start()
+    for thread in asking:
+        thread.join()
+    devices = {target: _DEVICES[target][1] for target in targets if target in _DEVICES}
     fences = [replace(f, devices=devices[f.target]) if f.target in devices else f
               for f in view.fences]  # fmt: skip
     return ClusterView(view.snapshot, fences, view.joined, view.now)

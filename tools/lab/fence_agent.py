@@ -7,7 +7,9 @@ target off by killing every process in its namespace (`hakit lab cut`), and on b
 booting it again (`hakit lab power-on`).
 
 Test hooks in the lab directory: `fence_fail` makes every action fail (a broken
-fencing device); `fence_no_poweron` makes reboot power off only.
+fencing device); `fence_fail.NAME` makes the power actions of the device whose `device`
+parameter is NAME fail (a first fencing level failing); `fence_no_poweron` makes reboot
+power off only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ METADATA = """<?xml version="1.0" ?>
 <parameter name="action" unique="0" required="1"><getopt mixed="-o, --action=[action]" /><content type="string" default="reboot" /><shortdesc lang="en">Fencing action</shortdesc></parameter>
 <parameter name="plug" unique="0" required="1"><getopt mixed="-n, --plug=[id]" /><content type="string" /><shortdesc lang="en">Lab node name</shortdesc></parameter>
 <parameter name="port" unique="0" required="0"><getopt mixed="-n, --plug=[id]" /><content type="string" /><shortdesc lang="en">Alias of plug</shortdesc></parameter>
+<parameter name="device" unique="0" required="0"><getopt mixed="--device=[name]" /><content type="string" /><shortdesc lang="en">This device's name in the lab: a file fence_fail.NAME in the lab directory makes it fail</shortdesc></parameter>
 </parameters>
 <actions>
 <action name="on" automatic="0"/>
@@ -80,9 +83,12 @@ def main():
     if action in ("metadata", "meta-data"):
         sys.stdout.write(METADATA)
         return 0
-    if os.path.exists(os.path.join(LAB_DIR, "fence_fail")):
-        sys.stderr.write("fence_hakit_lab: device failure injected (fence_fail)\n")
-        return 1
+    device = opts.get("device", "")
+    power = action in ("off", "on", "reboot")
+    for flag in ("fence_fail", f"fence_fail.{{device}}" if device and power else ""):
+        if flag and os.path.exists(os.path.join(LAB_DIR, flag)):
+            sys.stderr.write(f"fence_hakit_lab: device failure injected ({{flag}})\n")
+            return 1
     if action in ("monitor", "list"):
         if action == "list":
             sys.stdout.write("".join(f"{{n}},{{n}}\n" for n in NODES))

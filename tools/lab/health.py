@@ -49,8 +49,9 @@ class LabReceiver:
         if not self.address:
             self.address = self.lab.infra_network()
             self.work.mkdir(exist_ok=True)
-            self.secret.write_text(os.urandom(16).hex())
-            self.secret.chmod(0o600)
+            if not self.secret.exists():  # kept: subscriptions left by a crashed run still verify
+                self.secret.write_text(os.urandom(16).hex())
+                self.secret.chmod(0o600)
             self.log.unlink(missing_ok=True)
         argv = ["ip", "netns", "exec", INFRA_NETNS, HEALTH, "receive", "--address",
                 self.address, "--port", str(self.port), "--secret-file", str(self.secret),
@@ -78,6 +79,9 @@ class LabReceiver:
     def subscribe(self) -> None:
         """Subscribe it on every node; publishers see it on their next resync (≤ 5 s)."""
         for node in self.lab.nodes:
+            listed = self.lab.run(node, [HEALTH, "subscriptions", "list"]).stdout.splitlines()
+            for stale in [line.split()[0] for line in listed if f" {self.uri} " in line]:
+                self.lab.run(node, [HEALTH, "subscriptions", "delete", stale])
             out = self.lab.run(node, [HEALTH, "subscriptions", "add", self.uri,
                                       "--secret-file", str(self.secret)]).stdout  # fmt: skip
             self.subscriptions[node] = out.split(":", 1)[1].split()[0]

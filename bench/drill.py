@@ -1,0 +1,66 @@
+"""`make drill-soak` (not in CI): N consecutive power cuts of the node running the lab's
+active/passive resource with the fast profile, every invariant checked on every run;
+the summary (violations, medians and maxima) goes into docs/benchmarks.md and the full
+report into build/drill-soak/.
+
+    python -m bench.drill [--runs 50] [--scenario power-cut] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.monitor import write
+from hakit.tools.drill import report
+from hakit.tools.drill.cli import Progress
+from hakit.tools.drill.environment import lab_environment
+from hakit.tools.drill.runner import Options, run_once
+from hakit.tools.drill.scenarios import SCENARIOS
+from hakit.tools.lab import demo
+
+BEGIN, END = "<!-- bench:drill-soak:begin -->", "<!-- bench:drill-soak:end -->"
+FIGURES = ("detection_s", "fencing_s", "recovery_s", "available_s", "probe_downtime_s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--scenario", default="power-cut", choices=sorted(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=Path("build/drill-soak"))
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    env = lab_environment("fast")
+    demo.configure(env.lab)
+    runs: list[dict[str, Any]] = []
+    for number in range(1, args.runs + 1):
+        print(f"== {args.scenario} {number}/{args.runs}", flush=True)
+        runs.append(run_once(env, SCENARIOS[args.scenario], Options(), number, "fast", Progress()))
+        if not runs[-1]["passed"]:
+            print(f"   FAIL: {runs[-1]['violations']}", flush=True)
+    report.write_report(runs, args.out)
+    violations = sum(len(r["violations"]) for r in runs)
+    rows = [f"{args.runs} consecutive `{args.scenario}` drills, fast profile, "
+            f"{time.strftime('%Y-%m-%d')}: **{violations} invariant violations** "
+            f"({sum(r['passed'] for r in runs)}/{args.runs} runs passed). Seconds after the "
+            "fault; median (max).", "", "| " + " | ".join(FIGURES) + " |",
+            "|" + "---:|" * len(FIGURES)]  # fmt: skip
+    summary = report.summarize(runs)
+    cells = [f"{s['median']:.2f} ({s['max']:.2f})" if (s := summary.get(name)) and s["count"]
+             else "-" for name in FIGURES]  # fmt: skip
+    rows.append("| " + " | ".join(cells) + " |")
+    if summary.get("available_s", {}).get("count"):
+        rows += ["", "Goal: the A/P resource available again ≤ 5 s after a power cut (fast "
+                 f"profile) — median {summary['available_s']['median']:.2f} s."]  # fmt: skip
+    text = "\n".join(rows)
+    print(text)
+    if args.write:
+        write(args.write, text, BEGIN, END, "Drill soak: consecutive power cuts")
+    return 0 if violations == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

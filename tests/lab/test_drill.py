@@ -1,0 +1,135 @@
+"""Every drill scenario once on the real lab, with its invariants and timeline; and broken
+setups (fencing disabled, a partition with quorum ignored) that make the drill fail
+with the right invariant named — the checks can fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hakit.tools.drill.environment import LabEnvironment
+from hakit.tools.drill.runner import Options, run_once, settled, wait_for
+from hakit.tools.drill.scenarios import SCENARIOS
+from hakit.tools.lab import cloud, demo
+from hakit.tools.lab.lab import Lab
+
+ALWAYS = ("ap-never-twice", "placement-as-policy", "timeline-complete")
+
+
+@pytest.fixture(scope="module")
+def env(lab: Lab) -> Iterator[LabEnvironment]:
+    demo.configure(lab)
+    environment = LabEnvironment(lab)
+    wait_for(lambda: settled(environment, Options()), 180, "the demo settled")
+    yield environment
+    _restore(lab)
+
+
+def _restore(lab: Lab) -> None:
+    for flag in lab.dir.glob("fence_fail*"):
+        flag.unlink()
+    lab.heal()
+    for node in lab.nodes:
+        if not lab.powered(node):
+            lab.power_on(node)
+    for name in ("stonith-enabled", "no-quorum-policy"):
+        lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name", name,
+                               "--delete"], check=False)  # fmt: skip
+    lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name",
+                           "stonith-enabled", "--update", "true"])  # fmt: skip
+    lab.wait_until_online(timeout=180)
+
+
+def drill(env: LabEnvironment, name: str, **options: Any) -> dict[str, Any]:
+    return run_once(env, SCENARIOS[name], Options(**options), 1, "fast", lambda _: None)
+
+
+def assert_passed(result: dict[str, Any]) -> None:
+    assert result["passed"], result["violations"]
+    for invariant in ALWAYS:
+        assert result["invariants"][invariant] == "passed", invariant
+    times = [e["at"] for e in result["timeline"]]
+    assert times == sorted(times)
+    assert result["figures"]["detection_s"] is not None
+    assert result["figures"]["available_s"] is not None
+
+
+def test_process_kill_through_the_cli_with_a_report(env: LabEnvironment, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
+                           "process-kill", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fault injected" in done.stdout and "PASS" in done.stdout
+    result = json.loads((tmp_path / "result.json").read_text())["runs"][0]
+    assert_passed(result)
+    assert result["invariants"]["no-alarm-lost"] == "passed"  # demo.yaml runs the publisher
+    assert (tmp_path / "index.html").exists() and (tmp_path / "run-1.png").exists()
+
+
+@pytest.mark.parametrize("name", ["process-hang", "power-cut", "isolation",
+                                  "fence-device-failure"])  # fmt: skip
+def test_scenario(env: LabEnvironment, name: str) -> None:
+    result = drill(env, name)
+    assert_passed(result)
+    kinds = [e["kind"] for e in result["timeline"]]
+    if SCENARIOS[name].node_loss:
+        assert result["invariants"]["no-start-before-fencing"] == "passed"
+        assert result["figures"]["fencing_s"] is not None
+    if name == "fence-device-failure":
+        assert kinds.index("fence-failed") < kinds.index("fenced")
+        failed = next(e for e in result["timeline"] if e["kind"] == "fence-failed")
+        assert "hakit-fence-primary" in failed["what"]
+
+
+def test_fencing_disabled_fails_no_start_before_fencing(env: LabEnvironment) -> None:
+    lab = env.lab
+    lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name",
+                           "stonith-enabled", "--update", "false"])  # fmt: skip
+    try:
+        result = drill(env, "power-cut", recovery_timeout=20)
+    finally:
+        _restore(lab)
+    assert not result["passed"]
+    violation = next(v for v in result["violations"]
+                     if v["invariant"] == "no-start-before-fencing")  # fmt: skip
+    assert "never was" in violation["detail"] and violation["node"] in lab.nodes
+
+
+def test_partition_without_quorum_policy_fails_ap_never_twice(env: LabEnvironment) -> None:
+    lab = env.lab
+    for name, value in (("stonith-enabled", "false"), ("no-quorum-policy", "ignore")):
+        lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name", name,
+                               "--update", value])  # fmt: skip
+    partition = dataclasses.replace(SCENARIOS["isolation"], hold=15.0)
+    try:
+        result = run_once(env, partition, Options(recovery_timeout=30), 1, "fast", lambda _: None)
+    finally:
+        _restore(lab)
+    assert not result["passed"]
+    violation = next(v for v in result["violations"] if v["invariant"] == "ap-never-twice")
+    assert " and " in violation["detail"]
+
+
+@pytest.fixture(scope="module")
+def cloud_env(env: LabEnvironment) -> Iterator[LabEnvironment]:
+    cloud.up(env.lab, timeout=900)
+    try:
+        yield env
+    finally:
+        env.lab.infra_up()  # a failed database drill may have left MariaDB down
+        cloud.down(env.lab)
+
+
+@pytest.mark.parametrize("name", ["broker-outage", "database-outage"])
+def test_dependency_outage(cloud_env: LabEnvironment, name: str) -> None:
+    result = drill(cloud_env, name)
+    assert_passed(result)
+    assert result["invariants"]["no-failure-during-outage"] == "passed"
+    assert any(p["name"].startswith("novncproxy") for p in result["probes"])

@@ -1,0 +1,96 @@
+"""`hakit drill list` and `hakit drill run SCENARIO`: faults with measured timelines,
+invariants and a report (JSON, HTML with a timeline plot per run, summary over repeats).
+
+Exit codes: 0 every invariant held in every run; 1 an invariant failed (said: which,
+when, on which node); 2 the drill could not run (a cluster not settled, a missing verb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hakit.tools.drill.scenarios import SCENARIOS
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    drill = commands.add_parser("drill", help="failover drills: faults, timelines, invariants")
+    verbs = drill.add_subparsers(dest="drill_verb", required=True)
+    verbs.add_parser("list", help="the scenarios").set_defaults(func=_list)
+    run = verbs.add_parser("run", help="run a scenario (against the lab by default)")
+    run.add_argument("scenario", choices=sorted(SCENARIOS))
+    run.add_argument("--target", help="node to hit (default: where the resource runs)")
+    run.add_argument("--repeat", type=int, default=1, help="runs (a summary across them)")
+    run.add_argument("--profile", choices=("default", "fast"), default="fast",
+                     help="the lab's corosync timing profile")  # fmt: skip
+    run.add_argument("--environment", type=Path,
+                     help="YAML declaring another cluster's nodes and fault verbs")  # fmt: skip
+    run.add_argument("--resource", default="web", help="the active/passive resource watched")
+    run.add_argument("--port", type=int, default=8080, help="its client port (HTTP probe)")
+    run.add_argument("--process", default="http.server", help="its process (command line)")
+    run.add_argument("--out", type=Path, help="report directory (default: ./drill-<time>)")
+    run.set_defaults(func=_run)
+
+
+def _list(_: argparse.Namespace) -> int:
+    width = max(len(name) for name in SCENARIOS)
+    for name, scenario in SCENARIOS.items():
+        extra = " [needs `hakit lab openstack up`]" if scenario.openstack else ""
+        print(f"{name:<{width}}  {scenario.summary}{extra}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hakit.tools.drill import report
+    from hakit.tools.drill.environment import CommandEnvironment, DrillError, lab_environment
+    from hakit.tools.drill.runner import Options, run_once
+
+    scenario = SCENARIOS[args.scenario]
+    options = Options(args.resource, args.port, args.process, args.target)
+    out = args.out or Path(f"drill-{time.strftime('%Y%m%d-%H%M%S')}")
+    runs: list[dict[str, Any]] = []
+    try:
+        env = CommandEnvironment(args.environment) if args.environment else \
+            lab_environment(args.profile)  # fmt: skip
+        for number in range(1, args.repeat + 1):
+            print(f"== {scenario.name}, run {number}/{args.repeat} ({env.name})", flush=True)
+            progress = Progress()
+            runs.append(run_once(env, scenario, options, number, args.profile, progress))
+            _say_result(runs[-1])
+    except DrillError as error:
+        print(f"hakit drill: {error}", file=sys.stderr)
+        if not runs:
+            return 2
+    try:
+        index = report.write_report(runs, out)
+        print(f"report: {index} (JSON: {out / 'result.json'})")
+    except report.ReportError as error:
+        print(f"hakit drill: no HTML report: {error}", file=sys.stderr)
+    return 0 if all(r["passed"] for r in runs) and len(runs) == args.repeat else 1
+
+
+class Progress:
+    """Prints each timeline event as it becomes known, relative to the fault."""
+
+    def __init__(self) -> None:
+        self.origin: float | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        from hakit.tools.drill import report
+
+        if self.origin is None and event["kind"] == "fault":
+            self.origin = event["at"]
+        print(report.format_progress(event, self.origin or event["at"]), flush=True)
+
+
+def _say_result(run: dict[str, Any]) -> None:
+    figures = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in run["figures"].items()
+                        if isinstance(v, float | int))  # fmt: skip
+    print(f"   {'PASS' if run['passed'] else 'FAIL'}: {figures}")
+    for violation in run["violations"]:
+        offset = violation["at"] - run["started"]
+        print(f"   invariant {violation['invariant']} failed at +{offset:.3f}s on "
+              f"{violation['node']}: {violation['detail']}")  # fmt: skip

@@ -1,0 +1,308 @@
+"""One drill run: settle, watch, inject, hold, heal, wait for recovery, then judge.
+
+Invariants (a failed one fails the drill, with what, when and on which node):
+
+- ap-never-twice: the A/P resource's process never runs on two nodes at once (sampled
+  every 50 ms on the nodes themselves, not from crm_mon);
+- no-start-before-fencing: after a node loss, the resource starts elsewhere only after
+  that node's fencing is confirmed;
+- placement-as-policy: at the end every node is online, every clone runs everywhere,
+  the A/P resource runs once, nothing has failed that the fault did not touch;
+- timeline-complete: the scenario's milestones all happened, in order;
+- no-alarm-lost: every notification the health publisher stored reached the lab's
+  receiver (when the publisher is deployed);
+- no-failure-during-outage: a broker or database outage leaves no fail count.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hakit.ocf.cluster import ClusterStatus
+from hakit.tools.drill.environment import DrillError, Environment, LabEnvironment
+from hakit.tools.drill.observe import Probe, Watch, http_any, log_events
+from hakit.tools.drill.scenarios import Scenario
+
+AP_RESOURCE, AP_PORT, AP_PROCESS = "web", 8080, "http.server"  # the lab's demo.yaml
+OPENSTACK_PORT = 6080  # nova-novncproxy in the lab's cloud
+RECEIVER_PORT = 8799
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Options:
+    resource: str = AP_RESOURCE
+    port: int = AP_PORT
+    process: str = AP_PROCESS
+    target: str | None = None  # a node (default: where the resource runs)
+    settle_timeout: float = 180.0
+    recovery_timeout: float = 180.0
+
+
+@dataclass
+class Judge:
+    """Collects violations as the run goes."""
+
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, invariant: str, at: float, node: str, detail: str) -> None:
+        with self.lock:
+            if not any(v["invariant"] == invariant for v in self.violations):
+                self.violations.append({"invariant": invariant, "at": at, "node": node,
+                                        "detail": detail})  # fmt: skip
+
+    def status(self, invariant: str, checked: bool = True) -> str:
+        if any(v["invariant"] == invariant for v in self.violations):
+            return "failed"
+        return "passed" if checked else "skipped"
+
+
+def settled(env: Environment, options: Options) -> ClusterStatus | None:
+    """The status when every node is online and every resource runs where it should."""
+    status = env.status()
+    if status is None or any(not n.online or n.standby for n in status.nodes):
+        return None
+    return status if not placement_problems(status, options) else None
+
+
+def placement_problems(status: ClusterStatus, options: Options) -> list[str]:
+    problems = []
+    clones = {r.parent for r in status.resources if r.parent}
+    for clone in sorted(c for c in clones if c):
+        on = status.running_on(clone)
+        if len(on) != len(status.nodes):
+            problems.append(f"{clone} runs on {', '.join(on) or 'no node'}, not on every node")
+    ap = status.running_on(options.resource)
+    if len(ap) != 1:
+        problems.append(f"{options.resource} runs on {', '.join(ap) or 'no node'}")
+    problems += [f"{r.id} failed on {', '.join(r.nodes)}" for r in status.resources if r.failed]
+    return problems
+
+
+def run_once(env: Environment, scenario: Scenario, options: Options, number: int,
+             profile: str, progress: Progress) -> dict[str, Any]:  # fmt: skip
+    """One run of `scenario`; its JSON-ready result."""
+    status = wait_for(lambda: settled(env, options), options.settle_timeout,
+                      "the cluster settled (all nodes online, resources placed)")  # fmt: skip
+    target = options.target or status.running_on(options.resource)[0]
+    if scenario.openstack and not status.running_on("nova-novncproxy-clone"):
+        raise DrillError(f"{scenario.name} needs the lab's OpenStack services "
+                         "(`hakit lab openstack up`)")  # fmt: skip
+    judge = Judge()
+    fails_before = dict(status.fail_counts)
+    addresses = [_address(env, n) for n in env.nodes]
+    probes = [Probe(f"{options.resource} http :{options.port}", http_any(addresses, options.port))]
+    if scenario.openstack:
+        probes.append(Probe(f"novncproxy http :{OPENSTACK_PORT}",
+                            http_any(addresses, OPENSTACK_PORT)))  # fmt: skip
+    samplers = [lambda: _sample_ap(env, options, judge)]
+    receiver = _receiver(env, status)
+    drill: list[dict[str, Any]] = []
+
+    def note(kind: str, what: str, node: str = "host") -> None:
+        event = {"at": time.time(), "what": what, "node": node, "kind": kind}
+        drill.append(event)
+        progress(event)
+
+    with Watch(env, probes, samplers):
+        time.sleep(2.0)  # a baseline: the probes answer before the fault
+        note("note", f"{scenario.name} on {target} ({scenario.summary})")
+        fault_at = time.time()
+        scenario.inject(env, target, options.process)
+        note("fault", f"fault injected: {scenario.summary}", target)
+        try:
+            _hold_and_heal(env, scenario, target, options, fault_at, note)
+        finally:
+            recovered = _await_recovery(env, options, probes, fault_at)
+        if recovered:
+            time.sleep(1.0)
+    logged = log_events(env.logs(), fault_at - 0.5, target if scenario.node_loss else None,
+                        options.resource)  # fmt: skip
+    timeline = sorted(drill + [_as_dict(e) for e in logged], key=lambda e: e["at"])
+    for probe in probes:
+        _, back = probe.downtime(fault_at)
+        if back is not None:
+            timeline.append({"at": back, "what": f"{probe.name} answers again", "node": "client",
+                             "kind": "available"})  # fmt: skip
+    timeline.sort(key=lambda e: e["at"])
+    for event in timeline:
+        if event not in drill:
+            progress(event)
+    final = env.status()
+    _judge_end(judge, scenario, options, timeline, fault_at, final, fails_before, recovered)
+    checked_alarms = receiver is not None and _judge_alarms(judge, receiver, env, fault_at)
+    if receiver is not None:
+        receiver.stop()
+        receiver.unsubscribe()
+    return {
+        "scenario": scenario.name, "target": target, "profile": profile, "run": number,
+        "started": fault_at, "ended": time.time(), "passed": not judge.violations,
+        "timeline": timeline, "figures": figures(timeline, probes, fault_at),
+        "probes": [p.as_dict(fault_at) for p in probes], "violations": judge.violations,
+        "invariants": {
+            "ap-never-twice": judge.status("ap-never-twice"),
+            "no-start-before-fencing": judge.status("no-start-before-fencing",
+                                                    scenario.node_loss),
+            "placement-as-policy": judge.status("placement-as-policy"),
+            "timeline-complete": judge.status("timeline-complete"),
+            "no-alarm-lost": judge.status("no-alarm-lost", checked_alarms),
+            "no-failure-during-outage": judge.status("no-failure-during-outage",
+                                                     scenario.openstack),
+        },
+    }  # fmt: skip
+
+
+def _hold_and_heal(env: Environment, scenario: Scenario, target: str, options: Options,
+                   fault_at: float, note: Callable[[str, str, str], None]) -> None:  # fmt: skip
+    if scenario.heal is None:
+        return
+    if scenario.hold is None:  # heal once the cluster has fenced the target
+        wait_for(lambda: any(e.kind == "fenced" for e in log_events(
+            env.logs(), fault_at, target, None)), 120, f"{target} fenced")  # fmt: skip
+    else:
+        time.sleep(scenario.hold)
+    scenario.heal(env, target, options.process)
+    note("healed", "fault removed", target)
+
+
+def _await_recovery(env: Environment, options: Options, probes: list[Probe],
+                    fault_at: float) -> bool:  # fmt: skip
+    deadline = time.monotonic() + options.recovery_timeout
+    while time.monotonic() < deadline:
+        answering = all(p.samples and p.samples[-1][1] and p.samples[-1][0] > fault_at
+                        for p in probes)  # fmt: skip
+        if answering and settled(env, options) is not None:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _judge_end(judge: Judge, scenario: Scenario, options: Options, timeline: list[dict[str, Any]],
+               fault_at: float, final: ClusterStatus | None, fails_before: dict[Any, int],
+               recovered: bool) -> None:  # fmt: skip
+    if scenario.node_loss:
+        fenced = [e["at"] for e in timeline if e["kind"] == "fenced"]
+        for event in timeline:
+            if event["kind"] == "started" and (not fenced or event["at"] < fenced[0]):
+                judge.fail("no-start-before-fencing", event["at"], event["what"].split()[-1],
+                           f"{event['what']} before the lost node's fencing was confirmed"
+                           + ("" if fenced else " (it never was)"))  # fmt: skip
+                break
+    problems = ["the cluster has no quorate partition"] if final is None else \
+        placement_problems(final, options)  # fmt: skip
+    if not recovered or problems:
+        judge.fail("placement-as-policy", time.time(), "cluster",
+                   "; ".join(problems) or "not recovered in time")  # fmt: skip
+    position, missing = 0, []
+    kinds = [e["kind"] for e in timeline if e["at"] >= fault_at]
+    for wanted in scenario.milestones:
+        try:
+            position = kinds.index(wanted, position) + 1
+        except ValueError:
+            missing.append(wanted)
+    if missing:
+        saw = ", ".join(kinds)
+        judge.fail("timeline-complete", time.time(), "cluster",
+                   f"missing or out of order: {', '.join(missing)} (saw {saw})")  # fmt: skip
+    if scenario.openstack and final is not None:
+        grown = {k: v for k, v in final.fail_counts.items() if v > fails_before.get(k, 0)}
+        if grown:
+            (resource, node), count = next(iter(grown.items()))
+            judge.fail("no-failure-during-outage", time.time(), node,
+                       f"{resource} fail count {count} on {node}")  # fmt: skip
+
+
+def _sample_ap(env: Environment, options: Options, judge: Judge) -> None:
+    running = [n for n in env.nodes if env.processes(n, options.process)]
+    if len(running) > 1:
+        judge.fail("ap-never-twice", time.time(), running[-1],
+                   f"{options.resource} ran on {' and '.join(running)} at once")  # fmt: skip
+
+
+def _receiver(env: Environment, status: ClusterStatus) -> Any:
+    """The lab's receiver, subscribed, when the health publisher is deployed."""
+    if not isinstance(env, LabEnvironment) or not any(
+            r.agent.endswith("hakit:publisher") for r in status.resources):  # fmt: skip
+        return None
+    from hakit.tools.lab.health import LabReceiver
+
+    receiver = LabReceiver(env.lab, port=RECEIVER_PORT)
+    receiver.start()
+    receiver.subscribe()
+    time.sleep(6)  # the publishers' next resync reads the subscription
+    return receiver
+
+
+def _judge_alarms(judge: Judge, receiver: Any, env: Environment, fault_at: float) -> bool:
+    """Every notification the DC stored since the fault was accepted by the receiver."""
+    from hakit.tools.lab.health import dc
+
+    outbox = env.lab.health_dir(dc(env.lab)) / "outbox.db"  # type: ignore[attr-defined]
+    stored: list[str] = []
+
+    def delivered() -> bool:
+        stored[:] = _stored_since(outbox, fault_at)
+        accepted = {e["key"] for e in receiver.entries()}
+        return all(key in accepted for key in stored)
+
+    try:
+        wait_for(delivered, 60, "every alarm delivered")
+    except DrillError:
+        accepted = {e["key"] for e in receiver.entries()}
+        lost = [k for k in stored if k not in accepted]
+        judge.fail("no-alarm-lost", time.time(), "receiver", f"{len(lost)} of {len(stored)} "
+                   f"notifications not received, e.g. {lost[0] if lost else '?'}")  # fmt: skip
+    return True
+
+
+def _stored_since(outbox: Any, since: float) -> list[str]:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute("SELECT event_id FROM records WHERE stream = 'notifications' AND "
+                          "recorded >= ? ORDER BY seq", (since,)).fetchall()  # fmt: skip
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+    return [row[0] for row in rows]
+
+
+def figures(timeline: list[dict[str, Any]], probes: list[Probe],
+            fault_at: float) -> dict[str, float | None]:  # fmt: skip
+    """Seconds from the fault to each first milestone, and the probes' downtime."""
+
+    def first(kind: str) -> float | None:
+        found = [e["at"] for e in timeline if e["kind"] == kind and e["at"] >= fault_at]
+        return round(min(found) - fault_at, 3) if found else None
+
+    downtime = max((p.downtime(fault_at)[0] for p in probes), default=0.0)
+    return {"detection_s": first("detected"), "fencing_s": first("fenced"),
+            "recovery_s": first("started"), "available_s": first("available"),
+            "probe_downtime_s": round(downtime, 3)}  # fmt: skip
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise DrillError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.5)
+
+
+def _address(env: Environment, node: str) -> str:
+    lab = getattr(env, "lab", None)
+    return lab.address(node) if lab is not None else node
+
+
+def _as_dict(event: Any) -> dict[str, Any]:
+    return {"at": event.at, "what": event.what, "node": event.node, "kind": event.kind}
