@@ -16,6 +16,7 @@ Invariants (a failed one fails the drill, with what, when and on which node):
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -77,7 +78,7 @@ def placement_problems(status: ClusterStatus, options: Options) -> list[str]:
         on = status.running_on(clone)
         if len(on) != len(status.nodes):
             problems.append(f"{clone} runs on {', '.join(on) or 'no node'}, not on every node")
-    ap = status.running_on(options.resource)
+    ap = status.running_on(options.resource) if options.resource else ["-"]
     if len(ap) != 1:
         problems.append(f"{options.resource} runs on {', '.join(ap) or 'no node'}")
     problems += [f"{r.id} failed on {', '.join(r.nodes)}" for r in status.resources if r.failed]
@@ -87,6 +88,8 @@ def placement_problems(status: ClusterStatus, options: Options) -> list[str]:
 def run_once(env: Environment, scenario: Scenario, options: Options, number: int,
              profile: str, progress: Progress) -> dict[str, Any]:  # fmt: skip
     """One run of `scenario`; its JSON-ready result."""
+    if scenario.openstack:  # the lab's cloud: clones only, watched through novncproxy
+        options = dataclasses.replace(options, resource="", target=options.target or env.nodes[0])
     status = wait_for(lambda: settled(env, options), options.settle_timeout,
                       "the cluster settled (all nodes online, resources placed)")  # fmt: skip
     target = options.target or status.running_on(options.resource)[0]
@@ -95,12 +98,8 @@ def run_once(env: Environment, scenario: Scenario, options: Options, number: int
                          "(`hakit lab openstack up`)")  # fmt: skip
     judge = Judge()
     fails_before = dict(status.fail_counts)
-    addresses = [_address(env, n) for n in env.nodes]
-    probes = [Probe(f"{options.resource} http :{options.port}", http_any(addresses, options.port))]
-    if scenario.openstack:
-        probes.append(Probe(f"novncproxy http :{OPENSTACK_PORT}",
-                            http_any(addresses, OPENSTACK_PORT)))  # fmt: skip
-    samplers = [lambda: _sample_ap(env, options, judge)]
+    probes = _probes(env, scenario, options)
+    samplers = [lambda: _sample_ap(env, options, judge)] if options.resource else []
     receiver = _receiver(env, status)
     drill: list[dict[str, Any]] = []
 
@@ -155,6 +154,32 @@ def run_once(env: Environment, scenario: Scenario, options: Options, number: int
                                                      scenario.openstack),
         },
     }  # fmt: skip
+
+
+def scheduler_consumers(env: LabEnvironment) -> Callable[[], bool]:
+    """nova-scheduler's queue has consumers (from the broker's point of view)."""
+
+    def check() -> bool:
+        listed = env.lab.rabbitmqctl("list_queues", "--quiet", "name", "consumers", timeout=10)
+        counts = [line.split() for line in listed.splitlines()]
+        return any(len(c) == 2 and c[0] == "scheduler" and int(c[1]) > 0 for c in counts)
+
+    return check
+
+
+def _probes(env: Environment, scenario: Scenario, options: Options) -> list[Probe]:
+    """The client's view: the A/P resource over HTTP, the OpenStack services for outages."""
+    addresses = [_address(env, n) for n in env.nodes]
+    probes: list[Probe] = []
+    if options.resource:
+        probes.append(Probe(f"{options.resource} http :{options.port}",
+                            http_any(addresses, options.port)))  # fmt: skip
+    if scenario.openstack:
+        probes.append(Probe(f"novncproxy http :{OPENSTACK_PORT}",
+                            http_any(addresses, OPENSTACK_PORT)))  # fmt: skip
+        if isinstance(env, LabEnvironment):
+            probes.append(Probe("scheduler queue consumers", scheduler_consumers(env), 1.0))
+    return probes
 
 
 def _hold_and_heal(env: Environment, scenario: Scenario, target: str, options: Options,
