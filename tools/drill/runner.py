@@ -230,6 +230,7 @@ def _judge_end(judge: Judge, scenario: Scenario, options: Options, timeline: lis
             position = kinds.index(wanted, position) + 1
         except ValueError:
             missing.append(wanted)
+    missing += [wanted for wanted in scenario.also if wanted not in kinds]
     if missing:
         saw = ", ".join(kinds)
         judge.fail("timeline-complete", time.time(), "cluster",
