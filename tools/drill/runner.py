@@ -133,7 +133,7 @@ def run_once(env: Environment, scenario: Scenario, options: Options, number: int
         if event not in drill:
             progress(event)
     final = env.status()
-    _judge_end(judge, scenario, options, timeline, fault_at, final, fails_before, recovered)
+    _judge_end(judge, scenario, options, timeline, fault_at, final, fails_before, recovered, probes)
     checked_alarms = receiver is not None and _judge_alarms(judge, receiver, env, fault_at)
     if receiver is not None:
         receiver.stop()
@@ -209,7 +209,7 @@ def _await_recovery(env: Environment, options: Options, probes: list[Probe],
 
 def _judge_end(judge: Judge, scenario: Scenario, options: Options, timeline: list[dict[str, Any]],
                fault_at: float, final: ClusterStatus | None, fails_before: dict[Any, int],
-               recovered: bool) -> None:  # fmt: skip
+               recovered: bool, probes: list[Probe]) -> None:  # fmt: skip
     if scenario.node_loss:
         fenced = [e["at"] for e in timeline if e["kind"] == "fenced"]
         for event in timeline:
@@ -221,8 +221,10 @@ def _judge_end(judge: Judge, scenario: Scenario, options: Options, timeline: lis
     problems = ["the cluster has no quorate partition"] if final is None else \
         placement_problems(final, options)  # fmt: skip
     if not recovered or problems:
+        silent = [p.name for p in probes if not (p.samples and p.samples[-1][1])]
+        detail = problems + [f"probe {name} not answering" for name in silent]
         judge.fail("placement-as-policy", time.time(), "cluster",
-                   "; ".join(problems) or "not recovered in time")  # fmt: skip
+                   "; ".join(detail) or "not recovered in time")  # fmt: skip
     position, missing = 0, []
     kinds = [e["kind"] for e in timeline if e["at"] >= fault_at]
     for wanted in scenario.milestones:
