@@ -10,6 +10,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,22 @@ def _restore(lab: Lab) -> None:
     for node in lab.nodes:
         if not lab.powered(node):
             lab.power_on(node)
-    for name in ("stonith-enabled", "no-quorum-policy"):
-        lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name", name,
-                               "--delete"], check=False)  # fmt: skip
-    lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name",
-                           "stonith-enabled", "--update", "true"])  # fmt: skip
     lab.wait_until_online(timeout=180)
+    crm_config(lab, "no-quorum-policy", None)
+    crm_config(lab, "stonith-enabled", "true")
+
+
+def crm_config(lab: Lab, name: str, value: str | None) -> None:
+    """Set (or delete) a cluster property through whichever node answers."""
+    action = ["--delete"] if value is None else ["--update", value]
+    argv = ["crm_attribute", "--type", "crm_config", "--name", name, *action]
+    deadline = time.monotonic() + 60
+    while True:
+        for node in lab.nodes:
+            if lab.powered(node) and lab.run(node, argv, check=False).returncode in (0, 105):
+                return
+        assert time.monotonic() < deadline, f"{' '.join(argv)} failed on every node"
+        time.sleep(1)
 
 
 def drill(env: LabEnvironment, name: str, **options: Any) -> dict[str, Any]:
@@ -93,8 +104,7 @@ def test_scenario(env: LabEnvironment, name: str) -> None:
 
 def test_fencing_disabled_fails_no_start_before_fencing(env: LabEnvironment) -> None:
     lab = env.lab
-    lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name",
-                           "stonith-enabled", "--update", "false"])  # fmt: skip
+    crm_config(lab, "stonith-enabled", "false")
     try:
         result = drill(env, "power-cut", recovery_timeout=20)
     finally:
@@ -107,9 +117,8 @@ def test_fencing_disabled_fails_no_start_before_fencing(env: LabEnvironment) -> 
 
 def test_partition_without_quorum_policy_fails_ap_never_twice(env: LabEnvironment) -> None:
     lab = env.lab
-    for name, value in (("stonith-enabled", "false"), ("no-quorum-policy", "ignore")):
-        lab.run(lab.nodes[0], ["crm_attribute", "--type", "crm_config", "--name", name,
-                               "--update", value])  # fmt: skip
+    crm_config(lab, "stonith-enabled", "false")
+    crm_config(lab, "no-quorum-policy", "ignore")
     partition = dataclasses.replace(SCENARIOS["isolation"], hold=15.0)
     try:
         result = run_once(env, partition, Options(recovery_timeout=30), 1, "fast", lambda _: None)

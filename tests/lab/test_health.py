@@ -58,12 +58,22 @@ def publisher_pids(lab: Lab, node: str) -> list[int]:
 
 
 def in_order_and_complete(receiver: LabReceiver, lab: Lab, leader: str) -> None:
-    """Every notification the leader stored arrived, signed, each first time in stream order."""
-    stored = stored_notifications(lab, leader)
+    """Every notification the leader stored since this subscription's first delivery
+    arrived, signed, each the first time in stream order."""
     mine = receiver.subscriptions[leader]
-    got = [e["key"] for e in receiver.first_acceptances()
-           if e["notification"]["subscriptionId"] == mine]  # fmt: skip
-    assert got == stored[len(stored) - len(got) :], "order or completeness broken"
+
+    def got() -> list[str]:
+        return [e["key"] for e in receiver.first_acceptances()
+                if e["notification"]["subscriptionId"] == mine]  # fmt: skip
+
+    def complete() -> bool:
+        stored, keys = stored_notifications(lab, leader), got()
+        return bool(keys) and set(stored[stored.index(keys[0]) :]) <= set(keys)
+
+    wait(complete, 60, "every stored notification delivered")
+    stored, keys = stored_notifications(lab, leader), got()
+    start = stored.index(keys[0])
+    assert keys == stored[start : start + len(keys)], "order broken"
     assert not receiver.entries("refused"), "a delivery failed its signature check"
 
 

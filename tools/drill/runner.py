@@ -117,6 +117,7 @@ def run_once(env: Environment, scenario: Scenario, options: Options, number: int
         try:
             _hold_and_heal(env, scenario, target, options, fault_at, note)
         finally:
+            _await_logged(env, scenario, target, options, fault_at)
             recovered = _await_recovery(env, options, probes, fault_at)
         if recovered:
             time.sleep(1.0)
@@ -193,6 +194,20 @@ def _hold_and_heal(env: Environment, scenario: Scenario, target: str, options: O
         time.sleep(scenario.hold)
     scenario.heal(env, target, options.process)
     note("healed", "fault removed", target)
+
+
+def _await_logged(env: Environment, scenario: Scenario, target: str, options: Options,
+                  fault_at: float) -> None:  # fmt: skip
+    """Until the cluster has logged the scenario's milestones (or the recovery timeout):
+    right after a fault crm_mon still shows the old, settled state."""
+    wanted = {k for k in (*scenario.milestones, *scenario.also) if k not in ("available", "healed")}
+    node = target if scenario.node_loss else None
+    deadline = time.monotonic() + options.recovery_timeout
+    while time.monotonic() < deadline:
+        logged = {e.kind for e in log_events(env.logs(), fault_at - 0.5, node, options.resource)}
+        if wanted <= logged:
+            return
+        time.sleep(0.5)
 
 
 def _await_recovery(env: Environment, options: Options, probes: list[Probe],

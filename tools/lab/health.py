@@ -32,7 +32,7 @@ class LabReceiver:
     def __init__(self, lab: Lab, port: int = PORT) -> None:
         self.lab = lab
         self.port = port
-        self.work = lab.dir / "health-receiver"
+        self.work = lab.dir / ("health-receiver" if port == PORT else f"health-receiver-{port}")
         self.secret = self.work / "secret"
         self.log = self.work / "received.jsonl"
         self.address = ""
