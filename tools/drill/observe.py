@@ -8,12 +8,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hakit.tools.drill.environment import Environment
-from hakit.tools.lab.timeline import parse_time
+from hakit.tools.lab.timeline import matching_lines
 
 Check = Callable[[], bool]
 
@@ -142,24 +142,17 @@ def log_events(logs: dict[str, Path], since: float, target: str | None,
                resource: str | None) -> list[LogEvent]:  # fmt: skip
     """The failover steps in the cluster's logs after `since`, each once (earliest), in order."""
     patterns = _patterns(target, resource)
-    year = time.localtime(since).tm_year
+
+    def found(line: str) -> Iterator[tuple[str, str]]:
+        for regex, kind, label in patterns:
+            match = regex.search(line)
+            if match is not None:
+                yield kind, label.format(**match.groupdict())
+
     first: dict[str, LogEvent] = {}
-    for node, path in logs.items():
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            for regex, kind, label in patterns:
-                match = regex.search(line)
-                if match is None:
-                    continue
-                at = parse_time(line, year)
-                if at is None or at < since:
-                    continue
-                what = label.format(**match.groupdict())
-                if what not in first or at < first[what].at:
-                    first[what] = LogEvent(at, node, kind, what)
+    for at, node, (kind, what) in matching_lines(logs, since, found):
+        if what not in first or at < first[what].at:
+            first[what] = LogEvent(at, node, kind, what)
     return sorted(first.values(), key=lambda e: e.at)
 
 

@@ -7,8 +7,12 @@ Pacemaker's log lines (`timestamp: hires`) do not.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -41,29 +45,47 @@ def parse_time(line: str, year: int) -> float | None:
         return None
 
 
-def failover_events(
-    logs: dict[str, Path], *, since: float, target: str, resource: str
-) -> list[Event]:
-    """The first occurrence of each failover step after `since`, in time order."""
+def matching_lines(
+    logs: dict[str, Path], since: float, match: Callable[[str], Iterable[R]]
+) -> Iterator[tuple[float, str, R]]:
+    """(time, node, result) for every result `match` finds in a log line at or after
+    `since`; only matching lines have their time parsed."""
     year = time.localtime(since).tm_year
-    first: dict[str, Event] = {}
     for node, path in logs.items():
         try:
             lines = path.read_text(errors="replace").splitlines()
         except OSError:
             continue
         for line in lines:
-            for needle, what in PATTERNS:
-                key = needle.format(target=target, rsc=resource)
-                if key not in line or (needle.startswith("state is") and target not in line):
-                    continue
-                if needle.startswith("targeting") and "OK (complete)" not in line:
-                    continue
-                at = parse_time(line, year)
-                label = what.format(target=target, rsc=resource)
-                if label.endswith("started"):
-                    label = f"{resource} started on {line.split(' on ')[-1].split(':')[0]}"
-                if at is not None and at >= since and (label not in first
-                                                       or at < first[label].at):  # fmt: skip
-                    first[label] = Event(at, node, label)
+            results = list(match(line))
+            if not results:
+                continue
+            at = parse_time(line, year)
+            if at is None or at < since:
+                continue
+            for result in results:
+                yield at, node, result
+
+
+def failover_events(
+    logs: dict[str, Path], *, since: float, target: str, resource: str
+) -> list[Event]:
+    """The first occurrence of each failover step after `since`, in time order."""
+
+    def labels(line: str) -> Iterator[str]:
+        for needle, what in PATTERNS:
+            key = needle.format(target=target, rsc=resource)
+            if key not in line or (needle.startswith("state is") and target not in line):
+                continue
+            if needle.startswith("targeting") and "OK (complete)" not in line:
+                continue
+            label = what.format(target=target, rsc=resource)
+            if label.endswith("started"):
+                label = f"{resource} started on {line.split(' on ')[-1].split(':')[0]}"
+            yield label
+
+    first: dict[str, Event] = {}
+    for at, node, label in matching_lines(logs, since, labels):
+        if label not in first or at < first[label].at:
+            first[label] = Event(at, node, label)
     return sorted(first.values(), key=lambda e: e.at)
