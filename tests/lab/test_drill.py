@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.drill.environment import LabEnvironment
+from hakit.tools.drill.environment import CommandEnvironment, LabEnvironment
 from hakit.tools.drill.runner import Options, run_once, settled, wait_for
 from hakit.tools.drill.scenarios import SCENARIOS
 from hakit.tools.lab import demo
-from hakit.tools.lab.lab import Lab
+from hakit.tools.lab.lab import INFRA_NETNS, Lab
 
 ALWAYS = ("ap-never-twice", "placement-as-policy", "timeline-complete")
 
@@ -127,3 +127,30 @@ def test_partition_without_quorum_policy_fails_ap_never_twice(env: LabEnvironmen
     assert not result["passed"]
     violation = next(v for v in result["violations"] if v["invariant"] == "ap-never-twice")
     assert " and " in violation["detail"]
+
+
+def test_a_cluster_declared_by_shell_commands(env: LabEnvironment, tmp_path: Path) -> None:
+    """The command environment, pointed at the lab through `hakit lab` and shell verbs only:
+    status, logs, processes and the kill verb all go through the declared commands."""
+    lab = env.lab
+    lab.infra_network()
+    hakit = f"{sys.executable} -I -m hakit.tools.cli"
+    netns_pids = "for p in $(ip netns pids {}); do grep -qaF -- {{needle}} /proc/$p/cmdline " \
+        "&& echo $p; done; true"  # fmt: skip
+    declared = {
+        "name": "lab-by-commands",
+        "nodes": list(lab.nodes),
+        "run": f"{hakit} lab exec {{node}} -- sh -c {{command}}",
+        "addresses": {node: lab.address(node) for node in lab.nodes},
+        "processes": netns_pids.format("hakit-{node}"),
+        "client_netns": INFRA_NETNS,
+        "verbs": {"kill": "kill -{signal} {pid}", "power-cut": f"{hakit} lab cut {{node}}"},
+    }
+    path = tmp_path / "environment.yaml"
+    path.write_text(json.dumps(declared))  # JSON is YAML
+    commands = CommandEnvironment(path)
+    assert commands.status() is not None and set(commands.logs()) == set(lab.nodes)
+    result = run_once(commands, SCENARIOS["process-kill"], Options(), 1, "fast", lambda _: None)
+    assert_passed(result)
+    where = result["target"]
+    assert any(e["kind"] == "detected" and e["node"] == where for e in result["timeline"])

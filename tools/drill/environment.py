@@ -7,7 +7,11 @@ YAML file (`hakit drill run --environment FILE`):
 
     nodes: [ctl1, ctl2, ctl3]
     run: ssh root@{node} {command}          # a command on a node (crm_mon, logs)
-    log: /var/log/pacemaker/pacemaker.log   # read with `run` + cat
+    log: /var/log/pacemaker/pacemaker.log   # read with `run` + tail
+    addresses: {ctl1: 192.0.2.11, ...}      # where probes reach a node (default: its name)
+    processes: ...                          # prints the PIDs matching {needle} on {node}
+                                            # (default: `run` + pgrep -f)
+    client_netns: probe-ns                  # probe from this network namespace (optional)
     verbs:                                  # {node}, {pid}, {signal} are filled in
       power-cut: ipmitool -I lanplus -H {node}-bmc chassis power off
       isolate: ssh root@{node} nft add table inet drill ...
@@ -49,6 +53,7 @@ class Environment(Protocol):
     def status(self) -> ClusterStatus | None: ...
     def logs(self) -> dict[str, Path]: ...
     def processes(self, node: str, needle: str) -> list[int]: ...
+    def address(self, node: str) -> str: ...
     def verb(self, verb: str, **values: str) -> None: ...
     def in_client(self, func: Callable[[], Any]) -> Any: ...
 
@@ -85,6 +90,9 @@ class LabEnvironment:
             if needle.encode() in cmdline:
                 found.append(pid)
         return found
+
+    def address(self, node: str) -> str:
+        return self.lab.address(node)
 
     def verb(self, verb: str, **values: str) -> None:
         node = values.get("node", "")
@@ -158,6 +166,9 @@ class CommandEnvironment:
             raise DrillError(f"{path}: unknown verbs {', '.join(unknown)}; known: "
                              f"{', '.join(VERBS)}")  # fmt: skip
         self.verbs = {str(k): str(v) for k, v in verbs.items()}
+        self.addresses = {str(k): str(v) for k, v in (data.get("addresses") or {}).items()}
+        self.processes_template = data.get("processes")
+        self.client_netns = data.get("client_netns")
         self.cache = Path(tempfile.mkdtemp(prefix="hakit-drill-logs-"))
 
     def _on(self, node: str, command: str, timeout: float = 30) -> str:
@@ -190,10 +201,17 @@ class CommandEnvironment:
 
     def processes(self, node: str, needle: str) -> list[int]:
         try:
-            out = self._on(node, f"pgrep -f -- {shlex.quote(needle)}")
-        except DrillError:
+            if self.processes_template:
+                line = str(self.processes_template).format(node=node, needle=shlex.quote(needle))
+                out = _shell(line, 30, f"processes on {node}")
+            else:
+                out = self._on(node, f"pgrep -f -- {shlex.quote(needle)}")
+        except (DrillError, subprocess.TimeoutExpired):
             return []
         return [int(p) for p in out.split() if p.isdigit()]
+
+    def address(self, node: str) -> str:
+        return self.addresses.get(node, node)
 
     def verb(self, verb: str, **values: str) -> None:
         if verb not in self.verbs:
@@ -202,7 +220,11 @@ class CommandEnvironment:
         _shell(command, 120, f"{verb}: {command}")
 
     def in_client(self, func: Callable[[], Any]) -> Any:
-        return func()
+        if not self.client_netns:
+            return func()
+        from hakit.tools.lab import infra
+
+        return infra.in_netns(str(self.client_netns), func)
 
 
 def _shell(line: str, timeout: float, what: str) -> str:

@@ -170,7 +170,7 @@ def scheduler_consumers(env: LabEnvironment) -> Callable[[], bool]:
 
 def _probes(env: Environment, scenario: Scenario, options: Options) -> list[Probe]:
     """The client's view: the A/P resource over HTTP, the OpenStack services for outages."""
-    addresses = [_address(env, n) for n in env.nodes]
+    addresses = [env.address(n) for n in env.nodes]
     probes: list[Probe] = []
     if options.resource:
         probes.append(Probe(f"{options.resource} http :{options.port}",
@@ -340,11 +340,6 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise DrillError(f"not within {timeout:g} s: {what}")
         time.sleep(0.5)
-
-
-def _address(env: Environment, node: str) -> str:
-    lab = getattr(env, "lab", None)
-    return lab.address(node) if lab is not None else node
 
 
 def _as_dict(event: Any) -> dict[str, Any]:
