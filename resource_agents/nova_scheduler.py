@@ -1,15 +1,57 @@
 """ocf:hakit:nova-scheduler — nova-scheduler, one instance or an active/active clone.
 
-nova-scheduler is safe active/active (placement claims resources atomically). It runs
-a master and `[scheduler] workers` children; a killed worker is respawned by the
-master and is not a failure. Depth 10: the workers' broker connections and the
-`services` heartbeat (`nova-scheduler` on this host, in `[database] connection`);
-depth 20: consumers of `scheduler` and `scheduler.<host>` in this process tree.
+Several schedulers are safe only while placement refuses every claim beyond capacity.
+Placement's default in-transaction retry of a conflicting claim over-allocates
+(docs/placement-overallocation.md), so validate-all requires `[placement]
+allocation_conflict_retry_count = 1` in `placement_config`: the conflict then becomes a
+409 that nova retries as a new request. nova-scheduler runs a master and `[scheduler]
+workers` children; a killed worker is respawned by the master and is not a failure.
+Depth 10: the workers' broker connections and the `services` heartbeat (`nova-scheduler`
+on this host, in `[database] connection`); depth 20: consumers of `scheduler` and
+`scheduler.<host>` in this process tree.
 """
 
 from __future__ import annotations
 
+import os
+
+from hakit.ocf import OCFError, OCFExit, StringParam
+from hakit.ocf._typing import TYPE_CHECKING
 from hakit.resource_agents import openstack
+
+if TYPE_CHECKING:
+    from hakit.ocf import Context
+    from hakit.resource_agents.openstack import Facts
+
+DEFAULT_PLACEMENT_CONFIG = "/etc/placement/placement.conf"
+PLACEMENT_CONFIG = StringParam(
+    "placement_config", "placement.conf of this cloud's placement service",
+    "validate-all requires [placement] allocation_conflict_retry_count = 1 in it (placement's "
+    "default retry over-allocates under concurrent claims). The default path is checked when "
+    "it exists on this node; an explicit path must exist. Empty: not checked.",
+    default=DEFAULT_PLACEMENT_CONFIG,
+)  # fmt: skip
+SAFE_RETRY_COUNT = "1"
+PLACEMENT_DEFAULT_RETRY_COUNT = "10"
+
+
+def check_placement(ctx: Context, facts: Facts) -> None:
+    """Refuse a placement whose claim retry over-allocates (OCF_ERR_CONFIGURED)."""
+    path = ctx.params.get(PLACEMENT_CONFIG) or ""
+    if not path or (not os.path.exists(path) and PLACEMENT_CONFIG.name not in ctx.params.raw):
+        return
+    if not os.path.isfile(path):
+        raise OCFError(OCFExit.ERR_INSTALLED, f"placement_config {path} does not exist")
+    config = openstack.read_config([path])
+    retries = openstack.option(config, "placement", "allocation_conflict_retry_count",
+                               PLACEMENT_DEFAULT_RETRY_COUNT)  # fmt: skip
+    if retries.strip() != SAFE_RETRY_COUNT:
+        raise OCFError(
+            OCFExit.ERR_CONFIGURED,
+            f"{path}: [placement] allocation_conflict_retry_count = {retries}: placement's "
+            "in-transaction retry over-allocates under concurrent schedulers; set it to 1",
+        )
+
 
 AGENT = openstack.make_agent(
     openstack.Profile(
@@ -21,6 +63,8 @@ AGENT = openstack.make_agent(
         service_binary=lambda facts: "nova-scheduler",
         rows=lambda facts: [facts.host],
         queues=lambda facts: ["scheduler", f"scheduler.{facts.host}"],
+        extra_parameters=[PLACEMENT_CONFIG],
+        validate=check_placement,
     )
 )
 
