@@ -15,15 +15,12 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from hakit.ocf import proc
 from hakit.tools.health.model import Health, classify
 from hakit.tools.health.nova import ComputeAPI, ComputeService
 from hakit.tools.health.outbox import Outbox
@@ -32,117 +29,31 @@ from hakit.tools.health.sources import ClusterView, Leadership, alert_evidence
 from hakit.tools.install_agents import LIBEXEC
 from hakit.tools.lab import openstack
 from tests.health.conftest import AlertRunner, Cib
-from tests.openstack.conftest import Cloud, in_parallel, wait_until
-from tests.openstack.infra import http_answers, port_free
+from tests.openstack.conftest import Cloud, wait_until
+from tests.openstack.nova_cloud import ADMIN, NovaCloud, nova_cloud
 
 NOVA_API_PORT = 18774
 PLACEMENT_PORT = 18778
-ADMIN = "admin:admin"  # user:project; user admin gets the admin role (nova_noauth)
 HOST = "node3"
 
 
-@dataclass
-class Services:
-    """The nova processes this module started, each in a session of its own."""
-
-    root: Path
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        with (self.root / f"{name}.log").open("ab") as out:
-            self.children[name] = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def log(self, name: str) -> str:
-        return (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def running(self) -> bool:
-        """True, or fail with the log of the one that exited."""
-        for name, child in self.children.items():
-            assert child.poll() is None, f"{name} exited {child.returncode}:\n{self.log(name)}"
-        return True
-
-    def stop(self, name: str, grace: float) -> None:
-        """TERM the process and its workers (by PID), KILL after `grace` seconds."""
-        child = self.children.pop(name)
-        left = proc.terminate_tree(child.pid, time.monotonic() + grace + 5, kill_margin=5)
-        child.wait(timeout=5)
-        assert not left, f"{name}: {left} survived"
-
-
-@dataclass
-class Nova:
-    """The compute API (as the admin) and the processes behind it."""
-
-    api: ComputeAPI
-    services: Services
-
-    def api_requests(self, method: str) -> list[str]:
-        """nova-api's request log lines for `method` requests."""
-        log = (self.services.root / "api.log").read_text(errors="replace")
-        return [line for line in log.splitlines()
-                if "nova.api.openstack.requestlog" in line and f'"{method} /' in line]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[Nova]:
+def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     """placement, nova-conductor, nova-api and nova-compute `node3`; the compute API once
     node3's nova-compute is up in it."""
-    for port in (NOVA_API_PORT, PLACEMENT_PORT):
-        if not port_free(port):
-            pytest.fail(f"127.0.0.1:{port} is busy")
     began = time.monotonic()
     root = module_tmp / "nova"
-    state = root / "compute-state"
-    state.mkdir(parents=True)
-    placement_url = f"http://127.0.0.1:{PLACEMENT_PORT}"
-    placement = openstack.write_config(root / "placement" / "placement.conf",
-                                       openstack.placement_config(
-                                           database_url=cloud.db_url("placement")))  # fmt: skip
-    extra = openstack.write_config(root / "hakit-test.conf", {
-        "DEFAULT": {"graceful_shutdown_timeout": 2},
-        "conductor": {"workers": 1},
-        "placement": {"endpoint": placement_url, "endpoint_override": placement_url},
-    })  # fmt: skip
-    compute = openstack.write_config(root / "compute.conf", {
-        "DEFAULT": {"host": HOST, "compute_driver": "fake.MediumFakeDriver",
-                    "state_path": state, "reserved_host_memory_mb": 0},
-    })  # fmt: skip
-    paste = openstack.write_nova_api_paste(cloud.venv, root / "api")
-    openstack.create_databases(cloud.venv, cloud.mariadb.url + "/", ["placement"])
-    openstack.placement_db_sync(cloud.venv, [placement])
-    env = openstack.service_env(cloud.venv)
-
-    def service(program: str, *configs: Path) -> list[str]:
-        return [cloud.bin(program), *(a for c in configs for a in ("--config-file", str(c)))]
-
-    services = Services(root)
-    try:
-        services.start("placement", *openstack.placement_command(
-            cloud.venv, placement, port=PLACEMENT_PORT))  # fmt: skip
-        services.start("conductor", service("nova-conductor", cloud.nova_conf, extra), env)
-        services.start("api", *openstack.nova_api_command(
-            cloud.venv, paste, [cloud.nova_conf, extra], port=NOVA_API_PORT))  # fmt: skip
-        wait_until(lambda: services.running() and http_answers(PLACEMENT_PORT), 30,
-                   "placement answering")  # fmt: skip
-        services.start("compute", service("nova-compute", cloud.nova_conf, extra, compute), env)
-        api = ComputeAPI(f"http://127.0.0.1:{NOVA_API_PORT}/v2.1", ADMIN)
-
-        def compute_up() -> bool:
-            if not services.running() or not http_answers(NOVA_API_PORT):
-                return False
-            return [s.state for s in api.compute_services(HOST)] == ["up"]
-
-        wait_until(compute_up, 60, "nova-compute node3 up in the compute API")
+    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT) as nova:
+        (root / "compute-state").mkdir()
+        compute = openstack.write_config(root / "compute.conf", {
+            "DEFAULT": {"host": HOST, "compute_driver": "fake.MediumFakeDriver",
+                        "state_path": root / "compute-state", "reserved_host_memory_mb": 0},
+        })  # fmt: skip
+        nova.start("compute", "nova-compute", compute)
+        wait_until(lambda: nova.computes_up([HOST]), 60, "nova-compute node3 up in the compute API")
         print(f"\nplacement, nova-conductor, nova-api, nova-compute up in "
               f"{time.monotonic() - began:.1f}s")  # fmt: skip
-        yield Nova(api, services)
-    finally:
-        began = time.monotonic()
-        in_parallel(*(lambda n=name: services.stop(n, 3) for name in list(services.children)))
-        print(f"nova services stopped in {time.monotonic() - began:.1f}s")
+        yield nova
 
 
 class Views:
@@ -175,7 +86,7 @@ def free_port() -> int:
 
 
 def test_publisher_forces_nova_compute_down_and_clears_it(
-    nova_services: Nova, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    nova_services: NovaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     began = time.monotonic()
     nova = nova_services.api
@@ -257,7 +168,7 @@ def test_publisher_forces_nova_compute_down_and_clears_it(
         print(f"publisher steps: {time.monotonic() - began:.1f}s")
 
 
-def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: Nova) -> None:
+def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: NovaCloud) -> None:
     """A non-admin token with X-Roles: admin (and other keystone headers) stays non-admin."""
 
     def get(token: str, **headers: str) -> int:

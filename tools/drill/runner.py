@@ -25,11 +25,12 @@ from typing import Any
 
 from hakit.ocf.cluster import ClusterStatus
 from hakit.tools.drill.environment import DrillError, Environment, LabEnvironment
-from hakit.tools.drill.observe import Probe, Watch, http_any, log_events
+from hakit.tools.drill.observe import Probe, Watch, cinder_round_trip, http_any, log_events
 from hakit.tools.drill.scenarios import Scenario
 
 AP_RESOURCE, AP_PORT, AP_PROCESS = "web", 8080, "http.server"  # the lab's demo.yaml
 OPENSTACK_PORT = 6080  # nova-novncproxy in the lab's cloud
+CINDER_API_PORT = 8776
 RECEIVER_PORT = 8799
 Progress = Callable[[dict[str, Any]], None]
 
@@ -178,6 +179,8 @@ def _probes(env: Environment, scenario: Scenario, options: Options) -> list[Prob
     if scenario.openstack:
         probes.append(Probe(f"novncproxy http :{OPENSTACK_PORT}",
                             http_any(addresses, OPENSTACK_PORT)))  # fmt: skip
+        probes.append(Probe("cinder volume create/delete", cinder_round_trip(
+            addresses, CINDER_API_PORT), 1.0))  # fmt: skip
         if isinstance(env, LabEnvironment):
             probes.append(Probe("scheduler queue consumers", scheduler_consumers(env), 1.0))
     return probes

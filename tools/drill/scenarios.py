@@ -82,5 +82,5 @@ SCENARIOS = {s.name: s for s in [
              milestones=("healed", "available"), also=(), openstack=True),
     Scenario("database-outage", "MariaDB killed for 20 s under the OpenStack services",
              _verb("database-stop"), heal=_verb("database-start"), hold=20.0,
-             milestones=("healed",), also=(), openstack=True),
+             milestones=("healed", "available"), also=(), openstack=True),
 ]}  # fmt: skip

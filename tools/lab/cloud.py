@@ -29,6 +29,8 @@ REPORT_INTERVAL = 2
 SERVICE_DOWN_TIME = 10
 CINDER_CLUSTER = "lab"
 CINDER_API_PORT = 8776
+#: The APIs listen on the node's own namespace address too: drills probe them as clients.
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 Progress = Callable[[str], None]
 
 
@@ -49,12 +51,14 @@ def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> 
         coordination_url=database_url(server_url, "cinder").replace("+pymysql", ""),
         report_interval=REPORT_INTERVAL, service_down_time=SERVICE_DOWN_TIME,
         api_port=CINDER_API_PORT, api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
+        api_listen=ANY_ADDRESS,
     )  # fmt: skip
     nova = openstack.nova_config(
         transport_url=transport_url, database_url=database_url(server_url, "nova"),
         api_database_url=database_url(server_url, "nova_api"),
         state_dir=directory / "nova-state", report_interval=REPORT_INTERVAL,
         service_down_time=SERVICE_DOWN_TIME, scheduler_workers=1,
+        novncproxy_host=ANY_ADDRESS,
     )  # fmt: skip
     for state in ("cinder-state/locks", "nova-state/locks", "nova-state/novnc"):
         (directory / state).mkdir(parents=True, exist_ok=True)
@@ -95,7 +99,10 @@ def up(lab: Lab, *, timeout: float = 600, progress: Progress | None = None) -> d
     timings["venv"] = time.monotonic() - began
     say("infra node: MariaDB and RabbitMQ")
     infra = lab.infra_up()
+    before = _texts(config_dir(lab))
     cinder_conf, nova_conf = write_configs(lab, venv, infra.transport_url, infra.mysql_url)
+    stale = [clone for clone, nodes in running(lab).items()
+             if nodes and before != _texts(config_dir(lab))]  # fmt: skip
     say("databases: create and sync (inside node1)")
     inside = lab.netns_prefix("node1")
     openstack.create_databases(venv, infra.mysql_url, DATABASES, prefix=inside)
@@ -104,6 +111,10 @@ def up(lab: Lab, *, timeout: float = 600, progress: Progress | None = None) -> d
     timings["databases"] = time.monotonic() - began
     say("applying the OpenStack topology")
     apply(lab, topology_file(lab, venv))
+    for clone in stale:  # running with an older configuration
+        say(f"restarting {clone}: its configuration changed")
+        lab.run("node1", ["crm_resource", "--resource", clone, "--restart", "--timeout",
+                          f"{int(timeout)}s"], timeout=timeout + 30)  # fmt: skip
     nodes = sorted(lab.nodes)
     deadline = time.monotonic() + timeout
     while any(where != nodes for where in running(lab).values()) or not running(lab):
@@ -112,6 +123,10 @@ def up(lab: Lab, *, timeout: float = 600, progress: Progress | None = None) -> d
         time.sleep(1)
     timings["running"] = time.monotonic() - began
     return timings
+
+
+def _texts(directory: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(directory.glob("*.conf"))}
 
 
 def down(lab: Lab) -> None:

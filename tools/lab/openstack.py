@@ -166,6 +166,7 @@ def cinder_config(
     service_down_time: int = 60,
     api_port: int | None = None,
     api_paste_config: Path | None = None,
+    api_listen: str = "127.0.0.1",
 ) -> dict[str, dict[str, object]]:
     """cinder.conf for cinder-volume/-scheduler (and cinder-api, noauth, when `api_port`
     is given: `api_paste_config` is the venv's etc/cinder/api-paste.ini) on one backend."""
@@ -182,7 +183,7 @@ def cinder_config(
         "use_stderr": True,
     }
     if api_port is not None:
-        default |= {"osapi_volume_listen": "127.0.0.1", "osapi_volume_listen_port": api_port,
+        default |= {"osapi_volume_listen": api_listen, "osapi_volume_listen_port": api_port,
                     "osapi_volume_workers": 1, "api_paste_config": api_paste_config}  # fmt: skip
     sections: dict[str, dict[str, object]] = {
         "DEFAULT": default,
@@ -206,6 +207,7 @@ def nova_config(
     service_down_time: int = 60,
     scheduler_workers: int = 2,
     novncproxy_port: int = 6080,
+    novncproxy_host: str = "127.0.0.1",
     placement_url: str = "http://127.0.0.1:8778",
 ) -> dict[str, dict[str, object]]:
     """nova.conf for nova-scheduler and nova-novncproxy, without keystone. Placement is
@@ -228,7 +230,7 @@ def nova_config(
         "scheduler": {"workers": scheduler_workers},
         "vnc": {
             "enabled": True,
-            "novncproxy_host": "127.0.0.1",
+            "novncproxy_host": novncproxy_host,
             "novncproxy_port": novncproxy_port,
         },  # fmt: skip
         "oslo_concurrency": {"lock_path": state_dir / "locks"},

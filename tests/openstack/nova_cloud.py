@@ -1,0 +1,154 @@
+"""Real nova on 127.0.0.1 for the OpenStack tests, without keystone.
+
+`nova_cloud` starts placement (noauth2, hakit's placement_config), nova-conductor and
+nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
+keystone-less paste filter in place of `authtoken`) from the pinned venv, on the session's
+MariaDB and RabbitMQ, and stops them, and whatever the module started through it
+(nova-computes, schedulers, stubs), when the block ends. nova-compute needs placement
+answering before it starts: it exits when version discovery in its report client fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hakit.ocf import proc
+from hakit.tools.health.nova import ComputeAPI
+from hakit.tools.lab import openstack
+from tests.openstack.conftest import Cloud, in_parallel, wait_until
+from tests.openstack.infra import http_answers, port_free
+
+ADMIN = "admin:admin"  # user:project; user admin gets the admin role (nova_noauth)
+
+
+@dataclass
+class Services:
+    """The processes a module started, each in a session of its own."""
+
+    root: Path
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        with (self.root / f"{name}.log").open("ab") as out:
+            self.children[name] = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def log(self, name: str, tail: int = 3000) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")[-tail:]
+
+    def running(self) -> bool:
+        """True, or fail with the log of the one that exited."""
+        for name, child in self.children.items():
+            assert child.poll() is None, f"{name} exited {child.returncode}:\n{self.log(name)}"
+        return True
+
+    def stop(self, name: str, grace: float) -> None:
+        """TERM the process and its workers (by PID), KILL after `grace` seconds."""
+        child = self.children.pop(name)
+        left = proc.terminate_tree(child.pid, time.monotonic() + grace + 5, kill_margin=5)
+        child.wait(timeout=5)
+        assert not left, f"{name}: {left} survived"
+
+    def stop_all(self, grace: float) -> None:
+        """All at once (nova-compute takes its graceful_shutdown_timeout to stop)."""
+        in_parallel(*(lambda n=name: self.stop(n, grace) for name in list(self.children)))
+
+
+@dataclass
+class NovaCloud:
+    """The compute API (as the admin), the processes behind it, and how to start more."""
+
+    cloud: Cloud
+    root: Path
+    api: ComputeAPI
+    api_port: int
+    services: Services
+    #: the settings on top of the session's nova.conf, for every nova service
+    config: Path
+    env: dict[str, str]
+
+    def start(self, name: str, program: str, *configs: Path) -> None:
+        """Start a nova console script (nova-compute...) on nova.conf, `config`, `configs`."""
+        argv = [self.cloud.bin(program)]
+        for path in (self.cloud.nova_conf, self.config, *configs):
+            argv += ["--config-file", str(path)]
+        self.services.start(name, argv, self.env)
+
+    def computes_up(self, hosts: Sequence[str]) -> bool:
+        """Every host's nova-compute is up in the compute API (fails if a process exited)."""
+        if not self.services.running() or not http_answers(self.api_port):
+            return False
+        return all([s.state for s in self.api.compute_services(h)] == ["up"] for h in hosts)
+
+    def api_requests(self, method: str) -> list[str]:
+        """nova-api's request log lines for `method` requests."""
+        log = (self.root / "api.log").read_text(errors="replace")
+        return [line for line in log.splitlines()
+                if "nova.api.openstack.requestlog" in line and f'"{method} /' in line]  # fmt: skip
+
+
+def merged(*layers: openstack.Sections) -> dict[str, dict[str, object]]:
+    """Config sections, later layers' options winning."""
+    out: dict[str, dict[str, object]] = {}
+    for layer in layers:
+        for section, options in layer.items():
+            out.setdefault(section, {}).update(options)
+    return out
+
+
+@contextlib.contextmanager
+def nova_cloud(
+    cloud: Cloud,
+    root: Path,
+    *,
+    api_port: int,
+    placement_port: int,
+    placement_database: str = "placement",
+    settings: openstack.Sections | None = None,
+    token: str = ADMIN,
+    api_timeout: float = 10,
+) -> Iterator[NovaCloud]:
+    """placement, nova-conductor and nova-api, with `settings` over the session's nova.conf;
+    yields once placement answers (nova-api may still be starting: `computes_up` waits for
+    it too). Everything started through the NovaCloud is stopped at the end, in parallel."""
+    for port in (api_port, placement_port):
+        if not port_free(port):
+            pytest.fail(f"127.0.0.1:{port} is busy")
+    placement_url = f"http://127.0.0.1:{placement_port}"
+    placement = openstack.write_config(root / "placement" / "placement.conf",
+                                       openstack.placement_config(
+                                           database_url=cloud.db_url(placement_database)))  # fmt: skip
+    config = openstack.write_config(root / "hakit-test.conf", merged({
+        "DEFAULT": {"graceful_shutdown_timeout": 2},
+        "conductor": {"workers": 1},
+        "placement": {"endpoint": placement_url, "endpoint_override": placement_url},
+    }, settings or {}))  # fmt: skip
+    paste = openstack.write_nova_api_paste(cloud.venv, root / "api")
+    openstack.create_databases(cloud.venv, cloud.mariadb.url + "/", [placement_database])
+    openstack.placement_db_sync(cloud.venv, [placement])
+    services = Services(root)
+    api = ComputeAPI(f"http://127.0.0.1:{api_port}/v2.1", token, timeout=api_timeout)
+    env = openstack.service_env(cloud.venv)
+    nova = NovaCloud(cloud, root, api, api_port, services, config, env)
+    try:
+        services.start("placement", *openstack.placement_command(
+            cloud.venv, placement, port=placement_port))  # fmt: skip
+        nova.start("conductor", "nova-conductor")
+        services.start("api", *openstack.nova_api_command(
+            cloud.venv, paste, [cloud.nova_conf, config], port=api_port))  # fmt: skip
+        wait_until(lambda: services.running() and http_answers(placement_port), 30,
+                   "placement answering")  # fmt: skip
+        yield nova
+    finally:
+        began = time.monotonic()
+        services.stop_all(3)
+        print(f"\nnova services stopped in {time.monotonic() - began:.1f}s")

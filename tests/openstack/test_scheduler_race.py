@@ -1,0 +1,234 @@
+"""Two active nova-schedulers, an over-capacity burst of boots, and no over-allocation.
+
+Real: placement 16.0.0 with hakit's placement.conf (`allocation_conflict_retry_count = 1`,
+docs/placement-overallocation.md), nova-api, nova-conductor, two nova-schedulers (hosts
+s1 and s2, one worker each, both consuming the scheduler queue) and three nova-computes
+(c1, c2, c3), all nova 34 from the pinned venv, on the session's MariaDB and RabbitMQ, on
+127.0.0.1 only. Stand-ins: nova's fake.MediumFakeDriver for the hypervisor (10 VCPU a
+node, allocation ratios 1.0: 30 VCPU in all), hakit's keystone-less paste filter for
+keystone, and the stdlib stubs of hakit.tools.lab.openstack_stubs for glance (one image)
+and neutron (empty answers; the servers have `"networks": "none"`).
+
+BOOTS 1-VCPU servers are created from as many threads at once. Whatever the interleaving
+of the schedulers' claims, placement must never hold more VCPU on a provider than its
+inventory allows; every ACTIVE server must be one VCPU of that usage, and the others must
+have failed with "No valid host".
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hakit.tools.lab import openstack, openstack_stubs
+from tests.openstack.conftest import Cloud, wait_until
+from tests.openstack.infra import http_answers, port_free
+from tests.openstack.nova_cloud import NovaCloud, nova_cloud
+
+NOVA_API_PORT = 18874
+PLACEMENT_PORT = 18878
+GLANCE_PORT = 19292
+NEUTRON_PORT = 19696
+COMPUTES = ("c1", "c2", "c3")
+SCHEDULERS = ("s1", "s2")
+VCPUS = 10  # fake.MediumFakeDriver
+BOOTS = 45
+#: POSTs in flight at once: nova-api runs under hakit's wsgiref server, whose listen backlog
+#: is socketserver's 5, and the kernel resets connections beyond it
+IN_FLIGHT = 4
+ADMIN = "admin:scheduler-race"  # the admin, in a project of this module's own
+FLAVOR = "race-1vcpu"
+SCHEDULED = re.compile(r"Starting to schedule for instances: \['([0-9a-f-]{36})'\]")
+
+
+def placement_get(path: str) -> Any:
+    """GET from placement as its admin (noauth2), microversion 1.28."""
+    connection = http.client.HTTPConnection("127.0.0.1", PLACEMENT_PORT, timeout=10)
+    try:
+        connection.request("GET", path, headers={"X-Auth-Token": "admin",
+                                                  "OpenStack-API-Version": "placement 1.28"})  # fmt: skip
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200, (path, response.status, body[:300])
+    return json.loads(body)
+
+
+def compute(nova: NovaCloud, method: str, path: str, body: object = None) -> Any:
+    return nova.api._request(method, path, body)
+
+
+def providers() -> dict[str, str]:
+    """Resource provider name → uuid."""
+    answer = placement_get("/resource_providers")
+    return {p["name"]: p["uuid"] for p in answer["resource_providers"]}
+
+
+@dataclass
+class Provider:
+    name: str
+    used: int
+    capacity: int  # (total - reserved) * allocation_ratio
+
+
+@dataclass
+class Burst:
+    servers: list[dict[str, Any]]
+    providers: list[Provider]
+    scheduled: dict[str, list[str]]  # scheduler host → instance uuids it scheduled
+    accepted_s: float
+    settled_s: float
+
+    def status(self, status: str) -> list[dict[str, Any]]:
+        return [s for s in self.servers if s["status"] == status]
+
+
+@pytest.fixture(scope="module")
+def race_cloud(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
+    """placement, conductor, nova-api, the stubs, c1-c3 and s1-s2, hosts discovered."""
+    for port in (GLANCE_PORT, NEUTRON_PORT):
+        if not port_free(port):
+            pytest.fail(f"127.0.0.1:{port} is busy")
+    began = time.monotonic()
+    root = module_tmp / "race"
+    neutron_url = f"http://127.0.0.1:{NEUTRON_PORT}"
+    settings: openstack.Sections = {
+        "DEFAULT": {"cpu_allocation_ratio": 1.0, "ram_allocation_ratio": 1.0,
+                    "disk_allocation_ratio": 1.0, "reserved_host_memory_mb": 0},
+        "scheduler": {"workers": 1},
+        "quota": {"instances": -1, "cores": -1, "ram": -1},  # PUT os-quota-sets asks keystone
+        "glance": {"endpoint_override": f"http://127.0.0.1:{GLANCE_PORT}"},
+        "neutron": {"auth_type": "admin_token", "token": "admin", "endpoint": neutron_url,
+                    "endpoint_override": neutron_url},
+    }  # fmt: skip
+    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT,
+                    placement_database="placement_sched", settings=settings, token=ADMIN,
+                    api_timeout=120) as nova:  # fmt: skip
+        for name, port in (("glance", GLANCE_PORT), ("neutron", NEUTRON_PORT)):
+            nova.services.start(name, [cloud.bin("python"), openstack_stubs.__file__, name,
+                                       str(port)], nova.env)  # fmt: skip
+        for host in COMPUTES:
+            state = root / f"state-{host}"
+            (state / "locks").mkdir(parents=True)
+            nova.start(host, "nova-compute", openstack.write_config(root / f"{host}.conf", {
+                "DEFAULT": {"host": host, "compute_driver": "fake.MediumFakeDriver",
+                            "state_path": state},
+                "oslo_concurrency": {"lock_path": state / "locks"},
+            }))  # fmt: skip
+        for host in SCHEDULERS:
+            nova.start(host, "nova-scheduler", openstack.write_config(
+                root / f"{host}.conf", {"DEFAULT": {"host": host, "debug": True}}))  # fmt: skip
+
+        def schedulers_up() -> bool:
+            answer = compute(nova, "GET", "/os-services?binary=nova-scheduler")
+            up = {s["host"] for s in answer["services"] if s["state"] == "up"}
+            return up >= set(SCHEDULERS)
+
+        wait_until(lambda: nova.computes_up(COMPUTES) and schedulers_up()
+                   and sorted(providers()) == list(COMPUTES)
+                   and http_answers(GLANCE_PORT) and http_answers(NEUTRON_PORT),
+                   120, "c1-c3, s1-s2, their providers and the stubs up")  # fmt: skip
+        discover = time.monotonic()
+        done = subprocess.run(
+            [cloud.bin("nova-manage"), "--config-file", str(cloud.nova_conf), "--config-file",
+             str(nova.config), "cell_v2", "discover_hosts", "--verbose"],
+            env=nova.env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        print(f"\nrace cloud up in {time.monotonic() - began:.1f}s "
+              f"(discover_hosts {time.monotonic() - discover:.1f}s)")  # fmt: skip
+        yield nova
+
+
+@pytest.fixture(scope="module")
+def burst(race_cloud: NovaCloud) -> Burst:
+    """BOOTS servers from BOOTS threads at once; waits until each is ACTIVE or ERROR."""
+    nova = race_cloud
+    compute(nova, "POST", "/flavors", {"flavor": {"name": FLAVOR, "id": FLAVOR, "vcpus": 1,
+                                                  "ram": 512, "disk": 1}})  # fmt: skip
+    gate = threading.Barrier(BOOTS)
+    in_flight = threading.BoundedSemaphore(IN_FLIGHT)
+
+    def boot(index: int) -> str:
+        gate.wait()
+        with in_flight:
+            answer = compute(nova, "POST", "/servers", {"server": {
+                "name": f"race-{index:02d}", "imageRef": openstack_stubs.IMAGE_ID,
+                "flavorRef": FLAVOR, "networks": "none"}})  # fmt: skip
+        return str(answer["server"]["id"])
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(BOOTS) as pool:
+        ids = list(pool.map(boot, range(BOOTS)))
+    accepted = time.monotonic() - began
+    assert len(set(ids)) == BOOTS
+    servers: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        nonlocal servers
+        servers = compute(nova, "GET", "/servers/detail")["servers"]
+        return len(servers) == BOOTS and all(s["status"] in ("ACTIVE", "ERROR") for s in servers)
+
+    try:
+        wait_until(settled, 120, "every server ACTIVE or ERROR")
+    finally:
+        print(f"\n{BOOTS} boots: {dict(Counter(s['status'] for s in servers))}")
+    settle = time.monotonic() - began
+    assert {s["id"] for s in servers} == set(ids)
+    found = []
+    for name, uuid in sorted(providers().items()):
+        vcpu = placement_get(f"/resource_providers/{uuid}/inventories")["inventories"]["VCPU"]
+        used = placement_get(f"/resource_providers/{uuid}/usages")["usages"].get("VCPU", 0)
+        capacity = int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"])
+        found.append(Provider(name, used, capacity))
+    scheduled = {h: SCHEDULED.findall(nova.services.log(h, tail=10**9)) for h in SCHEDULERS}
+    return Burst(servers, found, scheduled, accepted, settle)
+
+
+def test_no_provider_is_over_allocated(burst: Burst, capsys: pytest.CaptureFixture[str]) -> None:
+    active = len(burst.status("ACTIVE"))
+    with capsys.disabled():
+        print(f"\nAPI accepted {BOOTS} boots in {burst.accepted_s:.1f}s "
+              f"({BOOTS / burst.accepted_s:.1f}/s); all settled in {burst.settled_s:.1f}s "
+              f"({BOOTS / burst.settled_s:.1f} servers/s, {active / burst.settled_s:.1f} "
+              f"ACTIVE/s): ACTIVE {active}, ERROR {len(burst.status('ERROR'))}; VCPU used "
+              + ", ".join(f"{p.name} {p.used}/{p.capacity}" for p in burst.providers))  # fmt: skip
+    assert [p.capacity for p in burst.providers] == [VCPUS] * len(COMPUTES)
+    over = [p for p in burst.providers if p.used > p.capacity]
+    assert not over, over
+
+
+def test_every_active_server_is_one_vcpu_of_placement_usage(burst: Burst) -> None:
+    active = burst.status("ACTIVE")
+    assert 0 < len(active) <= VCPUS * len(COMPUTES)
+    assert len(active) == sum(p.used for p in burst.providers)
+    hosts = Counter(s["OS-EXT-SRV-ATTR:host"] for s in active)
+    assert {p.name: p.used for p in burst.providers if p.used} == dict(hosts)
+
+
+def test_the_others_failed_with_no_valid_host(burst: Burst) -> None:
+    failed = burst.status("ERROR")
+    assert len(failed) == BOOTS - len(burst.status("ACTIVE"))
+    faults = [s.get("fault", {}).get("message", "") for s in failed]
+    assert all("No valid host" in fault for fault in faults), faults
+
+
+def test_both_schedulers_served(burst: Burst, capsys: pytest.CaptureFixture[str]) -> None:
+    with capsys.disabled():
+        print("\nscheduled: " + ", ".join(f"{h} {len(ids)}" for h, ids in burst.scheduled.items()))
+    assert all(burst.scheduled[h] for h in SCHEDULERS), burst.scheduled
+    seen = {uuid for ids in burst.scheduled.values() for uuid in ids}
+    assert {s["id"] for s in burst.servers} <= seen
