@@ -114,19 +114,21 @@ def nova_cloud(
     placement_port: int,
     placement_database: str = "placement",
     settings: openstack.Sections | None = None,
+    placement_settings: openstack.Sections | None = None,
     token: str = ADMIN,
     api_timeout: float = 10,
 ) -> Iterator[NovaCloud]:
-    """placement, nova-conductor and nova-api, with `settings` over the session's nova.conf;
-    yields once placement answers (nova-api may still be starting: `computes_up` waits for
-    it too). Everything started through the NovaCloud is stopped at the end, in parallel."""
+    """placement, nova-conductor and nova-api: `settings` over the session's nova.conf,
+    `placement_settings` over hakit's placement_config. Yields once placement answers
+    (nova-api may still be starting: `computes_up` waits for it too). Everything started
+    through the NovaCloud is stopped at the end, in parallel."""
     for port in (api_port, placement_port):
         if not port_free(port):
             pytest.fail(f"127.0.0.1:{port} is busy")
     placement_url = f"http://127.0.0.1:{placement_port}"
-    placement = openstack.write_config(root / "placement" / "placement.conf",
-                                       openstack.placement_config(
-                                           database_url=cloud.db_url(placement_database)))  # fmt: skip
+    placement = openstack.write_config(root / "placement" / "placement.conf", merged(
+        openstack.placement_config(database_url=cloud.db_url(placement_database)),
+        placement_settings or {}))  # fmt: skip
     config = openstack.write_config(root / "hakit-test.conf", merged({
         "DEFAULT": {"graceful_shutdown_timeout": 2},
         "conductor": {"workers": 1},
