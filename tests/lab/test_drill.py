@@ -76,7 +76,7 @@ def assert_passed(result: dict[str, Any]) -> None:
 
 def test_process_kill_through_the_cli_with_a_report(env: LabEnvironment, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
-                           "process-kill", "--out", str(tmp_path)],
+                           "process-kill", "--target", "web", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "fault injected" in done.stdout and "PASS" in done.stdout
@@ -84,6 +84,14 @@ def test_process_kill_through_the_cli_with_a_report(env: LabEnvironment, tmp_pat
     assert_passed(result)
     assert result["invariants"]["no-alarm-lost"] == "passed"  # demo.yaml runs the publisher
     assert (tmp_path / "index.html").exists() and (tmp_path / "run-1.png").exists()
+
+
+def test_an_unknown_target_is_refused(env: LabEnvironment, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
+                           "process-kill", "--target", "nosuch", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no resource 'nosuch'" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("name", ["process-hang", "power-cut", "isolation",

@@ -53,7 +53,7 @@ IN_FLIGHT = 4
 #: its row locks, stay open, even with one attempt. With SQLAlchemy's default pool (5 + 10)
 #: and more concurrent claims than that, every connection ends up held by such a claim or
 #: by one waiting on its locks: placement stalls for pool_timeout (30 s), then answers 500.
-PLACEMENT_POOL = {"placement_database": {"max_pool_size": 10, "max_overflow": 150}, "placement": {"allocation_conflict_retry_count": 10}}
+PLACEMENT_POOL = {"placement_database": {"max_pool_size": 10, "max_overflow": 150}}
 ADMIN = "admin:scheduler-race"  # the admin, in a project of this module's own
 FLAVOR = "race-1vcpu"
 SCHEDULED = re.compile(r"Starting to schedule for instances: \['([0-9a-f-]{36})'\]")

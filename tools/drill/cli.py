@@ -8,6 +8,7 @@ when, on which node); 2 the drill could not run (a cluster not settled, a missin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verbs.add_parser("list", help="the scenarios").set_defaults(func=_list)
     run = verbs.add_parser("run", help="run a scenario (against the lab by default)")
     run.add_argument("scenario", choices=sorted(SCENARIOS))
-    run.add_argument("--target", help="node to hit (default: where the resource runs)")
+    run.add_argument("--target", metavar="NODE|RESOURCE",
+                     help="a node to hit, or the A/P resource to watch (default: the node "
+                          "where --resource runs)")  # fmt: skip
     run.add_argument("--repeat", type=int, default=1, help="runs (a summary across them)")
     run.add_argument("--profile", choices=("default", "fast"), default="fast",
                      help="the lab's corosync timing profile")  # fmt: skip
@@ -55,6 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         env = CommandEnvironment(args.environment) if args.environment else \
             lab_environment(args.profile)  # fmt: skip
+        if args.target and args.target not in env.nodes:  # a resource: hit where it runs
+            options = dataclasses.replace(options, resource=args.target, target=None)
         for number in range(1, args.repeat + 1):
             print(f"== {scenario.name}, run {number}/{args.repeat} ({env.name})", flush=True)
             progress = Progress()

@@ -91,6 +91,11 @@ def run_once(env: Environment, scenario: Scenario, options: Options, number: int
     """One run of `scenario`; its JSON-ready result."""
     if scenario.openstack:  # the lab's cloud: clones only, watched through novncproxy
         options = dataclasses.replace(options, resource="", target=options.target or env.nodes[0])
+    known = env.status()
+    if known is not None and options.resource and options.resource not in {
+            name for r in known.resources for name in (r.id, r.parent)}:  # fmt: skip
+        raise DrillError(f"the cluster has no resource {options.resource!r} (--target is a "
+                         f"node of {', '.join(env.nodes)} or a resource)")  # fmt: skip
     status = wait_for(lambda: settled(env, options), options.settle_timeout,
                       "the cluster settled (all nodes online, resources placed)")  # fmt: skip
     target = options.target or status.running_on(options.resource)[0]
