@@ -325,6 +325,7 @@ module, _, name = app.partition(":")
 application = getattr(importlib.import_module(module), name)
 class Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 resets a burst of clients
 make_server(host, port, application, Server).serve_forever()
 """
 
@@ -377,6 +378,10 @@ def nova_api_command(
 #: docs/placement-overallocation.md); one attempt turns the conflict into a 409 that nova
 #: retries as a new request. The nova-scheduler agent's validate-all enforces it.
 SAFE_CLAIMS = {"allocation_conflict_retry_count": 1}
+#: A conflicting claim holds its transaction's connection while placement re-reads the
+#: providers on a second one: with SQLAlchemy's default pool (5 + 10) a burst of claims
+#: takes every connection and placement stalls for pool_timeout, then answers 500.
+PLACEMENT_POOL = {"max_pool_size": 10, "max_overflow": 50}
 
 
 def placement_config(
@@ -388,7 +393,7 @@ def placement_config(
         "DEFAULT": {"debug": False, "use_stderr": True},
         "api": {"auth_strategy": "noauth2"},
         "placement": dict(SAFE_CLAIMS) if safe_claims else {},
-        "placement_database": {"connection": database_url},
+        "placement_database": {"connection": database_url, **PLACEMENT_POOL},
     }
 
 
