@@ -4,8 +4,11 @@
 nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
 keystone-less paste filter in place of `authtoken`) from the pinned venv, on the session's
 MariaDB and RabbitMQ, and stops them, and whatever the module started through it
-(nova-computes, schedulers, stubs), when the block ends. nova-compute needs placement
+(nova-computes, schedulers, the glance and neutron stand-ins of
+hakit.tools.lab.openstack_stubs), when the block ends. nova-compute needs placement
 answering before it starts: it exits when version discovery in its report client fails.
+Servers boot from the glance stand-in's one image with `"networks": "none"` (nova 34 asks
+neutron even then: `stub_settings`); new nova-computes need `discover_hosts`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hakit.ocf import proc
 from hakit.tools.health.nova import ComputeAPI
-from hakit.tools.lab import openstack
+from hakit.tools.lab import openstack, openstack_stubs
 from tests.openstack.conftest import Cloud, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
 
@@ -83,6 +87,59 @@ class NovaCloud:
             argv += ["--config-file", str(path)]
         self.services.start(name, argv, self.env)
 
+    def start_stubs(self, glance_port: int, neutron_port: int) -> None:
+        """The glance and neutron stand-ins (`stub_settings` points nova at them)."""
+        for name, port in (("glance", glance_port), ("neutron", neutron_port)):
+            if not port_free(port):
+                pytest.fail(f"127.0.0.1:{port} is busy")
+            self.services.start(name, [self.cloud.bin("python"), openstack_stubs.__file__, name,
+                                       str(port)], self.env)  # fmt: skip
+
+    def start_compute(self, host: str, driver: str = "fake.MediumFakeDriver") -> None:
+        """nova-compute `host` (process name too) on the fake driver, its own state_path."""
+        state = self.root / f"state-{host}"
+        (state / "locks").mkdir(parents=True)
+        self.start(host, "nova-compute", openstack.write_config(self.root / f"{host}.conf", {
+            "DEFAULT": {"host": host, "compute_driver": driver, "state_path": state},
+            "oslo_concurrency": {"lock_path": state / "locks"},
+        }))  # fmt: skip
+
+    def start_scheduler(self, host: str, *, debug: bool = False) -> None:
+        """nova-scheduler `host` (process name too)."""
+        self.start(host, "nova-scheduler", openstack.write_config(
+            self.root / f"{host}.conf", {"DEFAULT": {"host": host, "debug": debug}}))  # fmt: skip
+
+    def request(self, method: str, path: str, body: object = None) -> Any:
+        """The compute API as the admin (ComputeAPI's microversion); raises on non-2xx."""
+        return self.api._request(method, path, body)
+
+    def services_up(self, binary: str, hosts: Sequence[str]) -> bool:
+        """Every host's `binary` is up in the compute API."""
+        answer = self.request("GET", f"/os-services?binary={binary}")
+        return {s["host"] for s in answer["services"] if s["state"] == "up"} >= set(hosts)
+
+    def discover_hosts(self) -> float:
+        """`nova-manage cell_v2 discover_hosts` (map the new computes); its seconds."""
+        began = time.monotonic()
+        done = subprocess.run(
+            [self.cloud.bin("nova-manage"), "--config-file", str(self.cloud.nova_conf),
+             "--config-file", str(self.config), "cell_v2", "discover_hosts", "--verbose"],
+            env=self.env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return time.monotonic() - began
+
+    def create_flavor(self, name: str, vcpus: int = 1, ram: int = 512, disk: int = 1) -> None:
+        self.request("POST", "/flavors", {"flavor": {"name": name, "id": name, "vcpus": vcpus,
+                                                     "ram": ram, "disk": disk}})  # fmt: skip
+
+    def boot(self, name: str, flavor: str) -> str:
+        """POST a server from the stub image without networks; its id (not waited for)."""
+        answer = self.request("POST", "/servers", {"server": {
+            "name": name, "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": flavor,
+            "networks": "none"}})  # fmt: skip
+        return str(answer["server"]["id"])
+
     def computes_up(self, hosts: Sequence[str]) -> bool:
         """Every host's nova-compute is up in the compute API (fails if a process exited)."""
         if not self.services.running() or not http_answers(self.api_port):
@@ -94,6 +151,16 @@ class NovaCloud:
         log = (self.root / "api.log").read_text(errors="replace")
         return [line for line in log.splitlines()
                 if "nova.api.openstack.requestlog" in line and f'"{method} /' in line]  # fmt: skip
+
+
+def stub_settings(glance_port: int, neutron_port: int) -> openstack.Sections:
+    """nova's [glance] and [neutron] for the stand-ins (`NovaCloud.start_stubs`)."""
+    neutron_url = f"http://127.0.0.1:{neutron_port}"
+    return {
+        "glance": {"endpoint_override": f"http://127.0.0.1:{glance_port}"},
+        "neutron": {"auth_type": "admin_token", "token": "admin", "endpoint": neutron_url,
+                    "endpoint_override": neutron_url},
+    }  # fmt: skip
 
 
 def merged(*layers: openstack.Sections) -> dict[str, dict[str, object]]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -32,10 +31,9 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.lab import openstack, openstack_stubs
 from tests.openstack.conftest import Cloud, wait_until
-from tests.openstack.infra import http_answers, port_free
-from tests.openstack.nova_cloud import NovaCloud, nova_cloud
+from tests.openstack.infra import http_answers
+from tests.openstack.nova_cloud import NovaCloud, merged, nova_cloud, stub_settings
 
 NOVA_API_PORT = 18874
 PLACEMENT_PORT = 18878
@@ -62,10 +60,6 @@ def placement_get(path: str) -> Any:
         connection.close()
     assert response.status == 200, (path, response.status, body[:300])
     return json.loads(body)
-
-
-def compute(nova: NovaCloud, method: str, path: str, body: object = None) -> Any:
-    return nova.api._request(method, path, body)
 
 
 def providers() -> dict[str, str]:
@@ -97,58 +91,29 @@ class Burst:
 @pytest.fixture(scope="module")
 def race_cloud(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     """placement, conductor, nova-api, the stubs, c1-c3 and s1-s2, hosts discovered."""
-    for port in (GLANCE_PORT, NEUTRON_PORT):
-        if not port_free(port):
-            pytest.fail(f"127.0.0.1:{port} is busy")
     began = time.monotonic()
-    root = module_tmp / "race"
-    neutron_url = f"http://127.0.0.1:{NEUTRON_PORT}"
-    settings: openstack.Sections = {
+    settings = merged({
         "DEFAULT": {"cpu_allocation_ratio": 1.0, "ram_allocation_ratio": 1.0,
                     "disk_allocation_ratio": 1.0, "reserved_host_memory_mb": 0},
         "scheduler": {"workers": 1},
         "quota": {"instances": -1, "cores": -1, "ram": -1},  # PUT os-quota-sets asks keystone
-        "glance": {"endpoint_override": f"http://127.0.0.1:{GLANCE_PORT}"},
-        "neutron": {"auth_type": "admin_token", "token": "admin", "endpoint": neutron_url,
-                    "endpoint_override": neutron_url},
-    }  # fmt: skip
-    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT,
-                    placement_database="placement_sched", settings=settings,
-                    token=ADMIN,
-                    api_timeout=120) as nova:  # fmt: skip
-        for name, port in (("glance", GLANCE_PORT), ("neutron", NEUTRON_PORT)):
-            nova.services.start(name, [cloud.bin("python"), openstack_stubs.__file__, name,
-                                       str(port)], nova.env)  # fmt: skip
+    }, stub_settings(GLANCE_PORT, NEUTRON_PORT))  # fmt: skip
+    with nova_cloud(cloud, module_tmp / "race", api_port=NOVA_API_PORT,
+                    placement_port=PLACEMENT_PORT, placement_database="placement_sched",
+                    settings=settings, token=ADMIN, api_timeout=120) as nova:  # fmt: skip
+        nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
         for host in COMPUTES:
-            state = root / f"state-{host}"
-            (state / "locks").mkdir(parents=True)
-            nova.start(host, "nova-compute", openstack.write_config(root / f"{host}.conf", {
-                "DEFAULT": {"host": host, "compute_driver": "fake.MediumFakeDriver",
-                            "state_path": state},
-                "oslo_concurrency": {"lock_path": state / "locks"},
-            }))  # fmt: skip
+            nova.start_compute(host)
         for host in SCHEDULERS:
-            nova.start(host, "nova-scheduler", openstack.write_config(
-                root / f"{host}.conf", {"DEFAULT": {"host": host, "debug": True}}))  # fmt: skip
-
-        def schedulers_up() -> bool:
-            answer = compute(nova, "GET", "/os-services?binary=nova-scheduler")
-            up = {s["host"] for s in answer["services"] if s["state"] == "up"}
-            return up >= set(SCHEDULERS)
-
-        wait_until(lambda: nova.computes_up(COMPUTES) and schedulers_up()
+            nova.start_scheduler(host, debug=True)
+        wait_until(lambda: nova.computes_up(COMPUTES)
+                   and nova.services_up("nova-scheduler", SCHEDULERS)
                    and sorted(providers()) == list(COMPUTES)
                    and http_answers(GLANCE_PORT) and http_answers(NEUTRON_PORT),
                    120, "c1-c3, s1-s2, their providers and the stubs up")  # fmt: skip
-        discover = time.monotonic()
-        done = subprocess.run(
-            [cloud.bin("nova-manage"), "--config-file", str(cloud.nova_conf), "--config-file",
-             str(nova.config), "cell_v2", "discover_hosts", "--verbose"],
-            env=nova.env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
+        discovered = nova.discover_hosts()
         print(f"\nrace cloud up in {time.monotonic() - began:.1f}s "
-              f"(discover_hosts {time.monotonic() - discover:.1f}s)")  # fmt: skip
+              f"(discover_hosts {discovered:.1f}s)")  # fmt: skip
         yield nova
 
 
@@ -156,16 +121,12 @@ def race_cloud(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
 def burst(race_cloud: NovaCloud) -> Burst:
     """BOOTS servers from BOOTS threads at once; waits until each is ACTIVE or ERROR."""
     nova = race_cloud
-    compute(nova, "POST", "/flavors", {"flavor": {"name": FLAVOR, "id": FLAVOR, "vcpus": 1,
-                                                  "ram": 512, "disk": 1}})  # fmt: skip
+    nova.create_flavor(FLAVOR)
     gate = threading.Barrier(BOOTS)
 
     def boot(index: int) -> str:
         gate.wait()
-        answer = compute(nova, "POST", "/servers", {"server": {
-            "name": f"race-{index:02d}", "imageRef": openstack_stubs.IMAGE_ID,
-            "flavorRef": FLAVOR, "networks": "none"}})  # fmt: skip
-        return str(answer["server"]["id"])
+        return nova.boot(f"race-{index:02d}", FLAVOR)
 
     began = time.monotonic()
     with ThreadPoolExecutor(BOOTS) as pool:
@@ -176,7 +137,7 @@ def burst(race_cloud: NovaCloud) -> Burst:
 
     def settled() -> bool:
         nonlocal servers
-        servers = compute(nova, "GET", "/servers/detail")["servers"]
+        servers = nova.request("GET", "/servers/detail")["servers"]
         return len(servers) == BOOTS and all(s["status"] in ("ACTIVE", "ERROR") for s in servers)
 
     try:
