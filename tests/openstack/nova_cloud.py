@@ -111,7 +111,7 @@ class NovaCloud:
 
     def request(self, method: str, path: str, body: object = None) -> Any:
         """The compute API as the admin (ComputeAPI's microversion); raises on non-2xx."""
-        return self.api._request(method, path, body)
+        return self.api.request(method, path, body)
 
     def services_up(self, binary: str, hosts: Sequence[str]) -> bool:
         """Every host's `binary` is up in the compute API."""

@@ -36,7 +36,8 @@ class ComputeAPI:
     token: str
     timeout: float = 10.0
 
-    def _request(self, method: str, path: str, body: object = None) -> object:
+    def request(self, method: str, path: str, body: object = None) -> object:
+        """One JSON call under `url`; the decoded answer (NovaError when refused/unreachable)."""
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise NovaError(f"not an http(s) URL: {self.url!r}")
@@ -69,7 +70,7 @@ class ComputeAPI:
 
     def compute_services(self, host: str) -> list[ComputeService]:
         query = urllib.parse.urlencode({"binary": "nova-compute", "host": host})
-        answer = self._request("GET", f"/os-services?{query}")
+        answer = self.request("GET", f"/os-services?{query}")
         items = answer.get("services", []) if isinstance(answer, dict) else []
         return [ComputeService(str(s["id"]), str(s["host"]), str(s.get("state", "")),
                                bool(s.get("forced_down"))) for s in items
@@ -80,6 +81,6 @@ class ComputeAPI:
         changed = []
         for service in self.compute_services(host):
             if service.forced_down != down:
-                self._request("PUT", f"/os-services/{service.id}", {"forced_down": down})
+                self.request("PUT", f"/os-services/{service.id}", {"forced_down": down})
                 changed.append(service)
         return changed
