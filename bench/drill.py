@@ -17,7 +17,7 @@ from typing import Any
 from bench.monitor import write
 from hakit.tools.drill import report
 from hakit.tools.drill.cli import Progress
-from hakit.tools.drill.environment import lab_environment
+from hakit.tools.drill.environment import DrillError, lab_environment
 from hakit.tools.drill.runner import Options, run_once
 from hakit.tools.drill.scenarios import SCENARIOS
 from hakit.tools.lab import demo
@@ -36,16 +36,24 @@ def main() -> int:
     env = lab_environment("fast")
     demo.configure(env.lab)
     runs: list[dict[str, Any]] = []
+    errors: list[str] = []  # runs that could not run (the cluster did not settle, ...)
     for number in range(1, args.runs + 1):
         print(f"== {args.scenario} {number}/{args.runs}", flush=True)
-        runs.append(run_once(env, SCENARIOS[args.scenario], Options(), number, "fast", Progress()))
+        try:
+            runs.append(run_once(env, SCENARIOS[args.scenario], Options(), number, "fast",
+                                 Progress()))  # fmt: skip
+        except DrillError as error:
+            errors.append(f"run {number}: {error}")
+            print(f"   ERROR: {error}", flush=True)
+            continue
         if not runs[-1]["passed"]:
             print(f"   FAIL: {runs[-1]['violations']}", flush=True)
     report.write_report(runs, args.out)
     violations = sum(len(r["violations"]) for r in runs)
     rows = [f"{args.runs} consecutive `{args.scenario}` drills, fast profile, "
             f"{time.strftime('%Y-%m-%d')}: **{violations} invariant violations** "
-            f"({sum(r['passed'] for r in runs)}/{args.runs} runs passed). Seconds after the "
+            f"({sum(r['passed'] for r in runs)}/{args.runs} runs passed"
+            f"{f', {len(errors)} could not run' if errors else ''}). Seconds after the "
             "fault; median (max).", "", "| " + " | ".join(FIGURES) + " |",
             "|" + "---:|" * len(FIGURES)]  # fmt: skip
     summary = report.summarize(runs)
@@ -55,11 +63,12 @@ def main() -> int:
     if summary.get("available_s", {}).get("count"):
         rows += ["", "Goal: the A/P resource available again ≤ 5 s after a power cut (fast "
                  f"profile) — median {summary['available_s']['median']:.2f} s."]  # fmt: skip
+    rows += ["", *(f"- could not run: {error}" for error in errors)] if errors else []
     text = "\n".join(rows)
     print(text)
     if args.write:
         write(args.write, text, BEGIN, END, "Drill soak: consecutive power cuts")
-    return 0 if violations == 0 else 1
+    return 0 if violations == 0 and not errors else 1
 
 
 if __name__ == "__main__":
