@@ -130,5 +130,9 @@ def _texts(directory: Path) -> dict[str, str]:
 
 
 def down(lab: Lab) -> None:
-    """Back to the demo topology (the OpenStack resources stop and go)."""
+    """Back to the demo topology (the OpenStack resources stop and go, and so does their
+    failure history: fail counts of removed resources would outlive them)."""
     apply(lab, DEMO)
+    for clone in CLONES:
+        lab.run("node1", ["crm_resource", "--cleanup", "--resource", clone.removesuffix("-clone")],
+                check=False, timeout=60)  # fmt: skip
