@@ -132,7 +132,27 @@ def _texts(directory: Path) -> dict[str, str]:
 def down(lab: Lab) -> None:
     """Back to the demo topology (the OpenStack resources stop and go, and so does their
     failure history: fail counts of removed resources would outlive them)."""
+
+    def cleanup() -> None:
+        for clone in CLONES:
+            lab.run("node1", ["crm_resource", "--cleanup", "--resource", clone],
+                    check=False, timeout=60)  # fmt: skip
+
+    def stopped() -> bool:
+        status = lab.cluster_status("node1")
+        return status is not None and not any(
+            status.running_on(c) or status.running_on(c.removesuffix("-clone")) for c in CLONES
+        )
+
+    cleanup()  # while they exist
     apply(lab, DEMO)
-    for clone in CLONES:
-        lab.run("node1", ["crm_resource", "--cleanup", "--resource", clone.removesuffix("-clone")],
-                check=False, timeout=60)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not stopped() and time.monotonic() < deadline:  # orphans stop after the apply
+        time.sleep(1)
+    cleanup()  # what the stops left behind
+    for node in sorted(lab.nodes):  # the agents' dependency attributes (hakit-<r>-broker|db)
+        for clone in CLONES:
+            for dependency in ("broker", "db"):
+                name = f"hakit-{clone.removesuffix('-clone')}-{dependency}"
+                lab.run("node1", ["attrd_updater", "--delete", "--name", name, "--node", node],
+                        check=False, timeout=30)  # fmt: skip
