@@ -40,10 +40,7 @@ def env(lab: Lab) -> Iterator[LabEnvironment]:
 def _restore(lab: Lab) -> None:
     for flag in lab.dir.glob("fence_fail*"):
         flag.unlink()
-    lab.heal()
-    for node in lab.nodes:
-        if not lab.powered(node):
-            lab.power_on(node)
+    lab.restore()
     lab.wait_until_online(timeout=180)
     crm_config(lab, "no-quorum-policy", None)
     crm_config(lab, "stonith-enabled", "true")

@@ -89,10 +89,7 @@ def receiver(lab: Lab) -> Iterator[LabReceiver]:
         yield the_receiver
     finally:
         the_receiver.stop()
-        lab.heal()
-        for node in lab.nodes:
-            if not lab.powered(node):
-                lab.power_on(node)
+        lab.restore()
         lab.wait_until_online(timeout=180)
         the_receiver.unsubscribe()
 

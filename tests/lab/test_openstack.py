@@ -27,9 +27,7 @@ def openstack(lab: Lab) -> Iterator[Lab]:
     try:
         yield lab
     finally:
-        for node in NODES:
-            if not lab.powered(node):
-                lab.power_on(node)
+        lab.restore()
         lab.wait_until_online(timeout=180)
         cloud.down(lab)
 

@@ -99,7 +99,7 @@ class LabEnvironment:
         actions: dict[str, Callable[[], object]] = {
             "power-cut": lambda: self.lab.cut(node),
             "isolate": lambda: self.lab.isolate(node),
-            "heal": self._heal,
+            "heal": self.lab.restore,
             "kill": lambda: _signal(int(values["pid"]), values["signal"]),
             "broker-stop": lambda: self.lab.rabbitmqctl("stop_app"),
             "broker-start": lambda: self.lab.rabbitmqctl("start_app"),
@@ -112,12 +112,6 @@ class LabEnvironment:
         if verb not in actions:
             raise DrillError(f"the lab has no verb {verb!r}")
         actions[verb]()
-
-    def _heal(self) -> None:
-        self.lab.heal()
-        for name in self.nodes:
-            if not self.lab.powered(name):
-                self.lab.power_on(name)
 
     def in_client(self, func: Callable[[], Any]) -> Any:
         """Run `func` in the infra namespace: a client outside the cluster."""

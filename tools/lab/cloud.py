@@ -101,8 +101,8 @@ def up(lab: Lab, *, timeout: float = 600, progress: Progress | None = None) -> d
     infra = lab.infra_up()
     before = _texts(config_dir(lab))
     cinder_conf, nova_conf = write_configs(lab, venv, infra.transport_url, infra.mysql_url)
-    stale = [clone for clone, nodes in running(lab).items()
-             if nodes and before != _texts(config_dir(lab))]  # fmt: skip
+    changed = before != _texts(config_dir(lab))
+    stale = [clone for clone, nodes in running(lab).items() if nodes] if changed else []
     say("databases: create and sync (inside node1)")
     inside = lab.netns_prefix("node1")
     openstack.create_databases(venv, infra.mysql_url, DATABASES, prefix=inside)

@@ -511,6 +511,13 @@ class Lab:
         for node in self.nodes:
             sh("ip", "link", "set", f"hakit-v{node.removeprefix('node')}", "up", check=False)
 
+    def restore(self) -> None:
+        """Undo every fault: links up, powered-off nodes booted (not waiting for them)."""
+        self.heal()
+        for node in self.nodes:
+            if not self.powered(node):
+                self.power_on(node)
+
     def kill(self, node: str, process: str) -> list[int]:
         """SIGKILL the processes of `node` named `process` (comm or argv[0] basename)."""
         self.check_node(node)
