@@ -55,6 +55,19 @@ def start_time(pid: int) -> int | None:
     return info.start_time if info else None
 
 
+def age(pid: int) -> float | None:
+    """Seconds since the process started (by the boot clock), or None if it is gone."""
+    info = stat(pid)
+    if info is None:
+        return None
+    try:
+        with open("/proc/uptime", encoding="ascii") as handle:
+            uptime = float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - info.start_time / os.sysconf("SC_CLK_TCK"))
+
+
 def is_alive(pid: int, started: int | None = None) -> bool:
     """True if `pid` exists, is not a zombie, and (if given) started at `started`."""
     info = stat(pid)

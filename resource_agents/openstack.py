@@ -14,7 +14,9 @@ the tree). On top of it, health by depth, cheap first:
 - 20: the queues' consumers through the RabbitMQ management API (`management_url`),
   counted only when the consumer's connection belongs to this process tree.
 
-A running service that is hung (stale heartbeat) or disconnected fails (1), never 7.
+A running service that is hung (stale heartbeat) or disconnected fails (1), never 7;
+a service whose first heartbeat is late by design (cinder-scheduler waits for the volume
+backends' capabilities first) is degraded (190) until that heartbeat is due.
 Each instance publishes its dependencies' health as transient node attributes
 (`hakit-<resource>-broker`, `hakit-<resource>-db` = ok|down). A dependency that stays
 down longer than `reconnect_grace` fails the instance only if another instance still
@@ -59,6 +61,10 @@ if TYPE_CHECKING:
 VERSION = "1.0.0"
 DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 HEALTH_REPUBLISH_SECONDS = 300
+#: Services that save their row at start but heartbeat only later, by design: cinder-scheduler
+#: first waits up to scheduler_driver_init_wait_time for the volume backends' capabilities
+#: (cinder/service.py: init_host_with_rpc runs before the report timer starts).
+LATE_FIRST_HEARTBEAT = {"cinder-scheduler": ("DEFAULT", "scheduler_driver_init_wait_time", "60")}
 #: The dependencies published as node attributes (the health file keeps more).
 PUBLISHED = ("broker", "db")
 DEFAULT_AMQP_PORT = 5672
@@ -948,7 +954,7 @@ def check_service(ctx: Context, facts: Facts, pid: int, health: Health, findings
         if problem:
             findings.add(OCFExit.ERR_GENERIC, problem)
     broker_down = check_broker(ctx, facts, pids, health, findings, timeout)
-    check_database(ctx, facts, pids, health, findings, timeout, recovering=broker_down)
+    check_database(ctx, facts, pid, pids, health, findings, timeout, recovering=broker_down)
 
 
 def check_broker(
@@ -970,11 +976,12 @@ def check_broker(
 
 
 def check_database(
-    ctx: Context, facts: Facts, pids: Sequence[int], health: Health, findings: Findings,
-    timeout: float, *, recovering: bool,
+    ctx: Context, facts: Facts, pid: int, pids: Sequence[int], health: Health,
+    findings: Findings, timeout: float, *, recovering: bool,
 ) -> None:  # fmt: skip
     """Console proxies: the token table answers. Others: the heartbeat is fresh (a stale
-    one right after a broker or database outage is degraded, otherwise hung)."""
+    one right after a broker or database outage, or before a late first heartbeat is
+    due, is degraded; otherwise hung)."""
     if facts.database is None:
         return
     sql: str
@@ -997,11 +1004,43 @@ def check_database(
     if facts.kind == "console":
         return
     recovering = recovering or health.recovered_within("db", reconnect_grace(ctx))
-    for reason in stale_heartbeats(facts, heartbeat_rows(rows), pids):
+    stale = stale_heartbeats(facts, heartbeat_rows(rows), pids)
+    starting = still_starting(facts, pid) if stale else None
+    for reason in stale:
         if recovering:
             findings.add(OCFExit.DEGRADED, reason + " after a dependency outage")
+        elif starting:
+            findings.add(OCFExit.DEGRADED, f"{reason} while starting: {starting}")
         else:
             findings.add(OCFExit.ERR_GENERIC, "hung: " + reason)
+
+
+def first_heartbeat_due(facts: Facts) -> float:
+    """Seconds after its start by which the service must have sent its first heartbeat
+    (0: at once)."""
+    late = LATE_FIRST_HEARTBEAT.get(facts.service_binary or "")
+    if late is None:
+        return 0.0
+    seconds = 0.0
+    for section, name, default in (late, ("DEFAULT", "report_interval", "10")):
+        try:
+            seconds += float(option(facts.config, section, name, default))
+        except ValueError:
+            seconds += float(default)
+    return seconds
+
+
+def still_starting(facts: Facts, pid: int) -> str | None:
+    """Why a stale heartbeat is not yet a hang: the service started recently and its first
+    heartbeat is not due yet (LATE_FIRST_HEARTBEAT)."""
+    due = first_heartbeat_due(facts)
+    started = proc.age(pid) if due else None
+    if started is None or started >= due + facts.service_down_time:
+        return None
+    return (
+        f"started {started:.0f}s ago; {facts.service_binary} sends its first heartbeat "
+        f"up to {due:.0f}s after its start"
+    )
 
 
 def reconnect_grace(ctx: Context) -> float:

@@ -5,6 +5,7 @@ workers/cleanup of cv2@fake only once the (stand-in) fencer confirms the fencing
 
 from __future__ import annotations
 
+import configparser
 import os
 import signal
 import time
@@ -14,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from hakit.ocf import OCFExit, proc
-from tests.openstack.conftest import CINDER_API_PORT, Cloud, FakeCluster, Resource, wait_until
+from tests.openstack.conftest import (
+    CINDER_API_PORT,
+    SERVICE_DOWN_TIME,
+    Cloud,
+    FakeCluster,
+    Resource,
+    wait_until,
+)
 
 FAKE_STONITH_ADMIN = """#!/bin/sh
 # stonith_admin --history NODE --output-as=xml stand-in: DIR/fence-NODE.xml
@@ -84,7 +92,37 @@ def test_generic_agent_runs_cinder_scheduler(scheduler: Resource, cloud: Cloud) 
     )
 
 
-def test_two_members_form_one_cinder_cluster(members: list[Resource], cloud: Cloud) -> None:
+def test_a_scheduler_waiting_for_volume_capabilities_is_starting_not_hung(
+    scheduler: Resource, cloud: Cloud, module_tmp: Path
+) -> None:
+    """cinder-scheduler saves its row at start but heartbeats only once the volume backends
+    sent their capabilities or scheduler_driver_init_wait_time (60 s) passed; no
+    cinder-volume runs yet, so its heartbeat goes stale while it starts."""
+
+    def age() -> int:
+        return int(cloud.mariadb.sql(
+            "SELECT TIMESTAMPDIFF(SECOND, updated_at, UTC_TIMESTAMP()) FROM cinder.services "
+            "WHERE `binary`='cinder-scheduler' AND host='sched1';"
+        ))  # fmt: skip
+
+    wait_until(lambda: age() > SERVICE_DOWN_TIME + 1, SERVICE_DOWN_TIME + 20, "a stale heartbeat")
+    starting = scheduler.monitor(10)
+    assert starting.code == OCFExit.DEGRADED, (starting.stderr, scheduler.log())
+    assert "while starting: started" in starting.stderr
+    config = configparser.RawConfigParser()
+    config.read(cloud.cinder_conf)
+    config.set("DEFAULT", "scheduler_driver_init_wait_time", "1")
+    impatient = module_tmp / "impatient-cinder.conf"
+    with impatient.open("w") as handle:
+        config.write(handle)
+    hung = scheduler.monitor(10, OCF_RESKEY_config=str(impatient))  # the same silence, not due
+    assert hung.code == OCFExit.ERR_GENERIC, hung.stderr
+    assert hung.exit_reason and hung.exit_reason.startswith("hung: cinder-scheduler sched1")
+
+
+def test_two_members_form_one_cinder_cluster(
+    members: list[Resource], cloud: Cloud, scheduler: Resource
+) -> None:
     for resource in members:
         result = resource("start")
         assert result.code == OCFExit.SUCCESS, (result.stderr, resource.log())
@@ -95,6 +133,8 @@ def test_two_members_form_one_cinder_cluster(members: list[Resource], cloud: Clo
     assert rows.split() == ["cv1@fake", "hakit@fake", "cv2@fake", "hakit@fake"]
     for resource in members:
         assert resource.monitor(10).code == OCFExit.SUCCESS
+    wait_until(lambda: scheduler.monitor(10).code == OCFExit.SUCCESS, 30,
+               "the scheduler heartbeating once the capabilities arrived")  # fmt: skip
 
 
 def test_lost_member_is_cleaned_up_only_after_confirmed_fencing(
