@@ -11,7 +11,9 @@ Invariants (a failed one fails the drill, with what, when and on which node):
 - timeline-complete: the scenario's milestones all happened, in order;
 - no-alarm-lost: every notification the health publisher stored reached the lab's
   receiver (when the publisher is deployed);
-- no-failure-during-outage: a broker or database outage leaves no fail count.
+- no-failure-during-outage: a broker or database outage leaves no fail count, and once
+  the clients have service back they keep it (watched for `aftermath` seconds more: late
+  failures, such as a service judged hung after reconnecting, come that late).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Options:
     target: str | None = None  # a node (default: where the resource runs)
     settle_timeout: float = 180.0
     recovery_timeout: float = 180.0
+    aftermath: float = 30.0  # OpenStack scenarios: watched after recovery (3 monitors)
 
 
 @dataclass
@@ -125,22 +128,17 @@ def run_once(env: Environment, scenario: Scenario, options: Options, number: int
         finally:
             _await_logged(env, scenario, target, options, fault_at)
             recovered = _await_recovery(env, options, probes, fault_at)
+        back_at = time.time()
         if recovered:
-            time.sleep(1.0)
-    logged = log_events(env.logs(), fault_at - 0.5, target if scenario.node_loss else None,
-                        options.resource)  # fmt: skip
-    timeline = sorted(drill + [_as_dict(e) for e in logged], key=lambda e: e["at"])
-    for probe in probes:
-        _, back = probe.downtime(fault_at)
-        if back is not None:
-            timeline.append({"at": back, "what": f"{probe.name} answers again", "node": "client",
-                             "kind": "available"})  # fmt: skip
-    timeline.sort(key=lambda e: e["at"])
+            time.sleep(options.aftermath if scenario.openstack else 1.0)
+    timeline = _timeline(env, scenario, options, target, fault_at, drill, probes)
     for event in timeline:
         if event not in drill:
             progress(event)
     final = env.status()
     _judge_end(judge, scenario, options, timeline, fault_at, final, fails_before, recovered, probes)
+    if scenario.openstack and recovered:
+        _judge_aftermath(judge, probes, back_at)
     checked_alarms = receiver is not None and _judge_alarms(judge, receiver, env, fault_at)
     if receiver is not None:
         receiver.stop()
@@ -266,6 +264,32 @@ def _judge_end(judge: Judge, scenario: Scenario, options: Options, timeline: lis
             (resource, node), count = next(iter(grown.items()))
             judge.fail("no-failure-during-outage", time.time(), node,
                        f"{resource} fail count {count} on {node}")  # fmt: skip
+
+
+def _timeline(env: Environment, scenario: Scenario, options: Options, target: str,
+              fault_at: float, drill: list[dict[str, Any]], probes: list[Probe],
+              ) -> list[dict[str, Any]]:  # fmt: skip
+    """The drill's own events, the cluster's logged ones and the probes' recoveries."""
+    logged = log_events(env.logs(), fault_at - 0.5, target if scenario.node_loss else None,
+                        options.resource)  # fmt: skip
+    timeline = drill + [_as_dict(e) for e in logged]
+    for probe in probes:
+        _, back = probe.downtime(fault_at)
+        if back is not None:
+            timeline.append({"at": back, "what": f"{probe.name} answers again", "node": "client",
+                             "kind": "available"})  # fmt: skip
+    return sorted(timeline, key=lambda e: e["at"])
+
+
+def _judge_aftermath(judge: Judge, probes: list[Probe], back_at: float) -> None:
+    """Once every probe answered again, none fails anymore."""
+    for probe in probes:
+        late = [at for at, ok in probe.samples if at > back_at and not ok]
+        if late:
+            judge.fail("no-failure-during-outage", late[0], "client",
+                       f"{probe.name} failed again {late[0] - back_at:.1f}s after service was "
+                       f"back ({len(late)} failures)")  # fmt: skip
+            return
 
 
 def _sample_ap(env: Environment, options: Options, judge: Judge) -> None:
