@@ -22,7 +22,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 from hakit.tools.health import constants
@@ -61,6 +60,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          help="compute API …/v2.1: force nova-compute down if fenced")  # fmt: skip
     publish.add_argument("--nova-token-file", metavar="FILE",
                          help="file holding the API token (noauth2: user:project)")  # fmt: skip
+    publish.add_argument("--evacuate", action="store_true",
+                         help="with --nova-api: evacuate a fenced host's servers")  # fmt: skip
     publish.set_defaults(func=_friendly(_publish))
 
     serve = verbs.add_parser("serve", help="the SOL 003-shaped subscriptions API")
@@ -150,17 +151,15 @@ def current_report(outbox_path: str) -> HealthReport:
 
 
 def _show(args: argparse.Namespace) -> int:
-    try:
-        return _show_until_interrupted(args)
-    except KeyboardInterrupt:  # how --watch ends
-        return 0
-
-
-def _show_until_interrupted(args: argparse.Namespace) -> int:
+    """The health table (or JSON); with --watch, again on every change until SIGINT or
+    SIGTERM (a flag, not KeyboardInterrupt: one raised inside a finalizer is lost)."""
     from hakit.tools.health.model import as_dict, health_table
 
+    stopping = threading.Event()
+    if args.watch:
+        _until_terminated(stopping.set)
     previous = None
-    while True:
+    while not stopping.is_set():
         report = current_report(args.outbox)
         state = {**as_dict(report), "taken": None}
         if state != previous:
@@ -175,7 +174,8 @@ def _show_until_interrupted(args: argparse.Namespace) -> int:
             previous = state
         if not args.watch:
             return 0
-        time.sleep(args.interval)
+        stopping.wait(args.interval)
+    return 0
 
 
 # --- publish / serve -------------------------------------------------------------------
@@ -195,6 +195,7 @@ def _publish(args: argparse.Namespace) -> int:
     server = _api_server(args)  # with --api-port: serving, and args.api_base is its base
     config = PublisherConfig(outbox=args.outbox, subscriptions=args.subscriptions,
                              inventory=args.inventory, nova=_compute_api(args),
+                             evacuate=args.evacuate,
                              watch_cib="CIB_file" not in os.environ,
                              context=Context(args.vim_connection_id, args.api_base))  # fmt: skip
     try:
