@@ -26,6 +26,7 @@ import os
 from hakit.ocf import (
     Action,
     Agent,
+    BooleanParam,
     Context,
     OCFError,
     OCFExit,
@@ -81,6 +82,21 @@ MONITOR_TOKEN_FILE = PathParam(
     "expects an authenticated request to succeed; without it any HTTP answer (401) is alive. "
     "Never logged.", must_exist=True,
 )  # fmt: skip
+NOVA_API = StringParam(
+    "nova_api", "Compute API URL (…/v2.1)", "nova-compute is forced down on a host whose "
+    "fencing is confirmed, and back once the host is OK; without an inventory, nova's servers "
+    "are the per-instance alarms. Empty: no nova.", default="",
+)  # fmt: skip
+NOVA_TOKEN_FILE = PathParam(
+    "nova_token_file", "File holding the compute API token",
+    "A Keystone token, or user:project with nova's noauth (labs). Never logged.",
+    must_exist=True,
+)  # fmt: skip
+EVACUATE = BooleanParam(
+    "evacuate", "Evacuate a fenced host's servers",
+    "With nova_api: once the host is forced down, each of its servers is evacuated once.",
+    default="false",
+)  # fmt: skip
 ENVIRONMENT_FILE = PathParam(
     "environment_file", "Environment file", "KEY=VALUE lines added to the daemon's "
     "environment. HAKIT_HEALTH_LEADER=1 makes a single instance outside a cluster deliver "
@@ -104,6 +120,12 @@ def argv(ctx: Context) -> list[str]:
         command += ["--api-base", base]
     if port is not None:
         command += ["--api-port", str(port), "--api-address", params[API_ADDRESS]]
+    if params.get(NOVA_API):
+        command += ["--nova-api", params[NOVA_API]]
+        if params.get(NOVA_TOKEN_FILE):
+            command += ["--nova-token-file", params[NOVA_TOKEN_FILE]]
+        if params.get(EVACUATE):
+            command.append("--evacuate")
     return command
 
 
@@ -220,6 +242,11 @@ def validate(ctx: Context) -> int:
     port = ctx.params.get(API_PORT)
     if port is not None:
         check_address(ctx.params[API_ADDRESS])
+    nova = ctx.params.get(NOVA_API)
+    if nova and not nova.startswith(("http://", "https://")):
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"nova_api={nova!r} is not an http(s) URL")
+    if ctx.params.get(EVACUATE) and not nova:
+        raise OCFError(OCFExit.ERR_CONFIGURED, "evacuate=true needs nova_api")
     if read_token(ctx) is not None and port is None:
         ctx.log.warning("monitor_token_file is unused without api_port")
     outbox = ctx.params[OUTBOX]
@@ -311,7 +338,8 @@ AGENT = Agent(
     shortdesc="hakit's health publisher (SOL 003 alarms) and subscriptions API, as a clone",
     longdesc=__doc__ or "",
     parameters=[PROGRAM, OUTBOX, SUBSCRIPTIONS, INVENTORY, API_PORT, API_ADDRESS, API_BASE,
-                VIM_CONNECTION_ID, MONITOR_TOKEN_FILE, ENVIRONMENT_FILE, service.LOG_FILE],
+                VIM_CONNECTION_ID, MONITOR_TOKEN_FILE, NOVA_API, NOVA_TOKEN_FILE, EVACUATE,
+                ENVIRONMENT_FILE, service.LOG_FILE],
     actions=[
         Action("start", start, timeout=60),
         Action("stop", service.stop, timeout=60),

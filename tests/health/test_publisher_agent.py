@@ -284,6 +284,8 @@ def test_a_taken_port_fails_the_start_with_the_daemons_words(
         ({"monitor_token_file": "{tmp}/empty"}, 6, "monitor_token_file {tmp}/empty holds no single token"),
         ({"monitor_token_file": "/nonexistent/token"}, 5, "monitor_token_file: /nonexistent/token does not exist on this node"),
         ({"outbox": "{tmp}/not-a-database"}, 5, "outbox {tmp}/not-a-database is not readable: file is not a database"),
+        ({"nova_api": "nova:8774"}, 6, "nova_api='nova:8774' is not an http(s) URL"),
+        ({"evacuate": "true"}, 6, "evacuate=true needs nova_api"),
         ({"environment_file": "{tmp}/leader.env", "CRM_meta_clone_max": "3"}, 6,
          "environment_file sets HAKIT_HEALTH_LEADER=1 in a clone of 3: every instance would deliver (duplicates); the DC's instance delivers without it"),
     ],

@@ -1,8 +1,12 @@
-"""The health publisher forces nova-compute down through a real nova-api, and back up.
+"""The health publisher forces nova-compute down through a real nova-api, and back up;
+and evacuates a fenced host's servers to the surviving compute, with one root alarm for
+the host and one per server, correlated.
 
 nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
 keystone-less paste filter in place of `authtoken`), nova-conductor, placement (noauth2)
-and a nova-compute with the fake driver as host `node3`, all from the pinned venv, on the
+a nova-scheduler and nova-computes with the fake driver as hosts `node3` and `node2` (glance
+and neutron are the stdlib stand-ins of hakit.tools.lab.openstack_stubs: the fake driver
+never reads an image or plugs a port), all from the pinned venv, on the
 session's MariaDB and RabbitMQ, on 127.0.0.1 only. nova-compute needs both: it reaches the
 database only through nova-conductor, and it exits at start when placement does not
 answer (version discovery in its report client). The cluster views are crm_mon output of
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -21,20 +27,23 @@ from pathlib import Path
 
 import pytest
 
+from hakit.ocf import proc
 from hakit.tools.health.model import Health, classify
 from hakit.tools.health.nova import ComputeAPI, ComputeService
-from hakit.tools.health.outbox import Outbox
+from hakit.tools.health.outbox import NOTIFICATIONS, Outbox
 from hakit.tools.health.publisher import Publisher, PublisherConfig
 from hakit.tools.health.sources import ClusterView, Leadership, alert_evidence
 from hakit.tools.install_agents import LIBEXEC
-from hakit.tools.lab import openstack
+from hakit.tools.lab import openstack, openstack_stubs
 from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import Cloud, wait_until
-from tests.openstack.nova_cloud import ADMIN, NovaCloud, nova_cloud
+from tests.openstack.nova_cloud import ADMIN, NovaCloud, merged, nova_cloud, stub_settings
 
 NOVA_API_PORT = 18774
 PLACEMENT_PORT = 18778
+GLANCE_PORT, NEUTRON_PORT = 19492, 19896
 HOST = "node3"
+SPARE = "node2"  # the surviving compute
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +52,24 @@ def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     node3's nova-compute is up in it."""
     began = time.monotonic()
     root = module_tmp / "nova"
-    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT) as nova:
+    settings = merged(stub_settings(GLANCE_PORT, NEUTRON_PORT),
+                      {"DEFAULT": {"reserved_host_memory_mb": 0}})  # fmt: skip
+    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT,
+                    settings=settings) as nova:  # fmt: skip
+        nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
         (root / "compute-state").mkdir()
         compute = openstack.write_config(root / "compute.conf", {
-            "DEFAULT": {"host": HOST, "compute_driver": "fake.MediumFakeDriver",
-                        "state_path": root / "compute-state", "reserved_host_memory_mb": 0},
+            # the fake driver that keeps its node identity (state_path/compute_id): nova
+            # refuses to restart a compute without it, and node3 restarts after its outage
+            "DEFAULT": {"host": HOST, "compute_driver": "fake.FakeDriverWithoutFakeNodes",
+                        "state_path": root / "compute-state"},
         })  # fmt: skip
         nova.start("compute", "nova-compute", compute)
-        wait_until(lambda: nova.computes_up([HOST]), 60, "nova-compute node3 up in the compute API")
-        print(f"\nplacement, nova-conductor, nova-api, nova-compute up in "
+        nova.start_compute(SPARE)
+        nova.start_scheduler("scheduler")
+        wait_until(lambda: nova.computes_up([HOST, SPARE]), 90, "nova-computes up in the API")
+        nova.discover_hosts()
+        print(f"\nplacement, nova-conductor, nova-api, nova-scheduler, two nova-computes up in "
               f"{time.monotonic() - began:.1f}s")  # fmt: skip
         yield nova
 
@@ -188,3 +206,78 @@ def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: Nov
     assert get("demo:demo", **{"X-Roles": "admin", "X-User-Id": "admin",
                                "X-Project-Id": "admin", "X-Is-Admin-Project": "true"}) == 403  # fmt: skip
     assert get("") == 401
+
+
+def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
+    nova_services: NovaCloud, tmp_path: Path
+) -> None:
+    """node3 loses power with three servers on it; once its fencing is confirmed the
+    publisher (evacuate=True) forces it down and evacuates each server once; they become
+    ACTIVE on node2. The alarms: node3's root alarm plus one per server (nova's servers
+    are the inventory), correlated. node3 back and OK: cleared; the servers stay."""
+    nova = nova_services
+    api = nova.api
+    nova.create_flavor("evac")
+    ids = [str(nova.request("POST", "/servers", {"server": {
+        "name": f"evac-{i}", "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": "evac",
+        "networks": "none", "availability_zone": f"nova:{HOST}"}})["server"]["id"])
+        for i in range(3)]  # fmt: skip
+
+    def placed() -> set[tuple[str, str]]:
+        return {(s.host, s.status) for s in api.servers() if s.id in ids}
+
+    wait_until(lambda: placed() == {(HOST, "ACTIVE")}, 90, "three servers ACTIVE on node3")
+    (tmp_path / "cib").mkdir()
+    cib = Cib(tmp_path / "cib")
+    views = Views(cib)
+    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"), evacuate=True, nova=api,
+                             subscriptions=str(tmp_path / "subscriptions.db"))  # fmt: skip
+    publisher = Publisher(config, view_source=views,
+                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
+    alerts = AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
+    t0 = time.time() - 60
+    alerts.node(HOST, "member", epoch=t0)
+    publisher.cycle(resync=True)
+
+    compute = nova.services.children["compute"]  # the power cut: its whole tree, SIGKILL
+    for pid in proc.tree(compute.pid):
+        os.kill(pid, signal.SIGKILL)
+    compute.wait(timeout=10)
+    alerts.node(HOST, "lost", epoch=t0 + 10)
+    alerts.fencing(HOST, executioner="node1", epoch=t0 + 12)
+    views.current = cib.simulate(cib.placed, "fenced", "--node-fail", HOST)
+    fenced_at = time.monotonic()
+    publisher.cycle(resync=True)
+    assert node3(api).forced_down is True
+    wait_until(lambda: placed() == {(SPARE, "ACTIVE")}, 120, "the servers ACTIVE on node2")
+    print(f"\nfencing confirmed → three servers ACTIVE on node2: "
+          f"{time.monotonic() - fenced_at:.1f}s")  # fmt: skip
+    publisher.cycle(resync=True)  # each server once: no second evacuation
+    evacuations = [line for line in nova.api_requests("POST") if "/action" in line]
+    assert len(evacuations) == 3, evacuations
+
+    bodies = [json.loads(r.body)["notification"]
+              for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)]  # fmt: skip
+    raised = [b["alarm"] for b in bodies if b["notificationType"] == "AlarmNotification"]
+    root, *per_server = raised[:4]  # when the fencing was confirmed
+    assert (root["managedObjectId"], root["faultType"], root["isRootCause"]) == (
+        HOST, "HOST_DOWN_FENCED", True)  # fmt: skip
+    assert sorted(a["managedObjectId"] for a in per_server) == sorted(ids)
+    assert sorted(root["correlatedAlarmIds"]) == sorted(a["id"] for a in per_server)
+    cleared = [b["alarmId"] for b in bodies if b["notificationType"] == "AlarmClearedNotification"]
+    assert sorted(cleared) == sorted(a["id"] for a in per_server)  # they run on node2 now
+
+    nova.start("compute", "nova-compute", nova.root / "compute.conf")  # node3 boots again
+    alerts.node(HOST, "member", epoch=t0 + 40)
+    views.current = cib.placed
+
+    def cleared_in_nova() -> bool:
+        # nova refuses until the restarted nova-compute has cleaned up the evacuations
+        publisher.cycle(resync=True)
+        return not node3(api).forced_down
+
+    wait_until(cleared_in_nova, 90, "node3 no longer forced down")
+    assert forced_table(publisher) == []
+    wait_until(lambda: node3(api).state == "up", 60, "node3's nova-compute up again")
+    assert placed() == {(SPARE, "ACTIVE")}
+    publisher.outbox.close()

@@ -1,4 +1,5 @@
-"""Force nova-compute down (and back up) through the compute API, microversion 2.53.
+"""Force nova-compute down (and back up), list and evacuate servers, through the compute
+API, microversion 2.53.
 
 Only for a host whose fencing is confirmed (HOST_DOWN_FENCED): nova then lets its
 servers be evacuated at once instead of waiting for the heartbeat to go stale; the
@@ -26,6 +27,14 @@ class ComputeService:
     host: str
     state: str
     forced_down: bool
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    host: str
+    status: str
+    task_state: str | None
 
 
 @dataclass(frozen=True)
@@ -84,3 +93,16 @@ class ComputeAPI:
                 self.request("PUT", f"/os-services/{service.id}", {"forced_down": down})
                 changed.append(service)
         return changed
+
+    def servers(self, host: str | None = None) -> list[Server]:
+        """Every project's servers (on `host`, when given), as the admin sees them."""
+        query = {"all_tenants": "1", **({"host": host} if host else {})}
+        answer = self.request("GET", f"/servers/detail?{urllib.parse.urlencode(query)}")
+        items = answer.get("servers", []) if isinstance(answer, dict) else []
+        return [Server(str(s["id"]), str(s.get("OS-EXT-SRV-ATTR:host") or ""),
+                       str(s.get("status", "")), s.get("OS-EXT-STS:task_state"))
+                for s in items if isinstance(s, dict) and "id" in s]  # fmt: skip
+
+    def evacuate(self, server_id: str) -> None:
+        """Rebuild the server on a host the scheduler picks (its host must be down)."""
+        self.request("POST", f"/servers/{server_id}/action", {"evacuate": {}})

@@ -54,6 +54,8 @@ from hakit.tools.health.subscriptions import Subscription, SubscriptionStore
 DERIVER = "publisher"
 ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
 FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
+EVACUATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
+                     "PRIMARY KEY (server, host))")  # fmt: skip
 
 ViewSource = Callable[[Outbox], ClusterView]
 LeadershipSource = Callable[[Snapshot | None], Leadership]
@@ -74,8 +76,11 @@ class PublisherConfig:
     http_timeout: float = 5.0
     batch: int = 500
     retention: float = 7 * 86400.0  # seconds delivered notifications and used events are kept
-    #: the compute API: force nova-compute down on hosts whose fencing is confirmed
+    #: the compute API: force nova-compute down on hosts whose fencing is confirmed; without
+    #: an `inventory`, the servers it places on each host are the instances of the alarms
     nova: ComputeAPI | None = None
+    #: then evacuate the fenced host's servers (each once per outage)
+    evacuate: bool = False
     #: also derive on every CIB change (`CibWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False
 
@@ -149,6 +154,8 @@ class Publisher:
             if events:
                 self.outbox.advance(DERIVER, events[-1].seq)
             return 0
+        if resync and self.config.nova is not None and not self.config.inventory:
+            self.refresh_inventory(self.config.nova)
         added = self.derive(view, events)
         if self.config.nova is not None:
             self.reconcile_nova(self.config.nova, classify(view))
@@ -188,11 +195,15 @@ class Publisher:
 
     def reconcile_nova(self, api: ComputeAPI, report: HealthReport) -> None:
         """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
-        back once the host is OK; other states change nothing. Failures retry next cycle."""
+        back once the host is OK; other states change nothing. With `evacuate`, a forced
+        down host's servers are evacuated. Failures retry next cycle."""
         self.outbox.db.execute(FORCED_DOWN_TABLE)
+        self.outbox.db.execute(EVACUATIONS_TABLE)
         forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
         for node in report.nodes:
             down = node.health is Health.HOST_DOWN_FENCED
+            if down and node.node in forced and self.config.evacuate:
+                self._evacuate(api, node.node)
             if down == (node.node in forced) or (not down and node.health is not Health.OK):
                 continue
             try:
@@ -205,8 +216,44 @@ class Publisher:
                     db.execute("INSERT OR IGNORE INTO forced_down (host) VALUES (?)", (node.node,))
                 else:
                     db.execute("DELETE FROM forced_down WHERE host = ?", (node.node,))
+                    db.execute("DELETE FROM evacuations WHERE host = ?", (node.node,))
             log(f"nova-compute on {node.node}: forced_down={down} "
                 f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})")  # fmt: skip
+            if down and self.config.evacuate:
+                self._evacuate(api, node.node)
+
+    def _evacuate(self, api: ComputeAPI, host: str) -> None:
+        """Evacuate each server nova still places on the fenced `host`, once."""
+        done = {row[0] for row in self.outbox.db.execute(
+            "SELECT server FROM evacuations WHERE host = ?", (host,))}  # fmt: skip
+        try:
+            servers = [s for s in api.servers(host) if s.id not in done and s.host == host]
+        except NovaError as error:
+            log(f"servers on {host}: listing failed: {error}")
+            return
+        for server in servers:
+            try:
+                api.evacuate(server.id)
+            except NovaError as error:
+                log(f"server {server.id} on {host}: evacuation failed: {error}")
+                continue
+            with self.outbox.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO evacuations (server, host) VALUES (?, ?)",
+                           (server.id, host))  # fmt: skip
+            log(f"server {server.id} on {host}: evacuation requested (was {server.status})")
+
+    def refresh_inventory(self, api: ComputeAPI) -> None:
+        """host → servers from nova (the alarms' instances), when no inventory file is set."""
+        try:
+            servers = api.servers()
+        except NovaError as error:
+            log(f"server inventory from nova not refreshed: {error}")
+            return
+        inventory: dict[str, list[Instance]] = {}
+        for server in servers:
+            if server.host:
+                inventory.setdefault(server.host, []).append(Instance(server.id, server.id))
+        self.inventory = inventory
 
     def _store(self, item: Outgoing) -> bool:
         body = json.dumps({"severity": item.severity, "notification": item.body})
