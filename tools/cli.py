@@ -78,16 +78,20 @@ def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
 def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
     from .lab import cloud
 
+    compute = args.verb == "cloud"
     if args.action == "down":
         cloud.down(lab)
         print("OpenStack resources removed (the demo topology is back)")
         return
     if args.action == "up":
-        timings = cloud.up(lab, progress=print)
+        timings = cloud.up(lab, compute=compute, progress=print)
         print(f"OpenStack up in {timings['running']:.0f}s (venv {timings['venv']:.0f}s, "
               f"databases {timings['databases']:.0f}s)")  # fmt: skip
-    for clone, nodes in cloud.running(lab).items():
+    for clone, nodes in cloud.running(lab, compute=compute).items():
         print(f"  {clone:<24} {' '.join(nodes) or '-'}")
+    if compute:
+        print(f"compute API: http://<node address>:{cloud.NOVA_API_PORT}/v2.1, "
+              f"X-Auth-Token {cloud.NOVA_TOKEN} (noauth, labs only)")  # fmt: skip
 
 
 def _lab_exec(lab: Lab, args: argparse.Namespace) -> int:
@@ -113,6 +117,7 @@ LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
     "status": lambda lab, args: _print_status(lab),
     "infra": _lab_infra,
     "openstack": _lab_openstack,
+    "cloud": _lab_openstack,
     "exec": _lab_exec,
     "cut": lambda lab, args: lab.cut(args.node),
     "power-on": lambda lab, args: lab.power_on(args.node),
@@ -149,6 +154,9 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     verbs.add_parser("status", help="power, membership, DC")
     verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
     cloud = verbs.add_parser("openstack", help="cinder and nova services as clones (real)")
+    cloud.add_argument("action", choices=("up", "status", "down"))
+    cloud = verbs.add_parser("cloud", help="the mini cloud: the OpenStack services, placement, "
+                             "nova-api, conductor, fake computes, evacuation")  # fmt: skip
     cloud.add_argument("action", choices=("up", "status", "down"))
     run = verbs.add_parser("exec", help="run a command inside a node: exec NODE -- CMD")
     run.add_argument("node")

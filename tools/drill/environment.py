@@ -115,10 +115,7 @@ class LabEnvironment:
 
     def in_client(self, func: Callable[[], Any]) -> Any:
         """Run `func` in the infra namespace: a client outside the cluster."""
-        from hakit.tools.lab import infra
-
-        self.lab.infra_network()
-        return infra.in_netns(INFRA_NETNS, func)
+        return self.lab.as_client(func)
 
     def _stop_mariadb(self) -> None:
         pids = [p for p in pids_in_netns(INFRA_NETNS) if (s := proc.stat(p)) is not None

@@ -14,8 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 from xml.etree import ElementTree
 
 from hakit.ocf import proc
@@ -24,6 +26,8 @@ from hakit.tools.health.constants import STATE_DIR as HEALTH_STATE_DIR
 from hakit.tools.lab import fence_agent
 from hakit.tools.lab.errors import LabError
 from hakit.tools.lab.profiles import PROFILES, Profile
+
+T = TypeVar("T")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -265,6 +269,13 @@ class Lab:
         infra.ensure_packages()
         self.infra_network()
         return infra.start_infra(self.dir / "infra", INFRA_NETNS, INFRA_ADDRESS)
+
+    def as_client(self, func: Callable[[], T]) -> T:
+        """Run `func` in the infra namespace: a client outside the cluster."""
+        from hakit.tools.lab import infra
+
+        self.infra_network()
+        return infra.in_netns(INFRA_NETNS, func)
 
     def infra_network(self) -> str:
         """The infra node's namespace on the bridge, without its services; its address.
