@@ -71,6 +71,7 @@ bench: venv install-agents
 	$(PY) -m bench.lab --write docs/benchmarks.md
 	$(PY) -m bench.health --write docs/benchmarks.md
 	$(PY) -m bench.placement --write docs/benchmarks.md
+	$(PY) -m bench.minicloud --write docs/benchmarks.md
 
 clean:
 	rm -rf build $(VENV) .mypy_cache .ruff_cache .pytest_cache

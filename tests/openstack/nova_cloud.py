@@ -25,7 +25,7 @@ import pytest
 
 from hakit.ocf import proc
 from hakit.tools.health.nova import ComputeAPI
-from hakit.tools.lab import openstack, openstack_stubs
+from hakit.tools.lab import cloud, openstack, openstack_stubs
 from tests.openstack.conftest import Cloud, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
 
@@ -165,10 +165,9 @@ def stub_settings(glance_port: int, neutron_port: int) -> openstack.Sections:
 
 def merged(*layers: openstack.Sections) -> dict[str, dict[str, object]]:
     """Config sections, later layers' options winning."""
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, Any] = {}
     for layer in layers:
-        for section, options in layer.items():
-            out.setdefault(section, {}).update(options)
+        out = cloud.merged(out, dict(layer))
     return out
 
 
