@@ -16,6 +16,8 @@ talks to any node's nova-api.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -25,10 +27,11 @@ from typing import Any
 
 import pytest
 
+from hakit.ocf import proc
 from hakit.tools.health.nova import Server
 from hakit.tools.lab import cloud
 from hakit.tools.lab.lab import Lab
-from tests.lab.test_openstack import fail_count, wait_for
+from tests.lab.test_openstack import fail_count, masters, wait_for
 
 NODES = ["node1", "node2", "node3"]
 CAPACITY = cloud.COMPUTE_VCPUS  # per compute
@@ -116,7 +119,13 @@ def test_a_scheduler_killed_mid_burst(minicloud: Lab) -> None:
     every boot settles (a request the dead scheduler had taken fails after nova's RPC
     timeout), no provider is over-allocated and every ACTIVE server holds its claim."""
     before = fail_count(minicloud, "nova-scheduler", "node2")
-    killer = threading.Timer(2.0, lambda: minicloud.kill("node2", "nova-scheduler"))
+
+    def kill() -> None:  # the master and its workers (oslo retitles them: by command line)
+        for master in masters(minicloud, "node2", "nova-scheduler"):
+            for pid in proc.tree(master):
+                os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Timer(2.0, kill)
     began = time.monotonic()
     killer.start()
     ids = burst(minicloud, "killed")
