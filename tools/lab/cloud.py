@@ -215,6 +215,10 @@ def up(
                           f"{int(timeout)}s"], timeout=timeout + 30)  # fmt: skip
     nodes = sorted(lab.nodes)
     deadline = time.monotonic() + timeout
+    # the transition ends late: e.g. the demo's health-publisher restarts with new
+    # parameters after the services started, so "running everywhere" alone is too early
+    lab.run("node1", ["crm_resource", "--wait", "--timeout", f"{int(timeout)}s"],
+            check=False, timeout=timeout + 30)  # fmt: skip
     placed = running(lab, compute=compute)
     while not placed or any(where != nodes for where in placed.values()):
         if time.monotonic() > deadline:
