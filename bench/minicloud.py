@@ -16,27 +16,17 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.monitor import write
+from hakit.tools.drill.runner import wait_for
 from hakit.tools.lab import cloud
-from hakit.tools.lab.errors import LabError
 from hakit.tools.lab.lab import Lab
 
 BEGIN, END = "<!-- bench:minicloud:begin -->", "<!-- bench:minicloud:end -->"
 NODES = ("node1", "node2", "node3")
 SCHEDULERS = "nova-scheduler-clone"
-
-
-def wait(what: str, check: Callable[[], bool], timeout: float) -> float:
-    began = time.monotonic()
-    while not check():
-        if time.monotonic() - began > timeout:
-            raise LabError(f"not within {timeout:g}s: {what}")
-        time.sleep(0.5)
-    return time.monotonic() - began
 
 
 def set_schedulers(lab: Lab, count: int | None) -> None:
@@ -45,7 +35,7 @@ def set_schedulers(lab: Lab, count: int | None) -> None:
         ["--delete-parameter", "clone-max"]  # fmt: skip
     lab.run("node1", ["crm_resource", "--resource", SCHEDULERS, "--meta", *meta], check=False)
     wanted = count or len(NODES)
-    wait(f"{wanted} schedulers", lambda: len(cloud.running(lab)[SCHEDULERS]) == wanted, 180)
+    wait_for(lambda: len(cloud.running(lab)[SCHEDULERS]) == wanted, 180, f"{wanted} schedulers")
     time.sleep(5)  # the new ones consume their queue
 
 
@@ -63,7 +53,7 @@ def burst(lab: Lab, boots: int) -> tuple[float, int]:
     def statuses() -> list[str]:
         return [status for _, status in cloud.placed(lab, ids).values()]
 
-    wait("every server ACTIVE or ERROR", lambda: set(statuses()) <= {"ACTIVE", "ERROR"}, 600)
+    wait_for(lambda: set(statuses()) <= {"ACTIVE", "ERROR"}, 600, "every server ACTIVE or ERROR")
     seconds = time.monotonic() - began
     active = statuses().count("ACTIVE")
     cloud.delete_servers(lab)
@@ -74,17 +64,17 @@ def power_cut(lab: Lab) -> float:
     """Seconds from node3's power cut to its three servers ACTIVE on node1/node2."""
     api = cloud.compute_api(lab, "node1")
     ids = lab.as_client(lambda: [cloud.boot(api, f"cut-{i}", "node3") for i in range(3)])
-    wait("servers ACTIVE on node3",
-         lambda: set(cloud.placed(lab, ids).values()) == {("node3", "ACTIVE")}, 180)  # fmt: skip
+    wait_for(lambda: set(cloud.placed(lab, ids).values()) == {("node3", "ACTIVE")}, 180,
+             "servers ACTIVE on node3")  # fmt: skip
     began = time.monotonic()
     lab.cut("node3")
     elsewhere = {("node1", "ACTIVE"), ("node2", "ACTIVE")}
-    wait("servers ACTIVE elsewhere",
-         lambda: set(cloud.placed(lab, ids).values()) <= elsewhere, 300)  # fmt: skip
+    wait_for(lambda: set(cloud.placed(lab, ids).values()) <= elsewhere, 300,
+             "servers ACTIVE elsewhere")  # fmt: skip
     seconds = time.monotonic() - began
     lab.restore()
     lab.wait_until_online(timeout=180)
-    wait("node3's nova-compute up", lambda: cloud.compute_states(lab).get("node3") == "up", 300)
+    wait_for(lambda: cloud.compute_states(lab).get("node3") == "up", 300, "node3's nova-compute up")
     cloud.delete_servers(lab)
     return seconds
 
@@ -113,8 +103,8 @@ def main() -> int:
     lab = Lab()
     lab.up(nodes=3, profile="fast")
     cloud.up(lab, compute=True, timeout=900)
-    wait("three computes up", lambda: cloud.compute_states(lab) == dict.fromkeys(NODES, "up"),
-         300)  # fmt: skip
+    wait_for(lambda: cloud.compute_states(lab) == dict.fromkeys(NODES, "up"), 300,
+             "three computes up")  # fmt: skip
     cloud.ensure_flavor(lab)
     cloud.delete_servers(lab)
     rates: dict[int, list[float]] = {1: [], 2: [], 3: []}

@@ -113,8 +113,7 @@ def cinder_round_trip(addresses: list[str], port: int, timeout: float = 15.0) ->
     def round_trip(address: str) -> bool:
         if dirty[0]:
             sweep(address)
-            dirty[0] = False
-        dirty[0] = True
+        dirty[0] = True  # until this round trip's volume is deleted
         volume = call(address, "POST", "/volumes", {"volume": {"size": 1, "name": name}})
         volume_id = volume["volume"]["id"]
         status, deadline = "creating", time.monotonic() + timeout
