@@ -1,11 +1,12 @@
 """The mini cloud in the lab (`hakit lab cloud up`): boots per second with 1, 2 and 3
-active nova-schedulers (the anchor: one scheduler), and the time from a compute node's
-power cut to its servers ACTIVE on the other nodes (fencing, then force-down and
-evacuation by the health publisher).
+active nova-schedulers (the anchor: one scheduler), the VCPU over-allocated by a burst
+with placement's default claim retry and with hakit's setting, and the time from a
+compute node's power cut to its servers ACTIVE on the other nodes (fencing, then
+force-down and evacuation by the health publisher).
 
-Each burst sends BOOTS servers of 1 VCPU at once through the three nova-apis (capacity
-3 x 10 VCPU), waits until each is ACTIVE or ERROR, and deletes them. The scheduler count
-is the clone's clone-max.
+Each burst is the scheduler drill's (hakit.tools.drill.scheduler): BOOTS servers of 1 VCPU
+at once through the three nova-apis (capacity 3 x 10 VCPU), until each is ACTIVE or
+ERROR; the scheduler count is the clone's clone-max.
 
     python -m bench.minicloud [--runs 3] [--boots 30] [--write FILE]
 """
@@ -16,48 +17,18 @@ import argparse
 import statistics
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.monitor import write
+from hakit.tools.drill import scheduler
+from hakit.tools.drill.environment import LabEnvironment
 from hakit.tools.drill.runner import wait_for
 from hakit.tools.lab import cloud
 from hakit.tools.lab.lab import Lab
 
 BEGIN, END = "<!-- bench:minicloud:begin -->", "<!-- bench:minicloud:end -->"
 NODES = ("node1", "node2", "node3")
-SCHEDULERS = "nova-scheduler-clone"
-
-
-def set_schedulers(lab: Lab, count: int | None) -> None:
-    """clone-max of the scheduler clone (None: every node)."""
-    meta = ["--set-parameter", "clone-max", "--parameter-value", str(count)] if count else \
-        ["--delete-parameter", "clone-max"]  # fmt: skip
-    lab.run("node1", ["crm_resource", "--resource", SCHEDULERS, "--meta", *meta], check=False)
-    wanted = count or len(NODES)
-    wait_for(lambda: len(cloud.running(lab)[SCHEDULERS]) == wanted, 180, f"{wanted} schedulers")
-    time.sleep(5)  # the new ones consume their queue
-
-
-def burst(lab: Lab, boots: int) -> tuple[float, int]:
-    """(seconds from the first POST until every server settled, ACTIVE count)."""
-    apis = [cloud.compute_api(lab, node, timeout=180) for node in NODES]
-
-    def post_all() -> list[str]:
-        with ThreadPoolExecutor(boots) as pool:
-            return list(pool.map(lambda i: cloud.boot(apis[i % 3], f"b-{i:03d}"), range(boots)))
-
-    began = time.monotonic()
-    ids = lab.as_client(post_all)
-
-    def statuses() -> list[str]:
-        return [status for _, status in cloud.placed(lab, ids).values()]
-
-    wait_for(lambda: set(statuses()) <= {"ACTIVE", "ERROR"}, 600, "every server ACTIVE or ERROR")
-    seconds = time.monotonic() - began
-    active = statuses().count("ACTIVE")
-    cloud.delete_servers(lab)
-    return seconds, active
+UNSAFE_BOOTS = 100
 
 
 def power_cut(lab: Lab) -> float:
@@ -79,7 +50,8 @@ def power_cut(lab: Lab) -> float:
     return seconds
 
 
-def table(rates: dict[int, list[float]], cuts: list[float], boots: int) -> str:
+def table(rates: dict[int, list[float]], over: dict[str, list[int]], cuts: list[float],
+          boots: int) -> str:  # fmt: skip
     anchor = statistics.median(rates[1])
     lines = [f"{boots} boots of 1 VCPU at once through 3 nova-apis (capacity 30 VCPU), "
              f"{len(rates[1])} runs per setting; the anchor is one scheduler.", "",
@@ -88,10 +60,26 @@ def table(rates: dict[int, list[float]], cuts: list[float], boots: int) -> str:
     for count, values in rates.items():
         median = statistics.median(values)
         lines.append(f"| {count} | {median:.2f} | {max(values):.2f} | {median / anchor:.2f} |")
+    lines += ["", f"VCPU over-allocated (used beyond capacity, summed over the 3 providers) by "
+              f"{UNSAFE_BOOTS} boots through 3 schedulers, per run:", "",
+              "| placement.conf | runs | over-allocated VCPU |", "|---|---|---|"]  # fmt: skip
+    for setting, counts in over.items():
+        lines.append(f"| {setting} | {len(counts)} | {', '.join(map(str, counts))} |")
     lines += ["", f"Power cut of a compute node → its 3 servers ACTIVE on the others "
               f"(fencing, force-down, evacuation): median {statistics.median(cuts):.1f} s, "
               f"max {max(cuts):.1f} s over {len(cuts)} runs."]  # fmt: skip
     return "\n".join(lines)
+
+
+def over_allocation(env: LabEnvironment, runs: int) -> dict[str, list[int]]:
+    """Over-allocated VCPU per burst, placement's default retry and hakit's setting."""
+    over: dict[str, list[int]] = {}
+    for safe, setting in ((False, "placement's default (retry 10)"),
+                          (True, "hakit (allocation_conflict_retry_count = 1)")):  # fmt: skip
+        scheduler.set_placement_claims(env.lab, safe=safe)
+        options = scheduler.BurstOptions(3, UNSAFE_BOOTS, unsafe=not safe)
+        over[setting] = [scheduler.run_burst(env, options).over_allocated for _ in range(runs)]
+    return over
 
 
 def main() -> int:
@@ -107,19 +95,23 @@ def main() -> int:
              "three computes up")  # fmt: skip
     cloud.ensure_flavor(lab)
     cloud.delete_servers(lab)
+    env = LabEnvironment(lab)
     rates: dict[int, list[float]] = {1: [], 2: [], 3: []}
     try:
         for _ in range(args.runs):  # alternate: the same machine state for each setting
             for count, values in rates.items():
-                set_schedulers(lab, count)
-                seconds, active = burst(lab, args.boots)
-                values.append(active / seconds)
-                print(f"{count} scheduler(s): {active} ACTIVE in {seconds:.1f}s", flush=True)
-        set_schedulers(lab, None)
+                result = scheduler.run_burst(env, scheduler.BurstOptions(count, args.boots))
+                values.append(result.statuses.get("ACTIVE", 0) / result.seconds)
+                print(f"{count} scheduler(s): {result.statuses} in {result.seconds:.1f}s",
+                      flush=True)  # fmt: skip
+        over = over_allocation(env, args.runs)
+        print(f"over-allocated VCPU: {over}", flush=True)
+        scheduler.set_schedulers(lab, None)
         cuts = [power_cut(lab) for _ in range(args.runs)]
     finally:
-        set_schedulers(lab, None)
-    text = table(rates, cuts, args.boots)
+        scheduler.set_placement_claims(lab, safe=True)
+        scheduler.set_schedulers(lab, None)
+    text = table(rates, over, cuts, args.boots)
     print(text)
     if args.write:
         write(args.write, text, BEGIN, END, "Mini cloud: boots per scheduler count, power cut")

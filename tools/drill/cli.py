@@ -22,7 +22,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verbs = drill.add_subparsers(dest="drill_verb", required=True)
     verbs.add_parser("list", help="the scenarios").set_defaults(func=_list)
     run = verbs.add_parser("run", help="run a scenario (against the lab by default)")
-    run.add_argument("scenario", choices=sorted(SCENARIOS))
+    run.add_argument("scenario", choices=sorted([*SCENARIOS, *CLOUD_DRILLS]))
     run.add_argument("--target", metavar="NODE|RESOURCE",
                      help="a node to hit, or the A/P resource to watch (default: the node "
                           "where --resource runs)")  # fmt: skip
@@ -35,15 +35,75 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--port", type=int, default=8080, help="its client port (HTTP probe)")
     run.add_argument("--process", default="http.server", help="its process (command line)")
     run.add_argument("--out", type=Path, help="report directory (default: ./drill-<time>)")
+    burst = run.add_argument_group("scheduler-burst")
+    burst.add_argument(
+        "--schedulers",
+        type=_counts,
+        default=[1, 2, 3],
+        metavar="N[,N...]",
+        help="active nova-scheduler counts, a burst each (default: 1,2,3)",
+    )
+    burst.add_argument("--boots", type=int, default=200, help="boots per burst (default: 200)")
+    burst.add_argument("--kill-scheduler", action="store_true",
+                       help="SIGKILL one scheduler 2 s into each burst")  # fmt: skip
+    burst.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="placement's default claim retry: expected to over-allocate",
+    )
     run.set_defaults(func=_run)
 
 
+#: drills of the lab's mini cloud (`hakit lab cloud up`) rather than of a fault's timeline
+CLOUD_DRILLS = {
+    "scheduler-burst": "boots beyond capacity through 1, 2 and 3 active nova-schedulers; "
+                       "no provider over-allocated",
+    "console-tokens": "one console token through every nova-novncproxy, also after its "
+                      "proxy is killed and recovered; bogus and expired tokens refused",
+}  # fmt: skip
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"scheduler counts start at 1: {text!r}")
+    return counts
+
+
 def _list(_: argparse.Namespace) -> int:
-    width = max(len(name) for name in SCENARIOS)
+    width = max(len(name) for name in [*SCENARIOS, *CLOUD_DRILLS])
     for name, scenario in SCENARIOS.items():
         extra = " [needs `hakit lab openstack up`]" if scenario.openstack else ""
         print(f"{name:<{width}}  {scenario.summary}{extra}")
+    for name, summary in CLOUD_DRILLS.items():
+        print(f"{name:<{width}}  {summary} [needs `hakit lab cloud up`]")
     return 0
+
+
+def _run_cloud_drill(args: argparse.Namespace, out: Path) -> int:
+    from hakit.tools.drill import console, scheduler
+    from hakit.tools.drill.environment import DrillError, lab_environment
+
+    if args.environment:
+        print(f"hakit drill: {args.scenario} runs on the lab's mini cloud only", file=sys.stderr)
+        return 2
+    try:
+        env = lab_environment(args.profile)
+        if args.scenario == "console-tokens":
+            print("== console-tokens", flush=True)
+            passed = [console.run(env, out).passed]
+        else:
+            options = scheduler.BurstOptions(boots=args.boots, kill_scheduler=args.kill_scheduler,
+                                             unsafe=args.unsafe)  # fmt: skip
+            passed = [r.passed for r in scheduler.run(env, args.schedulers, options, out)]
+    except DrillError as error:
+        print(f"hakit drill: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {out / 'result.json'}")
+    return 0 if all(passed) else 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -51,9 +111,11 @@ def _run(args: argparse.Namespace) -> int:
     from hakit.tools.drill.environment import CommandEnvironment, DrillError, lab_environment
     from hakit.tools.drill.runner import Options, run_once
 
+    out = args.out or Path(f"drill-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.scenario in CLOUD_DRILLS:
+        return _run_cloud_drill(args, out)
     scenario = SCENARIOS[args.scenario]
     options = Options(args.resource, args.port, args.process, args.target)
-    out = args.out or Path(f"drill-{time.strftime('%Y%m%d-%H%M%S')}")
     runs: list[dict[str, Any]] = []
     try:
         env = CommandEnvironment(args.environment) if args.environment else \

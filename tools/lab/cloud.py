@@ -31,7 +31,7 @@ COMPUTE_TEMPLATE = Path(__file__).with_name("compute.yaml")
 DEMO = Path(__file__).with_name("demo.yaml")
 CLONES = ("cinder-api-clone", "cinder-scheduler-clone", "cinder-volume-clone",
           "nova-scheduler-clone", "nova-novncproxy-clone")  # fmt: skip
-COMPUTE_CLONES = ("glance-stub-clone", "neutron-stub-clone", "placement-clone",
+COMPUTE_CLONES = ("glance-stub-clone", "neutron-stub-clone", "vnc-stub-clone", "placement-clone",
                   "nova-api-clone", "nova-conductor-clone", "nova-compute-clone",
                   "health-publisher-clone")  # fmt: skip
 #: clones that read the files `up` writes (restarted when they change)
@@ -266,30 +266,41 @@ def down(lab: Lab) -> None:
 
 # --- the mini cloud as a client sees it -----------------------------------------------------
 
-#: Run inside a node: placement's VCPU usage and capacity per provider, as JSON.
+#: Run inside a node: placement's VCPU usage, capacity and consumers per provider, as JSON.
 PLACEMENT_USAGES = """\
 import json, urllib.request
 def get(path):
     request = urllib.request.Request("http://127.0.0.1:8778" + path,
                                      headers={"X-Auth-Token": "admin"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)
 out = {}
 for rp in get("/resource_providers")["resource_providers"]:
     vcpu = get(f"/resource_providers/{rp['uuid']}/inventories")["inventories"].get("VCPU")
     if vcpu:
         used = get(f"/resource_providers/{rp['uuid']}/usages")["usages"].get("VCPU", 0)
-        out[rp["name"]] = [used, int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"])]
+        consumers = get(f"/resource_providers/{rp['uuid']}/allocations")["allocations"]
+        out[rp["name"]] = [used, int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"]),
+                           sorted(consumers)]
 print(json.dumps(out))
 """
 
 
-def placement_usages(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int]]:
-    """{provider: (VCPU used, capacity)} from placement, asked on `node`."""
+def placement_providers(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int, list[str]]]:
+    """{provider: (VCPU used, capacity, consumers)} from placement, asked on `node`."""
     import json
 
-    done = lab.run(node, [sys.executable, "-I", "-c", PLACEMENT_USAGES], timeout=60)
-    return {name: (used, capacity) for name, (used, capacity) in json.loads(done.stdout).items()}
+    done = lab.run(node, [sys.executable, "-I", "-c", PLACEMENT_USAGES], timeout=120)
+    return {name: (used, capacity, consumers)
+            for name, (used, capacity, consumers) in json.loads(done.stdout).items()}  # fmt: skip
+
+
+def placement_usages(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int]]:
+    """{provider: (VCPU used, capacity)} from placement, asked on `node`."""
+    return {
+        name: (used, capacity)
+        for name, (used, capacity, _) in placement_providers(lab, node).items()
+    }
 
 
 def compute_api(lab: Lab, node: str, timeout: float = 30) -> ComputeAPI:

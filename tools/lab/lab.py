@@ -39,6 +39,8 @@ SUBNET = "10.77.0"
 INFRA_NETNS, INFRA_ADDRESS = "hakit-infra", f"{SUBNET}.5"
 FENCE_AGENT = Path("/usr/sbin/fence_hakit_lab")
 FENCE_ID = "hakit-fence"
+#: nova's fake driver's console host; each node resolves it to its own VNC stand-in
+FAKE_VNC_HOST = "fakevncconsole.com"
 SYSTEM_PYTHON = "/usr/bin/python3"
 NODE_INIT = Path(__file__).with_name("node_init.py")
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -380,6 +382,7 @@ class Lab:
             "127.0.0.1 localhost\n"
             + "".join(f"{self.address(n)} {n}\n" for n in self.nodes)
             + f"{INFRA_ADDRESS} infra\n"
+            + f"127.0.0.1 {FAKE_VNC_HOST}\n"  # the mini cloud's VNC stand-in on each node
         )
         (self.dir / "hosts").write_text(hosts)
         conf = self.dir / "corosync.conf"

@@ -1,7 +1,9 @@
-"""Stand-ins for glance and neutron, for tests that boot servers on nova's fake driver.
+"""Stand-ins for glance, neutron and a VNC server, for tests that boot servers on nova's
+fake driver.
 
-These are NOT glance or neutron: they store nothing, check no token and answer only the
-few requests nova 34 makes when it boots and lists servers with `"networks": "none"`:
+These are NOT glance, neutron or a hypervisor's console: they store nothing, check no
+token and answer only the few requests nova 34 makes when it boots and lists servers with
+`"networks": "none"`, and what nova-novncproxy does once it accepted a console token:
 
 - glance: nova-api reads the image of every boot (python-glanceclient builds its model
   from `/v2/schemas/image`); the fake driver never downloads it. One image, IMAGE_ID.
@@ -9,21 +11,29 @@ few requests nova 34 makes when it boots and lists servers with `"networks": "no
   `GET /servers/detail`, clean-up on delete). Every GET answers an empty collection named
   after the path's last segment (`/v2.0/ports?device_id=...` → `{"ports": []}`); DELETE
   answers 204.
+- vnc: the fake driver's console is `fakevncconsole.com:6969` (the lab's /etc/hosts maps
+  that name to 127.0.0.1). nova-novncproxy sends `CONNECT <internal_access_path>`; the
+  stand-in answers 200 and the RFB 3.8 version string, which the proxy relays to its
+  websocket client: the client's proof that the proxy accepted the token.
 
 Standard library only, so it runs under any python3 (the OpenStack venv's or Debian's):
 
-    python3 openstack_stubs.py glance|neutron PORT     # serves on 127.0.0.1 until killed
+    python3 openstack_stubs.py glance|neutron|vnc PORT     # serves on 127.0.0.1 until killed
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import socketserver
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOST = "127.0.0.1"
 IMAGE_ID = "00000000-0000-4000-8000-00000000cafe"
+VNC_PORT = 6969  # the fake driver's console port (validate_console_port checks it)
+RFB_VERSION = b"RFB 003.008\n"
 _STAMP = "2026-01-01T00:00:00Z"
 IMAGE = {
     "id": IMAGE_ID, "name": "hakit-stub-image", "status": "active", "visibility": "public",
@@ -95,14 +105,42 @@ class Stub(BaseHTTPRequestHandler):
             self.not_found()
 
 
+class VncStub(socketserver.BaseRequestHandler):
+    """`CONNECT path` → 200, then the RFB version; reads until the proxy closes."""
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(30)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            sys.stderr.write(head.split(b"\r\n")[0].decode(errors="replace") + "\n")
+            sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + RFB_VERSION)
+            while sock.recv(4096):  # the proxy relays the client's bytes until it closes
+                pass
+        except OSError:
+            pass
+
+
+class VncServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 def serve(service: str, port: int) -> None:
+    if service == "vnc":
+        VncServer((HOST, port), VncStub).serve_forever()
     if service not in ("glance", "neutron"):
-        raise SystemExit(f"unknown service {service!r}: glance or neutron")
+        raise SystemExit(f"unknown service {service!r}: glance, neutron or vnc")
     handler = type(f"{service.title()}Stub", (Stub,), {"service": service, "port": port})
     ThreadingHTTPServer((HOST, port), handler).serve_forever()
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or not sys.argv[2].isdigit():
-        raise SystemExit("usage: openstack_stubs.py glance|neutron PORT")
+        raise SystemExit("usage: openstack_stubs.py glance|neutron|vnc PORT")
     serve(sys.argv[1], int(sys.argv[2]))
