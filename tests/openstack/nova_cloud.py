@@ -25,7 +25,11 @@ import pytest
 
 from hakit.ocf import proc
 from hakit.tools.health.nova import ComputeAPI
+from hakit.tools.health.outbox import Outbox
+from hakit.tools.health.publisher import Publisher
+from hakit.tools.health.sources import ClusterView, alert_evidence
 from hakit.tools.lab import cloud, openstack, openstack_stubs
+from tests.health.conftest import Cib
 from tests.openstack.conftest import Cloud, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
 
@@ -146,11 +150,46 @@ class NovaCloud:
             return False
         return all([s.state for s in self.api.compute_services(h)] == ["up"] for h in hosts)
 
+    def forget_computes(self, hosts: Sequence[str], timeout: float = 120) -> None:
+        """Remove `hosts`' nova-computes from nova with the servers nova places there, so
+        that a later module can start computes of the same names on fresh state (nova
+        refuses to start a known compute without its node identity). Their nova-compute
+        processes must be stopped: the services are forced down first, so nova-api
+        deletes the servers itself (and their volume attachments, through cinder). Their
+        resource providers must be in this placement (nova-api answers 500 otherwise)."""
+        for host in hosts:
+            self.api.set_forced_down(host, True)
+        for host in hosts:
+            for server in self.api.servers(host):
+                self.request("DELETE", f"/servers/{server.id}")
+        wait_until(lambda: not any(self.api.servers(h) for h in hosts), timeout,
+                   f"the servers on {', '.join(hosts)} deleted")  # fmt: skip
+        for host in hosts:
+            for service in self.api.compute_services(host):
+                self.request("DELETE", f"/os-services/{service.id}")
+
     def api_requests(self, method: str) -> list[str]:
         """nova-api's request log lines for `method` requests."""
         log = (self.root / "api.log").read_text(errors="replace")
         return [line for line in log.splitlines()
                 if "nova.api.openstack.requestlog" in line and f'"{method} /' in line]  # fmt: skip
+
+
+class Views:
+    """ClusterViews from crm_simulate'd CIB files plus the outbox's alert evidence."""
+
+    def __init__(self, cib: Cib) -> None:
+        self.cib = cib
+        self.current = cib.placed
+
+    def __call__(self, box: Outbox) -> ClusterView:
+        fences, joined = alert_evidence(box)
+        return ClusterView(self.cib.snapshot(self.current), fences, joined)
+
+
+def forced_table(publisher: Publisher) -> list[str]:
+    """The hosts the publisher has forced down (its table, made by the first reconcile)."""
+    return [row[0] for row in publisher.outbox.db.execute("SELECT host FROM forced_down")]
 
 
 def stub_settings(glance_port: int, neutron_port: int) -> openstack.Sections:

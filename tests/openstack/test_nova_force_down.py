@@ -30,14 +30,22 @@ import pytest
 from hakit.ocf import proc
 from hakit.tools.health.model import Health, classify
 from hakit.tools.health.nova import ComputeAPI, ComputeService
-from hakit.tools.health.outbox import NOTIFICATIONS, Outbox
+from hakit.tools.health.outbox import NOTIFICATIONS
 from hakit.tools.health.publisher import Publisher, PublisherConfig
-from hakit.tools.health.sources import ClusterView, Leadership, alert_evidence
+from hakit.tools.health.sources import Leadership
 from hakit.tools.install_agents import LIBEXEC
 from hakit.tools.lab import openstack, openstack_stubs
 from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import Cloud, wait_until
-from tests.openstack.nova_cloud import ADMIN, NovaCloud, merged, nova_cloud, stub_settings
+from tests.openstack.nova_cloud import (
+    ADMIN,
+    NovaCloud,
+    Views,
+    forced_table,
+    merged,
+    nova_cloud,
+    stub_settings,
+)
 
 NOVA_API_PORT = 18774
 PLACEMENT_PORT = 18778
@@ -74,27 +82,10 @@ def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
         yield nova
 
 
-class Views:
-    """ClusterViews from crm_simulate'd CIB files plus the outbox's alert evidence."""
-
-    def __init__(self, cib: Cib) -> None:
-        self.cib = cib
-        self.current = cib.placed
-
-    def __call__(self, box: Outbox) -> ClusterView:
-        fences, joined = alert_evidence(box)
-        return ClusterView(self.cib.snapshot(self.current), fences, joined)
-
-
 def node3(api: ComputeAPI) -> ComputeService:
     services = api.compute_services(HOST)
     assert len(services) == 1, services
     return services[0]
-
-
-def forced_table(publisher: Publisher) -> list[str]:
-    """The hosts the publisher has forced down (its table, made by the first reconcile)."""
-    return [row[0] for row in publisher.outbox.db.execute("SELECT host FROM forced_down")]
 
 
 def free_port() -> int:

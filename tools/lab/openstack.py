@@ -362,6 +362,27 @@ def write_nova_api_paste(venv: Path, directory: Path) -> Path:
     return path
 
 
+CINDER_NOAUTH_MODULE = "hakit_cinder_noauth"
+
+
+def write_cinder_api_paste(venv: Path, directory: Path) -> Path:
+    """`directory`/api-paste.ini: the venv's cinder api-paste.ini with hakit's service-token
+    filter (`cinder_noauth`: labs and tests, never production) before cinder's `noauth`,
+    copied beside it as hakit_cinder_noauth.py. cinder-api needs `api_paste_config` set to
+    the file, `auth_strategy = noauth` and `directory` on PYTHONPATH."""
+    text = (venv / "etc" / "cinder" / "api-paste.ini").read_text()
+    spliced = text.replace(" osprofiler noauth apiv3", " osprofiler hakitservicetoken noauth apiv3")
+    if spliced == text:
+        raise LabError("cinder's api-paste.ini has no `osprofiler noauth apiv3` to splice into")
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("cinder_noauth.py"),
+                    directory / f"{CINDER_NOAUTH_MODULE}.py")  # fmt: skip
+    path = directory / "api-paste.ini"
+    path.write_text(spliced + "\n[filter:hakitservicetoken]\n"
+                    f"paste.filter_factory = {CINDER_NOAUTH_MODULE}:filter_factory\n")  # fmt: skip
+    return path
+
+
 def nova_api_command(
     venv: Path, paste: Path, configs: Sequence[Path], *, port: int, host: str = "127.0.0.1"
 ) -> tuple[list[str], dict[str, str]]:
