@@ -13,8 +13,6 @@ on this host, in `[database] connection`); depth 20: consumers of `scheduler` an
 
 from __future__ import annotations
 
-import os
-
 from hakit.ocf import OCFError, OCFExit, StringParam
 from hakit.ocf._typing import TYPE_CHECKING
 from hakit.resource_agents import openstack
@@ -37,11 +35,9 @@ PLACEMENT_DEFAULT_RETRY_COUNT = "10"
 
 def check_placement(ctx: Context, facts: Facts) -> None:
     """Refuse a placement whose claim retry over-allocates (OCF_ERR_CONFIGURED)."""
-    path = ctx.params.get(PLACEMENT_CONFIG) or ""
-    if not path or (not os.path.exists(path) and PLACEMENT_CONFIG.name not in ctx.params.raw):
+    path = openstack.checked_config(ctx, PLACEMENT_CONFIG)
+    if path is None:
         return
-    if not os.path.isfile(path):
-        raise OCFError(OCFExit.ERR_INSTALLED, f"placement_config {path} does not exist")
     config = openstack.read_config([path])
     retries = openstack.option(config, "placement", "allocation_conflict_retry_count",
                                PLACEMENT_DEFAULT_RETRY_COUNT)  # fmt: skip

@@ -170,6 +170,18 @@ def read_config(files: Sequence[str]) -> RawConfigParser:
     return parser
 
 
+def checked_config(ctx: Context, param: StringParam) -> str | None:
+    """The file `param` names, when it is to be checked: not when empty, nor when it is
+    the default and absent from this node; an explicit path that does not exist is
+    OCF_ERR_INSTALLED."""
+    path = ctx.params.get(param) or ""
+    if not path or (not os.path.exists(path) and param.name not in ctx.params.raw):
+        return None
+    if not os.path.isfile(path):
+        raise OCFError(OCFExit.ERR_INSTALLED, f"{param.name} {path} does not exist")
+    return path
+
+
 def option(config: RawConfigParser, section: str, name: str, default: str = "") -> str:
     if config.has_option(section, name):
         return (config.get(section, name) or "").strip()

@@ -97,6 +97,15 @@ EVACUATE = BooleanParam(
     "With nova_api: once the host is forced down, each of its servers is evacuated once.",
     default="false",
 )  # fmt: skip
+DEFAULT_NOVA_CONFIG = "/etc/nova/nova.conf"
+NOVA_CONFIG = StringParam(
+    "nova_config", "nova.conf of this cloud's nova-compute",
+    "With evacuate=true validate-all requires [service_user] send_service_user_token = true "
+    "in it: cinder lets only a service token delete the old attachment of a server being "
+    "evacuated (cinder Bug #2004555), so without it servers with volumes end in ERROR. The "
+    "default path is checked when it exists on this node; an explicit path must exist. "
+    "Empty: not checked.", default=DEFAULT_NOVA_CONFIG,
+)  # fmt: skip
 ENVIRONMENT_FILE = PathParam(
     "environment_file", "Environment file", "KEY=VALUE lines added to the daemon's "
     "environment. HAKIT_HEALTH_LEADER=1 makes a single instance outside a cluster deliver "
@@ -247,6 +256,8 @@ def validate(ctx: Context) -> int:
         raise OCFError(OCFExit.ERR_CONFIGURED, f"nova_api={nova!r} is not an http(s) URL")
     if ctx.params.get(EVACUATE) and not nova:
         raise OCFError(OCFExit.ERR_CONFIGURED, "evacuate=true needs nova_api")
+    if ctx.params.get(EVACUATE):
+        check_service_token(ctx)
     if read_token(ctx) is not None and port is None:
         ctx.log.warning("monitor_token_file is unused without api_port")
     outbox = ctx.params[OUTBOX]
@@ -255,6 +266,24 @@ def validate(ctx: Context) -> int:
         if problem:
             raise OCFError(OCFExit.ERR_INSTALLED, problem)
     return OCFExit.SUCCESS
+
+
+def check_service_token(ctx: Context) -> None:
+    """Refuse to evacuate with a nova that sends cinder no service token (6)."""
+    from hakit.resource_agents import openstack
+
+    path = openstack.checked_config(ctx, NOVA_CONFIG)
+    if path is None:
+        return
+    value = openstack.option(openstack.read_config([path]), "service_user",
+                             "send_service_user_token", "false")  # fmt: skip
+    if value.lower() not in ("true", "1", "yes", "on"):
+        raise OCFError(
+            OCFExit.ERR_CONFIGURED,
+            f"{path}: [service_user] send_service_user_token = {value}: cinder refuses to "
+            "detach an evacuated server's volumes without nova's service token; set it to "
+            "true (with a [service_user] of the service role)",
+        )
 
 
 def check_inventory(ctx: Context) -> None:
@@ -339,7 +368,7 @@ AGENT = Agent(
     longdesc=__doc__ or "",
     parameters=[PROGRAM, OUTBOX, SUBSCRIPTIONS, INVENTORY, API_PORT, API_ADDRESS, API_BASE,
                 VIM_CONNECTION_ID, MONITOR_TOKEN_FILE, NOVA_API, NOVA_TOKEN_FILE, EVACUATE,
-                ENVIRONMENT_FILE, service.LOG_FILE],
+                NOVA_CONFIG, ENVIRONMENT_FILE, service.LOG_FILE],
     actions=[
         Action("start", start, timeout=60),
         Action("stop", service.stop, timeout=60),

@@ -286,6 +286,10 @@ def test_a_taken_port_fails_the_start_with_the_daemons_words(
         ({"outbox": "{tmp}/not-a-database"}, 5, "outbox {tmp}/not-a-database is not readable: file is not a database"),
         ({"nova_api": "nova:8774"}, 6, "nova_api='nova:8774' is not an http(s) URL"),
         ({"evacuate": "true"}, 6, "evacuate=true needs nova_api"),
+        ({"evacuate": "true", "nova_api": "http://127.0.0.1:8774/v2.1", "nova_config": "{tmp}/nova.conf"}, 6,
+         "{tmp}/nova.conf: [service_user] send_service_user_token = false: cinder refuses to detach an evacuated server's volumes without nova's service token; set it to true (with a [service_user] of the service role)"),
+        ({"evacuate": "true", "nova_api": "http://127.0.0.1:8774/v2.1", "nova_config": "/nonexistent/nova.conf"}, 5,
+         "nova_config /nonexistent/nova.conf does not exist"),
         ({"environment_file": "{tmp}/leader.env", "CRM_meta_clone_max": "3"}, 6,
          "environment_file sets HAKIT_HEALTH_LEADER=1 in a clone of 3: every instance would deliver (duplicates); the DC's instance delivers without it"),
     ],
@@ -297,6 +301,7 @@ def test_bad_parameters_give_the_right_code_and_reason(
     node.private("empty", "\n")
     node.private("not-a-database", "this is no SQLite file\n" * 100)
     node.private("leader.env", f"{LEADER_VARIABLE}=1\n")
+    node.private("nova.conf", "[service_user]\nauth_type = password\n")  # no service token
     tmp = str(node.tmp)
     publisher = Publisher(node, **{k: v.replace("{tmp}", tmp) for k, v in params.items()})
     for action in ("validate-all", "start"):
@@ -304,6 +309,15 @@ def test_bad_parameters_give_the_right_code_and_reason(
         assert (result.code, result.exit_reason) == (code, reason.replace("{tmp}", tmp)), action
     assert publisher.monitor(interval_ms=0).code == OCFExit.NOT_RUNNING  # probes still work
     assert publisher("stop").code == OCFExit.SUCCESS
+
+
+def test_evacuation_with_nova_sending_its_service_token_validates(node: Node) -> None:
+    """The nova.conf an evacuation with volumes needs (cinder Bug #2004555)."""
+    conf = node.private("nova.conf", "[service_user]\nsend_service_user_token = True\n")
+    publisher = Publisher(node, evacuate="true", nova_api="http://127.0.0.1:8774/v2.1",
+                          nova_config=str(conf))  # fmt: skip
+    result = publisher("validate-all")
+    assert result.code == OCFExit.SUCCESS, result.exit_reason
 
 
 def test_wrong_usage_is_2_with_a_reason() -> None:

@@ -106,7 +106,6 @@ def test_scheduler_drill_1_2_3_schedulers_never_over_allocate(
         # gave up on (RPC timeout: the schedulers' backlog on 2 cores) after its claim
         assert active + result["error_claims"] == 3 * CAPACITY, result
         assert result["no_valid_host"] > 0
-        assert result["reschedules"] == 0  # the fake driver never fails a build
         assert result["claims_over_capacity"] > 0  # placement refused what did not fit
     assert cloud.running(minicloud)["nova-scheduler-clone"] == NODES  # restored
     assert not cloud.servers(minicloud)

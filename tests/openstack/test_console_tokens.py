@@ -29,7 +29,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import socketserver
 import threading
 import time
@@ -45,7 +44,7 @@ import pytest
 from hakit.ocf import OCFExit, proc
 from hakit.tools.drill.console import open_console, sha256, token_of
 from hakit.tools.lab import openstack
-from hakit.tools.lab.openstack_stubs import RFB_VERSION
+from hakit.tools.lab.openstack_stubs import RFB_VERSION, VncStub
 from tests.openstack.conftest import Cloud, Resource, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
 from tests.openstack.nova_cloud import NovaCloud, merged, nova_cloud, stub_settings
@@ -81,28 +80,12 @@ class ConsoleServer(socketserver.ThreadingTCPServer):
             return len(self.paths)
 
 
-class ConsoleHandler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        sock: socket.socket = self.request
+class ConsoleHandler(VncStub):
+    def connected(self, path: str) -> None:
         server = self.server
         assert isinstance(server, ConsoleServer)
-        sock.settimeout(10)
-        head = b""
-        try:
-            while b"\r\n\r\n" not in head:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                head += chunk
-            line = head.split(b"\r\n")[0].decode(errors="replace")
-            with server.lock:
-                server.paths.append(line.removeprefix("CONNECT ").removesuffix(" HTTP/1.1"))
-            sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
-            sock.sendall(RFB_VERSION)
-            while sock.recv(4096):  # the proxy echoes the version; it closes when we do
-                pass
-        except OSError:
-            pass
+        with server.lock:
+            server.paths.append(path)
 
 
 def api(nova: NovaCloud, method: str, path: str, body: object = None) -> tuple[int, Any]:

@@ -51,7 +51,7 @@ NOVA_API_PORT = 8774
 NOVA_TOKEN = "admin:admin"  # noqa: S105 (no secret: noauth names the user)
 #: nova.conf for the compute layer (harmless to the scheduler and console proxies): the
 #: node's own placement and stand-ins, no quotas, the fake driver's capacity used 1:1, new
-#: computes mapped by the schedulers, quick stops
+#: computes mapped by the schedulers, quick stops, nova's service token
 NOVA_LAB_SETTINGS: dict[str, dict[str, object]] = {
     "DEFAULT": {"reserved_host_memory_mb": 0, "graceful_shutdown_timeout": 5,
                 "cpu_allocation_ratio": 1.0, "ram_allocation_ratio": 1.0,
@@ -61,6 +61,10 @@ NOVA_LAB_SETTINGS: dict[str, dict[str, object]] = {
                 "endpoint": "http://127.0.0.1:9696",
                 "endpoint_override": "http://127.0.0.1:9696"},
     "quota": {"instances": -1, "cores": -1, "ram": -1},
+    # the service token cinder needs to detach an evacuated server's volumes (the health
+    # publisher's validate-all requires it with evacuate=true)
+    "service_user": {"send_service_user_token": True, "auth_type": "admin_token",
+                     "token": "nova:service"},
     "scheduler": {"discover_hosts_in_cells_interval": 10},
     "conductor": {"workers": 1},
 }  # fmt: skip

@@ -108,6 +108,10 @@ class Stub(BaseHTTPRequestHandler):
 class VncStub(socketserver.BaseRequestHandler):
     """`CONNECT path` → 200, then the RFB version; reads until the proxy closes."""
 
+    def connected(self, path: str) -> None:
+        """A proxy opened the console at `path` (its token's internal_access_path)."""
+        sys.stderr.write(f"CONNECT {path}\n")
+
     def handle(self) -> None:
         sock: socket.socket = self.request
         sock.settimeout(30)
@@ -118,7 +122,8 @@ class VncStub(socketserver.BaseRequestHandler):
                 if not chunk:
                     return
                 head += chunk
-            sys.stderr.write(head.split(b"\r\n")[0].decode(errors="replace") + "\n")
+            line = head.split(b"\r\n")[0].decode(errors="replace")
+            self.connected(line.removeprefix("CONNECT ").removesuffix(" HTTP/1.1"))
             sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + RFB_VERSION)
             while sock.recv(4096):  # the proxy relays the client's bytes until it closes
                 pass
