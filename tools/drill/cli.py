@@ -43,7 +43,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N[,N...]",
         help="active nova-scheduler counts, a burst each (default: 1,2,3)",
     )
-    burst.add_argument("--boots", type=int, default=200, help="boots per burst (default: 200)")
+    burst.add_argument("--boots", type=_positive, default=200,
+                       help="boots per burst (default: 200)")  # fmt: skip
     burst.add_argument("--kill-scheduler", action="store_true",
                        help="SIGKILL one scheduler 2 s into each burst")  # fmt: skip
     burst.add_argument(
@@ -73,6 +74,12 @@ def _counts(text: str) -> list[int]:
     return counts
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return int(text)
+
+
 def _list(_: argparse.Namespace) -> int:
     width = max(len(name) for name in [*SCENARIOS, *CLOUD_DRILLS])
     for name, scenario in SCENARIOS.items():
@@ -86,6 +93,8 @@ def _list(_: argparse.Namespace) -> int:
 def _run_cloud_drill(args: argparse.Namespace, out: Path) -> int:
     from hakit.tools.drill import console, scheduler
     from hakit.tools.drill.environment import DrillError, lab_environment
+    from hakit.tools.health.nova import NovaError
+    from hakit.tools.lab.errors import LabError
 
     if args.environment:
         print(f"hakit drill: {args.scenario} runs on the lab's mini cloud only", file=sys.stderr)
@@ -99,7 +108,7 @@ def _run_cloud_drill(args: argparse.Namespace, out: Path) -> int:
             options = scheduler.BurstOptions(boots=args.boots, kill_scheduler=args.kill_scheduler,
                                              unsafe=args.unsafe)  # fmt: skip
             passed = [r.passed for r in scheduler.run(env, args.schedulers, options, out)]
-    except DrillError as error:
+    except (DrillError, LabError, NovaError) as error:
         print(f"hakit drill: {error}", file=sys.stderr)
         return 2
     print(f"report: {out / 'result.json'}")

@@ -156,7 +156,8 @@ def run(env: LabEnvironment, out: Path) -> ConsoleResult:
         result.violations = judge.violations
         out.mkdir(parents=True, exist_ok=True)
         (out / "result.json").write_text(json.dumps(result.as_dict(), indent=2))
-        lab.as_client(lambda: api.request("DELETE", f"/servers/{result.server}"))
+        if result.server:
+            lab.as_client(lambda: api.request("DELETE", f"/servers/{result.server}"))
         say(result)
     return result
 
