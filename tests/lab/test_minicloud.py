@@ -10,6 +10,9 @@ talks to any node's nova-api.
   the three APIs with 1, 2 and 3 active schedulers, no provider over-allocated; the same
   with placement's default claim retry over-allocates (the check can fail); a scheduler
   killed mid-burst, no over-allocation either.
+- The console drill (`hakit drill run console-tokens`): one token through the three
+  nova-novncproxies, also after its proxy is killed and recovered; bogus and expired
+  tokens refused; tokens stored hashed. The console is the lab's VNC stand-in.
 - nova-compute killed on a node (service down, host up): Pacemaker restarts it; nothing
   is forced down or evacuated.
 - A compute node's power cut: fencing confirmed, then the health publisher forces its
