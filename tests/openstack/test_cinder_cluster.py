@@ -17,6 +17,7 @@ import pytest
 from hakit.ocf import OCFExit, proc
 from tests.openstack.conftest import (
     CINDER_API_PORT,
+    REPORT_INTERVAL,
     SERVICE_DOWN_TIME,
     Cloud,
     FakeCluster,
@@ -115,6 +116,10 @@ def test_a_scheduler_waiting_for_volume_capabilities_is_starting_not_hung(
     impatient = module_tmp / "impatient-cinder.conf"
     with impatient.open("w") as handle:
         config.write(handle)
+    # with a 1 s wait its first heartbeat was due 1 + report_interval s after the start: hung
+    # once service_down_time more has passed (the stale heartbeat alone can come earlier)
+    due = 1 + REPORT_INTERVAL + SERVICE_DOWN_TIME
+    wait_until(lambda: (proc.age(scheduler.pid) or 0) > due + 1, due + 10, "the wait over")
     hung = scheduler.monitor(10, OCF_RESKEY_config=str(impatient))  # the same silence, not due
     assert hung.code == OCFExit.ERR_GENERIC, hung.stderr
     assert hung.exit_reason and hung.exit_reason.startswith("hung: cinder-scheduler sched1")

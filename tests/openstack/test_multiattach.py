@@ -119,6 +119,9 @@ def cinder_settings(cloud: Cloud, root: Path, paste: Path) -> dict[str, dict[str
         api_port=CINDER_API_PORT, api_paste_config=paste,
     )  # fmt: skip
     sections["DEFAULT"]["graceful_shutdown_timeout"] = 2
+    # capabilities every 2 s: cinder-volume's first ones may reach no scheduler yet (both
+    # start together), and the next come only after periodic_interval (60 s by default)
+    sections["DEFAULT"] |= {"periodic_interval": 2, "periodic_fuzzy_delay": 0}
     sections["fake"]["extra_capabilities"] = json.dumps({"multiattach": True})
     return sections
 
@@ -139,7 +142,10 @@ def cinder_services_up() -> bool:
         return False
     services = VOLUME("GET", "/os-services")["services"]
     up = {(s["binary"], s["host"]) for s in services if s["state"] == "up"}
-    return {("cinder-scheduler", CINDER_HOST), ("cinder-volume", f"{CINDER_HOST}@fake")} <= up
+    if not {("cinder-scheduler", CINDER_HOST), ("cinder-volume", f"{CINDER_HOST}@fake")} <= up:
+        return False
+    pools = VOLUME("GET", "/scheduler-stats/get_pools")["pools"]  # what the scheduler knows
+    return any(p["name"].startswith(f"{CINDER_HOST}@fake") for p in pools)
 
 
 @pytest.fixture(scope="module")
