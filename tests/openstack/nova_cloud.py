@@ -26,10 +26,11 @@ import pytest
 from hakit.ocf import proc
 from hakit.tools.health.nova import ComputeAPI
 from hakit.tools.health.outbox import Outbox
-from hakit.tools.health.publisher import Publisher
-from hakit.tools.health.sources import ClusterView, alert_evidence
+from hakit.tools.health.publisher import Publisher, PublisherConfig
+from hakit.tools.health.sources import ClusterView, Leadership, alert_evidence
+from hakit.tools.install_agents import LIBEXEC
 from hakit.tools.lab import cloud, openstack, openstack_stubs
-from tests.health.conftest import Cib
+from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import Cloud, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
 
@@ -190,6 +191,19 @@ class Views:
 def forced_table(publisher: Publisher) -> list[str]:
     """The hosts the publisher has forced down (its table, made by the first reconcile)."""
     return [row[0] for row in publisher.outbox.db.execute("SELECT host FROM forced_down")]
+
+
+def leading_publisher(tmp_path: Path, api: ComputeAPI, *,
+                      evacuate: bool = False) -> tuple[Views, Publisher, AlertRunner]:  # fmt: skip
+    """A publisher that always leads, on crm_simulate'd CIB files under `tmp_path`/cib and
+    the outbox the installed alert agent (the AlertRunner) writes to."""
+    (tmp_path / "cib").mkdir()
+    views = Views(Cib(tmp_path / "cib"))
+    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"), evacuate=evacuate, nova=api,
+                             subscriptions=str(tmp_path / "subscriptions.db"))  # fmt: skip
+    publisher = Publisher(config, view_source=views,
+                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
+    return views, publisher, AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
 
 
 def stub_settings(glance_port: int, neutron_port: int) -> openstack.Sections:

@@ -43,18 +43,15 @@ import pytest
 
 from hakit.ocf import proc
 from hakit.tools.health.model import Health, classify
-from hakit.tools.health.publisher import Publisher, PublisherConfig
-from hakit.tools.health.sources import Leadership, alert_evidence
-from hakit.tools.install_agents import LIBEXEC
+from hakit.tools.health.sources import alert_evidence
 from hakit.tools.lab import openstack, openstack_stubs
-from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import REPORT_INTERVAL, SERVICE_DOWN_TIME, Cloud, wait_until
 from tests.openstack.infra import http_answers, port_free
 from tests.openstack.nova_cloud import (
     ADMIN,
     NovaCloud,
-    Views,
     forced_table,
+    leading_publisher,
     merged,
     nova_cloud,
     stub_settings,
@@ -319,14 +316,8 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     print(f"\nvolume attached to the server on node3 in {time.monotonic() - began:.1f}s")
 
     # the publisher (evacuate) on CIB files and the alert agent's outbox
-    (tmp_path / "cib").mkdir()
-    cib = Cib(tmp_path / "cib")
-    views = Views(cib)
-    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"), evacuate=True, nova=api,
-                             subscriptions=str(tmp_path / "subscriptions.db"))  # fmt: skip
-    publisher = Publisher(config, view_source=views,
-                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
-    alerts = AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
+    views, publisher, alerts = leading_publisher(tmp_path, api, evacuate=True)
+    cib = views.cib
 
     def health() -> Health:
         node = classify(views(publisher.outbox)).node(HOST)

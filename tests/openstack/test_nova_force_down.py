@@ -31,17 +31,13 @@ from hakit.ocf import proc
 from hakit.tools.health.model import Health, classify
 from hakit.tools.health.nova import ComputeAPI, ComputeService
 from hakit.tools.health.outbox import NOTIFICATIONS
-from hakit.tools.health.publisher import Publisher, PublisherConfig
-from hakit.tools.health.sources import Leadership
-from hakit.tools.install_agents import LIBEXEC
 from hakit.tools.lab import openstack, openstack_stubs
-from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import Cloud, wait_until
 from tests.openstack.nova_cloud import (
     ADMIN,
     NovaCloud,
-    Views,
     forced_table,
+    leading_publisher,
     merged,
     nova_cloud,
     stub_settings,
@@ -99,14 +95,8 @@ def test_publisher_forces_nova_compute_down_and_clears_it(
 ) -> None:
     began = time.monotonic()
     nova = nova_services.api
-    (tmp_path / "cib").mkdir()
-    cib = Cib(tmp_path / "cib")
-    views = Views(cib)
-    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"),
-                             subscriptions=str(tmp_path / "subscriptions.db"), nova=nova)  # fmt: skip
-    publisher = Publisher(config, view_source=views,
-                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
-    alerts = AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
+    views, publisher, alerts = leading_publisher(tmp_path, nova)
+    cib = views.cib
     wrong_token = ComputeAPI(nova.url, "admin")  # not user:project: 401 from nova_noauth
     not_admin = ComputeAPI(nova.url, "demo:demo")  # 403 from nova's policy
     unreachable = ComputeAPI(f"http://127.0.0.1:{free_port()}/v2.1", ADMIN, timeout=2)
@@ -117,7 +107,7 @@ def test_publisher_forces_nova_compute_down_and_clears_it(
         return node.health
 
     def cycle(api: ComputeAPI = nova) -> str:
-        config.nova = api
+        publisher.config.nova = api
         capsys.readouterr()
         publisher.cycle(resync=True)
         return capsys.readouterr().err
@@ -218,14 +208,8 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
         return {(s.host, s.status) for s in api.servers() if s.id in ids}
 
     wait_until(lambda: placed() == {(HOST, "ACTIVE")}, 90, "three servers ACTIVE on node3")
-    (tmp_path / "cib").mkdir()
-    cib = Cib(tmp_path / "cib")
-    views = Views(cib)
-    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"), evacuate=True, nova=api,
-                             subscriptions=str(tmp_path / "subscriptions.db"))  # fmt: skip
-    publisher = Publisher(config, view_source=views,
-                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
-    alerts = AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
+    views, publisher, alerts = leading_publisher(tmp_path, api, evacuate=True)
+    cib = views.cib
     t0 = time.time() - 60
     alerts.node(HOST, "member", epoch=t0)
     publisher.cycle(resync=True)

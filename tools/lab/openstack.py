@@ -349,17 +349,9 @@ def write_nova_api_paste(venv: Path, directory: Path) -> Path:
     `authtoken` replaced by hakit's keystone-less filter (`nova_noauth`: labs and tests,
     never production), copied beside it as hakit_nova_noauth.py. nova-api must have
     `directory` on its sys.path (`nova_api_command` does that)."""
-    text = (venv / "etc" / "nova" / "api-paste.ini").read_text()
-    spliced = text.replace(" authtoken keystonecontext", " hakitnoauth keystonecontext")
-    if spliced == text:
-        raise LabError("nova's api-paste.ini has no `authtoken keystonecontext` to replace")
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).with_name("nova_noauth.py"),
-                    directory / f"{NOVA_NOAUTH_MODULE}.py")  # fmt: skip
-    path = directory / "api-paste.ini"
-    path.write_text(spliced + "\n[filter:hakitnoauth]\n"
-                    f"paste.filter_factory = {NOVA_NOAUTH_MODULE}:filter_factory\n")  # fmt: skip
-    return path
+    return _spliced_paste(venv / "etc" / "nova" / "api-paste.ini", directory,
+                          " authtoken keystonecontext", " hakitnoauth keystonecontext",
+                          "hakitnoauth", NOVA_NOAUTH_MODULE)  # fmt: skip
 
 
 CINDER_NOAUTH_MODULE = "hakit_cinder_noauth"
@@ -370,16 +362,25 @@ def write_cinder_api_paste(venv: Path, directory: Path) -> Path:
     filter (`cinder_noauth`: labs and tests, never production) before cinder's `noauth`,
     copied beside it as hakit_cinder_noauth.py. cinder-api needs `api_paste_config` set to
     the file, `auth_strategy = noauth` and `directory` on PYTHONPATH."""
-    text = (venv / "etc" / "cinder" / "api-paste.ini").read_text()
-    spliced = text.replace(" osprofiler noauth apiv3", " osprofiler hakitservicetoken noauth apiv3")
+    return _spliced_paste(venv / "etc" / "cinder" / "api-paste.ini", directory,
+                          " osprofiler noauth apiv3", " osprofiler hakitservicetoken noauth apiv3",
+                          "hakitservicetoken", CINDER_NOAUTH_MODULE)  # fmt: skip
+
+
+def _spliced_paste(source: Path, directory: Path, old: str, new: str, name: str,
+                   module: str) -> Path:  # fmt: skip
+    """`source` with `old` replaced by `new`, which uses the filter `name`: written to
+    `directory`/api-paste.ini with that filter's section, and the filter's file of this
+    package (`module` without `hakit_`) copied beside it as `module`.py."""
+    text = source.read_text()
+    spliced = text.replace(old, new)
     if spliced == text:
-        raise LabError("cinder's api-paste.ini has no `osprofiler noauth apiv3` to splice into")
+        raise LabError(f"{source} has no `{old.strip()}` to splice hakit's filter into")
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).with_name("cinder_noauth.py"),
-                    directory / f"{CINDER_NOAUTH_MODULE}.py")  # fmt: skip
+    filter_file = Path(__file__).with_name(module.removeprefix("hakit_") + ".py")
+    shutil.copyfile(filter_file, directory / f"{module}.py")
     path = directory / "api-paste.ini"
-    path.write_text(spliced + "\n[filter:hakitservicetoken]\n"
-                    f"paste.filter_factory = {CINDER_NOAUTH_MODULE}:filter_factory\n")  # fmt: skip
+    path.write_text(f"{spliced}\n[filter:{name}]\npaste.filter_factory = {module}:filter_factory\n")
     return path
 
 
