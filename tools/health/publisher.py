@@ -37,7 +37,7 @@ from typing import Any
 from hakit.ocf import cluster
 from hakit.tools.health import outbox, sources, subscriptions, webhook
 from hakit.tools.health.model import Health, HealthReport, NodeHealth, classify
-from hakit.tools.health.nova import ComputeAPI, NovaError
+from hakit.tools.health.nova import ComputeAPI, NovaError, Server
 from hakit.tools.health.outbox import EVENTS, NOTIFICATIONS, Outbox
 from hakit.tools.health.sol003 import (
     Context,
@@ -55,7 +55,12 @@ DERIVER = "publisher"
 ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
 FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
 EVACUATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
-                     "PRIMARY KEY (server, host))")  # fmt: skip
+                     "attempts INTEGER NOT NULL DEFAULT 1, requested REAL NOT NULL DEFAULT 0, "
+                     "gave_up INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (server, host))")  # fmt: skip
+#: columns added since the table's first version (an older outbox gets them on open)
+EVACUATION_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 1",
+                      "requested": "REAL NOT NULL DEFAULT 0",
+                      "gave_up": "INTEGER NOT NULL DEFAULT 0"}  # fmt: skip
 
 ViewSource = Callable[[Outbox], ClusterView]
 LeadershipSource = Callable[[Snapshot | None], Leadership]
@@ -79,8 +84,13 @@ class PublisherConfig:
     #: the compute API: force nova-compute down on hosts whose fencing is confirmed; without
     #: an `inventory`, the servers it places on each host are the instances of the alarms
     nova: ComputeAPI | None = None
-    #: then evacuate the fenced host's servers (each once per outage)
+    #: then evacuate the fenced host's servers (each once per outage, unless it fails)
     evacuate: bool = False
+    #: an evacuation that left its server in ERROR on the fenced host (no valid host, a
+    #: failed rebuild) is requested again after `evacuate_retry` x attempts seconds, up to
+    #: `evacuate_attempts` times in all; then it is left to the operator (its alarm stays)
+    evacuate_retry: float = 60.0
+    evacuate_attempts: int = 3
     #: also derive on every CIB change (`CibWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False
 
@@ -196,9 +206,9 @@ class Publisher:
     def reconcile_nova(self, api: ComputeAPI, report: HealthReport) -> None:
         """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
         back once the host is OK; other states change nothing. With `evacuate`, a forced
-        down host's servers are evacuated. Failures retry next cycle."""
+        down host's servers are evacuated (`_evacuate`). Failed API calls retry next cycle."""
         self.outbox.db.execute(FORCED_DOWN_TABLE)
-        self.outbox.db.execute(EVACUATIONS_TABLE)
+        self._evacuations_table()
         forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
         for node in report.nodes:
             down = node.health is Health.HOST_DOWN_FENCED
@@ -222,25 +232,57 @@ class Publisher:
             if down and self.config.evacuate:
                 self._evacuate(api, node.node)
 
+    def _evacuations_table(self) -> None:
+        db = self.outbox.db
+        db.execute(EVACUATIONS_TABLE)
+        have = {row[1] for row in db.execute("PRAGMA table_info(evacuations)")}
+        for column, declaration in EVACUATION_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE evacuations ADD COLUMN {column} {declaration}")
+
     def _evacuate(self, api: ComputeAPI, host: str) -> None:
-        """Evacuate each server nova still places on the fenced `host`, once."""
-        done = {row[0] for row in self.outbox.db.execute(
-            "SELECT server FROM evacuations WHERE host = ?", (host,))}  # fmt: skip
+        """Evacuate each server nova still places on the fenced `host`: once, and again
+        (`evacuate_retry`, `evacuate_attempts`) when an evacuation left it in ERROR there."""
+        rows = self.outbox.db.execute(
+            "SELECT server, attempts, requested, gave_up FROM evacuations WHERE host = ?", (host,)
+        )
+        requested = {server: (attempts, when, gave_up) for server, attempts, when, gave_up in rows}
         try:
-            servers = [s for s in api.servers(host) if s.id not in done and s.host == host]
+            servers = [s for s in api.servers(host) if s.host == host]
         except NovaError as error:
             log(f"servers on {host}: listing failed: {error}")
             return
+        now = time.time()
         for server in servers:
+            attempts, last, gave_up = requested.get(server.id, (0, 0.0, False))
+            if gave_up or (attempts and not self._evacuation_due(server, attempts, now - last)):
+                continue
             try:
                 api.evacuate(server.id)
             except NovaError as error:
                 log(f"server {server.id} on {host}: evacuation failed: {error}")
                 continue
             with self.outbox.transaction() as db:
-                db.execute("INSERT OR IGNORE INTO evacuations (server, host) VALUES (?, ?)",
-                           (server.id, host))  # fmt: skip
-            log(f"server {server.id} on {host}: evacuation requested (was {server.status})")
+                db.execute("INSERT OR REPLACE INTO evacuations (server, host, attempts, requested) "
+                           "VALUES (?, ?, ?, ?)", (server.id, host, attempts + 1, now))  # fmt: skip
+            attempt = f", attempt {attempts + 1} of {self.config.evacuate_attempts}"
+            log(f"server {server.id} on {host}: evacuation requested (was {server.status}"
+                f"{attempt if attempts else ''})")  # fmt: skip
+
+    def _evacuation_due(self, server: Server, attempts: int, since: float) -> bool:
+        """Whether a server evacuated `attempts` times, `since` seconds ago, is evacuated
+        again: it is in ERROR on the fenced host with no task (the evacuation failed)."""
+        failed = server.status == "ERROR" and server.task_state is None
+        if not failed or since < self.config.evacuate_retry * attempts:
+            return False
+        if attempts >= self.config.evacuate_attempts:
+            log(f"server {server.id} on {server.host}: still ERROR after {attempts} "
+                "evacuation(s); not requested again (its alarm stays open)")  # fmt: skip
+            with self.outbox.transaction() as db:
+                db.execute("UPDATE evacuations SET gave_up = 1 WHERE server = ? AND host = ?",
+                           (server.id, server.host))  # fmt: skip
+            return False
+        return True
 
     def refresh_inventory(self, api: ComputeAPI) -> None:
         """host → servers from nova (the alarms' instances), when no inventory file is set."""

@@ -313,8 +313,14 @@ def nova_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] =
 NOVA_NOAUTH_MODULE = "hakit_nova_noauth"
 #: serves a WSGI application (argv: host port sys.path-entry module:attribute) with the
 #: standard library's threaded wsgiref server; no gunicorn or uwsgi in the venv
-WSGI_SERVER = """\
-import importlib, sys
+#: requests one API process serves at once, as uwsgi's or mod_wsgi's fixed threads would;
+#: the others wait their turn. Unbounded, a burst of boots ran hundreds of placement
+#: requests at once: its connection pool ran dry (500 after pool_timeout), InnoDB
+#: deadlocked on allocation inserts and starved transactions hit the lock wait timeout.
+#: Kept below half of PLACEMENT_POOL's connections (a claim may hold two).
+WSGI_THREADS = 16
+WSGI_SERVER = f"""\
+import importlib, sys, threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIServer, make_server
 host, port, path, app = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -326,6 +332,10 @@ application = getattr(importlib.import_module(module), name)
 class Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     request_queue_size = 128  # socketserver's 5 resets a burst of clients
+    serving = threading.BoundedSemaphore({WSGI_THREADS})
+    def process_request_thread(self, request, client_address):
+        with self.serving:
+            super().process_request_thread(request, client_address)
 make_server(host, port, application, Server).serve_forever()
 """
 
