@@ -33,11 +33,14 @@ from hakit.ocf import proc
 from hakit.tools.health.model import Health, classify
 from hakit.tools.health.nova import ComputeAPI, ComputeService
 from hakit.tools.health.outbox import NOTIFICATIONS
+from hakit.tools.health.publisher import Publisher
 from hakit.tools.lab import openstack, openstack_stubs
+from tests.health.conftest import AlertRunner
 from tests.openstack.conftest import Cloud, wait_until
 from tests.openstack.nova_cloud import (
     ADMIN,
     NovaCloud,
+    Views,
     forced_table,
     leading_publisher,
     merged,
@@ -91,6 +94,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def power_cut(nova: NovaCloud, views: Views, alerts: AlertRunner, t0: float) -> None:
+    """node3 loses power (its nova-compute tree SIGKILLed), is lost and fenced by node1."""
+    compute = nova.services.children["compute"]
+    for pid in proc.tree(compute.pid):
+        os.kill(pid, signal.SIGKILL)
+    compute.wait(timeout=10)
+    alerts.node(HOST, "lost", epoch=t0 + 10)
+    alerts.fencing(HOST, executioner="node1", epoch=t0 + 12)
+    views.current = views.cib.simulate(views.cib.placed, "fenced", "--node-fail", HOST)
+
+
+def back_and_cleared(nova: NovaCloud, views: Views, alerts: AlertRunner, publisher: Publisher,
+                     t0: float) -> None:  # fmt: skip
+    """node3 boots again and rejoins: the publisher clears its forced down (nova refuses
+    until the restarted nova-compute has cleaned up the evacuations); it is up again."""
+    nova.start("compute", "nova-compute", nova.root / "compute.conf")
+    alerts.node(HOST, "member", epoch=t0 + 40)
+    views.current = views.cib.placed
+
+    def cleared_in_nova() -> bool:
+        publisher.cycle(resync=True)
+        return not node3(nova.api).forced_down
+
+    wait_until(cleared_in_nova, 90, "node3 no longer forced down")
+    assert forced_table(publisher) == []
+    wait_until(lambda: node3(nova.api).state == "up", 60, "node3's nova-compute up again")
 
 
 def test_publisher_forces_nova_compute_down_and_clears_it(
@@ -212,18 +243,11 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
 
     wait_until(lambda: placed() == {(HOST, "ACTIVE")}, 90, "three servers ACTIVE on node3")
     views, publisher, alerts = leading_publisher(tmp_path, api, evacuate=True)
-    cib = views.cib
     t0 = time.time() - 60
     alerts.node(HOST, "member", epoch=t0)
     publisher.cycle(resync=True)
 
-    compute = nova.services.children["compute"]  # the power cut: its whole tree, SIGKILL
-    for pid in proc.tree(compute.pid):
-        os.kill(pid, signal.SIGKILL)
-    compute.wait(timeout=10)
-    alerts.node(HOST, "lost", epoch=t0 + 10)
-    alerts.fencing(HOST, executioner="node1", epoch=t0 + 12)
-    views.current = cib.simulate(cib.placed, "fenced", "--node-fail", HOST)
+    power_cut(nova, views, alerts, t0)
     fenced_at = time.monotonic()
     publisher.cycle(resync=True)
     assert node3(api).forced_down is True
@@ -245,18 +269,7 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
     cleared = [b["alarmId"] for b in bodies if b["notificationType"] == "AlarmClearedNotification"]
     assert sorted(cleared) == sorted(a["id"] for a in per_server)  # they run on node2 now
 
-    nova.start("compute", "nova-compute", nova.root / "compute.conf")  # node3 boots again
-    alerts.node(HOST, "member", epoch=t0 + 40)
-    views.current = cib.placed
-
-    def cleared_in_nova() -> bool:
-        # nova refuses until the restarted nova-compute has cleaned up the evacuations
-        publisher.cycle(resync=True)
-        return not node3(api).forced_down
-
-    wait_until(cleared_in_nova, 90, "node3 no longer forced down")
-    assert forced_table(publisher) == []
-    wait_until(lambda: node3(api).state == "up", 60, "node3's nova-compute up again")
+    back_and_cleared(nova, views, alerts, publisher, t0)
     assert placed() == {(SPARE, "ACTIVE")}
     publisher.outbox.close()
 
@@ -321,18 +334,11 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
     db.execute("CREATE TABLE evacuations (server TEXT, host TEXT, PRIMARY KEY (server, host))")
     db.execute("INSERT INTO evacuations VALUES ('an-earlier-server', 'node9')")
     db.commit()
-    cib = views.cib
     t0 = time.time() - 60
     alerts.node(HOST, "member", epoch=t0)
     publisher.cycle(resync=True)
 
-    compute = nova.services.children["compute"]  # the power cut
-    for pid in proc.tree(compute.pid):
-        os.kill(pid, signal.SIGKILL)
-    compute.wait(timeout=10)
-    alerts.node(HOST, "lost", epoch=t0 + 10)
-    alerts.fencing(HOST, executioner="node1", epoch=t0 + 12)
-    views.current = cib.simulate(cib.placed, "fenced", "--node-fail", HOST)
+    power_cut(nova, views, alerts, t0)
 
     said: list[str] = []
     requested: dict[str, list[float]] = {small: [], huge: []}
@@ -388,15 +394,6 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
     assert sorted(rows) == sorted([("an-earlier-server", "node9", 1, 0),
                                    (small, HOST, 3, 0), (huge, HOST, 3, 1)])  # fmt: skip
 
-    nova.start("compute", "nova-compute", nova.root / "compute.conf")  # node3 boots again
-    alerts.node(HOST, "member", epoch=t0 + 40)
-    views.current = cib.placed
-
-    def cleared_in_nova() -> bool:
-        publisher.cycle(resync=True)
-        return not node3(api).forced_down
-
-    wait_until(cleared_in_nova, 90, "node3 no longer forced down")
+    back_and_cleared(nova, views, alerts, publisher, t0)
     assert db.execute("SELECT server FROM evacuations WHERE host = ?", (HOST,)).fetchall() == []
-    wait_until(lambda: node3(api).state == "up", 60, "node3's nova-compute up again")
     publisher.outbox.close()
