@@ -311,14 +311,15 @@ def nova_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] =
 # --- nova-api without keystone, placement (labs and tests only) --------------------------
 
 NOVA_NOAUTH_MODULE = "hakit_nova_noauth"
-#: serves a WSGI application (argv: host port sys.path-entry module:attribute) with the
-#: standard library's threaded wsgiref server; no gunicorn or uwsgi in the venv
 #: requests one API process serves at once, as uwsgi's or mod_wsgi's fixed threads would;
 #: the others wait their turn. Unbounded, a burst of boots ran hundreds of placement
 #: requests at once: its connection pool ran dry (500 after pool_timeout), InnoDB
 #: deadlocked on allocation inserts and starved transactions hit the lock wait timeout.
 #: Kept below half of PLACEMENT_POOL's connections (a claim may hold two).
 WSGI_THREADS = 16
+#: serves a WSGI application (argv: host port sys.path-entry module:attribute) with the
+#: standard library's threaded wsgiref server, WSGI_THREADS requests at a time; no gunicorn
+#: or uwsgi in the venv
 WSGI_SERVER = f"""\
 import importlib, sys, threading
 from socketserver import ThreadingMixIn
