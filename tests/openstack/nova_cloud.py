@@ -14,6 +14,8 @@ neutron even then: `stub_settings`); new nova-computes need `discover_hosts`.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -80,6 +82,7 @@ class NovaCloud:
     root: Path
     api: ComputeAPI
     api_port: int
+    placement_port: int
     services: Services
     #: the settings on top of the session's nova.conf, for every nova service
     config: Path
@@ -138,12 +141,32 @@ class NovaCloud:
         self.request("POST", "/flavors", {"flavor": {"name": name, "id": name, "vcpus": vcpus,
                                                      "ram": ram, "disk": disk}})  # fmt: skip
 
-    def boot(self, name: str, flavor: str) -> str:
-        """POST a server from the stub image without networks; its id (not waited for)."""
+    def boot(self, name: str, flavor: str, host: str | None = None) -> str:
+        """POST a server from the stub image without networks, on `host` when given (the
+        admin's `nova:HOST` zone); its id (not waited for)."""
+        zone = {"availability_zone": f"nova:{host}"} if host else {}
         answer = self.request("POST", "/servers", {"server": {
             "name": name, "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": flavor,
-            "networks": "none"}})  # fmt: skip
+            "networks": "none", **zone}})  # fmt: skip
         return str(answer["server"]["id"])
+
+    def placement_get(self, path: str) -> Any:
+        """GET from placement as its admin (noauth2), microversion 1.28."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.placement_port, timeout=10)
+        try:
+            headers = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.28"}
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        assert response.status == 200, (path, response.status, body[:300])
+        return json.loads(body)
+
+    def providers(self) -> dict[str, str]:
+        """Resource provider name → uuid."""
+        answer = self.placement_get("/resource_providers")
+        return {p["name"]: p["uuid"] for p in answer["resource_providers"]}
 
     def computes_up(self, hosts: Sequence[str]) -> bool:
         """Every host's nova-compute is up in the compute API (fails if a process exited)."""
@@ -259,7 +282,7 @@ def nova_cloud(
     services = Services(root)
     api = ComputeAPI(f"http://127.0.0.1:{api_port}/v2.1", token, timeout=api_timeout)
     env = openstack.service_env(cloud.venv)
-    nova = NovaCloud(cloud, root, api, api_port, services, config, env)
+    nova = NovaCloud(cloud, root, api, api_port, placement_port, services, config, env)
     try:
         services.start("placement", *openstack.placement_command(
             cloud.venv, placement, port=placement_port))  # fmt: skip

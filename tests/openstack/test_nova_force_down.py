@@ -16,16 +16,17 @@ the installed alert agent stores in the publisher's outbox.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
 import os
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ from hakit.tools.health.model import Health, classify
 from hakit.tools.health.nova import ComputeAPI, ComputeService
 from hakit.tools.health.outbox import NOTIFICATIONS
 from hakit.tools.health.publisher import Publisher
-from hakit.tools.lab import openstack, openstack_stubs
+from hakit.tools.lab import openstack
 from tests.health.conftest import AlertRunner
 from tests.openstack.conftest import Cloud, wait_until
 from tests.openstack.nova_cloud import (
@@ -233,10 +234,7 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
     nova = nova_services
     api = nova.api
     nova.create_flavor("evac")
-    ids = [str(nova.request("POST", "/servers", {"server": {
-        "name": f"evac-{i}", "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": "evac",
-        "networks": "none", "availability_zone": f"nova:{HOST}"}})["server"]["id"])
-        for i in range(3)]  # fmt: skip
+    ids = [nova.boot(f"evac-{i}", "evac", HOST) for i in range(3)]
 
     def placed() -> set[tuple[str, str]]:
         return {(s.host, s.status) for s in api.servers() if s.id in ids}
@@ -274,20 +272,10 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
     publisher.outbox.close()
 
 
-def vcpu_used(host: str) -> int:
+def vcpu_used(nova: NovaCloud, host: str) -> int:
     """The VCPU placement counts as used on `host`'s resource provider."""
-
-    def get(path: str) -> Any:
-        connection = http.client.HTTPConnection("127.0.0.1", PLACEMENT_PORT, timeout=10)
-        try:
-            connection.request("GET", path, headers={"X-Auth-Token": "admin"})
-            return json.loads(connection.getresponse().read())
-        finally:
-            connection.close()
-
-    (provider,) = [p for p in get("/resource_providers")["resource_providers"]
-                   if p["name"] == host]  # fmt: skip
-    return int(get(f"/resource_providers/{provider['uuid']}/usages")["usages"].get("VCPU", 0))
+    usages = nova.placement_get(f"/resource_providers/{nova.providers()[host]}/usages")
+    return int(usages["usages"].get("VCPU", 0))
 
 
 def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
@@ -304,18 +292,13 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
     api = nova.api
     for server in api.servers():
         nova.request("DELETE", f"/servers/{server.id}")
-    wait_until(lambda: not api.servers() and vcpu_used(SPARE) == 0, 90, "no servers left")
+    wait_until(lambda: not api.servers() and vcpu_used(nova, SPARE) == 0, 90, "no servers left")
     nova.create_flavor("retry-fill", vcpus=10)  # all of node2 (MediumFakeDriver, ratio 1)
     nova.create_flavor("retry-small")
     nova.create_flavor("retry-huge", vcpus=11)  # more than node2 has
 
-    def boot(name: str, flavor: str, host: str) -> str:
-        return str(nova.request("POST", "/servers", {"server": {
-            "name": name, "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": flavor,
-            "networks": "none", "availability_zone": f"nova:{host}"}})["server"]["id"])  # fmt: skip
-
-    blocker = boot("blocker", "retry-fill", SPARE)
-    small, huge = boot("small", "retry-small", HOST), boot("huge", "retry-huge", HOST)
+    blocker = nova.boot("blocker", "retry-fill", SPARE)
+    small, huge = nova.boot("small", "retry-small", HOST), nova.boot("huge", "retry-huge", HOST)
 
     def state(server: str) -> tuple[str, str, str | None]:
         (found,) = [(s.host, s.status, s.task_state) for s in api.servers() if s.id == server]
@@ -328,12 +311,13 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
         return all(state(s)[1] == "ACTIVE" for s in (blocker, small, huge))
 
     wait_until(booted, 90, "the three servers ACTIVE")
+    with contextlib.closing(sqlite3.connect(tmp_path / "outbox.db")) as old:  # first version's
+        old.execute("CREATE TABLE evacuations (server TEXT, host TEXT, PRIMARY KEY (server, host))")
+        old.execute("INSERT INTO evacuations VALUES ('an-earlier-server', 'node9')")
+        old.commit()
     views, publisher, alerts = leading_publisher(tmp_path, api, evacuate=True)
     publisher.config.evacuate_retry = 2.0
     db = publisher.outbox.db
-    db.execute("CREATE TABLE evacuations (server TEXT, host TEXT, PRIMARY KEY (server, host))")
-    db.execute("INSERT INTO evacuations VALUES ('an-earlier-server', 'node9')")
-    db.commit()
     t0 = time.time() - 60
     alerts.node(HOST, "member", epoch=t0)
     publisher.cycle(resync=True)
@@ -361,7 +345,7 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
     assert node3(api).forced_down is True
     wait_until(lambda: failed_again(2), 60, "both evacuations requested again and failed")
     nova.request("DELETE", f"/servers/{blocker}")
-    wait_until(lambda: vcpu_used(SPARE) == 0, 60, "node2 empty")
+    wait_until(lambda: vcpu_used(nova, SPARE) == 0, 60, "node2 empty")
 
     def small_moved() -> bool:
         cycle()

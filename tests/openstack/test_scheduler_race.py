@@ -17,8 +17,6 @@ have failed with "No valid host".
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
 import threading
 import time
@@ -46,26 +44,6 @@ BOOTS = 45
 ADMIN = "admin:scheduler-race"  # the admin, in a project of this module's own
 FLAVOR = "race-1vcpu"
 SCHEDULED = re.compile(r"Starting to schedule for instances: \['([0-9a-f-]{36})'\]")
-
-
-def placement_get(path: str) -> Any:
-    """GET from placement as its admin (noauth2), microversion 1.28."""
-    connection = http.client.HTTPConnection("127.0.0.1", PLACEMENT_PORT, timeout=10)
-    try:
-        headers = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.28"}
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-    finally:
-        connection.close()
-    assert response.status == 200, (path, response.status, body[:300])
-    return json.loads(body)
-
-
-def providers() -> dict[str, str]:
-    """Resource provider name → uuid."""
-    answer = placement_get("/resource_providers")
-    return {p["name"]: p["uuid"] for p in answer["resource_providers"]}
 
 
 @dataclass
@@ -108,7 +86,7 @@ def race_cloud(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
             nova.start_scheduler(host, debug=True)
         wait_until(lambda: nova.computes_up(COMPUTES)
                    and nova.services_up("nova-scheduler", SCHEDULERS)
-                   and sorted(providers()) == list(COMPUTES)
+                   and sorted(nova.providers()) == list(COMPUTES)
                    and http_answers(GLANCE_PORT) and http_answers(NEUTRON_PORT),
                    120, "c1-c3, s1-s2, their providers and the stubs up")  # fmt: skip
         discovered = nova.discover_hosts()
@@ -147,9 +125,9 @@ def burst(race_cloud: NovaCloud) -> Burst:
     settle = time.monotonic() - began
     assert {s["id"] for s in servers} == set(ids)
     found = []
-    for name, uuid in sorted(providers().items()):
-        vcpu = placement_get(f"/resource_providers/{uuid}/inventories")["inventories"]["VCPU"]
-        used = placement_get(f"/resource_providers/{uuid}/usages")["usages"].get("VCPU", 0)
+    for name, uuid in sorted(nova.providers().items()):
+        vcpu = nova.placement_get(f"/resource_providers/{uuid}/inventories")["inventories"]["VCPU"]
+        used = nova.placement_get(f"/resource_providers/{uuid}/usages")["usages"].get("VCPU", 0)
         capacity = int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"])
         found.append(Provider(name, used, capacity))
     scheduled = {h: SCHEDULED.findall(nova.services.log(h, tail=10**9)) for h in SCHEDULERS}

@@ -145,6 +145,8 @@ class Publisher:
         self.deliveries: dict[str, Delivery] = {}
         self.outbox = Outbox(config.outbox)
         self.outbox.db.execute(ALARMS_TABLE)
+        self.outbox.db.execute(FORCED_DOWN_TABLE)
+        self._evacuations_table()
 
     # --- stage 1: derive -----------------------------------------------------------
 
@@ -207,8 +209,6 @@ class Publisher:
         """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
         back once the host is OK; other states change nothing. With `evacuate`, a forced
         down host's servers are evacuated (`_evacuate`). Failed API calls retry next cycle."""
-        self.outbox.db.execute(FORCED_DOWN_TABLE)
-        self._evacuations_table()
         forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
         for node in report.nodes:
             down = node.health is Health.HOST_DOWN_FENCED
@@ -233,6 +233,7 @@ class Publisher:
                 self._evacuate(api, node.node)
 
     def _evacuations_table(self) -> None:
+        """The evacuations table, an older outbox's given the columns added since."""
         db = self.outbox.db
         db.execute(EVACUATIONS_TABLE)
         have = {row[1] for row in db.execute("PRAGMA table_info(evacuations)")}
