@@ -272,7 +272,8 @@ class Publisher:
 
     def _evacuation_due(self, server: Server, attempts: int, since: float) -> bool:
         """Whether a server evacuated `attempts` times, `since` seconds ago, is evacuated
-        again: it is in ERROR on the fenced host with no task (the evacuation failed)."""
+        again: it is in ERROR on the fenced host with no task (the evacuation failed). When
+        its attempts are used up, giving up is logged and recorded (so said once)."""
         failed = server.status == "ERROR" and server.task_state is None
         if not failed or since < self.config.evacuate_retry * attempts:
             return False
