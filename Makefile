@@ -38,11 +38,11 @@ $(STAMP_VENV): pyproject.toml | $(STAMP_APT)
 # lets mypy and the venv see the source under those names (see README, "Import names").
 $(DEV_TREE)/hakit:
 	@mkdir -p $@
-	@for d in ocf resource_agents tools; do ln -sfn ../../../$$d $@/$$d; done
+	@for d in ocf resource_agents tools lab; do ln -sfn ../../../$$d $@/$$d; done
 
 lint: venv
-	$(VENV)/bin/ruff check ocf resource_agents tools tests bench
-	$(VENV)/bin/ruff format --check ocf resource_agents tools tests bench
+	$(VENV)/bin/ruff check ocf resource_agents tools lab tests bench
+	$(VENV)/bin/ruff format --check ocf resource_agents tools lab tests bench
 
 typecheck: venv
 	MYPYPATH=$(DEV_TREE) $(VENV)/bin/mypy -p hakit

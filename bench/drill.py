@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.monitor import write
-from hakit.tools.drill import report
-from hakit.tools.drill.cli import Progress
-from hakit.tools.drill.environment import DrillError, lab_environment
-from hakit.tools.drill.runner import Options, run_once
-from hakit.tools.drill.scenarios import SCENARIOS
-from hakit.tools.lab import demo
+from hakit.lab import demo
+from hakit.lab.drill import report
+from hakit.lab.drill.cli import Progress
+from hakit.lab.drill.environment import DrillError, lab_environment
+from hakit.lab.drill.runner import Options, run_once
+from hakit.lab.drill.scenarios import SCENARIOS
 
 BEGIN, END = "<!-- bench:drill-soak:begin -->", "<!-- bench:drill-soak:end -->"
 FIGURES = ("detection_s", "fencing_s", "recovery_s", "available_s", "probe_downtime_s")
@@ -40,8 +40,9 @@ def main() -> int:
     for number in range(1, args.runs + 1):
         print(f"== {args.scenario} {number}/{args.runs}", flush=True)
         try:
-            runs.append(run_once(env, SCENARIOS[args.scenario], Options(), number, "fast",
-                                 Progress()))  # fmt: skip
+            runs.append(
+                run_once(env, SCENARIOS[args.scenario], Options(), number, "fast", Progress())
+            )
         except DrillError as error:
             errors.append(f"run {number}: {error}")
             print(f"   ERROR: {error}", flush=True)
@@ -50,19 +51,28 @@ def main() -> int:
             print(f"   FAIL: {runs[-1]['violations']}", flush=True)
     report.write_report(runs, args.out)
     violations = sum(len(r["violations"]) for r in runs)
-    rows = [f"{args.runs} consecutive `{args.scenario}` drills, fast profile, "
-            f"{time.strftime('%Y-%m-%d')}: **{violations} invariant violations** "
-            f"({sum(r['passed'] for r in runs)}/{args.runs} runs passed"
-            f"{f', {len(errors)} could not run' if errors else ''}). Seconds after the "
-            "fault; median (max).", "", "| " + " | ".join(FIGURES) + " |",
-            "|" + "---:|" * len(FIGURES)]  # fmt: skip
+    rows = [
+        f"{args.runs} consecutive `{args.scenario}` drills, fast profile, "
+        f"{time.strftime('%Y-%m-%d')}: **{violations} invariant violations** "
+        f"({sum(r['passed'] for r in runs)}/{args.runs} runs passed"
+        f"{f', {len(errors)} could not run' if errors else ''}). Seconds after the "
+        "fault; median (max).",
+        "",
+        "| " + " | ".join(FIGURES) + " |",
+        "|" + "---:|" * len(FIGURES),
+    ]
     summary = report.summarize(runs)
-    cells = [f"{s['median']:.2f} ({s['max']:.2f})" if (s := summary.get(name)) and s["count"]
-             else "-" for name in FIGURES]  # fmt: skip
+    cells = [
+        f"{s['median']:.2f} ({s['max']:.2f})" if (s := summary.get(name)) and s["count"] else "-"
+        for name in FIGURES
+    ]
     rows.append("| " + " | ".join(cells) + " |")
     if summary.get("available_s", {}).get("count"):
-        rows += ["", "Goal: the A/P resource available again ≤ 5 s after a power cut (fast "
-                 f"profile) — median {summary['available_s']['median']:.2f} s."]  # fmt: skip
+        rows += [
+            "",
+            "Goal: the A/P resource available again ≤ 5 s after a power cut (fast "
+            f"profile) — median {summary['available_s']['median']:.2f} s.",
+        ]
     rows += ["", *(f"- could not run: {error}" for error in errors)] if errors else []
     text = "\n".join(rows)
     print(text)

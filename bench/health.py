@@ -27,17 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.monitor import write
-from hakit.tools.health.constants import LEADER_VARIABLE
-from hakit.tools.health.publisher import Publisher, PublisherConfig
-from hakit.tools.health.subscriptions import (
+from hakit.lab.health import LabReceiver, dc, event_time, host_alarms, settled
+from hakit.lab.lab import Lab
+from hakit.resource_agents.health.constants import LEADER_VARIABLE
+from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
+from hakit.resource_agents.health.subscriptions import (
     Filter,
     SubscriptionRequest,
     SubscriptionStore,
     subscribe,
 )
 from hakit.tools.install_agents import install
-from hakit.tools.lab.health import LabReceiver, dc, event_time, host_alarms, settled
-from hakit.tools.lab.lab import Lab
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render, to_text
 
@@ -49,10 +49,14 @@ BEGIN, END = "<!-- bench:health:begin -->", "<!-- bench:health:end -->"
 def alert_env(outbox: Path, desc: str, sequence: int, now: float) -> dict[str, str]:
     """A node alert's environment, stamped `now`."""
     return {
-        "CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": desc,
-        "CRM_alert_node_sequence": str(sequence), "CRM_alert_timestamp_epoch": str(int(now)),
-        "CRM_alert_timestamp_usec": str(int(now % 1 * 1e6)), "hakit_outbox": str(outbox),
-    }  # fmt: skip
+        "CRM_alert_kind": "node",
+        "CRM_alert_node": "node2",
+        "CRM_alert_desc": desc,
+        "CRM_alert_node_sequence": str(sequence),
+        "CRM_alert_timestamp_epoch": str(int(now)),
+        "CRM_alert_timestamp_usec": str(int(now % 1 * 1e6)),
+        "hakit_outbox": str(outbox),
+    }
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -78,12 +82,31 @@ def cib_files(directory: Path) -> tuple[Path, Path]:
     configured, placed, lost = (directory / f"{n}.xml" for n in ("configured", "placed", "lost"))
     configured.write_text(to_text(render(loaded.topology)))
     up = [arg for n in ("node1", "node2", "node3") for arg in ("--node-up", n)]
-    subprocess.run(["crm_simulate", "-x", str(configured), "-S", "--quorum", "true", *up,
-                    "--save-output", str(placed)], check=True, capture_output=True)  # fmt: skip
-    subprocess.run(["cibadmin", "--modify", "--xml-text", '<cib dc-uuid="1"/>'], check=True,
-                   env={**os.environ, "CIB_file": str(placed)})  # fmt: skip
-    subprocess.run(["crm_simulate", "-x", str(placed), "--node-fail", "node2", "--save-output",
-                    str(lost)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "crm_simulate",
+            "-x",
+            str(configured),
+            "-S",
+            "--quorum",
+            "true",
+            *up,
+            "--save-output",
+            str(placed),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["cibadmin", "--modify", "--xml-text", '<cib dc-uuid="1"/>'],
+        check=True,
+        env={**os.environ, "CIB_file": str(placed)},
+    )
+    subprocess.run(
+        ["crm_simulate", "-x", str(placed), "--node-fail", "node2", "--save-output", str(lost)],
+        check=True,
+        capture_output=True,
+    )
     return placed, lost
 
 
@@ -117,8 +140,14 @@ def pipeline_latencies(agent: Path, directory: Path, runs: int) -> list[float]:
         subscribe(store, request)
     os.environ[LEADER_VARIABLE] = "1"
     os.environ["CIB_file"] = str(placed)  # noqa: SIM112 — Pacemaker's name
-    publisher = Publisher(PublisherConfig(outbox=str(outbox), subscriptions=str(subscriptions),
-                                          poll_interval=0.01, resync_interval=30.0))  # fmt: skip
+    publisher = Publisher(
+        PublisherConfig(
+            outbox=str(outbox),
+            subscriptions=str(subscriptions),
+            poll_interval=0.01,
+            resync_interval=30.0,
+        )
+    )
     thread = threading.Thread(target=publisher.run)
     thread.start()
     latencies = []
@@ -146,7 +175,7 @@ def pipeline_latencies(agent: Path, directory: Path, runs: int) -> list[float]:
 
 def node_cut_latencies(cuts: int) -> list[float]:
     """Event time → receipt for every notification about the cut node, over `cuts` cuts."""
-    from hakit.tools.lab import demo
+    from hakit.lab import demo
 
     lab = Lab()
     lab.up(nodes=3, profile="fast")
@@ -162,8 +191,10 @@ def node_cut_latencies(cuts: int) -> list[float]:
             target = next(n for n in reversed(lab.nodes) if n != dc(lab))
             new = one_cut(lab, receiver, target)
             latencies += [e["received"] - event_time(e) for e in new]
-            print(f"cut {index + 1} ({target}): " + ", ".join(
-                f"{(e['received'] - event_time(e)) * 1e3:.0f} ms" for e in new))  # fmt: skip
+            print(
+                f"cut {index + 1} ({target}): "
+                + ", ".join(f"{(e['received'] - event_time(e)) * 1e3:.0f} ms" for e in new)
+            )
     finally:
         receiver.stop()
         receiver.unsubscribe()
@@ -175,8 +206,11 @@ def one_cut(lab: Lab, receiver: LabReceiver, target: str) -> list[dict[str, Any]
     """Cut `target`'s power; what the receiver accepted until its alarm cleared."""
     before = len(receiver.first_acceptances())
     lab.cut(target)
-    wait_until(lambda: cleared(receiver.first_acceptances()[before:], target), 180,
-               f"{target} fenced, back and its alarm cleared")  # fmt: skip
+    wait_until(
+        lambda: cleared(receiver.first_acceptances()[before:], target),
+        180,
+        f"{target} fenced, back and its alarm cleared",
+    )
     wait_until(lambda: settled(lab), 180, "the cluster settled")
     return receiver.first_acceptances()[before:]
 
@@ -214,19 +248,26 @@ def main() -> int:
     if args.cuts:
         cut = node_cut_latencies(args.cuts)
         cut_p50, cut_p99 = percentiles(cut)
-        lab_rows = [f"| Pacemaker event time → notification received, lab node cuts "
-                    f"({args.cuts} cuts, {len(cut)} notifications) | {cut_p50 * 1e3:.1f} ms "
-                    f"| {cut_p99 * 1e3:.1f} ms |"]  # fmt: skip
-    text = "\n".join([
-        f"{args.runs} runs each, on {os.cpu_count()} CPUs.", "",
-        "| measure | p50 | p99 |", "|---|---|---|",
-        f"| alert agent process (`python3 -IS`, one outbox write) | {agent_p50 * 1e3:.1f} ms "
-        f"| {agent_p99 * 1e3:.1f} ms |",
-        f"| alert timestamp → host alarm received (CIB file, 127.0.0.1) | {pipe_p50 * 1e3:.1f} ms "
-        f"| {pipe_p99 * 1e3:.1f} ms |",
-        *lab_rows,
-        "", "Goal: p99 < 200 ms from the Pacemaker event to the subscriber (Doctor's: < 1 s).",
-    ])  # fmt: skip
+        lab_rows = [
+            f"| Pacemaker event time → notification received, lab node cuts "
+            f"({args.cuts} cuts, {len(cut)} notifications) | {cut_p50 * 1e3:.1f} ms "
+            f"| {cut_p99 * 1e3:.1f} ms |"
+        ]
+    text = "\n".join(
+        [
+            f"{args.runs} runs each, on {os.cpu_count()} CPUs.",
+            "",
+            "| measure | p50 | p99 |",
+            "|---|---|---|",
+            f"| alert agent process (`python3 -IS`, one outbox write) | {agent_p50 * 1e3:.1f} ms "
+            f"| {agent_p99 * 1e3:.1f} ms |",
+            "| alert timestamp → host alarm received (CIB file, 127.0.0.1) "
+            f"| {pipe_p50 * 1e3:.1f} ms | {pipe_p99 * 1e3:.1f} ms |",
+            *lab_rows,
+            "",
+            "Goal: p99 < 200 ms from the Pacemaker event to the subscriber (Doctor's: < 1 s).",
+        ]
+    )
     print(text)
     if args.write:
         write(args.write, text, BEGIN, END, "Health: alert to subscriber")

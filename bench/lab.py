@@ -2,7 +2,7 @@
 
 For each profile: `hakit lab down --purge`, then `up` (timed), the demo layout, then
 N power cuts of the node running the active/passive resource. Detection, fencing and
-"running elsewhere" come from the cluster's own logs (tools/lab/timeline.py).
+"running elsewhere" come from the cluster's own logs (lab/timeline.py).
 
     python -m bench.lab [--runs 5] [--write docs/benchmarks.md]
 """
@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from bench.monitor import write
-from hakit.tools.lab.demo import WEB, configure, running_on
-from hakit.tools.lab.lab import Lab
-from hakit.tools.lab.timeline import failover_events
+from hakit.lab.demo import WEB, configure, running_on
+from hakit.lab.lab import Lab
+from hakit.lab.timeline import failover_events
 
 BEGIN, END = "<!-- bench:lab:begin -->", "<!-- bench:lab:end -->"
 STEPS = ("lost from the membership", "fencing of", "started on")
@@ -52,8 +52,11 @@ def one_cut(lab: Lab) -> dict[str, float]:
     logs = {n: lab.node_dir(n) / "var-log-pacemaker" / "pacemaker.log" for n in lab.nodes}
     events = failover_events(logs, since=cut_at - 0.5, target=victim, resource=WEB)
     figures = {}
-    for label, key in (("detected", "lost from the membership"),
-                       ("fenced", "complete"), ("running elsewhere", "started on")):  # fmt: skip
+    for label, key in (
+        ("detected", "lost from the membership"),
+        ("fenced", "complete"),
+        ("running elsewhere", "started on"),
+    ):
         hit = next((e for e in events if key in e.what), None)
         if hit is None:
             raise SystemExit(f"no '{key}' in the logs: {events}")
@@ -72,8 +75,10 @@ def measure(profile: str, runs: int) -> tuple[float, list[dict[str, float]]]:
     cuts = []
     for index in range(runs):
         cuts.append(one_cut(lab))
-        print(f"{profile} cut {index + 1}: " + ", ".join(f"{k} +{v:.2f}s"
-                                                         for k, v in cuts[-1].items()))  # fmt: skip
+        print(
+            f"{profile} cut {index + 1}: "
+            + ", ".join(f"{k} +{v:.2f}s" for k, v in cuts[-1].items())
+        )
     return up_time, cuts
 
 
@@ -93,12 +98,17 @@ def main() -> int:
         "|---|---:|---:|---:|---:|",
     ]
     for profile, (up_time, cuts) in results.items():
-        cells = [f"{statistics.median(c[k] for c in cuts):.2f} ({max(c[k] for c in cuts):.2f})"
-                 for k in ("detected", "fenced", "running elsewhere")]  # fmt: skip
+        cells = [
+            f"{statistics.median(c[k] for c in cuts):.2f} ({max(c[k] for c in cuts):.2f})"
+            for k in ("detected", "fenced", "running elsewhere")
+        ]
         rows.append(f"| {profile} | {up_time:.1f} | " + " | ".join(cells) + " |")
     fast = statistics.median(c["running elsewhere"] for c in results["fast"][1])
-    rows += ["", f"Goals: lab up < 15 s with fast — {results['fast'][0]:.1f} s; resource "
-             f"running elsewhere ≤ 5 s after a power cut with fast — {fast:.2f} s."]  # fmt: skip
+    rows += [
+        "",
+        f"Goals: lab up < 15 s with fast — {results['fast'][0]:.1f} s; resource "
+        f"running elsewhere ≤ 5 s after a power cut with fast — {fast:.2f} s.",
+    ]
     text = "\n".join(rows)
     print(text)
     if args.write:

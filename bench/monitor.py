@@ -47,8 +47,13 @@ class Contender:
     def measure_rss(self) -> None:
         """Peak RSS as GNU time reports it: Linux carries the peak of the pre-exec memory
         image into ru_maxrss, so our own 14 MiB would hide the agent's; time's fork does not."""
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", *self.argv], env=self.env,
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", *self.argv],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         self.rss.append(int(done.stderr.split()[-1]))
 
     def _spawn(self, argv: list[str]) -> tuple[int, os.struct_rusage, float]:  # type: ignore[name-defined]
@@ -69,37 +74,62 @@ class Contender:
 
 def setup(workdir: Path) -> list[Contender]:
     """Start one daemon per agent and return the monitors to time."""
-    base = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_ROOT": "/usr/lib/ocf",
-            "OCF_RESKEY_CRM_meta_interval": "10000", "OCF_RESKEY_CRM_meta_timeout": "20000",
-            "HA_LOGFACILITY": "none", "HA_LOGFILE": str(workdir / "agents.log")}  # fmt: skip
-    service = {**base, "OCF_RESOURCE_INSTANCE": "bench", "HAKIT_RUN_DIR": str(workdir),
-               "OCF_RESKEY_binary": "/usr/bin/python3", "OCF_RESKEY_ready_port": "18999",
-               "OCF_RESKEY_arguments": "-m http.server --bind 127.0.0.1 18999",
-               "OCF_RESKEY_log_file": str(workdir / "daemon.log")}  # fmt: skip
-    dummy = {**base, "OCF_RESOURCE_INSTANCE": "bench",
-             "OCF_RESKEY_state": str(workdir / "dummy.state")}  # fmt: skip
+    base = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "OCF_ROOT": "/usr/lib/ocf",
+        "OCF_RESKEY_CRM_meta_interval": "10000",
+        "OCF_RESKEY_CRM_meta_timeout": "20000",
+        "HA_LOGFACILITY": "none",
+        "HA_LOGFILE": str(workdir / "agents.log"),
+    }
+    service = {
+        **base,
+        "OCF_RESOURCE_INSTANCE": "bench",
+        "HAKIT_RUN_DIR": str(workdir),
+        "OCF_RESKEY_binary": "/usr/bin/python3",
+        "OCF_RESKEY_ready_port": "18999",
+        "OCF_RESKEY_arguments": "-m http.server --bind 127.0.0.1 18999",
+        "OCF_RESKEY_log_file": str(workdir / "daemon.log"),
+    }
+    dummy = {
+        **base,
+        "OCF_RESOURCE_INSTANCE": "bench",
+        "OCF_RESKEY_state": str(workdir / "dummy.state"),
+    }
     dummypy = {**dummy, "OCF_RESKEY_state": str(workdir / "dummypy.state")}
     hakit = str(OCF / "hakit" / "service")
-    for argv, env in (([hakit, "start"], service),
-                      ([str(OCF / "heartbeat" / "Dummy"), "start"], dummy),
-                      ([str(OCF / "heartbeat" / "dummypy"), "start"], dummypy)):  # fmt: skip
+    for argv, env in (
+        ([hakit, "start"], service),
+        ([str(OCF / "heartbeat" / "Dummy"), "start"], dummy),
+        ([str(OCF / "heartbeat" / "dummypy"), "start"], dummypy),
+    ):
         subprocess.run(argv, env=env, check=True, capture_output=True)
     return [
         Contender(ANCHOR, [str(OCF / "heartbeat" / "Dummy"), "monitor"], dummy),
-        Contender("shell equivalent (pid file + kill -0)",
-                  [str(Path(__file__).with_name("shell_service_monitor.sh"))], service),
+        Contender(
+            "shell equivalent (pid file + kill -0)",
+            [str(Path(__file__).with_name("shell_service_monitor.sh"))],
+            service,
+        ),
         Contender("ocf:hakit:service monitor, depth 0", [hakit, "monitor"], service),
-        Contender("ocf:hakit:service monitor, depth 10 (port)", [hakit, "monitor"],
-                  {**service, "OCF_CHECK_LEVEL": "10"}),
-        Contender("ocf:heartbeat:dummypy monitor (resource-agents ocf.py)",
-                  [str(OCF / "heartbeat" / "dummypy"), "monitor"], dummypy),
-    ]  # fmt: skip
+        Contender(
+            "ocf:hakit:service monitor, depth 10 (port)",
+            [hakit, "monitor"],
+            {**service, "OCF_CHECK_LEVEL": "10"},
+        ),
+        Contender(
+            "ocf:heartbeat:dummypy monitor (resource-agents ocf.py)",
+            [str(OCF / "heartbeat" / "dummypy"), "monitor"],
+            dummypy,
+        ),
+    ]
 
 
 def teardown(workdir: Path, contenders: list[Contender]) -> None:
     env = contenders[2].env
-    subprocess.run([str(OCF / "hakit" / "service"), "stop"], env=env, check=False,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [str(OCF / "hakit" / "service"), "stop"], env=env, check=False, capture_output=True
+    )
 
 
 def table(contenders: list[Contender], runs: int) -> str:
@@ -115,22 +145,30 @@ def table(contenders: list[Contender], runs: int) -> str:
     ]
     for c in contenders:
         wall = statistics.median(c.wall)
-        rows.append(f"| {c.name} | {wall:.1f} | {statistics.median(c.cpu):.1f} | "
-                    f"{statistics.median(c.rss) / 1024:.1f} | {wall / anchor:.1f}x |")  # fmt: skip
+        rows.append(
+            f"| {c.name} | {wall:.1f} | {statistics.median(c.cpu):.1f} | "
+            f"{statistics.median(c.rss) / 1024:.1f} | {wall / anchor:.1f}x |"
+        )
     hakit = statistics.median(contenders[2].wall)
     rows += [
         "",
         "Peak RSS: GNU time's %M over 5 runs (wall and CPU come from posix_spawn + wait4).",
     ]
-    rows += ["", f"Target: ocf:hakit:service monitor < 40 ms wall — measured {hakit:.1f} ms "
-             f"({'met' if hakit < 40 else 'NOT met'})."]  # fmt: skip
+    rows += [
+        "",
+        f"Target: ocf:hakit:service monitor < 40 ms wall — measured {hakit:.1f} ms "
+        f"({'met' if hakit < 40 else 'NOT met'}).",
+    ]
     return "\n".join(rows)
 
 
 def write(
-    path: Path, text: str, begin: str = BEGIN, end: str = END,
+    path: Path,
+    text: str,
+    begin: str = BEGIN,
+    end: str = END,
     title: str = "Agent monitor start-up",
-) -> None:  # fmt: skip
+) -> None:
     """Replace the block between `begin` and `end` (or add it under `title`)."""
     old = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by `make bench`.\n"
     block = f"{begin}\n{text}\n{end}"

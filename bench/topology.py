@@ -27,20 +27,27 @@ BEGIN, END = "<!-- bench:topology:begin -->", "<!-- bench:topology:end -->"
 
 def large() -> model.Topology:
     nodes = [model.Node(name=f"node{i}") for i in range(1, 33)]
-    resources = [model.Resource(name=f"rsc{i}", agent="ocf:heartbeat:Dummy",
-                                params={"fake": str(i)},
-                                ops=[model.Op(name="monitor", interval="10s")])
-                 for i in range(500)]  # fmt: skip
-    locations = [model.Location(resource=f"rsc{i}", node=f"node{i % 32 + 1}", score="100")
-                 for i in range(500)]  # fmt: skip
-    orders = [model.Order(first=f"rsc{i}", then=f"rsc{i + 1}", kind="Optional")
-              for i in range(499)]  # fmt: skip
+    resources = [
+        model.Resource(
+            name=f"rsc{i}",
+            agent="ocf:heartbeat:Dummy",
+            params={"fake": str(i)},
+            ops=[model.Op(name="monitor", interval="10s")],
+        )
+        for i in range(500)
+    ]
+    locations = [
+        model.Location(resource=f"rsc{i}", node=f"node{i % 32 + 1}", score="100")
+        for i in range(500)
+    ]
+    orders = [model.Order(first=f"rsc{i}", then=f"rsc{i + 1}", kind="Optional") for i in range(499)]
     colocation = [model.Colocation(resource="rsc0", with_="rsc499", score="-100")]
     return model.Topology(
-        cluster=model.Cluster(name="large"), nodes=nodes, resources=resources,
-        constraints=model.Constraints(locations=locations, orders=orders,
-                                      colocations=colocation),
-    )  # fmt: skip
+        cluster=model.Cluster(name="large"),
+        nodes=nodes,
+        resources=resources,
+        constraints=model.Constraints(locations=locations, orders=orders, colocations=colocation),
+    )
 
 
 def main() -> int:
@@ -57,8 +64,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cib = Path(tmp) / "cib.xml"
         began = time.perf_counter()
-        cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
-                                      check=True).stdout)  # fmt: skip
+        cib.write_text(
+            subprocess.run(
+                ["cibadmin", "--empty"], capture_output=True, text=True, check=True
+            ).stdout
+        )
         commands = pcs_script(topology, str(cib)).splitlines()
         commands = [line for line in commands if not line.startswith("#")]
         for line in commands:
@@ -72,20 +82,22 @@ def main() -> int:
     cib_xml = render(big)
     valid = relaxng().validate(cib_xml)
     large_s = time.perf_counter() - began
-    text = "\n".join([
-        f"{time.strftime('%Y-%m-%d')}, one run each.",
-        "",
-        "| task | hakit | pcs -f | ratio |",
-        "|---|---:|---:|---:|",
-        f"| OpenStack reference topology ({len(commands)} pcs commands): render + validate "
-        "(YAML, types, "
-        f"names, RNG, crm_verify) | {hakit_s:.2f} s | {pcs_s:.1f} s | {pcs_s / hakit_s:.0f}x |",
-        f"| 32 nodes, 500 resources, 1,000 constraints: render + RNG "
-        f"({'valid' if valid else 'INVALID'}) | {large_s:.2f} s | — | — |",
-        "",
-        f"Goals: ≥ 50x faster than pcs -f — {pcs_s / hakit_s:.0f}x; large topology < 2 s — "
-        f"{large_s:.2f} s.",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            f"{time.strftime('%Y-%m-%d')}, one run each.",
+            "",
+            "| task | hakit | pcs -f | ratio |",
+            "|---|---:|---:|---:|",
+            f"| OpenStack reference topology ({len(commands)} pcs commands): render + validate "
+            "(YAML, types, "
+            f"names, RNG, crm_verify) | {hakit_s:.2f} s | {pcs_s:.1f} s | {pcs_s / hakit_s:.0f}x |",
+            f"| 32 nodes, 500 resources, 1,000 constraints: render + RNG "
+            f"({'valid' if valid else 'INVALID'}) | {large_s:.2f} s | — | — |",
+            "",
+            f"Goals: ≥ 50x faster than pcs -f — {pcs_s / hakit_s:.0f}x; large topology < 2 s — "
+            f"{large_s:.2f} s.",
+        ]
+    )
     print(text)
     if args.write:
         write(args.write, text, BEGIN, END, "Topology: render and validate")

@@ -38,9 +38,20 @@ BUILTIN_ACTIONS = ("meta-data", "validate-all")
 #: Actions that must work whatever the configuration (the spec and Pacemaker say so).
 LENIENT_ACTIONS = ("stop", "meta-data")
 KNOWN_ACTIONS = (
-    "start", "stop", "monitor", "meta-data", "validate-all", "notify", "promote",
-    "demote", "reload", "reload-agent", "migrate_to", "migrate_from", "recover",
-)  # fmt: skip
+    "start",
+    "stop",
+    "monitor",
+    "meta-data",
+    "validate-all",
+    "notify",
+    "promote",
+    "demote",
+    "reload",
+    "reload-agent",
+    "migrate_to",
+    "migrate_from",
+    "recover",
+)
 
 
 class Action:
@@ -157,9 +168,13 @@ class Agent:
         params = ParameterValues(self.parameters, environ)
         log.add_secrets(params.secrets)
         ctx = Context(
-            name, environ, params=params, log=log, check_levels=self.check_levels,
+            name,
+            environ,
+            params=params,
+            log=log,
+            check_levels=self.check_levels,
             default_timeout=action.timeout,
-        )  # fmt: skip
+        )
         if ctx.requested_check_level != ctx.check_level:
             log.debug(f"check level {ctx.requested_check_level} → {ctx.check_level}")
         self._check_parameters(ctx)

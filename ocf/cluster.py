@@ -39,9 +39,15 @@ def run(
     env = dict(os.environ, LC_ALL="C")
     try:
         done = subprocess.run(
-            list(args), input=stdin, capture_output=True, text=True, timeout=max(timeout, 0.1),
-            env=env, check=False, stdin=None if stdin is not None else subprocess.DEVNULL,
-        )  # fmt: skip
+            list(args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=max(timeout, 0.1),
+            env=env,
+            check=False,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         raise ClusterCommandError(args, "not installed on this node") from None
     except subprocess.TimeoutExpired:
@@ -144,8 +150,10 @@ def set_node_attribute(
     name: str, value: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
     """Set a permanent node attribute in the CIB (crm_attribute -l forever)."""
-    run(["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-v", value,
-         *_node(node)], timeout=timeout)  # fmt: skip
+    run(
+        ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-v", value, *_node(node)],
+        timeout=timeout,
+    )
 
 
 def get_node_attribute(
@@ -153,16 +161,19 @@ def get_node_attribute(
 ) -> str | None:
     code, output = run(
         ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-G", "-q", *_node(node)],
-        timeout=timeout, ok_codes=(0, 105),
-    )  # fmt: skip
+        timeout=timeout,
+        ok_codes=(0, 105),
+    )
     return output.strip() if code == 0 else None
 
 
 def delete_node_attribute(
     name: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
-    run(["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-D", *_node(node)],
-        timeout=timeout)  # fmt: skip
+    run(
+        ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-D", *_node(node)],
+        timeout=timeout,
+    )
 
 
 def _node(node: str | None) -> list[str]:
@@ -255,8 +266,11 @@ class ClusterStatus:
 
     def instances(self, resource_id: str) -> list[ResourceStatus]:
         """A primitive's status, or every instance of a clone/group by the parent's id."""
-        return [r for r in self.resources if resource_id in (r.id, r.parent)
-                or r.id.partition(":")[0] == resource_id]  # fmt: skip
+        return [
+            r
+            for r in self.resources
+            if resource_id in (r.id, r.parent) or r.id.partition(":")[0] == resource_id
+        ]
 
     def running_on(self, resource_id: str) -> list[str]:
         """Nodes where the resource (or an instance of it) is active."""
@@ -269,7 +283,7 @@ def cluster_status(*, timeout: float = DEFAULT_TIMEOUT) -> ClusterStatus:
         run_xml(
             ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"],
             timeout=timeout,
-        )  # fmt: skip
+        )
     )
 
 
@@ -374,8 +388,11 @@ def cib_delete(xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
 
 def cib_diff(original: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> str | None:
     """crm_diff's patch turning the `original` CIB file into `new`; None if they match."""
-    code, output = run(["crm_diff", "--original", original, "--new", new, "--no-version"],
-                       timeout=timeout, ok_codes=(0, 1))  # fmt: skip
+    code, output = run(
+        ["crm_diff", "--original", original, "--new", new, "--no-version"],
+        timeout=timeout,
+        ok_codes=(0, 1),
+    )
     return output if code == 1 and output.strip() else None
 
 

@@ -152,9 +152,12 @@ def orphans(pid: int, started: int) -> list[int]:
     return sorted(
         info.pid
         for info in all_processes()
-        if info.session == pid and info.alive and info.pid != pid and info.start_time >= started
+        if info.session == pid
+        and info.alive
+        and info.pid != pid
+        and info.start_time >= started
         and (newer_than is None or info.start_time < newer_than)
-    )  # fmt: skip
+    )
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -195,8 +198,9 @@ def _tcp_rows(pid: int, state: str | None) -> list[tuple[str, int, str, int, int
                         continue
                     local, _, local_port = fields[1].rpartition(":")
                     remote, _, remote_port = fields[2].rpartition(":")
-                    rows.append((local, int(local_port, 16), remote, int(remote_port, 16),
-                                 int(fields[9])))  # fmt: skip
+                    rows.append(
+                        (local, int(local_port, 16), remote, int(remote_port, 16), int(fields[9]))
+                    )
         except (OSError, StopIteration, ValueError, IndexError):
             continue
     return rows
@@ -250,6 +254,7 @@ def established(pids: Iterable[int]) -> list[tuple[int, bytes, int, bytes, int]]
     for local, local_port, remote, remote_port, inode in _tcp_rows(first, _ESTABLISHED):
         holder = owner.get(inode)
         if holder is not None:
-            result.append((holder, packed_address(local), local_port, packed_address(remote),
-                           remote_port))  # fmt: skip
+            result.append(
+                (holder, packed_address(local), local_port, packed_address(remote), remote_port)
+            )
     return result

@@ -35,34 +35,62 @@ if TYPE_CHECKING:
     from hakit.ocf.context import NotifyFacts
 
 CINDER_API_URL = StringParam(
-    "cinder_api_url", "cinder-api endpoint for workers/cleanup",
+    "cinder_api_url",
+    "cinder-api endpoint for workers/cleanup",
     "The block-storage API base URL, e.g. http://10.0.0.5:8776/v3 (add /<project id> "
-    "where project ids are in URLs). Empty: no cleanup of lost members.", default="",
-)  # fmt: skip
+    "where project ids are in URLs). Empty: no cleanup of lost members.",
+    default="",
+)
 CREDENTIALS_FILE = PathParam(
-    "credentials_file", "openrc-style credentials for cinder-api",
+    "credentials_file",
+    "openrc-style credentials for cinder-api",
     "KEY=VALUE lines: OS_TOKEN, or OS_AUTH_TYPE=noauth with OS_USERNAME and OS_PROJECT_ID "
     "(cinder's noauth). Empty: noauth as admin:admin. Keystone password authentication is "
-    "not implemented yet.", must_exist=True,
-)  # fmt: skip
+    "not implemented yet.",
+    must_exist=True,
+)
 FENCE_MAX_AGE = IntegerParam(
-    "fence_max_age", "Seconds a confirmed fencing stays recent enough for a cleanup",
-    default="900", minimum=1,
-)  # fmt: skip
+    "fence_max_age",
+    "Seconds a confirmed fencing stays recent enough for a cleanup",
+    default="900",
+    minimum=1,
+)
 
 DEFAULT_DRIVER = "cinder.volume.drivers.lvm.LVMVolumeDriver"
 #: Drivers that declare SUPPORTS_ACTIVE_ACTIVE = True in cinder 29 (a fallback for when
 #: the driver's source cannot be read; NetAppDriver is the factory of the ONTAP ones).
-KNOWN_ACTIVE_ACTIVE = frozenset({
-    "FakeHAReplicatedLoggingVolumeDriver", "LightOSVolumeDriver", "PowerMaxISCSIDriver",
-    "PowerMaxFCDriver", "PowerMaxNVMETCPDriver", "PowerStoreDriver", "PowerFlexDriver",
-    "PureISCSIDriver", "PureFCDriver", "PureNVMEDriver", "RBDDriver", "RBDISCSIDriver",
-    "TatlinISCSIVolumeDriver", "TatlinFCVolumeDriver", "SolidFireDriver",
-    "NetAppCmodeISCSIDriver", "NetAppCmodeNfsDriver", "NetAppCmodeFibreChannelDriver",
-    "NetAppDriver",
-})  # fmt: skip
-COORDINATION_PORTS = {"redis": 6379, "zookeeper": 2181, "kazoo": 2181, "etcd3": 2379,
-                      "etcd3+http": 2379, "memcached": 11211, "postgresql": 5432}  # fmt: skip
+KNOWN_ACTIVE_ACTIVE = frozenset(
+    {
+        "FakeHAReplicatedLoggingVolumeDriver",
+        "LightOSVolumeDriver",
+        "PowerMaxISCSIDriver",
+        "PowerMaxFCDriver",
+        "PowerMaxNVMETCPDriver",
+        "PowerStoreDriver",
+        "PowerFlexDriver",
+        "PureISCSIDriver",
+        "PureFCDriver",
+        "PureNVMEDriver",
+        "RBDDriver",
+        "RBDISCSIDriver",
+        "TatlinISCSIVolumeDriver",
+        "TatlinFCVolumeDriver",
+        "SolidFireDriver",
+        "NetAppCmodeISCSIDriver",
+        "NetAppCmodeNfsDriver",
+        "NetAppCmodeFibreChannelDriver",
+        "NetAppDriver",
+    }
+)
+COORDINATION_PORTS = {
+    "redis": 6379,
+    "zookeeper": 2181,
+    "kazoo": 2181,
+    "etcd3": 2379,
+    "etcd3+http": 2379,
+    "memcached": 11211,
+    "postgresql": 5432,
+}
 
 
 def backends(facts: Facts) -> list[str]:
@@ -120,11 +148,15 @@ def active_active_problems(facts: Facts, *, timeout: float) -> list[str]:
         supported = supports_active_active(driver, roots)
         short = driver.rpartition(".")[2]
         if supported is None and short not in KNOWN_ACTIVE_ACTIVE:
-            problems.append(f"backend {backend}: cannot read {driver}'s source and it is not a "
-                            "known active/active driver")  # fmt: skip
+            problems.append(
+                f"backend {backend}: cannot read {driver}'s source and it is not a "
+                "known active/active driver"
+            )
         elif supported is False:
-            problems.append(f"backend {backend}: driver {short} does not support active/active "
-                            "(SUPPORTS_ACTIVE_ACTIVE is False)")  # fmt: skip
+            problems.append(
+                f"backend {backend}: driver {short} does not support active/active "
+                "(SUPPORTS_ACTIVE_ACTIVE is False)"
+            )
     return problems
 
 
@@ -354,10 +386,15 @@ def request_cleanup(
     conn = connection_class(host, port, timeout=timeout)
     try:
         conn.request(
-            "POST", f"/{path.rstrip('/')}/workers/cleanup", body=json.dumps(body),
-            headers={"X-Auth-Token": token, "Content-Type": "application/json",
-                     "OpenStack-API-Version": "volume 3.24"},
-        )  # fmt: skip
+            "POST",
+            f"/{path.rstrip('/')}/workers/cleanup",
+            body=json.dumps(body),
+            headers={
+                "X-Auth-Token": token,
+                "Content-Type": "application/json",
+                "OpenStack-API-Version": "volume 3.24",
+            },
+        )
         reply = conn.getresponse()
         text = reply.read().decode(errors="replace")
     finally:
@@ -388,8 +425,10 @@ def cleanup_lost_host(ctx: Context, facts: Facts, node: str) -> None:
                 s.get("host") for s in answer.get("unavailable", []) if isinstance(s, dict)
             ]
             if cleaning or unavailable:
-                ctx.log.info(f"workers/cleanup for lost host {host}: cleaning {cleaning}, "
-                             f"no service to clean {unavailable}")  # fmt: skip
+                ctx.log.info(
+                    f"workers/cleanup for lost host {host}: cleaning {cleaning}, "
+                    f"no service to clean {unavailable}"
+                )
 
 
 def notify(ctx: Context) -> int:
@@ -413,8 +452,11 @@ def cleanup_after_stop(ctx: Context, facts_notify: NotifyFacts) -> None:
     me = ctx.node or os.uname().nodename
     lost = facts_notify.unames("stop")
     try:
-        events = [e for n in sorted(set(lost) - {me}) for e in cluster.fencing_history(
-            n, timeout=min(10.0, max(ctx.remaining(2), 1.0)))]  # fmt: skip
+        events = [
+            e
+            for n in sorted(set(lost) - {me})
+            for e in cluster.fencing_history(n, timeout=min(10.0, max(ctx.remaining(2), 1.0)))
+        ]
     except cluster.ClusterCommandError as error:
         ctx.log.warning(f"no cleanup of {lost}: fencing history unavailable ({error})")
         return

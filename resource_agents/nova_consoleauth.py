@@ -45,8 +45,12 @@ def validate(ctx: Context, facts: Facts) -> None:
     if facts.database is None:
         return  # validate_common already refused it
     try:
-        openstack.query(facts.database, "SELECT 1 FROM console_auth_tokens LIMIT 1", (),
-                        min(5.0, max(ctx.remaining(2), 1.0)))  # fmt: skip
+        openstack.query(
+            facts.database,
+            "SELECT 1 FROM console_auth_tokens LIMIT 1",
+            (),
+            min(5.0, max(ctx.remaining(2), 1.0)),
+        )
     except openstack.DatabaseError as error:
         if error.unreachable:
             ctx.log.warning(f"token database not reachable now: {error}")

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 
 DEFAULT_PLACEMENT_CONFIG = "/etc/placement/placement.conf"
 PLACEMENT_CONFIG = StringParam(
-    "placement_config", "placement.conf of this cloud's placement service",
+    "placement_config",
+    "placement.conf of this cloud's placement service",
     "validate-all requires [placement] allocation_conflict_retry_count = 1 in it (placement's "
     "default retry over-allocates under concurrent claims). The default path is checked when "
     "it exists on this node; an explicit path must exist. Empty: not checked.",
     default=DEFAULT_PLACEMENT_CONFIG,
-)  # fmt: skip
+)
 SAFE_RETRY_COUNT = "1"
 PLACEMENT_DEFAULT_RETRY_COUNT = "10"
 
@@ -39,8 +40,9 @@ def check_placement(ctx: Context, facts: Facts) -> None:
     if path is None:
         return
     config = openstack.read_config([path])
-    retries = openstack.option(config, "placement", "allocation_conflict_retry_count",
-                               PLACEMENT_DEFAULT_RETRY_COUNT)  # fmt: skip
+    retries = openstack.option(
+        config, "placement", "allocation_conflict_retry_count", PLACEMENT_DEFAULT_RETRY_COUNT
+    )
     if retries.strip() != SAFE_RETRY_COUNT:
         raise OCFError(
             OCFExit.ERR_CONFIGURED,

@@ -74,75 +74,109 @@ DEFAULT_AMQP_PORT = 5672
 
 def binary_param(default: str | None) -> PathParam:
     return PathParam(
-        "binary", "Program to run", "The service's executable (an absolute path, e.g. in a "
+        "binary",
+        "Program to run",
+        "The service's executable (an absolute path, e.g. in a "
         "venv, or a name in PATH). It must stay in the foreground.",
-        default=default, required=default is None, executable=True,
-    )  # fmt: skip
+        default=default,
+        required=default is None,
+        executable=True,
+    )
 
 
 def config_param(default: str | None) -> ListParam:
     return ListParam(
-        "config", "Configuration files", "oslo.config files, in order (later ones override "
+        "config",
+        "Configuration files",
+        "oslo.config files, in order (later ones override "
         "earlier ones), passed as --config-file. The agent reads them too (transport_url, "
         "[database] connection, host, service_down_time) without importing oslo.",
-        default=default, required=default is None,
-    )  # fmt: skip
+        default=default,
+        required=default is None,
+    )
 
 
 HOST = StringParam(
-    "host", "Service host name", "The service's `host` (the services-table key and RPC "
+    "host",
+    "Service host name",
+    "The service's `host` (the services-table key and RPC "
     "queue suffix), passed in a generated last --config-file. Empty: for a clone, the "
     "cluster node name (each instance must be distinct); otherwise [DEFAULT] host from "
-    "the configuration, else the node name.", default="",
-)  # fmt: skip
+    "the configuration, else the node name.",
+    default="",
+)
 SERVICE_DOWN_TIME = IntegerParam(
-    "service_down_time", "Heartbeat age that means hung (s)", "A heartbeat older than this "
+    "service_down_time",
+    "Heartbeat age that means hung (s)",
+    "A heartbeat older than this "
     "is a hung service. Empty: [DEFAULT] service_down_time from the configuration (60).",
     minimum=1,
-)  # fmt: skip
+)
 RECONNECT_GRACE = IntegerParam(
-    "reconnect_grace", "Seconds a lost broker/database may take to come back",
+    "reconnect_grace",
+    "Seconds a lost broker/database may take to come back",
     "A dependency lost for less than this is degraded (190), not failed: services "
     "reconnect by themselves. Afterwards, failed if another instance still reaches it, "
-    "degraded if it is down for every instance.", default="30", minimum=0,
-)  # fmt: skip
+    "degraded if it is down for every instance.",
+    default="30",
+    minimum=0,
+)
 PUBLISH = BooleanParam(
-    "publish_health", "Publish dependency health as node attributes",
+    "publish_health",
+    "Publish dependency health as node attributes",
     "Set transient node attributes hakit-<resource>-broker and hakit-<resource>-db "
-    "(ok|down) for the cluster-wide verdict and for operators.", default="true",
-)  # fmt: skip
+    "(ok|down) for the cluster-wide verdict and for operators.",
+    default="true",
+)
 MANAGEMENT_URL = StringParam(
-    "management_url", "RabbitMQ management API (depth 20)",
+    "management_url",
+    "RabbitMQ management API (depth 20)",
     "e.g. http://10.0.0.5:15672. When set, monitor depth 20 checks that this process "
     "tree consumes from the service's queues. Credentials: management_user and "
-    "management_password, else those of transport_url.", default="",
-)  # fmt: skip
+    "management_password, else those of transport_url.",
+    default="",
+)
 MANAGEMENT_USER = StringParam("management_user", "RabbitMQ management user", default="")
 MANAGEMENT_PASSWORD = SecretParam(
-    "management_password", "RabbitMQ management password",
-    "Never logged; empty = the transport_url password.", default="",
-)  # fmt: skip
+    "management_password",
+    "RabbitMQ management password",
+    "Never logged; empty = the transport_url password.",
+    default="",
+)
 QUEUES = ListParam(
-    "queues", "Queues to check at depth 20",
+    "queues",
+    "Queues to check at depth 20",
     "Queue names ({host} is replaced by the service host). Empty: the agent's defaults.",
     default="",
-)  # fmt: skip
+)
 PORT = PortParam(
-    "port", "HTTP port the service serves",
+    "port",
+    "HTTP port the service serves",
     "Start waits until the process tree listens on it and answers HTTP; depth 10 checks "
     "both. Console proxies: empty = the proxy's port option from the configuration.",
-)  # fmt: skip
+)
 BROKER = BooleanParam(
-    "broker", "Check the broker connections",
+    "broker",
+    "Check the broker connections",
     "false for services that connect to the broker only on demand (API services).",
     default="true",
-)  # fmt: skip
+)
 
 COMMON_PARAMETERS: list[Parameter[Any]] = [
-    HOST, service.ARGUMENTS, service.USER, service.ENVIRONMENT_FILE, service.WORKDIR,
-    service.LOG_FILE, SERVICE_DOWN_TIME, RECONNECT_GRACE, PUBLISH, MANAGEMENT_URL,
-    MANAGEMENT_USER, MANAGEMENT_PASSWORD, QUEUES,
-]  # fmt: skip
+    HOST,
+    service.ARGUMENTS,
+    service.USER,
+    service.ENVIRONMENT_FILE,
+    service.WORKDIR,
+    service.LOG_FILE,
+    SERVICE_DOWN_TIME,
+    RECONNECT_GRACE,
+    PUBLISH,
+    MANAGEMENT_URL,
+    MANAGEMENT_USER,
+    MANAGEMENT_PASSWORD,
+    QUEUES,
+]
 
 
 # --- oslo configuration, read without oslo -------------------------------------------------------
@@ -440,8 +474,13 @@ class Health:
             with open(health_path(ctx), encoding="ascii") as handle:
                 for line in handle:
                     name, state, since, tried, published, after = line.split()
-                    self.entries[name] = [state, float(since), float(tried), published == "1",
-                                          after == "1"]  # fmt: skip
+                    self.entries[name] = [
+                        state,
+                        float(since),
+                        float(tried),
+                        published == "1",
+                        after == "1",
+                    ]
         except (OSError, ValueError):
             self.entries = {}
 
@@ -698,11 +737,18 @@ def query(
     try:
         conn = _connect(
             pymysql,
-            host=endpoint.host, port=endpoint.port, user=endpoint.user,
-            password=endpoint.password, database=url.database or None,
-            unix_socket=url.unix_socket or None, charset=url.charset,
-            connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, **url.ssl,
-        )  # fmt: skip
+            host=endpoint.host,
+            port=endpoint.port,
+            user=endpoint.user,
+            password=endpoint.password,
+            database=url.database or None,
+            unix_socket=url.unix_socket or None,
+            charset=url.charset,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            **url.ssl,
+        )
     except pymysql.err.MySQLError as error:
         code = error.args[0] if error.args else 0
         raise DatabaseError(
@@ -778,8 +824,10 @@ def write_override(ctx: Context, facts: Facts) -> None:
     os.makedirs(service.run_dir(ctx), mode=0o755, exist_ok=True)
     path = override_path(ctx)
     with open(path + ".new", "w", encoding="utf-8") as handle:
-        handle.write(f"# written by ocf:hakit:{facts.profile.name} for {ctx.instance}\n"
-                     f"[DEFAULT]\nhost = {facts.host}\n")  # fmt: skip
+        handle.write(
+            f"# written by ocf:hakit:{facts.profile.name} for {ctx.instance}\n"
+            f"[DEFAULT]\nhost = {facts.host}\n"
+        )
     os.chmod(path + ".new", 0o644)
     os.replace(path + ".new", path)
 
@@ -865,9 +913,12 @@ def not_ready(ctx: Context, facts: Facts, pid: int, since: str | None) -> str | 
     if facts.heartbeat and facts.database is not None and facts.service_binary:
         try:
             seen = heartbeats(
-                facts.database, facts.service_binary, facts.rows, since or "1970-01-01",
+                facts.database,
+                facts.service_binary,
+                facts.rows,
+                since or "1970-01-01",
                 min(3.0, max(ctx.remaining(1), 0.5)),
-            )  # fmt: skip
+            )
         except DatabaseError as error:
             return str(error)
         for row in facts.rows:
@@ -970,9 +1021,13 @@ def check_service(ctx: Context, facts: Facts, pid: int, health: Health, findings
 
 
 def check_broker(
-    ctx: Context, facts: Facts, pids: Sequence[int], health: Health, findings: Findings,
+    ctx: Context,
+    facts: Facts,
+    pids: Sequence[int],
+    health: Health,
+    findings: Findings,
     timeout: float,
-) -> bool:  # fmt: skip
+) -> bool:
     """The tree's connections to the broker; True when there are none."""
     if not (facts.uses_broker and facts.transport is not None):
         return False
@@ -988,9 +1043,16 @@ def check_broker(
 
 
 def check_database(
-    ctx: Context, facts: Facts, pid: int, pids: Sequence[int], health: Health,
-    findings: Findings, timeout: float, *, recovering: bool,
-) -> None:  # fmt: skip
+    ctx: Context,
+    facts: Facts,
+    pid: int,
+    pids: Sequence[int],
+    health: Health,
+    findings: Findings,
+    timeout: float,
+    *,
+    recovering: bool,
+) -> None:
     """Console proxies: the token table answers. Others: the heartbeat is fresh (a stale
     one right after a broker or database outage, or before a late first heartbeat is
     due, is degraded; otherwise hung)."""
@@ -1196,7 +1258,11 @@ def make_agent(profile: Profile) -> Agent:
     if profile.notify is not None:
         actions.append(Action("notify", profile.notify, timeout=60))
     return Agent(
-        name=profile.name, version=VERSION, shortdesc=profile.shortdesc,
-        longdesc=f"{profile.longdesc.rstrip()}\n\n{HEALTH_DOC}", parameters=parameters,
-        actions=actions, validate=make_validate(profile),
-    )  # fmt: skip
+        name=profile.name,
+        version=VERSION,
+        shortdesc=profile.shortdesc,
+        longdesc=f"{profile.longdesc.rstrip()}\n\n{HEALTH_DOC}",
+        parameters=parameters,
+        actions=actions,
+        validate=make_validate(profile),
+    )

@@ -19,13 +19,17 @@ if TYPE_CHECKING:
     from hakit.resource_agents.openstack import Facts
 
 SERVICE_BINARY = StringParam(
-    "service_binary", "The `binary` column of its services row",
-    "Empty: the program's name (e.g. cinder-scheduler).", default="",
-)  # fmt: skip
+    "service_binary",
+    "The `binary` column of its services row",
+    "Empty: the program's name (e.g. cinder-scheduler).",
+    default="",
+)
 HEARTBEAT = BooleanParam(
-    "heartbeat", "Check the services-table heartbeat",
-    "false for daemons without a services row.", default="true",
-)  # fmt: skip
+    "heartbeat",
+    "Check the services-table heartbeat",
+    "false for daemons without a services row.",
+    default="true",
+)
 
 
 def service_binary(facts: Facts) -> str | None:

@@ -36,81 +36,108 @@ from hakit.ocf import (
     proc,
 )
 from hakit.resource_agents import service
-from hakit.tools.health import constants
+from hakit.resource_agents.health import constants
 
 VERSION = "1.0.0"
 FORCED = ("1", "yes", "true")
 
 PROGRAM = PathParam(
-    "program", "The `hakit health` command", "Installed by `hakit agents install`; runs "
-    "under the system python3 -IS over the OCF library.", default="/usr/libexec/hakit/health",
+    "program",
+    "The `hakit health` command",
+    "Installed by `hakit agents install`; runs "
+    "under the system python3 -IS over the OCF library.",
+    default="/usr/libexec/hakit/health",
     executable=True,
-)  # fmt: skip
+)
 OUTBOX = PathParam(
-    "outbox", "Alert outbox (SQLite)", "The file hakit's alert agent writes (its hakit_outbox); "
+    "outbox",
+    "Alert outbox (SQLite)",
+    "The file hakit's alert agent writes (its hakit_outbox); "
     "the publisher keeps alarms, notifications and delivery cursors there too.",
     default=constants.OUTBOX_PATH,
-)  # fmt: skip
+)
 SUBSCRIPTIONS = PathParam(
-    "subscriptions", "Subscriptions and API tokens (SQLite)", "Subscribers, their HMAC "
+    "subscriptions",
+    "Subscriptions and API tokens (SQLite)",
+    "Subscribers, their HMAC "
     "secrets and the API's token hashes (mode 0600; `hakit health subscriptions|tokens`).",
     default=constants.SUBSCRIPTIONS_PATH,
-)  # fmt: skip
+)
 INVENTORY = PathParam(
-    "inventory", "Instance inventory", "JSON (or YAML, with python3-yaml): host → its "
+    "inventory",
+    "Instance inventory",
+    "JSON (or YAML, with python3-yaml): host → its "
     "instances, for per-instance alarms correlated with the host's. Empty: host alarms only.",
     must_exist=True,
-)  # fmt: skip
+)
 API_PORT = PortParam(
-    "api_port", "Serve the subscriptions API on this TCP port",
+    "api_port",
+    "Serve the subscriptions API on this TCP port",
     "The SOL 003-shaped subscriptions API, in the publisher's process. Empty: no API.",
-)  # fmt: skip
+)
 API_ADDRESS = StringParam(
-    "api_address", "Address the API listens on", "An address of this node (0.0.0.0 or :: "
-    "for all); only with api_port.", default=constants.API_ADDRESS,
-)  # fmt: skip
+    "api_address",
+    "Address the API listens on",
+    "An address of this node (0.0.0.0 or :: " "for all); only with api_port.",
+    default=constants.API_ADDRESS,
+)
 API_BASE = StringParam(
-    "api_base", "Public base URL of the API", "Used in links in alarms and subscriptions, e.g. "
-    "a VIP's http://192.0.2.10:8797. Empty: http://api_address:api_port.", default="",
-)  # fmt: skip
+    "api_base",
+    "Public base URL of the API",
+    "Used in links in alarms and subscriptions, e.g. "
+    "a VIP's http://192.0.2.10:8797. Empty: http://api_address:api_port.",
+    default="",
+)
 VIM_CONNECTION_ID = StringParam(
     "vim_connection_id", "vimConnectionId in alarms", default=constants.VIM_CONNECTION_ID
 )
 MONITOR_TOKEN_FILE = PathParam(
-    "monitor_token_file", "File holding an API token for the monitor",
+    "monitor_token_file",
+    "File holding an API token for the monitor",
     "A bearer token (`hakit health tokens add NAME`), read by monitor depth 10, which then "
     "expects an authenticated request to succeed; without it any HTTP answer (401) is alive. "
-    "Never logged.", must_exist=True,
-)  # fmt: skip
+    "Never logged.",
+    must_exist=True,
+)
 NOVA_API = StringParam(
-    "nova_api", "Compute API URL (…/v2.1)", "nova-compute is forced down on a host whose "
+    "nova_api",
+    "Compute API URL (…/v2.1)",
+    "nova-compute is forced down on a host whose "
     "fencing is confirmed, and back once the host is OK; without an inventory, nova's servers "
-    "are the per-instance alarms. Empty: no nova.", default="",
-)  # fmt: skip
+    "are the per-instance alarms. Empty: no nova.",
+    default="",
+)
 NOVA_TOKEN_FILE = PathParam(
-    "nova_token_file", "File holding the compute API token",
+    "nova_token_file",
+    "File holding the compute API token",
     "A Keystone token, or user:project with nova's noauth (labs). Never logged.",
     must_exist=True,
-)  # fmt: skip
+)
 EVACUATE = BooleanParam(
-    "evacuate", "Evacuate a fenced host's servers",
+    "evacuate",
+    "Evacuate a fenced host's servers",
     "With nova_api: once the host is forced down, each of its servers is evacuated once.",
     default="false",
-)  # fmt: skip
+)
 DEFAULT_NOVA_CONFIG = "/etc/nova/nova.conf"
 NOVA_CONFIG = StringParam(
-    "nova_config", "nova.conf of this cloud's nova-compute",
+    "nova_config",
+    "nova.conf of this cloud's nova-compute",
     "With evacuate=true validate-all requires [service_user] send_service_user_token = true "
     "in it: cinder lets only a service token delete the old attachment of a server being "
     "evacuated (cinder Bug #2004555), so without it servers with volumes end in ERROR. The "
     "default path is checked when it exists on this node; an explicit path must exist. "
-    "Empty: not checked.", default=DEFAULT_NOVA_CONFIG,
-)  # fmt: skip
+    "Empty: not checked.",
+    default=DEFAULT_NOVA_CONFIG,
+)
 ENVIRONMENT_FILE = PathParam(
-    "environment_file", "Environment file", "KEY=VALUE lines added to the daemon's "
+    "environment_file",
+    "Environment file",
+    "KEY=VALUE lines added to the daemon's "
     "environment. HAKIT_HEALTH_LEADER=1 makes a single instance outside a cluster deliver "
-    "(refused in a clone); CIB_file points crm_mon at a CIB file.", must_exist=True,
-)  # fmt: skip
+    "(refused in a clone); CIB_file points crm_mon at a CIB file.",
+    must_exist=True,
+)
 
 
 # --- what the daemon is ----------------------------------------------------------------------
@@ -119,9 +146,16 @@ ENVIRONMENT_FILE = PathParam(
 def argv(ctx: Context) -> list[str]:
     """`health publish` with this resource's paths; no secret is ever an argument."""
     params = ctx.params
-    command = [params[PROGRAM], "publish", "--outbox", params[OUTBOX],
-               "--subscriptions", params[SUBSCRIPTIONS],
-               "--vim-connection-id", params[VIM_CONNECTION_ID]]  # fmt: skip
+    command = [
+        params[PROGRAM],
+        "publish",
+        "--outbox",
+        params[OUTBOX],
+        "--subscriptions",
+        params[SUBSCRIPTIONS],
+        "--vim-connection-id",
+        params[VIM_CONNECTION_ID],
+    ]
     inventory, base, port = params.get(INVENTORY), params.get(API_BASE), params.get(API_PORT)
     if inventory:
         command += ["--inventory", inventory]
@@ -208,8 +242,9 @@ def api_problem(ctx: Context, pid: int, port: int, token: str | None) -> str | N
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(address, address)  # noqa: S104
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        connection.request("GET", "/vnffm/v1/subscriptions",
-                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        connection.request(
+            "GET", "/vnffm/v1/subscriptions", headers={"Authorization": f"Bearer {token}"}
+        )
         reply = connection.getresponse()
         reply.read()
     except (OSError, http.client.HTTPException) as error:
@@ -275,8 +310,9 @@ def check_service_token(ctx: Context) -> None:
     path = openstack.checked_config(ctx, NOVA_CONFIG)
     if path is None:
         return
-    value = openstack.option(openstack.read_config([path]), "service_user",
-                             "send_service_user_token", "false")  # fmt: skip
+    value = openstack.option(
+        openstack.read_config([path]), "service_user", "send_service_user_token", "false"
+    )
     if value.lower() not in ("true", "1", "yes", "on"):
         raise OCFError(
             OCFExit.ERR_CONFIGURED,
@@ -292,8 +328,8 @@ def check_inventory(ctx: Context) -> None:
         return
     import sys
 
+    from hakit.resource_agents.health.sol003 import load_inventory
     from hakit.resource_agents.openstack import DEBIAN_DIST_PACKAGES
-    from hakit.tools.health.sol003 import load_inventory
 
     if DEBIAN_DIST_PACKAGES not in sys.path:
         sys.path.append(DEBIAN_DIST_PACKAGES)  # python3-yaml, as the daemon finds it
@@ -366,9 +402,23 @@ AGENT = Agent(
     version=VERSION,
     shortdesc="hakit's health publisher (SOL 003 alarms) and subscriptions API, as a clone",
     longdesc=__doc__ or "",
-    parameters=[PROGRAM, OUTBOX, SUBSCRIPTIONS, INVENTORY, API_PORT, API_ADDRESS, API_BASE,
-                VIM_CONNECTION_ID, MONITOR_TOKEN_FILE, NOVA_API, NOVA_TOKEN_FILE, EVACUATE,
-                NOVA_CONFIG, ENVIRONMENT_FILE, service.LOG_FILE],
+    parameters=[
+        PROGRAM,
+        OUTBOX,
+        SUBSCRIPTIONS,
+        INVENTORY,
+        API_PORT,
+        API_ADDRESS,
+        API_BASE,
+        VIM_CONNECTION_ID,
+        MONITOR_TOKEN_FILE,
+        NOVA_API,
+        NOVA_TOKEN_FILE,
+        EVACUATE,
+        NOVA_CONFIG,
+        ENVIRONMENT_FILE,
+        service.LOG_FILE,
+    ],
     actions=[
         Action("start", start, timeout=60),
         Action("stop", service.stop, timeout=60),
@@ -376,7 +426,7 @@ AGENT = Agent(
         Action("monitor", monitor, timeout=30, interval=30, depth=10),
     ],
     validate=validate,
-)  # fmt: skip
+)
 
 if __name__ == "__main__":
     AGENT.main()

@@ -36,37 +36,51 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SETTLE_SECONDS = 1.0
 
 BINARY = PathParam(
-    "binary", "Program to run", "The daemon's executable: an absolute path or a name in PATH. "
-    "It must stay in the foreground, unless pidfile is set.", required=True, executable=True,
-)  # fmt: skip
+    "binary",
+    "Program to run",
+    "The daemon's executable: an absolute path or a name in PATH. "
+    "It must stay in the foreground, unless pidfile is set.",
+    required=True,
+    executable=True,
+)
 ARGUMENTS = StringParam(
-    "arguments", "Arguments", "Command-line arguments, split like a shell would (no shell "
-    "runs). Never put a password here: it would show in ps; use environment_file.", default="",
-)  # fmt: skip
+    "arguments",
+    "Arguments",
+    "Command-line arguments, split like a shell would (no shell "
+    "runs). Never put a password here: it would show in ps; use environment_file.",
+    default="",
+)
 USER = StringParam(
     "user", "Run as this user", "User to run the daemon as; empty = root.", default=""
 )
 PIDFILE = PathParam(
-    "pidfile", "PID file of a forking daemon", "Only for daemons that fork into the "
+    "pidfile",
+    "PID file of a forking daemon",
+    "Only for daemons that fork into the "
     "background: the PID file they write. Foreground daemons are tracked without one.",
-)  # fmt: skip
+)
 ENVIRONMENT_FILE = PathParam(
-    "environment_file", "Environment file", "KEY=VALUE lines (# comments) added to the "
-    "daemon's environment; the place for credentials.", must_exist=True,
-)  # fmt: skip
+    "environment_file",
+    "Environment file",
+    "KEY=VALUE lines (# comments) added to the " "daemon's environment; the place for credentials.",
+    must_exist=True,
+)
 WORKDIR = PathParam("workdir", "Working directory", default="/", must_exist=True)
 LOG_FILE = PathParam(
-    "log_file", "Daemon output", "Where the daemon's stdout and stderr go; "
-    "default /var/log/hakit/<resource>.log.",
-)  # fmt: skip
+    "log_file",
+    "Daemon output",
+    "Where the daemon's stdout and stderr go; " "default /var/log/hakit/<resource>.log.",
+)
 READY_PORT = PortParam(
-    "ready_port", "Ready when listening on this TCP port",
+    "ready_port",
+    "Ready when listening on this TCP port",
     "Ready when a process of the daemon's tree listens on this TCP port.",
-)  # fmt: skip
+)
 READY_COMMAND = StringParam(
-    "ready_command", "Ready when this command succeeds",
+    "ready_command",
+    "Ready when this command succeeds",
     "Ready when this command exits 0 (split like a shell would; no shell runs).",
-)  # fmt: skip
+)
 READY_FILE = PathParam("ready_file", "Ready when this file exists")
 
 
@@ -125,9 +139,12 @@ def not_ready_because(ctx: Context, pid: int) -> str | None:
 
         try:
             done = subprocess.run(
-                shlex.split(command), capture_output=True, timeout=max(ctx.remaining(1), 1),
-                check=False, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                shlex.split(command),
+                capture_output=True,
+                timeout=max(ctx.remaining(1), 1),
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired, ValueError) as error:
             return f"ready_command failed: {error}"
         if done.returncode != 0:
@@ -136,8 +153,11 @@ def not_ready_because(ctx: Context, pid: int) -> str | None:
 
 
 def has_readiness_check(ctx: Context) -> bool:
-    port, path, command = (ctx.params.get(READY_PORT), ctx.params.get(READY_FILE),
-                           ctx.params.get(READY_COMMAND))  # fmt: skip
+    port, path, command = (
+        ctx.params.get(READY_PORT),
+        ctx.params.get(READY_FILE),
+        ctx.params.get(READY_COMMAND),
+    )
     return port is not None or bool(path) or bool(command)
 
 
@@ -188,10 +208,18 @@ def spawn(ctx: Context, argv: Sequence[str] | None = None) -> int:
     with open(log_path, "ab") as output:
         try:
             child = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env,
-                cwd=params.get(WORKDIR) or "/", start_new_session=True, close_fds=True,
-                user=account.uid, group=account.gid, extra_groups=account.groups,
-            )  # fmt: skip
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                env=env,
+                cwd=params.get(WORKDIR) or "/",
+                start_new_session=True,
+                close_fds=True,
+                user=account.uid,
+                group=account.gid,
+                extra_groups=account.groups,
+            )
         except PermissionError as error:
             raise OCFError(OCFExit.ERR_PERM, f"cannot run {argv[0]}: {error}") from None
         except OSError as error:
@@ -241,8 +269,14 @@ def daemon_environment(ctx: Context) -> tuple[dict[str, str], Account]:
     user = ctx.params.get(USER) or ""
     account = Account(user)
     home = account.home
-    env = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8", "HOME": home, "USER": user or "root",
-           "LOGNAME": user or "root", "HAKIT_RESOURCE": ctx.instance}  # fmt: skip
+    env = {
+        "PATH": DEFAULT_PATH,
+        "LANG": "C.UTF-8",
+        "HOME": home,
+        "USER": user or "root",
+        "LOGNAME": user or "root",
+        "HAKIT_RESOURCE": ctx.instance,
+    }
     env_file = ctx.params.get(ENVIRONMENT_FILE)
     if env_file:
         env.update(read_environment_file(env_file))
@@ -360,8 +394,10 @@ def monitor(ctx: Context) -> int:
         return OCFExit.NOT_RUNNING
     info = proc.stat(pid)
     if info is not None and info.state in ("T", "t"):
-        raise OCFError(OCFExit.ERR_GENERIC, f"daemon pid {pid} is stopped (SIGSTOP or a "
-                       "tracer): it serves nothing")  # fmt: skip
+        raise OCFError(
+            OCFExit.ERR_GENERIC,
+            f"daemon pid {pid} is stopped (SIGSTOP or a " "tracer): it serves nothing",
+        )
     if ctx.check_level >= 10:
         reason = not_ready_because(ctx, pid)
         if reason is not None:
@@ -385,7 +421,7 @@ AGENT = Agent(
         READY_PORT,
         READY_COMMAND,
         READY_FILE,
-    ],  # fmt: skip
+    ],
     actions=[
         Action("start", start, timeout=60),
         Action("stop", stop, timeout=60),

@@ -17,7 +17,7 @@ from hakit.ocf import Agent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from hakit.tools.lab.lab import Lab
+    from hakit.lab.lab import Lab
     from tests.support.single_node import SingleNodeCluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,8 +55,12 @@ def run_installed(
     full_env = {"OCF_ROOT": str(OCF_ROOT), "PATH": os.environ["PATH"], **env}
     done = subprocess.run(
         [str(HAKIT_AGENTS / agent_type), action],
-        env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return AgentResult(done.returncode, done.stdout, done.stderr)
 
 
@@ -65,8 +69,10 @@ def installed_agents() -> Path:
     """The agents, installed by `make install-agents` (reinstalled here if stale)."""
     done = subprocess.run(
         [sys.executable, "-m", "hakit.tools.cli", "agents", "install"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return HAKIT_AGENTS
 
@@ -97,7 +103,7 @@ def pcmk_cluster(
 @pytest.fixture(scope="session")
 def lab(installed_agents: Path) -> Iterator[Lab]:
     """The 3-node lab (fast profile), up once for every test that needs it, down after."""
-    from hakit.tools.lab.lab import Lab
+    from hakit.lab.lab import Lab
 
     the_lab = Lab()
     the_lab.up(nodes=3, profile="fast")

@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .lab.lab import Lab
+    from hakit.lab.lab import Lab
 
 
 def _agents_install(args: argparse.Namespace) -> int:
@@ -21,8 +21,10 @@ def _agents_install(args: argparse.Namespace) -> int:
         print(f"wrote   {path}")
     for path in report.removed:
         print(f"removed {path}")
-    print(f"{len(report.written)} written, {len(report.removed)} removed, "
-          f"{report.unchanged} unchanged")  # fmt: skip
+    print(
+        f"{len(report.written)} written, {len(report.removed)} removed, "
+        f"{report.unchanged} unchanged"
+    )
     return 0
 
 
@@ -48,8 +50,8 @@ def _agents_list(args: argparse.Namespace) -> int:
 def _lab(args: argparse.Namespace) -> int:
     import os
 
-    from .lab.errors import LabError
-    from .lab.lab import Lab
+    from hakit.lab.errors import LabError
+    from hakit.lab.lab import Lab
 
     if os.geteuid() != 0:
         raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
@@ -59,8 +61,10 @@ def _lab(args: argparse.Namespace) -> int:
 def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
     timings = lab.up(nodes=args.nodes, profile=args.profile, infra=args.infra)
     _print_status(lab)
-    print(f"lab up in {timings['ready']:.1f}s (online with DC after "
-          f"{timings['online_with_dc']:.1f}s, profile {lab.state.profile})")  # fmt: skip
+    print(
+        f"lab up in {timings['ready']:.1f}s (online with DC after "
+        f"{timings['online_with_dc']:.1f}s, profile {lab.state.profile})"
+    )
 
 
 def _lab_down(lab: Lab, args: argparse.Namespace) -> None:
@@ -71,12 +75,14 @@ def _lab_down(lab: Lab, args: argparse.Namespace) -> None:
 def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
     info = lab.infra_up()
     credentials = lab.dir / "infra" / "credentials.json"
-    print(f"infra node {info.address}: MariaDB :{info.mysql_port}, RabbitMQ "
-          f":{info.amqp_port}; credentials in {credentials}")  # fmt: skip
+    print(
+        f"infra node {info.address}: MariaDB :{info.mysql_port}, RabbitMQ "
+        f":{info.amqp_port}; credentials in {credentials}"
+    )
 
 
 def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
-    from .lab import cloud
+    from hakit.lab import cloud
 
     compute = args.verb == "cloud"
     if args.action == "down":
@@ -85,13 +91,17 @@ def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
         return
     if args.action == "up":
         timings = cloud.up(lab, compute=compute, progress=print)
-        print(f"OpenStack up in {timings['running']:.0f}s (venv {timings['venv']:.0f}s, "
-              f"databases {timings['databases']:.0f}s)")  # fmt: skip
+        print(
+            f"OpenStack up in {timings['running']:.0f}s (venv {timings['venv']:.0f}s, "
+            f"databases {timings['databases']:.0f}s)"
+        )
     for clone, nodes in cloud.running(lab, compute=compute).items():
         print(f"  {clone:<24} {' '.join(nodes) or '-'}")
     if compute:
-        print(f"compute API: http://<node address>:{cloud.NOVA_API_PORT}/v2.1, "
-              f"X-Auth-Token {cloud.NOVA_TOKEN} (noauth, labs only)")  # fmt: skip
+        print(
+            f"compute API: http://<node address>:{cloud.NOVA_API_PORT}/v2.1, "
+            f"X-Auth-Token {cloud.NOVA_TOKEN} (noauth, labs only)"
+        )
 
 
 def _lab_exec(lab: Lab, args: argparse.Namespace) -> int:
@@ -106,7 +116,7 @@ def _lab_power_state(lab: Lab, node: str) -> int:
 
 
 def _lab_demo(lab: Lab, args: argparse.Namespace) -> int:
-    from .lab.demo import main as demo
+    from hakit.lab.demo import main as demo
 
     return demo()
 
@@ -134,11 +144,15 @@ def _print_status(lab: Lab) -> None:
     nodes = status["nodes"]
     if not isinstance(nodes, dict):
         return
-    print(f"profile {status['profile']}, DC {status['dc'] or '-'}, "
-          f"{'quorate' if status['quorate'] else 'no quorum'}")  # fmt: skip
+    print(
+        f"profile {status['profile']}, DC {status['dc'] or '-'}, "
+        f"{'quorate' if status['quorate'] else 'no quorum'}"
+    )
     for name, node in nodes.items():
-        print(f"  {name:<8} {lab.address(name):<12} power {node['power']:<4} "
-              f"{'online' if node['online'] else 'offline'}")  # fmt: skip
+        print(
+            f"  {name:<8} {lab.address(name):<12} power {node['power']:<4} "
+            f"{'online' if node['online'] else 'offline'}"
+        )
 
 
 def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -147,24 +161,30 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up = verbs.add_parser("up", help="create or repair the lab (idempotent)")
     up.add_argument("--nodes", type=int, help="number of nodes (default 3)")
     up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
-    up.add_argument("--infra", action="store_true",
-                    help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5")  # fmt: skip
+    up.add_argument(
+        "--infra", action="store_true", help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5"
+    )
     down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
     down.add_argument("--purge", action="store_true", help="also delete node state and logs")
     verbs.add_parser("status", help="power, membership, DC")
     verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
     cloud = verbs.add_parser("openstack", help="cinder and nova services as clones (real)")
     cloud.add_argument("action", choices=("up", "status", "down"))
-    cloud = verbs.add_parser("cloud", help="the mini cloud: the OpenStack services, placement, "
-                             "nova-api, conductor, fake computes, evacuation")  # fmt: skip
+    cloud = verbs.add_parser(
+        "cloud",
+        help="the mini cloud: the OpenStack services, placement, "
+        "nova-api, conductor, fake computes, evacuation",
+    )
     cloud.add_argument("action", choices=("up", "status", "down"))
     run = verbs.add_parser("exec", help="run a command inside a node: exec NODE -- CMD")
     run.add_argument("node")
     run.add_argument("command", nargs=argparse.REMAINDER)
-    for verb, text in (("cut", "power cut (SIGKILL everything on the node)"),
-                       ("power-on", "boot a node"),
-                       ("power-state", "exit 0 if the node is on, 2 if off"),
-                       ("isolate", "network partition: the node's link goes down")):  # fmt: skip
+    for verb, text in (
+        ("cut", "power cut (SIGKILL everything on the node)"),
+        ("power-on", "boot a node"),
+        ("power-state", "exit 0 if the node is on, 2 if off"),
+        ("isolate", "network partition: the node's link goes down"),
+    ):
         verbs.add_parser(verb, help=text).add_argument("node")
     verbs.add_parser("heal", help="bring every node's link back up")
     verbs.add_parser("demo", help="up, a small HA layout, a power cut, fencing, recovery")
@@ -261,12 +281,20 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
 
     assert isinstance(topology, Topology)  # noqa: S101 — validated above
     if not (args.fail_node or args.fail_op or args.ticket):
-        print("hakit: say what fails: --fail-node NODE, --fail-op RESOURCE:OP:NODE or "
-              "--ticket revoke:TICKET", file=sys.stderr)  # fmt: skip
+        print(
+            "hakit: say what fails: --fail-node NODE, --fail-op RESOURCE:OP:NODE or "
+            "--ticket revoke:TICKET",
+            file=sys.stderr,
+        )
         return 2
     try:
-        placed, reaction = what_if(topology, fail_node=args.fail_node, fail_op=args.fail_op,
-                                   tickets=args.ticket, cib_file=args.cib)  # fmt: skip
+        placed, reaction = what_if(
+            topology,
+            fail_node=args.fail_node,
+            fail_op=args.fail_op,
+            tickets=args.ticket,
+            cib_file=args.cib,
+        )
     except ValueError as error:
         print(f"hakit: {error}", file=sys.stderr)
         return 2
@@ -311,10 +339,16 @@ def _in_lab(args: argparse.Namespace) -> int:
     """Run this topology command inside a lab node (where the cluster tools answer)."""
     import os
 
-    from .lab.lab import Lab
+    from hakit.lab.lab import Lab
 
-    argv = [sys.executable, "-m", "hakit.tools.cli", "topology", args.verb,
-            os.path.abspath(args.file)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "hakit.tools.cli",
+        "topology",
+        args.verb,
+        os.path.abspath(args.file),
+    ]
     argv += ["--dry-run"] if getattr(args, "dry_run", False) else []
     argv += ["--no-agents"] if args.no_agents else []
     return Lab().attach(args.lab, argv)
@@ -348,13 +382,20 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         if verb == "diff":
             sub.add_argument("--cib", help="compare with this CIB file instead of the live one")
         if verb == "apply":
-            sub.add_argument("--dry-run", action="store_true",
-                             help="show the change and its effect, change nothing")  # fmt: skip
+            sub.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="show the change and its effect, change nothing",
+            )
         if verb == "simulate":
             sub.add_argument("--fail-node", metavar="NODE")
             sub.add_argument("--fail-op", metavar="RESOURCE:OP:NODE")
-            sub.add_argument("--ticket", action="append", metavar="ACTION:TICKET",
-                             help="grant, revoke, standby or activate (repeatable)")  # fmt: skip
+            sub.add_argument(
+                "--ticket",
+                action="append",
+                metavar="ACTION:TICKET",
+                help="grant, revoke, standby or activate (repeatable)",
+            )
             sub.add_argument("--cib", help="start from this CIB (with status), e.g. a live one")
             sub.add_argument("--json", action="store_true", help="machine-readable")
         if verb == "export":
@@ -375,8 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     agents = commands.add_parser("agents", help="hakit's OCF resource agents")
     verbs = agents.add_subparsers(dest="verb", required=True)
     install = verbs.add_parser("install", help="install as ocf:hakit:* (needs root)")
-    install.add_argument("--python", default="/usr/bin/python3",
-                         help="interpreter for the agents (default: %(default)s)")  # fmt: skip
+    install.add_argument(
+        "--python",
+        default="/usr/bin/python3",
+        help="interpreter for the agents (default: %(default)s)",
+    )
     install.add_argument("--ocf-root", help="default: $OCF_ROOT or /usr/lib/ocf")
     install.set_defaults(func=_agents_install)
     uninstall = verbs.add_parser("uninstall", help="remove ocf:hakit:*")
@@ -385,8 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("list", help="list the agents").set_defaults(func=_agents_list)
     _add_lab(commands)
     _add_topology(commands)
-    from .drill.cli import add_parser as add_drill
-    from .health.cli import add_parser as add_health
+    from hakit.lab.drill.cli import add_parser as add_drill
+    from hakit.resource_agents.health.cli import add_parser as add_health
 
     add_health(commands)
     add_drill(commands)
@@ -394,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .lab.errors import LabError
+    from hakit.lab.errors import LabError
 
     args = build_parser().parse_args(argv)
     try:
@@ -418,11 +462,15 @@ def _crashed(error: Exception) -> int:
     import tempfile
     import traceback
 
-    with tempfile.NamedTemporaryFile("w", prefix="hakit-crash-", suffix=".log",
-                                     delete=False) as report:  # fmt: skip
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="hakit-crash-", suffix=".log", delete=False
+    ) as report:
         traceback.print_exception(error, file=report)
-    print(f"hakit: internal error: {type(error).__name__}: {error} (details: {report.name}; "
-          "please report it)", file=sys.stderr)  # fmt: skip
+    print(
+        f"hakit: internal error: {type(error).__name__}: {error} (details: {report.name}; "
+        "please report it)",
+        file=sys.stderr,
+    )
     return 70
 
 

@@ -1,9 +1,9 @@
 """Install hakit's agents as real OCF agents under OCF_ROOT (default /usr/lib/ocf).
 
-- The library — `hakit.ocf`, `hakit.resource_agents` and `hakit.tools.health`, with every
-  hakit module they import (found in their source, so the tree is self-sufficient;
-  standard library only) — is copied to `<OCF_ROOT>/lib/hakit/` and byte-compiled, so
-  agents start fast and run as any user.
+- The node's library — `hakit.ocf` and `hakit.resource_agents` (the agents and the
+  node-side health code), the closed set that runs on a node (standard library only;
+  a test keeps it from importing operator or lab code) — is copied to
+  `<OCF_ROOT>/lib/hakit/` and byte-compiled, so agents start fast and run as any user.
 - One entry script per agent in `<OCF_ROOT>/resource.d/hakit/<type>`, run by the system
   interpreter with `-I -S`: no pyenv shim, no site-packages, no environment influence.
 - Two entry scripts of the same kind in `/usr/libexec/hakit/`: `alert`, the Pacemaker
@@ -29,7 +29,7 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 from hakit.resource_agents import AGENTS
-from hakit.tools.health import constants
+from hakit.resource_agents.health import constants
 
 PROVIDER = "hakit"
 MANIFEST = "INSTALLED"
@@ -37,11 +37,11 @@ LIBEXEC = Path("/usr/libexec") / PROVIDER
 STATE_DIR = Path(constants.STATE_DIR)
 STATE_GROUP = "haclient"
 #: Packages copied whole; the hakit modules they import come along.
-LIBRARY = ("hakit.ocf", "hakit.resource_agents", "hakit.tools.health")
+LIBRARY = ("hakit.ocf", "hakit.resource_agents")
 #: Entry scripts in LIBEXEC: name → (what it is, the module whose main() it runs).
 COMMANDS = {
-    "alert": ("hakit's Pacemaker alert agent", "hakit.tools.health.alert_agent"),
-    "health": ("`hakit health`", "hakit.tools.health.cli"),
+    "alert": ("hakit's Pacemaker alert agent", "hakit.resource_agents.health.alert_agent"),
+    "health": ("`hakit health`", "hakit.resource_agents.health.cli"),
 }
 COMMAND_ENTRY = """#!{python} -IS
 # {what} — installed by `hakit agents install`; rewritten on every install.
@@ -116,8 +116,9 @@ def install(
     if report.written or report.removed:
         subprocess.run(
             [python, "-I", "-m", "compileall", "-q", "-j", "0", str(lib / "hakit")],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return report
 
 

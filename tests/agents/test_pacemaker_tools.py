@@ -16,13 +16,16 @@ pytestmark = pytest.mark.usefixtures("installed_agents")
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
-                          check=False)  # fmt: skip
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def http_options(port: int) -> list[str]:
-    return [f"binary={SYSTEM_PYTHON}", f"arguments=-m http.server --bind 127.0.0.1 {port}",
-            f"ready_port={port}", "log_file=/var/log/hakit/test-pcmk-tools.log"]  # fmt: skip
+    return [
+        f"binary={SYSTEM_PYTHON}",
+        f"arguments=-m http.server --bind 127.0.0.1 {port}",
+        f"ready_port={port}",
+        "log_file=/var/log/hakit/test-pcmk-tools.log",
+    ]
 
 
 def test_ocf_tester_passes_against_a_real_daemon(installed_agents: Path) -> None:
@@ -59,8 +62,18 @@ def test_crm_resource_force_start_check_stop() -> None:
 
 
 def test_crm_resource_validate_reports_bad_parameters() -> None:
-    done = run("crm_resource", "--validate", "--class", "ocf", "--provider", "hakit",
-               "--agent", "service", "--option", "binary=/nonexistent")  # fmt: skip
+    done = run(
+        "crm_resource",
+        "--validate",
+        "--class",
+        "ocf",
+        "--provider",
+        "hakit",
+        "--agent",
+        "service",
+        "--option",
+        "binary=/nonexistent",
+    )
     assert done.returncode == 5
     assert "binary: program /nonexistent is not installed here" in done.stdout + done.stderr
 

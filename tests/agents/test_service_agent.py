@@ -41,8 +41,9 @@ class Service:
         return run_installed("service", action, {**self.env, **extra})
 
     def monitor(self, depth: int = 0, interval_ms: int = 10000) -> AgentResult:
-        return self("monitor", OCF_CHECK_LEVEL=str(depth),
-                    OCF_RESKEY_CRM_meta_interval=str(interval_ms))  # fmt: skip
+        return self(
+            "monitor", OCF_CHECK_LEVEL=str(depth), OCF_RESKEY_CRM_meta_interval=str(interval_ms)
+        )
 
     @property
     def pid(self) -> int:
@@ -62,8 +63,12 @@ def services(tmp_path: Path) -> Iterator[list[Service]]:
 @pytest.fixture
 def http(tmp_path: Path, services: list[Service]) -> tuple[Service, int]:
     port = free_port()
-    service = Service(tmp_path, binary=SYSTEM_PYTHON, ready_port=str(port),
-                      arguments=f"-m http.server --bind 127.0.0.1 {port}")  # fmt: skip
+    service = Service(
+        tmp_path,
+        binary=SYSTEM_PYTHON,
+        ready_port=str(port),
+        arguments=f"-m http.server --bind 127.0.0.1 {port}",
+    )
     services.append(service)
     return service, port
 
@@ -140,8 +145,7 @@ def test_running_but_unready_is_a_failure_never_not_running(
 
 def test_ready_command(tmp_path: Path, services: list[Service]) -> None:
     flag = tmp_path / "flag"
-    service = Service(tmp_path, binary="sleep", arguments="1000",
-                      ready_command=f"test -e {flag}")  # fmt: skip
+    service = Service(tmp_path, binary="sleep", arguments="1000", ready_command=f"test -e {flag}")
     services.append(service)
     flag.touch()
     assert service("start").code == OCFExit.SUCCESS
@@ -256,8 +260,9 @@ def test_user_environment_file_and_no_secret_on_the_command_line(
     out.chmod(0o666)
     env_file = tmp_path / "env"
     env_file.write_text("# credentials\nDB_PASSWORD='s3cret'\nexport REGION=one\n")
-    binary = script(tmp_path, "show", f'echo "$DB_PASSWORD $REGION $(id -un)" > {out}\n'
-                    "exec sleep 1000\n")  # fmt: skip
+    binary = script(
+        tmp_path, "show", f'echo "$DB_PASSWORD $REGION $(id -un)" > {out}\n' "exec sleep 1000\n"
+    )
     service = Service(tmp_path, binary=binary, user="nobody", environment_file=str(env_file))
     services.append(service)
     result = service("start")
@@ -272,14 +277,30 @@ def test_user_environment_file_and_no_secret_on_the_command_line(
 @pytest.mark.parametrize(
     ("params", "code", "reason"),
     [
-        ({"binary": "/nonexistent/daemon"}, 5, "binary: program /nonexistent/daemon is not installed here"),
+        (
+            {"binary": "/nonexistent/daemon"},
+            5,
+            "binary: program /nonexistent/daemon is not installed here",
+        ),
         ({"binary": "sleep", "user": "no-such-user"}, 5, "user no-such-user does not exist here"),
-        ({"binary": "sleep", "ready_port": "http"}, 6, "parameter ready_port='http' is not a TCP/UDP port (1-65535)"),
-        ({"binary": "sleep", "arguments": "'unbalanced"}, 6, "arguments cannot be split: No closing quotation"),
-        ({"binary": "sleep", "environment_file": "/nonexistent"}, 5, "environment_file: /nonexistent does not exist on this node"),
+        (
+            {"binary": "sleep", "ready_port": "http"},
+            6,
+            "parameter ready_port='http' is not a TCP/UDP port (1-65535)",
+        ),
+        (
+            {"binary": "sleep", "arguments": "'unbalanced"},
+            6,
+            "arguments cannot be split: No closing quotation",
+        ),
+        (
+            {"binary": "sleep", "environment_file": "/nonexistent"},
+            5,
+            "environment_file: /nonexistent does not exist on this node",
+        ),
         ({}, 6, "required parameter binary is not set"),
     ],
-)  # fmt: skip
+)
 def test_bad_parameters_give_the_right_code_on_start_and_validate(
     tmp_path: Path, params: dict[str, str], code: int, reason: str
 ) -> None:
@@ -296,6 +317,8 @@ def test_metadata_runs_as_nobody(installed_agents: Path) -> None:
 
     done = subprocess.run(
         ["su", "nobody", "-s", "/bin/sh", "-c", f"{installed_agents / 'service'} meta-data"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0 and "<resource-agent" in done.stdout, done.stderr

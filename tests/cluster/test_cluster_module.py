@@ -56,11 +56,21 @@ result = [seen, c.get_node_attribute("hakit-role")]
 
 
 def test_cluster_status_is_parsed(pcmk_cluster: SingleNodeCluster) -> None:
-    pcmk_cluster.run(["cibadmin", "--create", "--scope", "resources", "--xml-text",
-                      '<primitive id="hakit-status-dummy" class="ocf" provider="heartbeat" '
-                      'type="Dummy"/>'])  # fmt: skip
-    pcmk_cluster.wait_for(lambda: pcmk_cluster.resource_state("hakit-status-dummy")["active"],
-                          timeout=30, description="dummy started")  # fmt: skip
+    pcmk_cluster.run(
+        [
+            "cibadmin",
+            "--create",
+            "--scope",
+            "resources",
+            "--xml-text",
+            '<primitive id="hakit-status-dummy" class="ocf" provider="heartbeat" ' 'type="Dummy"/>',
+        ]
+    )
+    pcmk_cluster.wait_for(
+        lambda: pcmk_cluster.resource_state("hakit-status-dummy")["active"],
+        timeout=30,
+        description="dummy started",
+    )
     body = """
 s = c.cluster_status()
 node = s.node(s.dc)
@@ -69,9 +79,14 @@ result = {"dc": s.dc, "quorate": s.quorate, "online": node.online, "unclean": no
           "agent": s.instances("hakit-status-dummy")[0].agent}
 """
     assert in_node(pcmk_cluster, body) == {
-        "dc": NODE_NAME, "quorate": True, "online": True, "unclean": False, "is_dc": True,
-        "running_on": [NODE_NAME], "agent": "ocf:heartbeat:Dummy",
-    }  # fmt: skip
+        "dc": NODE_NAME,
+        "quorate": True,
+        "online": True,
+        "unclean": False,
+        "is_dc": True,
+        "running_on": [NODE_NAME],
+        "agent": "ocf:heartbeat:Dummy",
+    }
     pcmk_cluster.run(["cibadmin", "--delete", "--xml-text", '<primitive id="hakit-status-dummy"/>'])
 
 
@@ -104,5 +119,7 @@ except c.ClusterCommandError as error:
     result = in_node(pcmk_cluster, body)
     assert isinstance(result, list)
     assert result[0] is True and result[1] != 0
-    assert result[2:] == ["no-such-cluster-tool: not installed on this node",
-                          "sleep 5: no answer within 0.2s"]  # fmt: skip
+    assert result[2:] == [
+        "no-such-cluster-tool: not installed on this node",
+        "sleep 5: no answer within 0.2s",
+    ]

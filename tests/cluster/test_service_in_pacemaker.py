@@ -21,8 +21,10 @@ PORT = 18081
 
 
 def primitive(rsc: str, params: dict[str, str], monitors: str) -> str:
-    nvpairs = "".join(f'<nvpair id="{rsc}-instance_attributes-{k}" name="{k}" value="{v}"/>'
-                      for k, v in params.items())  # fmt: skip
+    nvpairs = "".join(
+        f'<nvpair id="{rsc}-instance_attributes-{k}" name="{k}" value="{v}"/>'
+        for k, v in params.items()
+    )
     return (
         f'<primitive id="{rsc}" class="ocf" provider="hakit" type="service">'
         f'<instance_attributes id="{rsc}-instance_attributes">{nvpairs}</instance_attributes>'
@@ -44,9 +46,15 @@ def monitor_ops(rsc: str) -> str:
 
 @pytest.fixture(scope="module")
 def resources(pcmk_cluster: SingleNodeCluster) -> SingleNodeCluster:
-    web = primitive(WEB, {"binary": SYSTEM_PYTHON, "ready_port": str(PORT),
-                          "arguments": f"-m http.server --bind 127.0.0.1 {PORT}"},
-                    monitor_ops(WEB))  # fmt: skip
+    web = primitive(
+        WEB,
+        {
+            "binary": SYSTEM_PYTHON,
+            "ready_port": str(PORT),
+            "arguments": f"-m http.server --bind 127.0.0.1 {PORT}",
+        },
+        monitor_ops(WEB),
+    )
     worker = primitive(WORKER, {"binary": "sleep", "arguments": "100000"}, monitor_ops(WORKER))
     clone = f'<clone id="{WORKER}-clone">{worker}</clone>'
     for xml in (web, clone):
@@ -81,8 +89,9 @@ def _monitors_passed(cluster: SingleNodeCluster, rsc: str) -> bool:
 
 @pytest.mark.parametrize("rsc", [WEB, WORKER])
 def test_started_and_passing_both_monitor_depths(resources: SingleNodeCluster, rsc: str) -> None:
-    resources.wait_for(lambda: _monitors_passed(resources, rsc), timeout=30,
-                       description=f"{rsc} monitors")  # fmt: skip
+    resources.wait_for(
+        lambda: _monitors_passed(resources, rsc), timeout=30, description=f"{rsc} monitors"
+    )
     pid = _daemon_pid(resources, rsc)
     if rsc == WEB:
         assert proc.listening_on(pid, PORT)  # ready, inside the node's network namespace
@@ -95,10 +104,12 @@ def test_started_and_passing_both_monitor_depths(resources: SingleNodeCluster, r
 def test_killed_daemon_is_recovered_by_pacemaker(resources: SingleNodeCluster, rsc: str) -> None:
     before = _daemon_pid(resources, rsc)
     os.kill(before, signal.SIGKILL)
-    resources.wait_for(lambda: resources.resource_state(rsc)["fail_count"] >= 1, timeout=30,
-                       description=f"{rsc} failure noticed")  # fmt: skip
-    resources.wait_for(lambda: _started(resources, rsc), timeout=60,
-                       description=f"{rsc} recovered")  # fmt: skip
+    resources.wait_for(
+        lambda: resources.resource_state(rsc)["fail_count"] >= 1,
+        timeout=30,
+        description=f"{rsc} failure noticed",
+    )
+    resources.wait_for(lambda: _started(resources, rsc), timeout=60, description=f"{rsc} recovered")
     after = _daemon_pid(resources, rsc)
     assert after != before and proc.is_alive(after)
     if rsc == WEB:

@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.drill.console import sha256, token_of
-from hakit.tools.drill.scheduler import _fault
+from hakit.lab.drill.console import sha256, token_of
+from hakit.lab.drill.scheduler import _fault
 
 
 def drill(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", *args],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "hakit.tools.cli", "drill", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -39,7 +44,9 @@ def test_cloud_drills_refuse_another_cluster(scenario: str, tmp_path: Path) -> N
     declared.write_text("nodes: [a]\nrun: 'true'\n")
     done = drill("run", scenario, "--environment", str(declared), "--out", str(tmp_path))
     assert (done.returncode, done.stderr.strip()) == (
-        2, f"hakit drill: {scenario} runs on the lab's mini cloud only")  # fmt: skip
+        2,
+        f"hakit drill: {scenario} runs on the lab's mini cloud only",
+    )
 
 
 def test_the_list_names_the_cloud_drills_and_what_they_need() -> None:
@@ -59,10 +66,18 @@ def test_token_of_nova_novnc_urls() -> None:
 
 
 def test_faults_are_counted_without_their_ids() -> None:
-    first = {"fault": {"message": "MessagingTimeout: Timed out waiting for a reply to message "
-                                  "ID 0a1b2c3d4e5f60718293a4b5c6d7e8f9"}}  # fmt: skip
-    second = {"fault": {"message": "MessagingTimeout: Timed out waiting for a reply to message "
-                                   "ID ffffffffffffffffffffffffffffffff"}}  # fmt: skip
+    first = {
+        "fault": {
+            "message": "MessagingTimeout: Timed out waiting for a reply to message "
+            "ID 0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+        }
+    }
+    second = {
+        "fault": {
+            "message": "MessagingTimeout: Timed out waiting for a reply to message "
+            "ID ffffffffffffffffffffffffffffffff"
+        }
+    }
     assert _fault(first) == _fault(second)
     assert (
         _fault({"fault": {"message": "No valid host was found. "}}) == "No valid host was found. "

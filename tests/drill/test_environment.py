@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.drill.environment import CommandEnvironment, DrillError
+from hakit.lab.drill.environment import CommandEnvironment, DrillError
 
 
 def declare(tmp_path: Path, text: str) -> CommandEnvironment:
@@ -29,8 +29,10 @@ def test_not_a_mapping_with_nodes(tmp_path: Path) -> None:
 
 def test_verbs_run_with_their_values_and_failures_say_which(tmp_path: Path) -> None:
     marker = tmp_path / "cut"
-    env = declare(tmp_path, f"nodes: [a, b]\nverbs:\n  power-cut: echo {{node}} > {marker}\n"
-                            "  heal: 'false'\n")  # fmt: skip
+    env = declare(
+        tmp_path,
+        f"nodes: [a, b]\nverbs:\n  power-cut: echo {{node}} > {marker}\n" "  heal: 'false'\n",
+    )
     env.verb("power-cut", node="b")
     assert marker.read_text() == "b\n"
     with pytest.raises(DrillError, match="heal: false"):
@@ -42,8 +44,9 @@ def test_verbs_run_with_their_values_and_failures_say_which(tmp_path: Path) -> N
 def test_processes_addresses_and_logs_through_the_declared_commands(tmp_path: Path) -> None:
     log = tmp_path / "pacemaker.log"
     log.write_text("line\n")
-    env = declare(tmp_path, f"nodes: [a]\nrun: sh -c {{command}}\nlog: {log}\n"
-                            "addresses: {a: 127.0.0.1}\n")  # fmt: skip
+    env = declare(
+        tmp_path, f"nodes: [a]\nrun: sh -c {{command}}\nlog: {log}\n" "addresses: {a: 127.0.0.1}\n"
+    )
     sleeper = subprocess.Popen(["sleep", "3217.5"])
     try:
         assert sleeper.pid in env.processes("a", "sleep 3217.5")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.drill.report import fault_time, format_progress, summarize, write_report
+from hakit.lab.drill.report import fault_time, format_progress, summarize, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 START = 1795560000.0

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.health import webhook
-from hakit.tools.health.sources import Snapshot
+from hakit.resource_agents.health import webhook
+from hakit.resource_agents.health.sources import Snapshot
 from hakit.tools.install_agents import install
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render, to_text
@@ -28,9 +28,11 @@ NODES = ("node1", "node2", "node3")
 SYSTEM_PYTHON = "/usr/bin/python3"
 CRM_MON = ("crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all")
 # `hakit health ...` in a fresh process, through cli.add_parser as tools/cli.py will wire it
-CLI = ("import argparse, sys; from hakit.tools.health.cli import add_parser; "
-       "p = argparse.ArgumentParser(); add_parser(p.add_subparsers()); "
-       "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")  # fmt: skip
+CLI = (
+    "import argparse, sys; from hakit.resource_agents.health.cli import add_parser; "
+    "p = argparse.ArgumentParser(); add_parser(p.add_subparsers()); "
+    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+)
 
 
 def pacemaker(*command: str, cib: Path | None = None) -> str:
@@ -38,8 +40,7 @@ def pacemaker(*command: str, cib: Path | None = None) -> str:
     env = {**os.environ, "LC_ALL": "C"}
     if cib is not None:
         env["CIB_file"] = str(cib)
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"{' '.join(command)}: {done.stderr}"
     return done.stdout
 
@@ -61,8 +62,15 @@ class Cib:
     def simulate(self, source: Path, name: str, *events: str, execute: bool = True) -> Path:
         """crm_simulate `events` on `source` (and run the transition when `execute`)."""
         target = self.directory / f"{name}.xml"
-        pacemaker("crm_simulate", "--xml-file", str(source), *(["--simulate"] if execute else []),
-                  *events, "--save-output", str(target))  # fmt: skip
+        pacemaker(
+            "crm_simulate",
+            "--xml-file",
+            str(source),
+            *(["--simulate"] if execute else []),
+            *events,
+            "--save-output",
+            str(target),
+        )
         return target
 
     def edit(self, source: Path, name: str, *command: str) -> Path:
@@ -95,24 +103,41 @@ def alert_agent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "libexec" / "hakit" / "alert"
 
 
-def alert_env(outbox: Path, kind: str, node: str, desc: str, *, epoch: int, usec: int = 0,
-              sequence: int = 1, **extra: str) -> dict[str, str]:  # fmt: skip
+def alert_env(
+    outbox: Path,
+    kind: str,
+    node: str,
+    desc: str,
+    *,
+    epoch: int,
+    usec: int = 0,
+    sequence: int = 1,
+    **extra: str,
+) -> dict[str, str]:
     """The environment Pacemaker gives an alert agent."""
     return {
-        "PATH": "/usr/bin:/bin", "hakit_outbox": str(outbox), "CRM_alert_version": "2.1.5",
-        "CRM_alert_kind": kind, "CRM_alert_node": node, "CRM_alert_desc": desc,
-        "CRM_alert_recipient": "", "CRM_alert_node_sequence": str(sequence),
+        "PATH": "/usr/bin:/bin",
+        "hakit_outbox": str(outbox),
+        "CRM_alert_version": "2.1.5",
+        "CRM_alert_kind": kind,
+        "CRM_alert_node": node,
+        "CRM_alert_desc": desc,
+        "CRM_alert_recipient": "",
+        "CRM_alert_node_sequence": str(sequence),
         "CRM_alert_timestamp": time.strftime("%H:%M:%S", time.gmtime(epoch)),
-        "CRM_alert_timestamp_epoch": str(epoch), "CRM_alert_timestamp_usec": str(usec),
+        "CRM_alert_timestamp_epoch": str(epoch),
+        "CRM_alert_timestamp_usec": str(usec),
         **{f"CRM_alert_{k}": v for k, v in extra.items()},
-    }  # fmt: skip
+    }
 
 
 def fencing_desc(target: str, executioner: str, *, ok: bool = True, action: str = "reboot") -> str:
     """A fencing alert's description, as pacemaker-controld words it."""
     result = "OK" if ok else "Timer expired"
-    return (f"Operation {action} of {target} by {executioner} for "
-            f"pacemaker-controld.1234@node1: {result} (ref=4f1c6c1e-3e0b-4a64-9f0e)")  # fmt: skip
+    return (
+        f"Operation {action} of {target} by {executioner} for "
+        f"pacemaker-controld.1234@node1: {result} (ref=4f1c6c1e-3e0b-4a64-9f0e)"
+    )
 
 
 class AlertRunner:
@@ -123,15 +148,29 @@ class AlertRunner:
         self.outbox = outbox
         self.sequence = 0
 
-    def __call__(self, kind: str, node: str, desc: str, *, epoch: float | None = None,
-                 **extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def __call__(
+        self, kind: str, node: str, desc: str, *, epoch: float | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         self.sequence += 1
         when = time.time() if epoch is None else epoch
-        env = alert_env(self.outbox, kind, node, desc, epoch=int(when),
-                        usec=int(round(when % 1 * 1e6)) % 1000000, sequence=self.sequence,
-                        **extra)  # fmt: skip
-        done = subprocess.run([SYSTEM_PYTHON, "-IS", str(self.script)], env=env,
-                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        env = alert_env(
+            self.outbox,
+            kind,
+            node,
+            desc,
+            epoch=int(when),
+            usec=int(round(when % 1 * 1e6)) % 1000000,
+            sequence=self.sequence,
+            **extra,
+        )
+        done = subprocess.run(
+            [SYSTEM_PYTHON, "-IS", str(self.script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done
 
@@ -139,8 +178,14 @@ class AlertRunner:
         self("node", node, state, nodeid=str(NODES.index(node) + 1), **kw)
 
     def fencing(self, target: str, executioner: str = "node1", ok: bool = True, **kw: Any) -> None:
-        self("fencing", target, fencing_desc(target, executioner, ok=ok),
-             task="st_notify_fence", rc="0" if ok else "62", **kw)  # fmt: skip
+        self(
+            "fencing",
+            target,
+            fencing_desc(target, executioner, ok=ok),
+            task="st_notify_fence",
+            rc="0" if ok else "62",
+            **kw,
+        )
 
 
 @pytest.fixture
@@ -198,9 +243,12 @@ class Receiver:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                signed = webhook.verify(receiver.secret,
-                                        self.headers.get(webhook.TIMESTAMP_HEADER) or "", raw,
-                                        self.headers.get(webhook.SIGNATURE_HEADER) or "")  # fmt: skip
+                signed = webhook.verify(
+                    receiver.secret,
+                    self.headers.get(webhook.TIMESTAMP_HEADER) or "",
+                    raw,
+                    self.headers.get(webhook.SIGNATURE_HEADER) or "",
+                )
                 key = self.headers.get(webhook.IDEMPOTENCY_HEADER) or ""
                 body = json.loads(raw)
                 time.sleep(receiver.delay)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.health.outbox import EVENTS, Outbox
-from hakit.tools.health.sources import FenceRecord
+from hakit.resource_agents.health.outbox import EVENTS, Outbox
+from hakit.resource_agents.health.sources import FenceRecord
 from hakit.tools.install_agents import install, uninstall
 from tests.health.conftest import SYSTEM_PYTHON, AlertRunner, alert_env, fencing_desc
 
@@ -20,13 +20,20 @@ from tests.health.conftest import SYSTEM_PYTHON, AlertRunner, alert_env, fencing
 def run(
     script: Path, env: dict[str, str], *python_options: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SYSTEM_PYTHON, "-IS", *python_options, str(script)], env=env,
-                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    return subprocess.run(
+        [SYSTEM_PYTHON, "-IS", *python_options, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_a_node_event_is_stored_with_pacemakers_time(alert_agent: Path, outbox_path: Path) -> None:
-    env = alert_env(outbox_path, "node", "node2", "lost", epoch=1_800_000_000, usec=250,
-                    sequence=41, nodeid="2")  # fmt: skip
+    env = alert_env(
+        outbox_path, "node", "node2", "lost", epoch=1_800_000_000, usec=250, sequence=41, nodeid="2"
+    )
     done = run(alert_agent, env)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     with Outbox(str(outbox_path)) as box:
@@ -38,9 +45,20 @@ def test_a_node_event_is_stored_with_pacemakers_time(alert_agent: Path, outbox_p
 
 
 def test_one_alert_for_two_recipients_is_stored_once(alert_agent: Path, outbox_path: Path) -> None:
-    env = alert_env(outbox_path, "resource", "node3", "error", epoch=1_800_000_000, sequence=7,
-                    rsc="compute", task="monitor", interval="10000", rc="1", target_rc="0",
-                    status="0")  # fmt: skip
+    env = alert_env(
+        outbox_path,
+        "resource",
+        "node3",
+        "error",
+        epoch=1_800_000_000,
+        sequence=7,
+        rsc="compute",
+        task="monitor",
+        interval="10000",
+        rc="1",
+        target_rc="0",
+        status="0",
+    )
     for recipient in ("mano-a", "mano-b"):
         assert run(alert_agent, {**env, "CRM_alert_recipient": recipient}).returncode == 0
     with Outbox(str(outbox_path)) as box:
@@ -53,8 +71,16 @@ def test_a_fencing_alert_names_who_fenced_and_when(alerts: AlertRunner, outbox_p
     with Outbox(str(outbox_path)) as box:
         (event,) = box.read(EVENTS, 0)
     record = FenceRecord.from_alert(json.loads(event.body), event.occurred)
-    assert record == FenceRecord("node2", "reboot", "success", 1_800_000_005.5, "node3", "node1",
-                                 "fencing alert", reference="4f1c6c1e-3e0b-4a64-9f0e")  # fmt: skip
+    assert record == FenceRecord(
+        "node2",
+        "reboot",
+        "success",
+        1_800_000_005.5,
+        "node3",
+        "node1",
+        "fencing alert",
+        reference="4f1c6c1e-3e0b-4a64-9f0e",
+    )
     assert record.powers_off
 
 
@@ -79,13 +105,25 @@ def test_errors_are_one_line_never_a_traceback(alert_agent: Path, tmp_path: Path
 
 
 def test_the_alert_path_imports_nothing_heavy(alert_agent: Path, outbox_path: Path) -> None:
-    done = run(alert_agent, alert_env(outbox_path, "node", "node2", "member", epoch=1),
-               "-X", "importtime")  # fmt: skip
+    done = run(
+        alert_agent, alert_env(outbox_path, "node", "node2", "member", epoch=1), "-X", "importtime"
+    )
     assert done.returncode == 0
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    assert "hakit.tools.health.alert_agent" in imported
-    assert imported.isdisjoint({"json", "re", "typing", "enum", "dataclasses", "subprocess",
-                                "logging", "hakit.ocf", "uuid"})  # fmt: skip
+    assert "hakit.resource_agents.health.alert_agent" in imported
+    assert imported.isdisjoint(
+        {
+            "json",
+            "re",
+            "typing",
+            "enum",
+            "dataclasses",
+            "subprocess",
+            "logging",
+            "hakit.ocf",
+            "uuid",
+        }
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as hacluster")
@@ -103,10 +141,21 @@ def test_hacluster_writes_into_the_installed_state_directory(
         directory.chmod(directory.stat().st_mode | 0o001)  # let hacluster walk to it
     env = alert_env(state / "outbox.db", "node", "node2", "lost", epoch=1)
     done = subprocess.run(
-        ["setpriv", "--reuid=hacluster", "--regid=haclient", "--init-groups", SYSTEM_PYTHON,
-         "-IS", str(tmp_path / "ocf" / "libexec" / "hakit" / "alert")],
-        env=env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        [
+            "setpriv",
+            "--reuid=hacluster",
+            "--regid=haclient",
+            "--init-groups",
+            SYSTEM_PYTHON,
+            "-IS",
+            str(tmp_path / "ocf" / "libexec" / "hakit" / "alert"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     with Outbox(str(state / "outbox.db")) as box:  # root reads and writes it too
         assert len(box.read(EVENTS, 0)) == 1
@@ -118,8 +167,10 @@ def test_install_and_uninstall_the_alert_entry_script(tmp_path: Path) -> None:
     script = tmp_path / "libexec" / "hakit" / "alert"
     assert script in first.written and script.stat().st_mode & 0o777 == 0o755
     assert script.read_text().startswith("#!/usr/bin/python3 -IS\n")
-    assert (tmp_path / "lib/hakit/hakit/tools/health/outbox.py").exists()
-    assert (tmp_path / "lib/hakit/hakit/tools/health/publisher.py").exists()  # for `health`
+    assert (tmp_path / "lib/hakit/hakit/resource_agents/health/outbox.py").exists()
+    assert (
+        tmp_path / "lib/hakit/hakit/resource_agents/health/publisher.py"
+    ).exists()  # for `health`
     again = install(python=SYSTEM_PYTHON, root=tmp_path)
     assert again.written == [] and again.removed == []
     removed = uninstall(root=tmp_path).removed

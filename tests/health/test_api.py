@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.health.api import DEFAULT_ADDRESS, ApiServer
-from hakit.tools.health.subscriptions import SubscriptionStore
+from hakit.resource_agents.health.api import DEFAULT_ADDRESS, ApiServer
+from hakit.resource_agents.health.subscriptions import SubscriptionStore
 from tests.health.conftest import Receiver
 
 
@@ -23,8 +23,14 @@ class Client:
     def __init__(self, server: ApiServer) -> None:
         self.port = server.server_address[1]
 
-    def __call__(self, method: str, path: str, body: object = None, token: str | None = None,
-                 raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:  # fmt: skip
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         headers = {"Content-Type": "application/json"}
         if token is not None:
@@ -86,8 +92,10 @@ def test_no_token_or_a_wrong_one_is_refused(api: Client, token: str) -> None:
 
 
 def test_subscribe_read_repeat_delete(api: Client, token: str, receiver: Receiver) -> None:
-    request = {"callbackUri": receiver.uri,
-               "filter": {"notificationTypes": ["AlarmNotification"], "hosts": ["node2"]}}  # fmt: skip
+    request = {
+        "callbackUri": receiver.uri,
+        "filter": {"notificationTypes": ["AlarmNotification"], "hosts": ["node2"]},
+    }
     status, headers, created = api("POST", PATH, request, token)
     assert status == 201
     subscription_id = created["id"]
@@ -105,11 +113,14 @@ def test_subscribe_read_repeat_delete(api: Client, token: str, receiver: Receive
     assert api("DELETE", f"{PATH}/{subscription_id}", token=token)[0] == 404
 
 
-def test_a_given_secret_is_used_and_not_echoed(api: Client, token: str, receiver: Receiver,
-                                               store_path: Path) -> None:  # fmt: skip
+def test_a_given_secret_is_used_and_not_echoed(
+    api: Client, token: str, receiver: Receiver, store_path: Path
+) -> None:
     secret = secrets.token_urlsafe(24)
-    request = {"callbackUri": receiver.uri,
-               "authentication": {"authType": ["HMAC_SHA256"], "paramsHmac": {"secret": secret}}}  # fmt: skip
+    request = {
+        "callbackUri": receiver.uri,
+        "authentication": {"authType": ["HMAC_SHA256"], "paramsHmac": {"secret": secret}},
+    }
     status, _, created = api("POST", PATH, request, token)
     assert status == 201 and "authentication" not in created
     with SubscriptionStore(str(store_path)) as store:
@@ -123,20 +134,38 @@ def test_a_given_secret_is_used_and_not_echoed(api: Client, token: str, receiver
         (b"{not json", 400, "Expecting property name"),
         ({"filter": {}}, 400, "callbackUri is required"),
         ({"callbackUri": "ftp://x/"}, 400, "callbackUri must be an http or https URL"),
-        ({"callbackUri": "http://127.0.0.1:9/", "filter": {"eventTypes": ["X"]}}, 400,
-         "filter.eventTypes is not supported"),
-        ({"callbackUri": "http://127.0.0.1:9/", "filter": {"perceivedSeverities": ["LOUD"]}}, 400,
-         "filter.perceivedSeverities: 'LOUD' is not one of"),
-        ({"callbackUri": "http://127.0.0.1:9/", "authentication": {"authType": ["BASIC"]}}, 400,
-         'authentication.authType must be ["HMAC_SHA256"]'),
-        ({"callbackUri": "http://127.0.0.1:9/"}, 422, "callbackUri test failed: GET http://127.0.0.1:9/"),
+        (
+            {"callbackUri": "http://127.0.0.1:9/", "filter": {"eventTypes": ["X"]}},
+            400,
+            "filter.eventTypes is not supported",
+        ),
+        (
+            {"callbackUri": "http://127.0.0.1:9/", "filter": {"perceivedSeverities": ["LOUD"]}},
+            400,
+            "filter.perceivedSeverities: 'LOUD' is not one of",
+        ),
+        (
+            {"callbackUri": "http://127.0.0.1:9/", "authentication": {"authType": ["BASIC"]}},
+            400,
+            'authentication.authType must be ["HMAC_SHA256"]',
+        ),
+        (
+            {"callbackUri": "http://127.0.0.1:9/"},
+            422,
+            "callbackUri test failed: GET http://127.0.0.1:9/",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_are_problems(
     api: Client, token: str, body: object, status: int, detail: str
 ) -> None:
-    got, headers, problem = api("POST", PATH, None if isinstance(body, bytes) else body, token,
-                                raw=body if isinstance(body, bytes) else None)  # fmt: skip
+    got, headers, problem = api(
+        "POST",
+        PATH,
+        None if isinstance(body, bytes) else body,
+        token,
+        raw=body if isinstance(body, bytes) else None,
+    )
     assert (got, problem["status"]) == (status, status)
     assert headers["Content-Type"] == "application/problem+json"
     assert problem["detail"].startswith(detail), problem

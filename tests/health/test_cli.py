@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.health.cli import add_parser
+from hakit.resource_agents.health.cli import add_parser
 from tests.health.conftest import CLI, AlertRunner, Cib, Receiver
 
 
@@ -27,9 +27,12 @@ def hakit_health(*argv: str) -> int:
 
 
 def test_the_table_and_json_come_from_the_live_view(
-    cib: Cib, alerts: AlertRunner, outbox_path: Path, monkeypatch: pytest.MonkeyPatch,
+    cib: Cib,
+    alerts: AlertRunner,
+    outbox_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv(
         "CIB_file", str(cib.simulate(cib.placed, "cli-fenced", "--node-fail", "node2"))
     )
@@ -47,8 +50,9 @@ def test_the_table_and_json_come_from_the_live_view(
     assert without["nodes"][1]["health"] == "HOST_LEFT_CLUSTER"
 
 
-def test_no_cluster_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_no_cluster_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no Pacemaker tools here
     assert hakit_health("--outbox", str(tmp_path / "o.db")) == 1
     err = capsys.readouterr().err
@@ -57,8 +61,9 @@ def test_no_cluster_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     )
 
 
-def test_tokens_and_subscriptions(tmp_path: Path, receiver: Receiver,
-                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_tokens_and_subscriptions(
+    tmp_path: Path, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = ["--subscriptions", str(tmp_path / "subs.db")]
     assert hakit_health("tokens", *store, "add", "mano") == 0
     token = capsys.readouterr().out.strip()
@@ -68,14 +73,27 @@ def test_tokens_and_subscriptions(tmp_path: Path, receiver: Receiver,
     assert hakit_health("tokens", *store, "list") == 0
     assert capsys.readouterr().out == "mano\n"
 
-    assert hakit_health("subscriptions", *store, "add", receiver.uri, "--severity", "CRITICAL",
-                        "--host", "node2") == 0  # fmt: skip
+    assert (
+        hakit_health(
+            "subscriptions",
+            *store,
+            "add",
+            receiver.uri,
+            "--severity",
+            "CRITICAL",
+            "--host",
+            "node2",
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("subscribed: ") and out[1].startswith("secret (shown once): ")
     subscription_id = out[0].split(": ")[1]
     assert hakit_health("subscriptions", *store, "list") == 0
-    assert capsys.readouterr().out == (f"{subscription_id}  {receiver.uri}  "
-                                       '{"hosts": ["node2"], "perceivedSeverities": ["CRITICAL"]}\n')  # fmt: skip
+    assert capsys.readouterr().out == (
+        f"{subscription_id}  {receiver.uri}  "
+        '{"hosts": ["node2"], "perceivedSeverities": ["CRITICAL"]}\n'
+    )
     assert hakit_health("subscriptions", *store, "add", "http://127.0.0.1:9/x") == 1
     assert capsys.readouterr().err.startswith("hakit health: callbackUri test failed: ")
     assert hakit_health("subscriptions", *store, "delete", subscription_id) == 0
@@ -88,11 +106,23 @@ def test_watch_prints_each_change_once(cib: Cib, tmp_path: Path) -> None:
     live.write_bytes(cib.placed.read_bytes())
     lost = cib.simulate(cib.placed, "cli-watch-lost", "--node-fail", "node2", execute=False)
     watch = subprocess.Popen(
-        [sys.executable, "-c", CLI, "health", "--watch", "--json", "--interval", "0.1",
-         "--outbox", str(tmp_path / "none.db")],
-        env={**os.environ, "CIB_file": str(live)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "health",
+            "--watch",
+            "--json",
+            "--interval",
+            "0.1",
+            "--outbox",
+            str(tmp_path / "none.db"),
+        ],
+        env={**os.environ, "CIB_file": str(live)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     assert watch.stdout is not None
     first = json.loads(watch.stdout.readline())
     time.sleep(0.5)  # several rounds, no change: nothing printed
@@ -110,9 +140,20 @@ def test_serve_until_terminated(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     serve = subprocess.Popen(
-        [sys.executable, "-c", CLI, "health", "serve", "--port", str(port), "--subscriptions",
-         str(tmp_path / "subs.db")], stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "health",
+            "serve",
+            "--port",
+            str(port),
+            "--subscriptions",
+            str(tmp_path / "subs.db"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert serve.stderr is not None
     assert serve.stderr.readline() == f"hakit health: API on http://127.0.0.1:{port}\n"
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -9,9 +9,9 @@ from xml.etree import ElementTree
 import pytest
 
 from hakit.ocf.cluster import ClusterCommandError, FenceEvent
-from hakit.tools.health.model import Health, as_dict, classify, health_table
-from hakit.tools.health.outbox import Outbox
-from hakit.tools.health.sources import (
+from hakit.resource_agents.health.model import Health, as_dict, classify, health_table
+from hakit.resource_agents.health.outbox import Outbox
+from hakit.resource_agents.health.sources import (
     ClusterView,
     FenceRecord,
     Snapshot,
@@ -35,7 +35,10 @@ def test_a_placed_cluster_is_ok(cib: Cib) -> None:
     report = classify(ClusterView(cib.snapshot(cib.placed), []))
     assert (report.dc, report.quorate) == ("node1", True)
     assert [(n.node, n.health, n.reasons) for n in report.nodes] == [
-        ("node1", Health.OK, []), ("node2", Health.OK, []), ("node3", Health.OK, [])]  # fmt: skip
+        ("node1", Health.OK, []),
+        ("node2", Health.OK, []),
+        ("node3", Health.OK, []),
+    ]
 
 
 def test_a_lost_node_is_unreachable_until_fenced(cib: Cib) -> None:
@@ -80,7 +83,8 @@ def test_without_a_fence_a_clean_departure_is_not_called_fenced(cib: Cib) -> Non
     assert classes(ClusterView(cib.snapshot(fenced), []))["node2"] is Health.HOST_LEFT_CLUSTER
     unknown = classify(ClusterView(cib.snapshot(fenced), None)).node("node2")
     assert unknown is not None and unknown.reasons == [
-        "left the cluster cleanly (fencing evidence unavailable)"]  # fmt: skip
+        "left the cluster cleanly (fencing evidence unavailable)"
+    ]
 
 
 def test_an_old_fence_does_not_vouch_for_a_later_shutdown(
@@ -92,18 +96,36 @@ def test_an_old_fence_does_not_vouch_for_a_later_shutdown(
     alerts.node("node2", "lost", epoch=1_800_000_900)  # then a clean shutdown
     fences, joined = evidence(outbox_path)
     assert classes(ClusterView(cib.snapshot(stopped), fences, joined))["node2"] is (
-        Health.HOST_LEFT_CLUSTER)  # fmt: skip
+        Health.HOST_LEFT_CLUSTER
+    )
 
 
 def test_a_failed_clone_instance_is_service_down_host_up(cib: Cib) -> None:
-    failing = cib.simulate(cib.placed, "compute-failing", "--op-inject",
-                           "compute_monitor_10000@node3=1", "--op-fail", "compute_start_0@node3=1")  # fmt: skip
+    failing = cib.simulate(
+        cib.placed,
+        "compute-failing",
+        "--op-inject",
+        "compute_monitor_10000@node3=1",
+        "--op-fail",
+        "compute_start_0@node3=1",
+    )
     failed = classify(ClusterView(cib.snapshot(failing), [])).node("node3")
     assert failed is not None and failed.health is Health.SERVICE_DOWN_HOST_UP
     assert failed.reasons == ["compute failed here (start: rc=1, User-injected result)"]
     # start-failure-is-fatal: the controller's fail count bans it, the scheduler stops it
-    banned = cib.edit(failing, "compute-banned", "crm_attribute", "-N", "node3", "-l", "reboot",
-                      "-n", "fail-count-compute", "-v", "INFINITY")  # fmt: skip
+    banned = cib.edit(
+        failing,
+        "compute-banned",
+        "crm_attribute",
+        "-N",
+        "node3",
+        "-l",
+        "reboot",
+        "-n",
+        "fail-count-compute",
+        "-v",
+        "INFINITY",
+    )
     stopped = cib.simulate(banned, "compute-stopped")
     assert "node3" not in cib.where(stopped, "compute")
     node3 = classify(ClusterView(cib.snapshot(stopped), [])).node("node3")
@@ -117,10 +139,27 @@ def test_a_failed_clone_instance_is_service_down_host_up(cib: Cib) -> None:
 
 def test_a_failed_service_that_moved_away_leaves_its_node_degraded(cib: Cib) -> None:
     (home,) = cib.where(cib.placed, "web")
-    failing = cib.simulate(cib.placed, "web-failing", "--op-inject", f"web_monitor_10000@{home}=1",
-                           "--op-fail", f"web_start_0@{home}=1")  # fmt: skip
-    banned = cib.edit(failing, "web-banned", "crm_attribute", "-N", home, "-l", "reboot",
-                      "-n", "fail-count-web", "-v", "INFINITY")  # fmt: skip
+    failing = cib.simulate(
+        cib.placed,
+        "web-failing",
+        "--op-inject",
+        f"web_monitor_10000@{home}=1",
+        "--op-fail",
+        f"web_start_0@{home}=1",
+    )
+    banned = cib.edit(
+        failing,
+        "web-banned",
+        "crm_attribute",
+        "-N",
+        home,
+        "-l",
+        "reboot",
+        "-n",
+        "fail-count-web",
+        "-v",
+        "INFINITY",
+    )
     moved = cib.simulate(banned, "web-moved")
     (now,) = cib.where(moved, "web")
     assert now != home
@@ -130,13 +169,28 @@ def test_a_failed_service_that_moved_away_leaves_its_node_degraded(cib: Cib) -> 
 
 
 def test_an_unreachable_dependency_and_standby_degrade_a_node(cib: Cib) -> None:
-    broker_down = cib.edit(cib.placed, "broker-down", "crm_attribute", "-N", "node2", "-l",
-                           "reboot", "-n", "hakit-nova-compute-broker", "-v", "down")  # fmt: skip
-    both = cib.edit(broker_down, "standby", "crm_attribute", "-N", "node3", "-n", "standby",
-                    "-v", "on")  # fmt: skip
+    broker_down = cib.edit(
+        cib.placed,
+        "broker-down",
+        "crm_attribute",
+        "-N",
+        "node2",
+        "-l",
+        "reboot",
+        "-n",
+        "hakit-nova-compute-broker",
+        "-v",
+        "down",
+    )
+    both = cib.edit(
+        broker_down, "standby", "crm_attribute", "-N", "node3", "-n", "standby", "-v", "on"
+    )
     report = classify(ClusterView(cib.snapshot(both), []))
     assert [(n.node, n.health) for n in report.nodes] == [
-        ("node1", Health.OK), ("node2", Health.DEGRADED), ("node3", Health.DEGRADED)]  # fmt: skip
+        ("node1", Health.OK),
+        ("node2", Health.DEGRADED),
+        ("node3", Health.DEGRADED),
+    ]
     assert report.nodes[1].reasons == [
         "nova-compute: broker unreachable from this node (hakit-nova-compute-broker=down)"
     ]
@@ -146,15 +200,26 @@ def test_an_unreachable_dependency_and_standby_degrade_a_node(cib: Cib) -> None:
 def test_without_quorum_nothing_is_called_fenced(
     cib: Cib, alerts: AlertRunner, outbox_path: Path
 ) -> None:
-    minority = cib.simulate(cib.placed, "minority", "--quorum", "false", "--node-fail", "node2",
-                            "--node-fail", "node3", execute=False)  # fmt: skip
+    minority = cib.simulate(
+        cib.placed,
+        "minority",
+        "--quorum",
+        "false",
+        "--node-fail",
+        "node2",
+        "--node-fail",
+        "node3",
+        execute=False,
+    )
     alerts.fencing("node2")
     fences, joined = evidence(outbox_path)
     snapshot = cib.snapshot(minority)
     report = classify(ClusterView(snapshot, fences, joined))
     assert [(n.node, n.health) for n in report.nodes] == [
-        ("node1", Health.DEGRADED), ("node2", Health.HOST_UNREACHABLE_UNFENCED),
-        ("node3", Health.HOST_UNREACHABLE_UNFENCED)]  # fmt: skip
+        ("node1", Health.DEGRADED),
+        ("node2", Health.HOST_UNREACHABLE_UNFENCED),
+        ("node3", Health.HOST_UNREACHABLE_UNFENCED),
+    ]
     assert "this partition has no quorum" in report.nodes[0].reasons
     assert leadership(snapshot, "node1").leader is False
 
@@ -178,11 +243,14 @@ def test_table_and_json(cib: Cib) -> None:
     )
     data = json.loads(json.dumps(as_dict(report)))
     assert data["nodes"][1] == {
-        "node": "node2", "health": "HOST_UNREACHABLE_UNFENCED",
-        "safe_action": "alarm only; nothing destructive until fenced", "evacuation_safe": False,
+        "node": "node2",
+        "health": "HOST_UNREACHABLE_UNFENCED",
+        "safe_action": "alarm only; nothing destructive until fenced",
+        "evacuation_safe": False,
         "reasons": ["lost without a clean shutdown (unclean)", "no fencing result yet"],
-        "services_down": [], "fence": None,
-    }  # fmt: skip
+        "services_down": [],
+        "fence": None,
+    }
 
 
 def test_snapshot_reads_what_cluster_status_leaves_out(cib: Cib) -> None:
@@ -202,8 +270,9 @@ def test_fencer_history_entries_count_like_alerts() -> None:
         "</fence_history></pacemaker-result>"
     )
     done, pending = (FenceRecord.from_history(FenceEvent(e)) for e in root.iter("fence_event"))
-    assert done == FenceRecord("node2", "off", "success", 1_800_000_000.0, "node3", "node1",
-                               "fencer history")  # fmt: skip
+    assert done == FenceRecord(
+        "node2", "off", "success", 1_800_000_000.0, "node3", "node1", "fencer history"
+    )
     assert done.powers_off and not pending.powers_off and pending.completed is None
 
 

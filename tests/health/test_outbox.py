@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.health.outbox import EVENTS, NOTIFICATIONS, Outbox
+from hakit.resource_agents.health.outbox import EVENTS, NOTIFICATIONS, Outbox
 
 WRITER = """
 import sys
-from hakit.tools.health.outbox import Outbox
+from hakit.resource_agents.health.outbox import Outbox
 box = Outbox(sys.argv[1])
 for i in range(1_000_000):
     box.append(f"{sys.argv[2]}-{i}", '{"n": %d}' % i, kind="node", node="node1")
@@ -25,7 +25,7 @@ for i in range(1_000_000):
 
 READER = """
 import sys
-from hakit.tools.health.outbox import EVENTS, Outbox
+from hakit.resource_agents.health.outbox import EVENTS, Outbox
 box = Outbox(sys.argv[1])
 while True:
     after = box.cursor("mano") or 0
@@ -39,8 +39,12 @@ while True:
 
 
 def start(script: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def kill_after(process: subprocess.Popen[str], lines: int) -> list[str]:

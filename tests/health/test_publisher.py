@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.health.constants import (
+from hakit.resource_agents.health.constants import (
     ALARM_CLEARED_NOTIFICATION,
     ALARM_NOTIFICATION,
     LEADER_VARIABLE,
 )
-from hakit.tools.health.outbox import NOTIFICATIONS, Outbox
-from hakit.tools.health.publisher import DERIVER, Publisher, PublisherConfig
-from hakit.tools.health.subscriptions import (
+from hakit.resource_agents.health.outbox import NOTIFICATIONS, Outbox
+from hakit.resource_agents.health.publisher import DERIVER, Publisher, PublisherConfig
+from hakit.resource_agents.health.subscriptions import (
     Filter,
     SubscriptionRequest,
     SubscriptionStore,
@@ -40,17 +40,25 @@ def config(
     inventory.write_text(json.dumps({"node2": ["vm-a", {"id": "vm-b", "vnfInstanceId": "vnf-1"}]}))
     monkeypatch.setenv(LEADER_VARIABLE, "1")
     monkeypatch.setenv("CIB_file", str(cib.placed))
-    return PublisherConfig(outbox=str(outbox_path), subscriptions=str(tmp_path / "subs.db"),
-                           inventory=str(inventory), poll_interval=0.02, resync_interval=0.3,
-                           retry_initial=0.05, retry_max=0.4, http_timeout=2.0)  # fmt: skip
+    return PublisherConfig(
+        outbox=str(outbox_path),
+        subscriptions=str(tmp_path / "subs.db"),
+        inventory=str(inventory),
+        poll_interval=0.02,
+        resync_interval=0.3,
+        retry_initial=0.05,
+        retry_max=0.4,
+        http_timeout=2.0,
+    )
 
 
 def subscribe_receiver(
     config: PublisherConfig, receiver: Receiver, wanted: Filter | None = None
 ) -> str:
     with SubscriptionStore(config.subscriptions) as store:
-        subscription, created = subscribe(store, SubscriptionRequest(receiver.uri, wanted or Filter(),
-                                                                     receiver.secret))  # fmt: skip
+        subscription, created = subscribe(
+            store, SubscriptionRequest(receiver.uri, wanted or Filter(), receiver.secret)
+        )
     assert created
     return subscription.id
 
@@ -91,9 +99,12 @@ def assert_at_least_once_in_order(receiver: Receiver, expected: list[str]) -> No
 
 
 def test_an_outage_loses_nothing_and_order_holds(
-    config: PublisherConfig, receiver: Receiver, alerts: AlertRunner, cib: Cib,
+    config: PublisherConfig,
+    receiver: Receiver,
+    alerts: AlertRunner,
+    cib: Cib,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     receiver.fail_once = lambda body: body.get("alarm", {}).get("isRootCause") is True
     critical_only = Receiver(secret=secrets.token_urlsafe(24))
     critical_only.start()
@@ -104,8 +115,10 @@ def test_an_outage_loses_nothing_and_order_holds(
         thread = threading.Thread(target=publisher.run)
         thread.start()
         try:
-            monkeypatch.setenv("CIB_file", str(cib.simulate(cib.placed, "pub-lost", "--node-fail",
-                                                            "node2", execute=False)))  # fmt: skip
+            monkeypatch.setenv(
+                "CIB_file",
+                str(cib.simulate(cib.placed, "pub-lost", "--node-fail", "node2", execute=False)),
+            )
             alerts.node("node2", "lost")
             wait_for(lambda: len(set(receiver.keys())) == 3, what="the first alarms")
             receiver.stop()  # the receiver is down while node2 is fenced and comes back
@@ -143,14 +156,20 @@ def test_an_outage_loses_nothing_and_order_holds(
 
 
 def test_a_killed_publisher_loses_nothing(
-    config: PublisherConfig, receiver: Receiver, alerts: AlertRunner, cib: Cib,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-) -> None:  # fmt: skip
+    config: PublisherConfig,
+    receiver: Receiver,
+    alerts: AlertRunner,
+    cib: Cib,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     subscribe_receiver(config, receiver)
     publisher = Publisher(config)  # derives only: no delivery threads without run()
-    steps = [(cib.simulate(cib.placed, "kill-lost", "--node-fail", "node2", execute=False), "lost"),
-             (cib.simulate(cib.placed, "kill-fenced", "--node-fail", "node2"), "fenced"),
-             (cib.placed, "member")]  # fmt: skip
+    steps = [
+        (cib.simulate(cib.placed, "kill-lost", "--node-fail", "node2", execute=False), "lost"),
+        (cib.simulate(cib.placed, "kill-fenced", "--node-fail", "node2"), "fenced"),
+        (cib.placed, "member"),
+    ]
     for state, what in steps:
         monkeypatch.setenv("CIB_file", str(state))
         alerts.fencing("node2") if what == "fenced" else alerts.node("node2", what)
@@ -159,8 +178,18 @@ def test_a_killed_publisher_loses_nothing(
     expected = stored(config)
     assert len(expected) == 9
     receiver.delay = 0.15
-    command = [sys.executable, "-c", CLI, "health", "publish", "--leader", "--outbox", config.outbox,
-               "--subscriptions", config.subscriptions]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        CLI,
+        "health",
+        "publish",
+        "--leader",
+        "--outbox",
+        config.outbox,
+        "--subscriptions",
+        config.subscriptions,
+    ]
     first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(receiver.keys()) >= 3, what="some deliveries")
     first.kill()  # SIGKILL, mid-stream
@@ -179,8 +208,10 @@ def test_only_the_leader_publishes(
 ) -> None:
     publisher = Publisher(config)
     monkeypatch.setenv(LEADER_VARIABLE, "0")
-    monkeypatch.setenv("CIB_file", str(cib.simulate(cib.placed, "leader-lost", "--node-fail", "node2",
-                                                    execute=False)))  # fmt: skip
+    monkeypatch.setenv(
+        "CIB_file",
+        str(cib.simulate(cib.placed, "leader-lost", "--node-fail", "node2", execute=False)),
+    )
     alerts.node("node2", "lost")
     assert publisher.cycle() == 0 and not publisher.leader.is_set()
     assert publisher.outbox.cursor(DERIVER) == 1  # the event was seen, and stays as evidence
@@ -193,11 +224,17 @@ def test_only_the_leader_publishes(
 
 
 def test_a_new_subscriber_starts_with_what_comes_after_it(
-    config: PublisherConfig, receiver: Receiver, alerts: AlertRunner, cib: Cib,
-    monkeypatch: pytest.MonkeyPatch, running: Publisher,
-) -> None:  # fmt: skip
-    monkeypatch.setenv("CIB_file", str(cib.simulate(cib.placed, "late-lost", "--node-fail", "node2",
-                                                    execute=False)))  # fmt: skip
+    config: PublisherConfig,
+    receiver: Receiver,
+    alerts: AlertRunner,
+    cib: Cib,
+    monkeypatch: pytest.MonkeyPatch,
+    running: Publisher,
+) -> None:
+    monkeypatch.setenv(
+        "CIB_file",
+        str(cib.simulate(cib.placed, "late-lost", "--node-fail", "node2", execute=False)),
+    )
     alerts.node("node2", "lost")
     wait_for(lambda: len(stored(config)) == 3, what="alarms before anyone subscribed")
     subscribe_receiver(config, receiver)

@@ -24,9 +24,9 @@ import pytest
 from lxml import etree
 
 from hakit.ocf import OCFExit, proc
-from hakit.tools.health.constants import ALARM_NOTIFICATION, LEADER_VARIABLE
-from hakit.tools.health.outbox import NOTIFICATIONS, Outbox
-from hakit.tools.health.publisher import DERIVER
+from hakit.resource_agents.health.constants import ALARM_NOTIFICATION, LEADER_VARIABLE
+from hakit.resource_agents.health.outbox import NOTIFICATIONS, Outbox
+from hakit.resource_agents.health.publisher import DERIVER
 from tests.agents.test_service_agent import free_port
 from tests.conftest import HAKIT_AGENTS, AgentResult, run_installed
 from tests.health.conftest import AlertRunner, Cib, Receiver, wait_for
@@ -67,8 +67,12 @@ class Publisher:
     def __init__(self, node: Node, **params: str) -> None:
         self.node = node
         self.log_file = node.tmp / "publisher.log"
-        params = {"outbox": str(node.outbox), "subscriptions": str(node.subscriptions),
-                  "log_file": str(self.log_file), **params}  # fmt: skip
+        params = {
+            "outbox": str(node.outbox),
+            "subscriptions": str(node.subscriptions),
+            "log_file": str(self.log_file),
+            **params,
+        }
         params.setdefault("environment_file", str(node.environment_file()))
         self.env = {
             "OCF_RESOURCE_INSTANCE": "health-publisher",
@@ -81,8 +85,9 @@ class Publisher:
         return run_installed("publisher", action, {**self.env, **extra})
 
     def monitor(self, depth: int = 0, interval_ms: int = 10000) -> AgentResult:
-        return self("monitor", OCF_CHECK_LEVEL=str(depth),
-                    OCF_RESKEY_CRM_meta_interval=str(interval_ms))  # fmt: skip
+        return self(
+            "monitor", OCF_CHECK_LEVEL=str(depth), OCF_RESKEY_CRM_meta_interval=str(interval_ms)
+        )
 
     @property
     def pid(self) -> int:
@@ -113,8 +118,14 @@ def publishers() -> Iterator[list[Publisher]]:
 
 def health(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed `hakit health` command."""
-    return subprocess.run([str(HEALTH), *args], capture_output=True, text=True, timeout=30,
-                          check=False, env={"PATH": os.environ["PATH"]})  # fmt: skip
+    return subprocess.run(
+        [str(HEALTH), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={"PATH": os.environ["PATH"]},
+    )
 
 
 def api_get(port: int, token: str | None = None) -> tuple[int, bytes]:
@@ -148,8 +159,12 @@ def test_a_node_loss_reaches_a_real_receiver_through_the_agent(
     token = made.stdout.strip()
     inventory = node.private("inventory.json", json.dumps({"node2": ["vm-a", "vm-b"]}))
     port = free_port()
-    publisher = Publisher(node, api_port=str(port), inventory=str(inventory),
-                          monitor_token_file=str(node.private("token", token + "\n")))  # fmt: skip
+    publisher = Publisher(
+        node,
+        api_port=str(port),
+        inventory=str(inventory),
+        monitor_token_file=str(node.private("token", token + "\n")),
+    )
     publishers.append(publisher)
 
     assert publisher.monitor(interval_ms=0).code == OCFExit.NOT_RUNNING  # the probe
@@ -166,8 +181,9 @@ def test_a_node_loss_reaches_a_real_receiver_through_the_agent(
     assert cmdline[:5] == [b"/usr/bin/python3", b"-IS", bytes(HEALTH), b"publish", b"--outbox"]
 
     # Pacemaker loses node2: the CIB says so, the alert agent stores the event
-    node.live.write_bytes(cib.simulate(cib.placed, "agent-lost", "--node-fail", "node2",
-                                       execute=False).read_bytes())  # fmt: skip
+    node.live.write_bytes(
+        cib.simulate(cib.placed, "agent-lost", "--node-fail", "node2", execute=False).read_bytes()
+    )
     AlertRunner(ALERT, node.outbox).node("node2", "lost")
     wait_for(lambda: len(set(receiver.keys())) == 3, what="the host alarm and its instances'")
     assert all(r.signed for r in receiver.receipts)
@@ -203,8 +219,18 @@ def test_an_instance_that_does_not_lead_delivers_nothing(
     """Not the DC (forced off here): events are seen and kept, nothing is derived or sent.
     Without api_port there is no API; depth 10 then checks the outbox only."""
     secret = node.private("receiver.secret", receiver.secret)
-    assert health("subscriptions", "--subscriptions", str(node.subscriptions), "add",
-                  receiver.uri, "--secret-file", str(secret)).returncode == 0  # fmt: skip
+    assert (
+        health(
+            "subscriptions",
+            "--subscriptions",
+            str(node.subscriptions),
+            "add",
+            receiver.uri,
+            "--secret-file",
+            str(secret),
+        ).returncode
+        == 0
+    )
     follower = node.environment_file("follower.env", leader="0")
     publisher = Publisher(node, environment_file=str(follower))
     publishers.append(publisher)
@@ -212,8 +238,11 @@ def test_an_instance_that_does_not_lead_delivers_nothing(
     listening = {inode for *_, inode in proc.tcp_sockets(publisher.pid, state="0A")}
     assert not listening & proc.socket_inodes(publisher.pid)  # no API
     assert publisher.monitor(10).code == OCFExit.SUCCESS
-    node.live.write_bytes(cib.simulate(cib.placed, "agent-follower-lost", "--node-fail",
-                                       "node2", execute=False).read_bytes())  # fmt: skip
+    node.live.write_bytes(
+        cib.simulate(
+            cib.placed, "agent-follower-lost", "--node-fail", "node2", execute=False
+        ).read_bytes()
+    )
     AlertRunner(ALERT, node.outbox).node("node2", "lost")
 
     def seen() -> bool:
@@ -232,8 +261,10 @@ def test_an_instance_that_does_not_lead_delivers_nothing(
     assert publisher.monitor(0).code == OCFExit.SUCCESS
     failed = publisher.monitor(10)
     assert failed.code == OCFExit.ERR_GENERIC
-    assert failed.exit_reason == (f"running but not healthy: outbox {node.outbox} is not "
-                                  "readable: unable to open database file")  # fmt: skip
+    assert failed.exit_reason == (
+        f"running but not healthy: outbox {node.outbox} is not "
+        "readable: unable to open database file"
+    )
 
 
 def test_hung_and_killed_publishers(node: Node, publishers: list[Publisher]) -> None:
@@ -268,32 +299,79 @@ def test_a_taken_port_fails_the_start_with_the_daemons_words(
         publishers.append(publisher)
         result = publisher("start")
     assert result.code == OCFExit.ERR_GENERIC
-    assert result.exit_reason == ("daemon exited during start; last output: "
-                                  "hakit health: [Errno 98] Address already in use")  # fmt: skip
+    assert result.exit_reason == (
+        "daemon exited during start; last output: "
+        "hakit health: [Errno 98] Address already in use"
+    )
 
 
 @pytest.mark.parametrize(
     ("params", "code", "reason"),
     [
-        ({"program": "/nonexistent/health"}, 5, "program: program /nonexistent/health is not installed here"),
-        ({"inventory": "/nonexistent/inventory.json"}, 5, "inventory: /nonexistent/inventory.json does not exist on this node"),
-        ({"inventory": "{tmp}/inventory.json"}, 6, "inventory {tmp}/inventory.json: node2: expected a list of instances"),
+        (
+            {"program": "/nonexistent/health"},
+            5,
+            "program: program /nonexistent/health is not installed here",
+        ),
+        (
+            {"inventory": "/nonexistent/inventory.json"},
+            5,
+            "inventory: /nonexistent/inventory.json does not exist on this node",
+        ),
+        (
+            {"inventory": "{tmp}/inventory.json"},
+            6,
+            "inventory {tmp}/inventory.json: node2: expected a list of instances",
+        ),
         ({"api_port": "http"}, 6, "parameter api_port='http' is not a TCP/UDP port (1-65535)"),
-        ({"api_port": "8797", "api_address": "192.0.2.1"}, 5, "api_address 192.0.2.1 cannot be bound here: [Errno 99] Cannot assign requested address"),
+        (
+            {"api_port": "8797", "api_address": "192.0.2.1"},
+            5,
+            "api_address 192.0.2.1 cannot be bound here: [Errno 99] Cannot assign requested address",
+        ),
         ({"api_base": "ftp://mano"}, 6, "api_base='ftp://mano' is not an http(s) URL"),
-        ({"monitor_token_file": "{tmp}/empty"}, 6, "monitor_token_file {tmp}/empty holds no single token"),
-        ({"monitor_token_file": "/nonexistent/token"}, 5, "monitor_token_file: /nonexistent/token does not exist on this node"),
-        ({"outbox": "{tmp}/not-a-database"}, 5, "outbox {tmp}/not-a-database is not readable: file is not a database"),
+        (
+            {"monitor_token_file": "{tmp}/empty"},
+            6,
+            "monitor_token_file {tmp}/empty holds no single token",
+        ),
+        (
+            {"monitor_token_file": "/nonexistent/token"},
+            5,
+            "monitor_token_file: /nonexistent/token does not exist on this node",
+        ),
+        (
+            {"outbox": "{tmp}/not-a-database"},
+            5,
+            "outbox {tmp}/not-a-database is not readable: file is not a database",
+        ),
         ({"nova_api": "nova:8774"}, 6, "nova_api='nova:8774' is not an http(s) URL"),
         ({"evacuate": "true"}, 6, "evacuate=true needs nova_api"),
-        ({"evacuate": "true", "nova_api": "http://127.0.0.1:8774/v2.1", "nova_config": "{tmp}/nova.conf"}, 6,
-         "{tmp}/nova.conf: [service_user] send_service_user_token = false: cinder refuses to detach an evacuated server's volumes without nova's service token; set it to true (with a [service_user] of the service role)"),
-        ({"evacuate": "true", "nova_api": "http://127.0.0.1:8774/v2.1", "nova_config": "/nonexistent/nova.conf"}, 5,
-         "nova_config /nonexistent/nova.conf does not exist"),
-        ({"environment_file": "{tmp}/leader.env", "CRM_meta_clone_max": "3"}, 6,
-         "environment_file sets HAKIT_HEALTH_LEADER=1 in a clone of 3: every instance would deliver (duplicates); the DC's instance delivers without it"),
+        (
+            {
+                "evacuate": "true",
+                "nova_api": "http://127.0.0.1:8774/v2.1",
+                "nova_config": "{tmp}/nova.conf",
+            },
+            6,
+            "{tmp}/nova.conf: [service_user] send_service_user_token = false: cinder refuses to detach an evacuated server's volumes without nova's service token; set it to true (with a [service_user] of the service role)",
+        ),
+        (
+            {
+                "evacuate": "true",
+                "nova_api": "http://127.0.0.1:8774/v2.1",
+                "nova_config": "/nonexistent/nova.conf",
+            },
+            5,
+            "nova_config /nonexistent/nova.conf does not exist",
+        ),
+        (
+            {"environment_file": "{tmp}/leader.env", "CRM_meta_clone_max": "3"},
+            6,
+            "environment_file sets HAKIT_HEALTH_LEADER=1 in a clone of 3: every instance would deliver (duplicates); the DC's instance delivers without it",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_parameters_give_the_right_code_and_reason(
     node: Node, params: dict[str, str], code: int, reason: str
 ) -> None:
@@ -314,43 +392,65 @@ def test_bad_parameters_give_the_right_code_and_reason(
 def test_evacuation_with_nova_sending_its_service_token_validates(node: Node) -> None:
     """The nova.conf an evacuation with volumes needs (cinder Bug #2004555)."""
     conf = node.private("nova.conf", "[service_user]\nsend_service_user_token = True\n")
-    publisher = Publisher(node, evacuate="true", nova_api="http://127.0.0.1:8774/v2.1",
-                          nova_config=str(conf))  # fmt: skip
+    publisher = Publisher(
+        node, evacuate="true", nova_api="http://127.0.0.1:8774/v2.1", nova_config=str(conf)
+    )
     result = publisher("validate-all")
     assert result.code == OCFExit.SUCCESS, result.exit_reason
 
 
 def test_wrong_usage_is_2_with_a_reason() -> None:
-    done = subprocess.run([str(HAKIT_AGENTS / "publisher")], capture_output=True, text=True,
-                          check=False, env={"PATH": os.environ["PATH"]})  # fmt: skip
+    done = subprocess.run(
+        [str(HAKIT_AGENTS / "publisher")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ["PATH"]},
+    )
     assert done.returncode == OCFExit.ERR_ARGS
     assert "ocf-exit-reason:exactly one action argument is expected" in done.stderr
 
 
 def test_ocf_tester_passes(node: Node) -> None:
     args = ["ocf-tester", "-n", "hakit-publisher-tester"]
-    for option in (f"outbox={node.outbox}", f"subscriptions={node.subscriptions}",
-                   f"environment_file={node.environment_file()}", f"api_port={free_port()}",
-                   f"log_file={node.tmp / 'tester.log'}"):  # fmt: skip
+    for option in (
+        f"outbox={node.outbox}",
+        f"subscriptions={node.subscriptions}",
+        f"environment_file={node.environment_file()}",
+        f"api_port={free_port()}",
+        f"log_file={node.tmp / 'tester.log'}",
+    ):
         args += ["-o", option]
-    done = subprocess.run([*args, str(HAKIT_AGENTS / "publisher")], capture_output=True,
-                          text=True, timeout=300, check=False,
-                          env={"PATH": os.environ["PATH"], "HAKIT_RUN_DIR": str(node.tmp / "run")})  # fmt: skip
+    done = subprocess.run(
+        [*args, str(HAKIT_AGENTS / "publisher")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={"PATH": os.environ["PATH"], "HAKIT_RUN_DIR": str(node.tmp / "run")},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"{HAKIT_AGENTS / 'publisher'} passed all tests" in done.stdout
 
 
 def test_the_installed_metadata_validates_and_names_no_secret() -> None:
-    done = subprocess.run(["crm_resource", "--show-metadata", "ocf:hakit:publisher"],
-                          capture_output=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        ["crm_resource", "--show-metadata", "ocf:hakit:publisher"], capture_output=True, check=True
+    )
     document = etree.fromstring(done.stdout)
     schema = etree.RelaxNG(etree.parse(METADATA_RNG))
     assert schema.validate(document), schema.error_log
     parameters = {p.get("name", "") for p in document.findall("parameters/parameter")}
-    assert {"outbox", "subscriptions", "inventory", "api_port", "api_address",
-            "monitor_token_file", "environment_file"} <= parameters  # fmt: skip
-    assert not any("password" in name or "secret" in name or name == "token"
-                   for name in parameters)  # fmt: skip
+    assert {
+        "outbox",
+        "subscriptions",
+        "inventory",
+        "api_port",
+        "api_address",
+        "monitor_token_file",
+        "environment_file",
+    } <= parameters
+    assert not any("password" in name or "secret" in name or name == "token" for name in parameters)
     depths = {a.get("depth") for a in document.findall("actions/action[@name='monitor']")}
     assert depths == {None, "10"}
 
@@ -358,10 +458,17 @@ def test_the_installed_metadata_validates_and_names_no_secret() -> None:
 def test_the_health_command_shows_the_table(node: Node, cib: Cib) -> None:
     """The installed entry script runs the `hakit health` verbs on its own library."""
     fenced = cib.simulate(cib.placed, "agent-table-fenced", "--node-fail", "node2")
-    done = subprocess.run([str(HEALTH), "--json", "--outbox", str(node.outbox)],
-                          capture_output=True, text=True, timeout=30, check=False,
-                          env={"PATH": os.environ["PATH"], "CIB_file": str(fenced)})  # fmt: skip
+    done = subprocess.run(
+        [str(HEALTH), "--json", "--outbox", str(node.outbox)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={"PATH": os.environ["PATH"], "CIB_file": str(fenced)},
+    )
     assert done.returncode == 0, done.stderr
     assert [n["health"] for n in json.loads(done.stdout)["nodes"]] == [
-        "OK", "HOST_LEFT_CLUSTER", "OK"
-    ]  # fmt: skip
+        "OK",
+        "HOST_LEFT_CLUSTER",
+        "OK",
+    ]

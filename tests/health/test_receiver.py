@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.health import webhook
-from hakit.tools.health.receiver import accepted_keys, read_log
+from hakit.resource_agents.health import webhook
+from hakit.resource_agents.health.receiver import accepted_keys, read_log
 
 SECRET = os.urandom(8).hex()
 
@@ -30,8 +30,19 @@ def free_port() -> int:
 def receiver(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     (tmp_path / "secret").write_text(SECRET + "\n")
     log, port = tmp_path / "received.jsonl", free_port()
-    argv = [sys.executable, "-m", "hakit.tools.cli", "health", "receive", "--port", str(port),
-            "--secret-file", str(tmp_path / "secret"), "--log", str(log)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "hakit.tools.cli",
+        "health",
+        "receive",
+        "--port",
+        str(port),
+        "--secret-file",
+        str(tmp_path / "secret"),
+        "--log",
+        str(log),
+    ]
     process = subprocess.Popen(argv, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
@@ -59,7 +70,11 @@ def test_signed_deliveries_accepted_forged_refused_duplicates_marked(
     assert post(uri, SECRET, "n3", {"id": "n3"}) == 204
     entries = read_log(log)
     answered = [(e["stage"], e["key"], e["duplicate"]) for e in entries if e["stage"] != "arrived"]
-    assert answered == [("accepted", "n1", False), ("refused", "n2", False),
-                        ("accepted", "n1", True), ("accepted", "n3", False)]  # fmt: skip
+    assert answered == [
+        ("accepted", "n1", False),
+        ("refused", "n2", False),
+        ("accepted", "n1", True),
+        ("accepted", "n3", False),
+    ]
     assert accepted_keys(log) == ["n1", "n3"]
     assert [e["notification"] for e in entries if e["key"] == "n3"] == [{"id": "n3"}] * 2

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.health.constants import ALARM_CLEARED_NOTIFICATION, ALARM_NOTIFICATION
-from hakit.tools.health.model import Health, NodeHealth
-from hakit.tools.health.sol003 import (
+from hakit.resource_agents.health.constants import ALARM_CLEARED_NOTIFICATION, ALARM_NOTIFICATION
+from hakit.resource_agents.health.model import Health, NodeHealth
+from hakit.resource_agents.health.sol003 import (
     Context,
     Instance,
     OpenAlarm,
@@ -28,8 +28,9 @@ def step(
 ) -> tuple[OpenAlarm | None, list[Outgoing]]:
     """node2's alarm after it turns `health` at `now` (the event a tenth of a second before)."""
     node = NodeHealth("node2", health, [f"reason for {health.value}"], list(services_down))
-    return transition(current, node, now=now, event_time=now - 0.1, instances=INSTANCES,
-                      context=CONTEXT)  # fmt: skip
+    return transition(
+        current, node, now=now, event_time=now - 0.1, instances=INSTANCES, context=CONTEXT
+    )
 
 
 def test_raise_update_clear_keep_their_ids() -> None:
@@ -38,23 +39,34 @@ def test_raise_update_clear_keep_their_ids() -> None:
     root = raised[0].body["alarm"]
     instances = [r.body["alarm"] for r in raised[1:]]
     assert root == {
-        "id": alarm.alarm_id, "managedObjectId": "node2",
-        "rootCauseFaultyResource": {"faultyResource": {"vimConnectionId": "vim-1",
-                                    "resourceId": "node2", "vimLevelResourceType": "host"},
-                                    "faultyResourceType": "COMPUTE"},
+        "id": alarm.alarm_id,
+        "managedObjectId": "node2",
+        "rootCauseFaultyResource": {
+            "faultyResource": {
+                "vimConnectionId": "vim-1",
+                "resourceId": "node2",
+                "vimLevelResourceType": "host",
+            },
+            "faultyResourceType": "COMPUTE",
+        },
         "alarmRaisedTime": "2027-01-15T08:00:00.000000Z",
-        "alarmChangedTime": "2027-01-15T08:00:00.000000Z", "ackState": "UNACKNOWLEDGED",
-        "perceivedSeverity": "MAJOR", "eventTime": "2027-01-15T07:59:59.900000Z",
-        "eventType": "COMMUNICATIONS_ALARM", "faultType": "HOST_UNREACHABLE_UNFENCED",
-        "probableCause": "Host unreachable, not fenced", "isRootCause": True,
+        "alarmChangedTime": "2027-01-15T08:00:00.000000Z",
+        "ackState": "UNACKNOWLEDGED",
+        "perceivedSeverity": "MAJOR",
+        "eventTime": "2027-01-15T07:59:59.900000Z",
+        "eventType": "COMMUNICATIONS_ALARM",
+        "faultType": "HOST_UNREACHABLE_UNFENCED",
+        "probableCause": "Host unreachable, not fenced",
+        "isRootCause": True,
         "correlatedAlarmIds": [i["id"] for i in instances],
         "faultDetails": ["reason for HOST_UNREACHABLE_UNFENCED"],
         "_links": {"self": {"href": f"http://127.0.0.1:8797/vnffm/v1/alarms/{alarm.alarm_id}"}},
-    }  # fmt: skip
+    }
     assert [i["managedObjectId"] for i in instances] == ["vm-a", "vnf-1"]
     assert instances[1]["vnfcInstanceIds"] == ["vm-b"]
-    assert all(i["correlatedAlarmIds"] == [alarm.alarm_id] and not i["isRootCause"]
-               for i in instances)  # fmt: skip
+    assert all(
+        i["correlatedAlarmIds"] == [alarm.alarm_id] and not i["isRootCause"] for i in instances
+    )
 
     fenced, updated = step(alarm, Health.HOST_DOWN_FENCED, 1_800_000_010.0)
     assert fenced is not None and fenced.alarm_id == alarm.alarm_id

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.drill.environment import CommandEnvironment, LabEnvironment
-from hakit.tools.drill.runner import Options, run_once, settled, wait_for
-from hakit.tools.drill.scenarios import SCENARIOS
-from hakit.tools.lab import cloud, demo
-from hakit.tools.lab.lab import INFRA_NETNS, Lab
+from hakit.lab import cloud, demo
+from hakit.lab.drill.environment import CommandEnvironment, LabEnvironment
+from hakit.lab.drill.runner import Options, run_once, settled, wait_for
+from hakit.lab.drill.scenarios import SCENARIOS
+from hakit.lab.lab import INFRA_NETNS, Lab
 
 ALWAYS = ("ap-never-twice", "placement-as-policy", "timeline-complete")
 
@@ -72,9 +72,24 @@ def assert_passed(result: dict[str, Any]) -> None:
 
 
 def test_process_kill_through_the_cli_with_a_report(env: LabEnvironment, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
-                           "process-kill", "--target", "web", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hakit.tools.cli",
+            "drill",
+            "run",
+            "process-kill",
+            "--target",
+            "web",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "fault injected" in done.stdout and "PASS" in done.stdout
     result = json.loads((tmp_path / "result.json").read_text())["runs"][0]
@@ -84,15 +99,29 @@ def test_process_kill_through_the_cli_with_a_report(env: LabEnvironment, tmp_pat
 
 
 def test_an_unknown_target_is_refused(env: LabEnvironment, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
-                           "process-kill", "--target", "nosuch", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hakit.tools.cli",
+            "drill",
+            "run",
+            "process-kill",
+            "--target",
+            "nosuch",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "no resource 'nosuch'" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("name", ["process-hang", "power-cut", "isolation",
-                                  "fence-device-failure"])  # fmt: skip
+@pytest.mark.parametrize("name", ["process-hang", "power-cut", "isolation", "fence-device-failure"])
 def test_scenario(env: LabEnvironment, name: str) -> None:
     result = drill(env, name)
     assert_passed(result)
@@ -114,8 +143,7 @@ def test_fencing_disabled_fails_no_start_before_fencing(env: LabEnvironment) -> 
     finally:
         _restore(lab)
     assert not result["passed"]
-    violation = next(v for v in result["violations"]
-                     if v["invariant"] == "no-start-before-fencing")  # fmt: skip
+    violation = next(v for v in result["violations"] if v["invariant"] == "no-start-before-fencing")
     assert "never was" in violation["detail"] and violation["node"] in lab.nodes
 
 
@@ -139,8 +167,10 @@ def test_a_cluster_declared_by_shell_commands(env: LabEnvironment, tmp_path: Pat
     lab = env.lab
     lab.infra_network()
     hakit = f"{sys.executable} -I -m hakit.tools.cli"
-    netns_pids = "for p in $(ip netns pids {}); do grep -qaF -- {{needle}} /proc/$p/cmdline " \
-        "&& echo $p; done; true"  # fmt: skip
+    netns_pids = (
+        "for p in $(ip netns pids {}); do grep -qaF -- {{needle}} /proc/$p/cmdline "
+        "&& echo $p; done; true"
+    )
     declared = {
         "name": "lab-by-commands",
         "nodes": list(lab.nodes),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.lab import demo
-from hakit.tools.lab.health import HEALTH, LabReceiver, dc, settled
-from hakit.tools.lab.health import host_alarms as alarms_of
-from hakit.tools.lab.lab import Lab, pids_in_netns
+from hakit.lab import demo
+from hakit.lab.health import HEALTH, LabReceiver, dc, settled
+from hakit.lab.health import host_alarms as alarms_of
+from hakit.lab.lab import Lab, pids_in_netns
 from tests.lab.test_lab import online, wait
 
 CLONES = ("health-publisher", "worker")
@@ -31,8 +31,9 @@ def stored_notifications(lab: Lab, node: str) -> list[str]:
         return []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        rows = db.execute("SELECT event_id FROM records WHERE stream = 'notifications' "
-                          "ORDER BY seq").fetchall()  # fmt: skip
+        rows = db.execute(
+            "SELECT event_id FROM records WHERE stream = 'notifications' " "ORDER BY seq"
+        ).fetchall()
     except sqlite3.OperationalError:  # no table yet
         return []
     finally:
@@ -63,8 +64,11 @@ def in_order_and_complete(receiver: LabReceiver, lab: Lab, leader: str) -> None:
     mine = receiver.subscriptions[leader]
 
     def got() -> list[str]:
-        return [e["key"] for e in receiver.first_acceptances()
-                if e["notification"]["subscriptionId"] == mine]  # fmt: skip
+        return [
+            e["key"]
+            for e in receiver.first_acceptances()
+            if e["notification"]["subscriptionId"] == mine
+        ]
 
     def complete() -> bool:
         stored, keys = stored_notifications(lab, leader), got()
@@ -97,10 +101,17 @@ def receiver(lab: Lab) -> Iterator[LabReceiver]:
 def test_killed_service_is_service_down_with_no_host_alarm(lab: Lab, receiver: LabReceiver) -> None:
     target, before = not_dc(lab), len(receiver.entries())
     assert lab.kill(target, "sleep"), "the worker clone's process"
-    wait(lambda: ("AlarmNotification", "SERVICE_DOWN_HOST_UP")
-         in alarms_of(receiver.entries()[before:], target), 30, "a service-down alarm")  # fmt: skip
-    wait(lambda: alarms_of(receiver.entries()[before:], target)[-1][0]
-         == "AlarmClearedNotification", 60, "the alarm cleared after recovery")  # fmt: skip
+    wait(
+        lambda: ("AlarmNotification", "SERVICE_DOWN_HOST_UP")
+        in alarms_of(receiver.entries()[before:], target),
+        30,
+        "a service-down alarm",
+    )
+    wait(
+        lambda: alarms_of(receiver.entries()[before:], target)[-1][0] == "AlarmClearedNotification",
+        60,
+        "the alarm cleared after recovery",
+    )
     new = receiver.entries()[before:]
     assert not any(kind in HOST_DOWN for _, kind in alarms_of(new, target)), "a host alarm"
     raised = next(e["notification"]["alarm"] for e in new if "alarm" in e["notification"])
@@ -122,15 +133,24 @@ def test_power_cut_alarms_survive_a_receiver_outage(lab: Lab, receiver: LabRecei
     assert len(receiver.entries()) == before
     receiver.start()
     back = time.time()
-    wait(lambda: (a := alarms_of(receiver.entries()[before:], target)) != []
-         and a[-1][0] == "AlarmClearedNotification", 90, "every alarm after the outage")  # fmt: skip
+    wait(
+        lambda: (a := alarms_of(receiver.entries()[before:], target)) != []
+        and a[-1][0] == "AlarmClearedNotification",
+        90,
+        "every alarm after the outage",
+    )
     new = receiver.entries()[before:]
     assert all(e["received"] >= back for e in new)
     sequence = alarms_of(new, target)
-    assert sequence[:2] == [("AlarmNotification", "HOST_UNREACHABLE_UNFENCED"),
-                            ("AlarmNotification", "HOST_DOWN_FENCED")], sequence  # fmt: skip
-    fenced = next(e["notification"]["alarm"] for e in new if e["notification"].get("alarm", {})
-                  .get("faultType") == "HOST_DOWN_FENCED")  # fmt: skip
+    assert sequence[:2] == [
+        ("AlarmNotification", "HOST_UNREACHABLE_UNFENCED"),
+        ("AlarmNotification", "HOST_DOWN_FENCED"),
+    ], sequence
+    fenced = next(
+        e["notification"]["alarm"]
+        for e in new
+        if e["notification"].get("alarm", {}).get("faultType") == "HOST_DOWN_FENCED"
+    )
     assert fenced["perceivedSeverity"] == "CRITICAL" and fenced["isRootCause"]
     assert any(d.startswith("fenced: ") for d in fenced["faultDetails"]), fenced["faultDetails"]
     assert dc(lab) == leader
@@ -148,10 +168,17 @@ def test_publisher_killed_mid_delivery_loses_nothing(lab: Lab, receiver: LabRece
         assert victims
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
-        wait(lambda: any(e["duplicate"] for e in receiver.entries()[before:]), 90,
-             "the restarted publisher sending the unacknowledged notification again")  # fmt: skip
-        wait(lambda: alarms_of(receiver.entries()[before:], target)[-1][0]
-             == "AlarmClearedNotification", 90, "the alarm cleared")  # fmt: skip
+        wait(
+            lambda: any(e["duplicate"] for e in receiver.entries()[before:]),
+            90,
+            "the restarted publisher sending the unacknowledged notification again",
+        )
+        wait(
+            lambda: alarms_of(receiver.entries()[before:], target)[-1][0]
+            == "AlarmClearedNotification",
+            90,
+            "the alarm cleared",
+        )
     finally:
         receiver.start()
     in_order_and_complete(receiver, lab, leader)
@@ -163,8 +190,12 @@ def test_isolated_minority_publishes_nothing(lab: Lab, receiver: LabReceiver) ->
     before = len(receiver.entries())
     lab.isolate(target)
     try:
-        wait(lambda: ("AlarmNotification", "HOST_DOWN_FENCED")
-             in alarms_of(receiver.entries()[before:], target), 60, "the majority's alarm")  # fmt: skip
+        wait(
+            lambda: ("AlarmNotification", "HOST_DOWN_FENCED")
+            in alarms_of(receiver.entries()[before:], target),
+            60,
+            "the majority's alarm",
+        )
     finally:
         lab.heal()
     wait(lambda: settled(lab, CLONES), 120, f"{target} back")

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hakit.tools.lab import infra
-from hakit.tools.lab.errors import LabError
-from hakit.tools.lab.infra import infra_status, start_infra, stop_infra
+from hakit.lab import infra
+from hakit.lab.errors import LabError
+from hakit.lab.infra import infra_status, start_infra, stop_infra
 
 INFRA_NS, CLIENT_NS = "hakit-infra-t", "hakit-cli-t"
 INFRA_IP, CLIENT_IP = "10.78.0.5", "10.78.0.6"
@@ -90,8 +90,10 @@ def scratch_netns() -> Iterator[None]:
         ip("netns", "add", INFRA_NS)
         ip("netns", "add", CLIENT_NS)
         ip("link", "add", "hkt-infra0", "type", "veth", "peer", "name", "hkt-cli0")
-        for link, netns, address in (("hkt-infra0", INFRA_NS, INFRA_IP),
-                                     ("hkt-cli0", CLIENT_NS, CLIENT_IP)):  # fmt: skip
+        for link, netns, address in (
+            ("hkt-infra0", INFRA_NS, INFRA_IP),
+            ("hkt-cli0", CLIENT_NS, CLIENT_IP),
+        ):
             ip("link", "set", link, "netns", netns)
             ip("-n", netns, "link", "set", link, "name", "eth0")
             ip("-n", netns, "addr", "add", f"{address}/24", "dev", "eth0")
@@ -120,22 +122,39 @@ def in_client(*argv: str, env: dict[str, str] | None = None) -> subprocess.Compl
     return subprocess.run(
         ["ip", "netns", "exec", CLIENT_NS, *argv],
         env={"PATH": os.environ["PATH"], **(env or {})},
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def mariadb_query(user: str, password: str, sql: str) -> subprocess.CompletedProcess[str]:
     return in_client(
-        "mariadb", "--no-defaults", "-h", INFRA_IP, "-u", user, "--batch", "--skip-column-names",
-        "-e", sql, "hakit", env={"MYSQL_PWD": password},
-    )  # fmt: skip
+        "mariadb",
+        "--no-defaults",
+        "-h",
+        INFRA_IP,
+        "-u",
+        user,
+        "--batch",
+        "--skip-column-names",
+        "-e",
+        sql,
+        "hakit",
+        env={"MYSQL_PWD": password},
+    )
 
 
 def amqp_login(user: str, password: str) -> str:
     done = in_client(
-        "/usr/bin/python3", "-I", "-c", AMQP_LOGIN, INFRA_IP,
+        "/usr/bin/python3",
+        "-I",
+        "-c",
+        AMQP_LOGIN,
+        INFRA_IP,
         env={"AMQP_USER": user, "AMQP_PASSWORD": password},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -169,8 +188,9 @@ def test_infra_lifecycle(state_dir: Path) -> None:
     assert amqp_login("guest", "guest") != "(10, 30)"  # no default user
 
     # Listeners: services on the address, epmd and distribution on the netns's loopback
-    ss = subprocess.run(["ip", "netns", "exec", INFRA_NS, "ss", "-Hltn"],
-                        capture_output=True, text=True, check=True).stdout  # fmt: skip
+    ss = subprocess.run(
+        ["ip", "netns", "exec", INFRA_NS, "ss", "-Hltn"], capture_output=True, text=True, check=True
+    ).stdout
     listening = {line.split()[3] for line in ss.splitlines()}
     assert {f"{INFRA_IP}:3306", f"{INFRA_IP}:5672", "127.0.0.1:4369", "127.0.0.1:25672"} <= (
         listening
@@ -237,5 +257,7 @@ def test_user_errors(state_dir: Path) -> None:
         busy.close()
     assert netns_pids(INFRA_NS) == []  # nothing was started by the failed attempts
     assert not json.loads((state_dir / "credentials.json").read_text()).keys() - {
-        "mysql", "rabbitmq", "cookie"
-    }  # fmt: skip
+        "mysql",
+        "rabbitmq",
+        "cookie",
+    }

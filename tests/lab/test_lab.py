@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from hakit.tools.lab.lab import BRIDGE, FENCE_AGENT, Lab, pids_in_netns, sh
+from hakit.lab.lab import BRIDGE, FENCE_AGENT, Lab, pids_in_netns, sh
 
 AP = "hakit-lab-ap"
 MARKER = "hakit-lab-ap-daemon"
@@ -22,8 +22,11 @@ def fenced_reboots(lab: Lab, target: str) -> int:
 
 def fence_events(lab: Lab, node: str, target: str) -> list[str]:
     log = lab.node_dir(node) / "var-log-pacemaker" / "pacemaker.log"
-    return [ln for ln in log.read_text().splitlines()
-            if "finalize_op" in ln and f"targeting {target}" in ln and "OK (complete)" in ln]  # fmt: skip
+    return [
+        ln
+        for ln in log.read_text().splitlines()
+        if "finalize_op" in ln and f"targeting {target}" in ln and "OK (complete)" in ln
+    ]
 
 
 def wait(predicate: object, timeout: float, what: str) -> None:
@@ -72,8 +75,14 @@ def test_fence_agent_speaks_the_fence_agents_protocol(lab: Lab) -> None:
     import subprocess
 
     def agent(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(FENCE_AGENT), *args], input=stdin, capture_output=True,
-                              text=True, timeout=60, check=False)  # fmt: skip
+        return subprocess.run(
+            [str(FENCE_AGENT), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     meta = agent("-o", "metadata")
     assert meta.returncode == 0 and "<actions>" in meta.stdout
@@ -105,8 +114,12 @@ def test_power_cut_node_is_fenced_and_comes_back(lab: Lab) -> None:
     before = len(fence_events(lab, "node1", "node2") + fence_events(lab, "node3", "node2"))
     lab.cut("node2")
     assert not lab.powered("node2")
-    wait(lambda: len(fence_events(lab, "node1", "node2") + fence_events(lab, "node3", "node2"))
-         > before, 60, "node2 fenced")  # fmt: skip
+    wait(
+        lambda: len(fence_events(lab, "node1", "node2") + fence_events(lab, "node3", "node2"))
+        > before,
+        60,
+        "node2 fenced",
+    )
     wait(lambda: online(lab) == {"node1", "node2", "node3"}, 60, "node2 back online")
 
 
@@ -137,8 +150,11 @@ def test_isolated_node_is_fenced_and_the_resource_never_runs_twice(lab: Lab) -> 
     watcher.start()
     try:
         lab.isolate(victim)
-        wait(lambda: (r := where_running(lab)) != [] and victim not in r, 60,
-             "the resource running on a survivor")  # fmt: skip
+        wait(
+            lambda: (r := where_running(lab)) != [] and victim not in r,
+            60,
+            "the resource running on a survivor",
+        )
         assert fence_events(lab, next(n for n in lab.nodes if n != victim), victim)
     finally:
         lab.heal()
@@ -160,7 +176,7 @@ def test_kill_a_cluster_process(lab: Lab) -> None:
 def test_infra_node_serves_mariadb_and_rabbitmq_to_the_nodes(lab: Lab) -> None:
     import json
 
-    from hakit.tools.lab.lab import INFRA_ADDRESS
+    from hakit.lab.lab import INFRA_ADDRESS
 
     info = lab.infra_up()
     assert info.address == INFRA_ADDRESS
@@ -168,12 +184,23 @@ def test_infra_node_serves_mariadb_and_rabbitmq_to_the_nodes(lab: Lab) -> None:
     password = json.loads((lab.dir / "infra" / "credentials.json").read_text())
     db_password = next(v for k, v in password.items() if "mariadb" in k or "mysql" in k)
     for node in lab.nodes:
-        done = lab.run(node, ["mariadb", "-h", INFRA_ADDRESS, "-u", "hakit", "-N", "-e",
-                              "select 40 + 2"], env={"MYSQL_PWD": db_password})  # fmt: skip
+        done = lab.run(
+            node,
+            ["mariadb", "-h", INFRA_ADDRESS, "-u", "hakit", "-N", "-e", "select 40 + 2"],
+            env={"MYSQL_PWD": db_password},
+        )
         assert done.stdout.strip() == "42"
-    amqp = lab.run("node2", ["python3", "-c", (
-        "import socket; s = socket.create_connection(('" + INFRA_ADDRESS + "', 5672), 5);"
-        "s.sendall(b'AMQP\\x00\\x00\\x09\\x01'); print(s.recv(1)[0])")])  # fmt: skip
+    amqp = lab.run(
+        "node2",
+        [
+            "python3",
+            "-c",
+            (
+                "import socket; s = socket.create_connection(('" + INFRA_ADDRESS + "', 5672), 5);"
+                "s.sendall(b'AMQP\\x00\\x00\\x09\\x01'); print(s.recv(1)[0])"
+            ),
+        ],
+    )
     assert amqp.stdout.strip() == "1"  # a Connection.Start method frame
 
 
@@ -196,8 +223,10 @@ def test_errors_are_messages_not_tracebacks() -> None:
 
     done = subprocess.run(
         ["su", "nobody", "-s", "/bin/sh", "-c", f"{sys.executable} -m hakit.tools.cli lab up"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "the lab needs root" in done.stderr
@@ -209,8 +238,9 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     for name in netns:
         assert not os.path.exists(f"/run/netns/{name}")
     assert sh("ip", "link", "show", BRIDGE, check=False).returncode != 0
-    assert not any(sh("ip", "link", "show", f"hakit-v{i}", check=False).returncode == 0
-                   for i in range(1, 4))  # fmt: skip
+    assert not any(
+        sh("ip", "link", "show", f"hakit-v{i}", check=False).returncode == 0 for i in range(1, 4)
+    )
     assert not FENCE_AGENT.exists()
     assert lab.anchor_pid() is None
     for pid in os.listdir("/proc"):

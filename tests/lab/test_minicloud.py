@@ -2,7 +2,7 @@
 three nova-schedulers and three nova-computes on nova's fake driver (10 usable VCPU each), all
 Pacemaker clones through hakit's agents, on the infra node's MariaDB and RabbitMQ.
 Keystone is not used: nova-api runs hakit's noauth paste filter (labs only), and glance
-and neutron are stand-ins (hakit.tools.lab.openstack_stubs): the fake driver never reads
+and neutron are stand-ins (hakit.lab.openstack_stubs): the fake driver never reads
 an image or plugs a port. The client is outside the cluster (the infra namespace) and
 talks to any node's nova-api.
 
@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from hakit.tools.lab import cloud
-from hakit.tools.lab.lab import Lab
+from hakit.lab import cloud
+from hakit.lab.lab import Lab
 from tests.lab.test_openstack import fail_count, wait_for
 
 NODES = ["node1", "node2", "node3"]
@@ -46,10 +46,16 @@ def minicloud(lab: Lab) -> Iterator[Lab]:
     cloud.up(lab, compute=True, timeout=900)
     print(f"\nmini cloud up in {time.monotonic() - began:.0f}s")
     try:
-        wait_for("three nova-computes up in the compute API",
-                 lambda: cloud.compute_states(lab) == {n: "up" for n in NODES}, 180)  # fmt: skip
-        wait_for("the computes mapped to the cell (the schedulers' discovery)",
-                 lambda: hypervisors(lab) == set(NODES), 120)  # fmt: skip
+        wait_for(
+            "three nova-computes up in the compute API",
+            lambda: cloud.compute_states(lab) == {n: "up" for n in NODES},
+            180,
+        )
+        wait_for(
+            "the computes mapped to the cell (the schedulers' discovery)",
+            lambda: hypervisors(lab) == set(NODES),
+            120,
+        )
         cloud.ensure_flavor(lab)
         cloud.delete_servers(lab)  # left by an interrupted run
         yield lab
@@ -74,18 +80,35 @@ def boot_on(lab: Lab, host: str, prefix: str, count: int) -> list[str]:
 def test_every_service_runs_everywhere_without_failures(minicloud: Lab) -> None:
     placed = cloud.running(minicloud, compute=True)
     assert all(nodes == NODES for nodes in placed.values()), placed
-    counts = {(c, n): fail_count(minicloud, c.removesuffix("-clone"), n)
-              for c in cloud.COMPUTE_CLONES if c not in cloud.DEMO_CLONES
-              for n in NODES}  # the demo's publisher keeps its history  # fmt: skip
+    counts = {
+        (c, n): fail_count(minicloud, c.removesuffix("-clone"), n)
+        for c in cloud.COMPUTE_CLONES
+        if c not in cloud.DEMO_CLONES
+        for n in NODES
+    }  # the demo's publisher keeps its history
     assert set(counts.values()) == {0}, counts
     assert cloud.placement_usages(minicloud) == {n: (0, CAPACITY) for n in NODES}
 
 
 def scheduler_drill(tmp_path: Path, *options: str) -> tuple[int, list[dict[str, Any]], str]:
     """`hakit drill run scheduler-burst OPTIONS`: (exit code, result.json, output)."""
-    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
-                           "scheduler-burst", *options, "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=1800, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hakit.tools.cli",
+            "drill",
+            "run",
+            "scheduler-burst",
+            *options,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     print(done.stdout, done.stderr)
     assert "Traceback" not in done.stdout + done.stderr
     results = json.loads((tmp_path / "result.json").read_text())
@@ -120,8 +143,9 @@ def test_scheduler_drill_with_placements_default_retry_over_allocates(
     """The same drill with placement's default claim retry (`--unsafe`): providers end up
     beyond capacity and the drill fails no-over-allocation (the check can fail); hakit's
     setting is back afterwards."""
-    code, results, output = scheduler_drill(tmp_path, "--schedulers", "3", "--boots", "100",
-                                            "--unsafe")  # fmt: skip
+    code, results, output = scheduler_drill(
+        tmp_path, "--schedulers", "3", "--boots", "100", "--unsafe"
+    )
     assert code == 1
     [result] = results
     assert result["over_allocated"] > 0, result
@@ -135,8 +159,9 @@ def test_scheduler_drill_with_a_scheduler_killed_mid_burst(minicloud: Lab, tmp_p
     """A scheduler and its workers SIGKILLed 2 s into the burst: Pacemaker restarts it,
     every boot settles (a request the dead scheduler had taken fails after nova's RPC
     timeout), no provider is over-allocated and every ACTIVE server holds its claim."""
-    code, results, _ = scheduler_drill(tmp_path, "--schedulers", "3", "--boots", "100",
-                                       "--kill-scheduler")  # fmt: skip
+    code, results, _ = scheduler_drill(
+        tmp_path, "--schedulers", "3", "--boots", "100", "--kill-scheduler"
+    )
     assert code == 0
     [result] = results
     assert result["killed"] in NODES and result["passed"], result
@@ -149,16 +174,21 @@ def test_a_killed_nova_compute_is_restarted_not_evacuated(minicloud: Lab) -> Non
     """Service down, host up: Pacemaker restarts nova-compute; it is never forced down,
     and its servers stay."""
     ids = boot_on(minicloud, "node2", "stay", 2)
-    wait_for("two servers ACTIVE on node2",
-             lambda: set(cloud.placed(minicloud, ids).values()) == {("node2", "ACTIVE")}, 120)  # fmt: skip
+    wait_for(
+        "two servers ACTIVE on node2",
+        lambda: set(cloud.placed(minicloud, ids).values()) == {("node2", "ACTIVE")},
+        120,
+    )
     before = fail_count(minicloud, "nova-compute", "node2")
     minicloud.kill("node2", "nova-compute")
     seen: set[str] = set()
 
     def recovered() -> bool:
         seen.add(cloud.compute_states(minicloud)["node2"])
-        return fail_count(minicloud, "nova-compute", "node2") > before and \
-            cloud.running(minicloud, compute=True)["nova-compute-clone"] == NODES  # fmt: skip
+        return (
+            fail_count(minicloud, "nova-compute", "node2") > before
+            and cloud.running(minicloud, compute=True)["nova-compute-clone"] == NODES
+        )
 
     wait_for("nova-compute on node2 failed and restarted by Pacemaker", recovered, 120)
     wait_for(
@@ -171,22 +201,36 @@ def test_a_killed_nova_compute_is_restarted_not_evacuated(minicloud: Lab) -> Non
 
 def test_a_power_cut_compute_is_fenced_forced_down_and_evacuated(minicloud: Lab) -> None:
     ids = boot_on(minicloud, "node3", "evac", 3)
-    wait_for("three servers ACTIVE on node3",
-             lambda: set(cloud.placed(minicloud, ids).values()) == {("node3", "ACTIVE")}, 120)  # fmt: skip
+    wait_for(
+        "three servers ACTIVE on node3",
+        lambda: set(cloud.placed(minicloud, ids).values()) == {("node3", "ACTIVE")},
+        120,
+    )
     cut = time.monotonic()
     minicloud.cut("node3")
-    forced = wait_for("node3's nova-compute forced down (after its fencing)",
-                      lambda: cloud.compute_states(minicloud)["node3"] == "forced", 120)  # fmt: skip
+    forced = wait_for(
+        "node3's nova-compute forced down (after its fencing)",
+        lambda: cloud.compute_states(minicloud)["node3"] == "forced",
+        120,
+    )
     elsewhere = {("node1", "ACTIVE"), ("node2", "ACTIVE")}
-    active = wait_for("the three servers ACTIVE on node1 or node2",
-                      lambda: set(cloud.placed(minicloud, ids).values()) <= elsewhere, 180)  # fmt: skip
-    print(f"\npower cut → forced down {forced:.1f}s → servers ACTIVE elsewhere "
-          f"{time.monotonic() - cut:.1f}s after the cut ({active:.1f}s after force-down)")  # fmt: skip
+    active = wait_for(
+        "the three servers ACTIVE on node1 or node2",
+        lambda: set(cloud.placed(minicloud, ids).values()) <= elsewhere,
+        180,
+    )
+    print(
+        f"\npower cut → forced down {forced:.1f}s → servers ACTIVE elsewhere "
+        f"{time.monotonic() - cut:.1f}s after the cut ({active:.1f}s after force-down)"
+    )
     fenced = minicloud.run("node1", ["stonith_admin", "--history", "node3"], check=False).stdout
     assert "node3" in fenced and "successful" in fenced.lower(), fenced
     minicloud.restore()
-    wait_for("node3's nova-compute up again, no longer forced down",
-             lambda: cloud.compute_states(minicloud).get("node3") == "up", 240)  # fmt: skip
+    wait_for(
+        "node3's nova-compute up again, no longer forced down",
+        lambda: cloud.compute_states(minicloud).get("node3") == "up",
+        240,
+    )
     assert set(cloud.placed(minicloud, ids).values()) <= elsewhere
     cloud.delete_servers(minicloud)
 
@@ -196,15 +240,35 @@ def test_console_drill_one_token_through_every_proxy(minicloud: Lab, tmp_path: P
     stand-in) through the three nova-novncproxies run by ocf:hakit:nova-consoleauth, also
     after the URL's proxy is SIGKILLed and Pacemaker restarts it; bogus and expired tokens
     are refused by all three; the database holds only sha256(token)."""
-    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "drill", "run",
-                           "console-tokens", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hakit.tools.cli",
+            "drill",
+            "run",
+            "console-tokens",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     print(done.stdout, done.stderr)
     result = json.loads((tmp_path / "result.json").read_text())
     assert done.returncode == 0, result
     assert result["checks"] == dict.fromkeys(
-        ["token-valid-everywhere", "proxy-recovered", "valid-after-recovery",
-         "bogus-refused-everywhere", "expired-refused-everywhere", "tokens-stored-hashed"],
-        "passed")  # fmt: skip
+        [
+            "token-valid-everywhere",
+            "proxy-recovered",
+            "valid-after-recovery",
+            "bogus-refused-everywhere",
+            "expired-refused-everywhere",
+            "tokens-stored-hashed",
+        ],
+        "passed",
+    )
     assert result["issuing_node"] in NODES and result["recovery_s"] > 0
     assert fail_count(minicloud, "nova-novncproxy", result["issuing_node"]) > 0

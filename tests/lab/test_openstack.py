@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from hakit.lab import cloud
+from hakit.lab.lab import Lab, pids_in_netns
 from hakit.ocf import proc
-from hakit.tools.lab import cloud
-from hakit.tools.lab.lab import Lab, pids_in_netns
 
 NODES = ["node1", "node2", "node3"]
 
@@ -65,8 +65,11 @@ def _cmdline(pid: int) -> str:
 
 
 def fail_count(lab: Lab, resource: str, node: str) -> int:
-    done = lab.run("node1", ["crm_failcount", "--query", "--quiet", "--resource", resource,
-                             "--node", node], check=False)  # fmt: skip
+    done = lab.run(
+        "node1",
+        ["crm_failcount", "--query", "--quiet", "--resource", resource, "--node", node],
+        check=False,
+    )
     text = done.stdout.strip()
     return 1_000_000 if text == "INFINITY" else int(text or 0)
 
@@ -79,27 +82,45 @@ def everywhere(lab: Lab) -> bool:
 def test_every_service_runs_on_every_node(openstack: Lab) -> None:
     assert everywhere(openstack), cloud.running(openstack)
     time.sleep(16)  # two depth-10 monitors
-    counts = {(c, n): fail_count(openstack, c.removesuffix("-clone"), n)
-              for c in cloud.CLONES for n in NODES}  # fmt: skip
+    counts = {
+        (c, n): fail_count(openstack, c.removesuffix("-clone"), n)
+        for c in cloud.CLONES
+        for n in NODES
+    }
     assert set(counts.values()) == {0}, counts
 
 
 def test_a_killed_master_is_recovered(openstack: Lab) -> None:
     (master,) = titled(openstack, "node2", "nova-scheduler: master")
     os.kill(master, signal.SIGKILL)
-    wait_for("nova-scheduler failure recorded on node2",
-             lambda: fail_count(openstack, "nova-scheduler", "node2") >= 1, 60)  # fmt: skip
-    wait_for("nova-scheduler back on node2", lambda: bool(titled(openstack, "node2",
-             "nova-scheduler: master")) and everywhere(openstack), 120)  # fmt: skip
+    wait_for(
+        "nova-scheduler failure recorded on node2",
+        lambda: fail_count(openstack, "nova-scheduler", "node2") >= 1,
+        60,
+    )
+    wait_for(
+        "nova-scheduler back on node2",
+        lambda: bool(titled(openstack, "node2", "nova-scheduler: master"))
+        and everywhere(openstack),
+        120,
+    )
 
 
 def test_a_killed_worker_is_not_a_failure(openstack: Lab) -> None:
     before = fail_count(openstack, "nova-scheduler", "node1")
     (worker,) = titled(openstack, "node1", "nova-scheduler: ServiceWrapper worker")
     os.kill(worker, signal.SIGKILL)
-    wait_for("the master respawns its worker", lambda: bool([
-        p for p in titled(openstack, "node1", "nova-scheduler: ServiceWrapper worker")
-        if p != worker]), 60)  # fmt: skip
+    wait_for(
+        "the master respawns its worker",
+        lambda: bool(
+            [
+                p
+                for p in titled(openstack, "node1", "nova-scheduler: ServiceWrapper worker")
+                if p != worker
+            ]
+        ),
+        60,
+    )
     time.sleep(16)  # two depth-10 monitors after the respawn
     assert fail_count(openstack, "nova-scheduler", "node1") == before
 
@@ -113,9 +134,11 @@ def test_a_hung_service_is_caught_by_its_heartbeat(openstack: Lab) -> None:
     for pid in tree:
         os.kill(pid, signal.SIGSTOP)
     try:
-        seconds = wait_for("the hang detected (cinder-volume failure on node3)",
-                           lambda: fail_count(openstack, "cinder-volume", "node3") > before,
-                           90)  # fmt: skip
+        seconds = wait_for(
+            "the hang detected (cinder-volume failure on node3)",
+            lambda: fail_count(openstack, "cinder-volume", "node3") > before,
+            90,
+        )
     finally:
         for pid in tree:
             try:
@@ -127,27 +150,41 @@ def test_a_hung_service_is_caught_by_its_heartbeat(openstack: Lab) -> None:
 
 
 def test_a_broker_outage_degrades_without_a_restart_storm(openstack: Lab) -> None:
-    counts = {(c, n): fail_count(openstack, c.removesuffix("-clone"), n)
-              for c in cloud.CLONES for n in NODES}  # fmt: skip
+    counts = {
+        (c, n): fail_count(openstack, c.removesuffix("-clone"), n)
+        for c in cloud.CLONES
+        for n in NODES
+    }
     openstack.rabbitmqctl("stop_app")
     try:
-        wait_for("nova-scheduler reports the broker down on every node", lambda: all(
-            attribute(openstack, n, "hakit-nova-scheduler-broker") == "down" for n in NODES),
-            30)  # fmt: skip
+        wait_for(
+            "nova-scheduler reports the broker down on every node",
+            lambda: all(
+                attribute(openstack, n, "hakit-nova-scheduler-broker") == "down" for n in NODES
+            ),
+            30,
+        )
         time.sleep(max(0.0, 20 - 8))
     finally:
         openstack.rabbitmqctl("start_app")
-    wait_for("the broker healthy again everywhere", lambda: all(
-        attribute(openstack, n, "hakit-nova-scheduler-broker") == "ok" for n in NODES), 90)  # fmt: skip
-    after = {(c, n): fail_count(openstack, c.removesuffix("-clone"), n)
-             for c in cloud.CLONES for n in NODES}  # fmt: skip
+    wait_for(
+        "the broker healthy again everywhere",
+        lambda: all(attribute(openstack, n, "hakit-nova-scheduler-broker") == "ok" for n in NODES),
+        90,
+    )
+    after = {
+        (c, n): fail_count(openstack, c.removesuffix("-clone"), n)
+        for c in cloud.CLONES
+        for n in NODES
+    }
     assert after == counts
     assert everywhere(openstack)
 
 
 def attribute(lab: Lab, node: str, name: str) -> str | None:
-    done = lab.run("node1", ["attrd_updater", "--query", "--name", name, "--node", node],
-                   check=False)  # fmt: skip
+    done = lab.run(
+        "node1", ["attrd_updater", "--query", "--name", name, "--node", node], check=False
+    )
     for word in done.stdout.split():
         if word.startswith("value="):
             return word.split("=", 1)[1].strip('"')
@@ -164,8 +201,12 @@ def cinder_api(lab: Lab, method: str, path: str, body: dict[str, object] | None 
         "    'Content-Type': 'application/json', 'OpenStack-API-Version': 'volume 3.24'})\n"
         "print(urllib.request.urlopen(request, timeout=20).read().decode() or 'null')\n"
     )
-    done = lab.run("node1", [sys.executable, "-I", "-c", script, method, path],
-                   stdin=json.dumps(body) if body else "", timeout=60)  # fmt: skip
+    done = lab.run(
+        "node1",
+        [sys.executable, "-I", "-c", script, method, path],
+        stdin=json.dumps(body) if body else "",
+        timeout=60,
+    )
     return json.loads(done.stdout)
 
 
@@ -188,13 +229,19 @@ def cleanup_logged(lab: Lab) -> list[str]:
 def test_power_cut_fences_then_cleans_up_the_lost_cinder_host(openstack: Lab) -> None:
     openstack.cut("node3")
     wait_for("node3 fenced", lambda: fenced(openstack, "node3"), 90)
-    wait_for("a survivor asked cinder to clean node3's volumes",
-             lambda: bool(cleanup_logged(openstack)), 90)  # fmt: skip
+    wait_for(
+        "a survivor asked cinder to clean node3's volumes",
+        lambda: bool(cleanup_logged(openstack)),
+        90,
+    )
     created = cinder_api(openstack, "POST", "/volumes", {"volume": {"size": 1, "name": "after"}})
     assert isinstance(created, dict)
     volume_id = str(created["volume"]["id"])
-    wait_for("a volume created after the cut is available",
-             lambda: volume_status(openstack, volume_id) == "available", 90)  # fmt: skip
+    wait_for(
+        "a volume created after the cut is available",
+        lambda: volume_status(openstack, volume_id) == "available",
+        90,
+    )
     cinder_api(openstack, "DELETE", f"/volumes/{volume_id}")
     openstack.power_on("node3")
     openstack.wait_until_online(timeout=180)
@@ -203,6 +250,5 @@ def test_power_cut_fences_then_cleans_up_the_lost_cinder_host(openstack: Lab) ->
 
 def fenced(lab: Lab, node: str) -> bool:
     """A successful fencing of `node` in the cluster's history (asked inside node1)."""
-    done = lab.run("node1", ["stonith_admin", "--history", node, "--output-as=xml"],
-                   check=False)  # fmt: skip
+    done = lab.run("node1", ["stonith_admin", "--history", node, "--output-as=xml"], check=False)
     return 'status="success"' in done.stdout or 'state="success"' in done.stdout

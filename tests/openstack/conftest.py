@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hakit.tools.lab import openstack
+from hakit.lab import openstack
 from tests.conftest import HAKIT_AGENTS, OCF_ROOT, AgentResult, run_installed
 from tests.openstack.infra import MariaDB, RabbitMQ
 
@@ -69,12 +69,17 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
     """MariaDB, RabbitMQ, the venv and synced databases, once per session; stopped after."""
     if os.geteuid() != 0:
         pytest.skip("the OpenStack tier needs root")
-    needed = ("/usr/sbin/mariadbd", "/usr/lib/rabbitmq/bin/rabbitmq-server",
-              "/usr/lib/python3/dist-packages/pymysql/__init__.py")  # fmt: skip
+    needed = (
+        "/usr/sbin/mariadbd",
+        "/usr/lib/rabbitmq/bin/rabbitmq-server",
+        "/usr/lib/python3/dist-packages/pymysql/__init__.py",
+    )
     missing = [path for path in needed if not Path(path).exists()]
     if missing:
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install mariadb-server "
-                    "rabbitmq-server python3-pymysql (make deps does it)")  # fmt: skip
+        pytest.fail(
+            f"missing {', '.join(missing)}: apt-get install mariadb-server "
+            "rabbitmq-server python3-pymysql (make deps does it)"
+        )
     root = Path(tempfile.mkdtemp(prefix="hakit-openstack-"))
     root.chmod(0o755)
     password = secrets.token_hex(12)
@@ -89,23 +94,33 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
         (state / "coordination").mkdir()
         (state / "novnc").mkdir()
         cinder = openstack.cinder_config(
-            transport_url=rabbitmq.transport_url, database_url=f"{mariadb.url}/cinder?charset=utf8",
-            state_dir=state, cluster="hakit", coordination_url=f"file://{state / 'coordination'}",
-            report_interval=REPORT_INTERVAL, service_down_time=SERVICE_DOWN_TIME,
-            api_port=CINDER_API_PORT, api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
-        )  # fmt: skip
+            transport_url=rabbitmq.transport_url,
+            database_url=f"{mariadb.url}/cinder?charset=utf8",
+            state_dir=state,
+            cluster="hakit",
+            coordination_url=f"file://{state / 'coordination'}",
+            report_interval=REPORT_INTERVAL,
+            service_down_time=SERVICE_DOWN_TIME,
+            api_port=CINDER_API_PORT,
+            api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
+        )
         cinder["DEFAULT"]["graceful_shutdown_timeout"] = 5
         nova = openstack.nova_config(
-            transport_url=rabbitmq.transport_url, database_url=f"{mariadb.url}/nova?charset=utf8",
-            api_database_url=f"{mariadb.url}/nova_api?charset=utf8", state_dir=state,
-            report_interval=REPORT_INTERVAL, service_down_time=SERVICE_DOWN_TIME,
-            scheduler_workers=2, novncproxy_port=NOVNC_PORT,
-        )  # fmt: skip
+            transport_url=rabbitmq.transport_url,
+            database_url=f"{mariadb.url}/nova?charset=utf8",
+            api_database_url=f"{mariadb.url}/nova_api?charset=utf8",
+            state_dir=state,
+            report_interval=REPORT_INTERVAL,
+            service_down_time=SERVICE_DOWN_TIME,
+            scheduler_workers=2,
+            novncproxy_port=NOVNC_PORT,
+        )
         nova["DEFAULT"]["graceful_shutdown_timeout"] = 5
         cinder_conf = openstack.write_config(root / "etc" / "cinder.conf", cinder)
         nova_conf = openstack.write_config(root / "etc" / "nova.conf", nova)
-        openstack.create_databases(venv, mariadb.url + "/", ["cinder", "nova_api", "nova",
-                                                              "nova_cell0"])  # fmt: skip
+        openstack.create_databases(
+            venv, mariadb.url + "/", ["cinder", "nova_api", "nova", "nova_cell0"]
+        )
         in_parallel(
             lambda: openstack.cinder_db_sync(venv, [cinder_conf]),
             lambda: openstack.nova_db_sync(venv, [nova_conf]),
@@ -146,8 +161,13 @@ class Resource:
         env: dict[str, str] | None = None,
         **extra: str,
     ) -> AgentResult:
-        return self("monitor", OCF_CHECK_LEVEL=str(depth),
-                    OCF_RESKEY_CRM_meta_interval=str(interval_ms), **(env or {}), **extra)  # fmt: skip
+        return self(
+            "monitor",
+            OCF_CHECK_LEVEL=str(depth),
+            OCF_RESKEY_CRM_meta_interval=str(interval_ms),
+            **(env or {}),
+            **extra,
+        )
 
     @property
     def state_name(self) -> str:
@@ -180,12 +200,27 @@ def median_monitor_ms(resource: Resource, depth: int, runs: int = 7) -> float:
 
 def imported_modules(resource: Resource, depth: int) -> set[str]:
     """Modules a monitor imports (python -X importtime of the installed agent)."""
-    env = {"OCF_ROOT": str(OCF_ROOT), "PATH": os.environ["PATH"], **resource.env,
-           "OCF_CHECK_LEVEL": str(depth), "OCF_RESKEY_CRM_meta_interval": "10000"}  # fmt: skip
+    env = {
+        "OCF_ROOT": str(OCF_ROOT),
+        "PATH": os.environ["PATH"],
+        **resource.env,
+        "OCF_CHECK_LEVEL": str(depth),
+        "OCF_RESKEY_CRM_meta_interval": "10000",
+    }
     done = subprocess.run(
-        ["/usr/bin/python3", "-IS", "-X", "importtime", str(HAKIT_AGENTS / resource.agent), "monitor"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            "/usr/bin/python3",
+            "-IS",
+            "-X",
+            "importtime",
+            str(HAKIT_AGENTS / resource.agent),
+            "monitor",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return {ln.split("|")[-1].strip() for ln in done.stderr.splitlines() if "|" in ln}
 

@@ -16,8 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from hakit.lab import infra as lab_infra
 from hakit.ocf import proc
-from hakit.tools.lab import infra as lab_infra
 
 MARKER = "HAKIT_OPENSTACK_TEST"
 MYSQL_PORT = 3307
@@ -28,8 +28,10 @@ EPMD_PORT = 4370
 RABBITMQ_NODE = "hakit-test@localhost"
 RABBITMQ_SERVER = lab_infra.RABBITMQ_SERVER
 RABBITMQCTL = lab_infra.RABBITMQCTL
-BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG": "C.UTF-8"}  # fmt: skip
+BASE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+}
 
 
 def marked(root: Path) -> list[int]:
@@ -104,25 +106,50 @@ class MariaDB:
         self.root.mkdir(parents=True, exist_ok=True)
         tuning = ["--innodb-log-file-size=16M", "--innodb-buffer-pool-size=128M"]
         done = subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
-             "--skip-test-db", "--skip-name-resolve", *tuning],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--user=root",
+                "--skip-test-db",
+                "--skip-name-resolve",
+                *tuning,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"mariadb-install-db: {done.stderr[-2000:]}")
         argv = [
-            "/usr/sbin/mariadbd", "--no-defaults", "--user=root", f"--datadir={datadir}",
-            f"--socket={self.socket}", f"--pid-file={self.root / 'mariadbd.pid'}",
-            f"--log-error={self.root / 'mariadbd.err'}", "--bind-address=127.0.0.1",
-            f"--port={MYSQL_PORT}", "--skip-name-resolve", "--max-connections=500",
-            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-            "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--skip-log-bin",
+            "/usr/sbin/mariadbd",
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={datadir}",
+            f"--socket={self.socket}",
+            f"--pid-file={self.root / 'mariadbd.pid'}",
+            f"--log-error={self.root / 'mariadbd.err'}",
+            "--bind-address=127.0.0.1",
+            f"--port={MYSQL_PORT}",
+            "--skip-name-resolve",
+            "--max-connections=500",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--skip-log-bin",
             *tuning,
-        ]  # fmt: skip
+        ]
         env = {**BASE_ENV, MARKER: str(self.root)}
         with (self.root / "mariadbd.out").open("ab") as out:
-            self.child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=out, start_new_session=True)  # fmt: skip
+            self.child = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
         wait_for(self.socket.exists, 30, "MariaDB", self.root / "mariadbd.err")
         self.sql(
             f"CREATE USER IF NOT EXISTS 'openstack'@'%' IDENTIFIED BY '{self.password}';\n"
@@ -133,10 +160,20 @@ class MariaDB:
         deadline = time.monotonic() + 20
         while True:
             done = subprocess.run(
-                ["mariadb", "--no-defaults", "--protocol=socket", f"--socket={self.socket}",
-                 "--user=root", "--batch", "--skip-column-names"],
-                input=text, capture_output=True, text=True, check=False,
-            )  # fmt: skip
+                [
+                    "mariadb",
+                    "--no-defaults",
+                    "--protocol=socket",
+                    f"--socket={self.socket}",
+                    "--user=root",
+                    "--batch",
+                    "--skip-column-names",
+                ],
+                input=text,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode == 0:
                 return done.stdout
             if time.monotonic() > deadline:
@@ -174,10 +211,15 @@ class RabbitMQ:
         return {
             **BASE_ENV,
             MARKER: str(self.marker_root),
-            **lab_infra.rabbitmq_environment(self.root, "127.0.0.1", nodename=RABBITMQ_NODE,
-                                             amqp_port=AMQP_PORT, dist_port=DIST_PORT),
+            **lab_infra.rabbitmq_environment(
+                self.root,
+                "127.0.0.1",
+                nodename=RABBITMQ_NODE,
+                amqp_port=AMQP_PORT,
+                dist_port=DIST_PORT,
+            ),
             "ERL_EPMD_PORT": str(EPMD_PORT),
-        }  # fmt: skip
+        }
 
     def start(self) -> None:
         for port in (AMQP_PORT, MANAGEMENT_PORT, DIST_PORT, EPMD_PORT):
@@ -187,13 +229,19 @@ class RabbitMQ:
         for sub in ("mnesia", "log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         definitions = {
-            "users": [{"name": "openstack", "password_hash": lab_infra.rabbit_password_hash(self.password),
-                       "hashing_algorithm": "rabbit_password_hashing_sha256",
-                       "tags": ["administrator"]}],
+            "users": [
+                {
+                    "name": "openstack",
+                    "password_hash": lab_infra.rabbit_password_hash(self.password),
+                    "hashing_algorithm": "rabbit_password_hashing_sha256",
+                    "tags": ["administrator"],
+                }
+            ],
             "vhosts": [{"name": "/"}],
-            "permissions": [{"user": "openstack", "vhost": "/", "configure": ".*",
-                             "write": ".*", "read": ".*"}],
-        }  # fmt: skip
+            "permissions": [
+                {"user": "openstack", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+            ],
+        }
         files = {
             ".erlang.cookie": (secrets.token_hex(20).upper(), 0o400),
             "rabbitmq-env.conf": ("", 0o644),
@@ -212,15 +260,27 @@ class RabbitMQ:
             path.write_text(text)
             path.chmod(mode)
         with (home / "startup.log").open("ab") as out:
-            self.child = subprocess.Popen([RABBITMQ_SERVER], env=self.env(), stdin=subprocess.DEVNULL,
-                                          stdout=out, stderr=out, start_new_session=True)  # fmt: skip
+            self.child = subprocess.Popen(
+                [RABBITMQ_SERVER],
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
         log = home / "log" / f"{RABBITMQ_NODE}.log"
         wait_for(amqp_answers, 60, "RabbitMQ", log)
         wait_for(lambda: http_answers(MANAGEMENT_PORT), 60, "RabbitMQ management", log)
 
     def ctl(self, *args: str) -> None:
-        done = subprocess.run([RABBITMQCTL, "-n", RABBITMQ_NODE, *args], env=self.env(),
-                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        done = subprocess.run(
+            [RABBITMQCTL, "-n", RABBITMQ_NODE, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()}")
 

@@ -5,7 +5,7 @@ nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hak
 keystone-less paste filter in place of `authtoken`) from the pinned venv, on the session's
 MariaDB and RabbitMQ, and stops them, and whatever the module started through it
 (nova-computes, schedulers, the glance and neutron stand-ins of
-hakit.tools.lab.openstack_stubs), when the block ends. nova-compute needs placement
+hakit.lab.openstack_stubs), when the block ends. nova-compute needs placement
 answering before it starts: it exits when version discovery in its report client fails.
 Servers boot from the glance stand-in's one image with `"networks": "none"` (nova 34 asks
 neutron even then: `stub_settings`); new nova-computes need `discover_hosts`.
@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
+from hakit.lab import cloud, openstack, openstack_stubs
 from hakit.ocf import proc
-from hakit.tools.health.nova import ComputeAPI
-from hakit.tools.health.outbox import Outbox
-from hakit.tools.health.publisher import Publisher, PublisherConfig
-from hakit.tools.health.sources import ClusterView, Leadership, alert_evidence
+from hakit.resource_agents.health.nova import ComputeAPI
+from hakit.resource_agents.health.outbox import Outbox
+from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
+from hakit.resource_agents.health.sources import ClusterView, Leadership, alert_evidence
 from hakit.tools.install_agents import LIBEXEC
-from hakit.tools.lab import cloud, openstack, openstack_stubs
 from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import Cloud, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
@@ -49,9 +49,13 @@ class Services:
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         with (self.root / f"{name}.log").open("ab") as out:
             self.children[name] = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
                 start_new_session=True,
-            )  # fmt: skip
+            )
 
     def log(self, name: str, tail: int = 3000) -> str:
         return (self.root / f"{name}.log").read_text(errors="replace")[-tail:]
@@ -100,22 +104,37 @@ class NovaCloud:
         for name, port in (("glance", glance_port), ("neutron", neutron_port)):
             if not port_free(port):
                 pytest.fail(f"127.0.0.1:{port} is busy")
-            self.services.start(name, [self.cloud.bin("python"), openstack_stubs.__file__, name,
-                                       str(port)], self.env)  # fmt: skip
+            self.services.start(
+                name,
+                [self.cloud.bin("python"), openstack_stubs.__file__, name, str(port)],
+                self.env,
+            )
 
     def start_compute(self, host: str, driver: str = "fake.MediumFakeDriver") -> None:
         """nova-compute `host` (process name too) on the fake driver, its own state_path."""
         state = self.root / f"state-{host}"
         (state / "locks").mkdir(parents=True)
-        self.start(host, "nova-compute", openstack.write_config(self.root / f"{host}.conf", {
-            "DEFAULT": {"host": host, "compute_driver": driver, "state_path": state},
-            "oslo_concurrency": {"lock_path": state / "locks"},
-        }))  # fmt: skip
+        self.start(
+            host,
+            "nova-compute",
+            openstack.write_config(
+                self.root / f"{host}.conf",
+                {
+                    "DEFAULT": {"host": host, "compute_driver": driver, "state_path": state},
+                    "oslo_concurrency": {"lock_path": state / "locks"},
+                },
+            ),
+        )
 
     def start_scheduler(self, host: str, *, debug: bool = False) -> None:
         """nova-scheduler `host` (process name too)."""
-        self.start(host, "nova-scheduler", openstack.write_config(
-            self.root / f"{host}.conf", {"DEFAULT": {"host": host, "debug": debug}}))  # fmt: skip
+        self.start(
+            host,
+            "nova-scheduler",
+            openstack.write_config(
+                self.root / f"{host}.conf", {"DEFAULT": {"host": host, "debug": debug}}
+            ),
+        )
 
     def request(self, method: str, path: str, body: object = None) -> Any:
         """The compute API as the admin (ComputeAPI's microversion); raises on non-2xx."""
@@ -130,24 +149,49 @@ class NovaCloud:
         """`nova-manage cell_v2 discover_hosts` (map the new computes); its seconds."""
         began = time.monotonic()
         done = subprocess.run(
-            [self.cloud.bin("nova-manage"), "--config-file", str(self.cloud.nova_conf),
-             "--config-file", str(self.config), "cell_v2", "discover_hosts", "--verbose"],
-            env=self.env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            [
+                self.cloud.bin("nova-manage"),
+                "--config-file",
+                str(self.cloud.nova_conf),
+                "--config-file",
+                str(self.config),
+                "cell_v2",
+                "discover_hosts",
+                "--verbose",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return time.monotonic() - began
 
     def create_flavor(self, name: str, vcpus: int = 1, ram: int = 512, disk: int = 1) -> None:
-        self.request("POST", "/flavors", {"flavor": {"name": name, "id": name, "vcpus": vcpus,
-                                                     "ram": ram, "disk": disk}})  # fmt: skip
+        self.request(
+            "POST",
+            "/flavors",
+            {"flavor": {"name": name, "id": name, "vcpus": vcpus, "ram": ram, "disk": disk}},
+        )
 
     def boot(self, name: str, flavor: str, host: str | None = None) -> str:
         """POST a server from the stub image without networks, on `host` when given (the
         admin's `nova:HOST` zone); its id (not waited for)."""
         zone = {"availability_zone": f"nova:{host}"} if host else {}
-        answer = self.request("POST", "/servers", {"server": {
-            "name": name, "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": flavor,
-            "networks": "none", **zone}})  # fmt: skip
+        answer = self.request(
+            "POST",
+            "/servers",
+            {
+                "server": {
+                    "name": name,
+                    "imageRef": openstack_stubs.IMAGE_ID,
+                    "flavorRef": flavor,
+                    "networks": "none",
+                    **zone,
+                }
+            },
+        )
         return str(answer["server"]["id"])
 
     def placement_get(self, path: str) -> Any:
@@ -186,8 +230,11 @@ class NovaCloud:
         for host in hosts:
             for server in self.api.servers(host):
                 self.request("DELETE", f"/servers/{server.id}")
-        wait_until(lambda: not any(self.api.servers(h) for h in hosts), timeout,
-                   f"the servers on {', '.join(hosts)} deleted")  # fmt: skip
+        wait_until(
+            lambda: not any(self.api.servers(h) for h in hosts),
+            timeout,
+            f"the servers on {', '.join(hosts)} deleted",
+        )
         for host in hosts:
             for service in self.api.compute_services(host):
                 self.request("DELETE", f"/os-services/{service.id}")
@@ -195,8 +242,11 @@ class NovaCloud:
     def api_requests(self, method: str) -> list[str]:
         """nova-api's request log lines for `method` requests."""
         log = (self.root / "api.log").read_text(errors="replace")
-        return [line for line in log.splitlines()
-                if "nova.api.openstack.requestlog" in line and f'"{method} /' in line]  # fmt: skip
+        return [
+            line
+            for line in log.splitlines()
+            if "nova.api.openstack.requestlog" in line and f'"{method} /' in line
+        ]
 
 
 class Views:
@@ -216,16 +266,22 @@ def forced_table(publisher: Publisher) -> list[str]:
     return [row[0] for row in publisher.outbox.db.execute("SELECT host FROM forced_down")]
 
 
-def leading_publisher(tmp_path: Path, api: ComputeAPI, *,
-                      evacuate: bool = False) -> tuple[Views, Publisher, AlertRunner]:  # fmt: skip
+def leading_publisher(
+    tmp_path: Path, api: ComputeAPI, *, evacuate: bool = False
+) -> tuple[Views, Publisher, AlertRunner]:
     """A publisher that always leads, on crm_simulate'd CIB files under `tmp_path`/cib and
     the outbox the installed alert agent (the AlertRunner) writes to."""
     (tmp_path / "cib").mkdir()
     views = Views(Cib(tmp_path / "cib"))
-    config = PublisherConfig(outbox=str(tmp_path / "outbox.db"), evacuate=evacuate, nova=api,
-                             subscriptions=str(tmp_path / "subscriptions.db"))  # fmt: skip
-    publisher = Publisher(config, view_source=views,
-                          leadership_source=lambda _: Leadership(True, "the test's"))  # fmt: skip
+    config = PublisherConfig(
+        outbox=str(tmp_path / "outbox.db"),
+        evacuate=evacuate,
+        nova=api,
+        subscriptions=str(tmp_path / "subscriptions.db"),
+    )
+    publisher = Publisher(
+        config, view_source=views, leadership_source=lambda _: Leadership(True, "the test's")
+    )
     return views, publisher, AlertRunner(LIBEXEC / "alert", tmp_path / "outbox.db")
 
 
@@ -234,9 +290,13 @@ def stub_settings(glance_port: int, neutron_port: int) -> openstack.Sections:
     neutron_url = f"http://127.0.0.1:{neutron_port}"
     return {
         "glance": {"endpoint_override": f"http://127.0.0.1:{glance_port}"},
-        "neutron": {"auth_type": "admin_token", "token": "admin", "endpoint": neutron_url,
-                    "endpoint_override": neutron_url},
-    }  # fmt: skip
+        "neutron": {
+            "auth_type": "admin_token",
+            "token": "admin",
+            "endpoint": neutron_url,
+            "endpoint_override": neutron_url,
+        },
+    }
 
 
 def merged(*layers: openstack.Sections) -> dict[str, dict[str, object]]:
@@ -268,14 +328,24 @@ def nova_cloud(
         if not port_free(port):
             pytest.fail(f"127.0.0.1:{port} is busy")
     placement_url = f"http://127.0.0.1:{placement_port}"
-    placement = openstack.write_config(root / "placement" / "placement.conf", merged(
-        openstack.placement_config(database_url=cloud.db_url(placement_database)),
-        placement_settings or {}))  # fmt: skip
-    config = openstack.write_config(root / "hakit-test.conf", merged({
-        "DEFAULT": {"graceful_shutdown_timeout": 2},
-        "conductor": {"workers": 1},
-        "placement": {"endpoint": placement_url, "endpoint_override": placement_url},
-    }, settings or {}))  # fmt: skip
+    placement = openstack.write_config(
+        root / "placement" / "placement.conf",
+        merged(
+            openstack.placement_config(database_url=cloud.db_url(placement_database)),
+            placement_settings or {},
+        ),
+    )
+    config = openstack.write_config(
+        root / "hakit-test.conf",
+        merged(
+            {
+                "DEFAULT": {"graceful_shutdown_timeout": 2},
+                "conductor": {"workers": 1},
+                "placement": {"endpoint": placement_url, "endpoint_override": placement_url},
+            },
+            settings or {},
+        ),
+    )
     paste = openstack.write_nova_api_paste(cloud.venv, root / "api")
     openstack.create_databases(cloud.venv, cloud.mariadb.url + "/", [placement_database])
     openstack.placement_db_sync(cloud.venv, [placement])
@@ -284,13 +354,19 @@ def nova_cloud(
     env = openstack.service_env(cloud.venv)
     nova = NovaCloud(cloud, root, api, api_port, placement_port, services, config, env)
     try:
-        services.start("placement", *openstack.placement_command(
-            cloud.venv, placement, port=placement_port))  # fmt: skip
+        services.start(
+            "placement", *openstack.placement_command(cloud.venv, placement, port=placement_port)
+        )
         nova.start("conductor", "nova-conductor")
-        services.start("api", *openstack.nova_api_command(
-            cloud.venv, paste, [cloud.nova_conf, config], port=api_port))  # fmt: skip
-        wait_until(lambda: services.running() and http_answers(placement_port), 30,
-                   "placement answering")  # fmt: skip
+        services.start(
+            "api",
+            *openstack.nova_api_command(
+                cloud.venv, paste, [cloud.nova_conf, config], port=api_port
+            ),
+        )
+        wait_until(
+            lambda: services.running() and http_answers(placement_port), 30, "placement answering"
+        )
         yield nova
     finally:
         began = time.monotonic()

@@ -37,10 +37,15 @@ echo '</fence_history><status code="0" message="OK"/></pacemaker-result>'
 @pytest.fixture(scope="module")
 def scheduler(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
     resource = Resource(
-        "openstack-service", module_tmp, "csched", binary=cloud.bin("cinder-scheduler"),
-        config=str(cloud.cinder_conf), host="sched1", management_url=cloud.rabbitmq.management_url,
+        "openstack-service",
+        module_tmp,
+        "csched",
+        binary=cloud.bin("cinder-scheduler"),
+        config=str(cloud.cinder_conf),
+        host="sched1",
+        management_url=cloud.rabbitmq.management_url,
         queues="cinder-scheduler.{host}",
-    )  # fmt: skip
+    )
     yield resource
     resource("stop")
 
@@ -48,9 +53,15 @@ def scheduler(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
 @pytest.fixture(scope="module")
 def api(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
     resource = Resource(
-        "openstack-service", module_tmp, "capi", binary=cloud.bin("cinder-api"),
-        config=str(cloud.cinder_conf), heartbeat="false", broker="false", port=str(CINDER_API_PORT),
-    )  # fmt: skip
+        "openstack-service",
+        module_tmp,
+        "capi",
+        binary=cloud.bin("cinder-api"),
+        config=str(cloud.cinder_conf),
+        heartbeat="false",
+        broker="false",
+        port=str(CINDER_API_PORT),
+    )
     yield resource
     resource("stop")
 
@@ -58,11 +69,18 @@ def api(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
 def member(cloud: Cloud, tmp: Path, number: int, **extra: str) -> Resource:
     node = f"cv{number + 1}"
     return Resource(
-        "cinder-volume", tmp / node, f"cvc:{number}", binary=cloud.bin("cinder-volume"),
-        config=str(cloud.cinder_conf), CRM_meta_clone_max="2", CRM_meta_clone=str(number),
-        CRM_meta_on_node=node, CRM_meta_notify="true",
-        cinder_api_url=f"http://127.0.0.1:{CINDER_API_PORT}/v3", **extra,
-    )  # fmt: skip
+        "cinder-volume",
+        tmp / node,
+        f"cvc:{number}",
+        binary=cloud.bin("cinder-volume"),
+        config=str(cloud.cinder_conf),
+        CRM_meta_clone_max="2",
+        CRM_meta_clone=str(number),
+        CRM_meta_on_node=node,
+        CRM_meta_notify="true",
+        cinder_api_url=f"http://127.0.0.1:{CINDER_API_PORT}/v3",
+        **extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +98,11 @@ def test_generic_agent_runs_cinder_scheduler(scheduler: Resource, cloud: Cloud) 
     assert rows.split() == ["sched1"]
     for depth in (0, 10):
         assert scheduler.monitor(depth).code == OCFExit.SUCCESS
-    wait_until(lambda: scheduler.monitor(20).code == 0 and "consumers ok" in scheduler.health(),
-               30, "cinder-scheduler.sched1 consumed")  # fmt: skip
+    wait_until(
+        lambda: scheduler.monitor(20).code == 0 and "consumers ok" in scheduler.health(),
+        30,
+        "cinder-scheduler.sched1 consumed",
+    )
     no_heartbeat = scheduler.monitor(10, OCF_RESKEY_service_binary="cinder-backup")
     assert no_heartbeat.code == OCFExit.ERR_GENERIC
     assert (
@@ -101,10 +122,12 @@ def test_a_scheduler_waiting_for_volume_capabilities_is_starting_not_hung(
     cinder-volume runs yet, so its heartbeat goes stale while it starts."""
 
     def age() -> int:
-        return int(cloud.mariadb.sql(
-            "SELECT TIMESTAMPDIFF(SECOND, updated_at, UTC_TIMESTAMP()) FROM cinder.services "
-            "WHERE `binary`='cinder-scheduler' AND host='sched1';"
-        ))  # fmt: skip
+        return int(
+            cloud.mariadb.sql(
+                "SELECT TIMESTAMPDIFF(SECOND, updated_at, UTC_TIMESTAMP()) FROM cinder.services "
+                "WHERE `binary`='cinder-scheduler' AND host='sched1';"
+            )
+        )
 
     wait_until(lambda: age() > SERVICE_DOWN_TIME + 1, SERVICE_DOWN_TIME + 20, "a stale heartbeat")
     starting = scheduler.monitor(10)
@@ -138,8 +161,11 @@ def test_two_members_form_one_cinder_cluster(
     assert rows.split() == ["cv1@fake", "hakit@fake", "cv2@fake", "hakit@fake"]
     for resource in members:
         assert resource.monitor(10).code == OCFExit.SUCCESS
-    wait_until(lambda: scheduler.monitor(10).code == OCFExit.SUCCESS, 30,
-               "the scheduler heartbeating once the capabilities arrived")  # fmt: skip
+    wait_until(
+        lambda: scheduler.monitor(10).code == OCFExit.SUCCESS,
+        30,
+        "the scheduler heartbeating once the capabilities arrived",
+    )
 
 
 def test_lost_member_is_cleaned_up_only_after_confirmed_fencing(
@@ -157,11 +183,14 @@ def test_lost_member_is_cleaned_up_only_after_confirmed_fencing(
     stonith.write_text(FAKE_STONITH_ADMIN)
     stonith.chmod(0o755)
     notify = {
-        "OCF_RESKEY_CRM_meta_notify_type": "post", "OCF_RESKEY_CRM_meta_notify_operation": "stop",
-        "OCF_RESKEY_CRM_meta_notify_stop_resource": "cvc:1", "OCF_RESKEY_CRM_meta_notify_stop_uname": "cv2",
+        "OCF_RESKEY_CRM_meta_notify_type": "post",
+        "OCF_RESKEY_CRM_meta_notify_operation": "stop",
+        "OCF_RESKEY_CRM_meta_notify_stop_resource": "cvc:1",
+        "OCF_RESKEY_CRM_meta_notify_stop_uname": "cv2",
         "OCF_RESKEY_CRM_meta_notify_active_resource": "cvc:0 cvc:1",
-        "OCF_RESKEY_CRM_meta_notify_active_uname": "cv1 cv2", **fake_cluster.env,
-    }  # fmt: skip
+        "OCF_RESKEY_CRM_meta_notify_active_uname": "cv1 cv2",
+        **fake_cluster.env,
+    }
 
     before = cv1("notify", **notify)  # Pacemaker has not fenced cv2 (yet): hands off
     assert before.code == OCFExit.SUCCESS

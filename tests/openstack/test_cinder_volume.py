@@ -33,10 +33,16 @@ ATTRIBUTE = "hakit-cv-broker"
 def cv(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
     """A clone instance (clone-max 2) on node cva: host cva, cinder cluster hakit."""
     resource = Resource(
-        "cinder-volume", module_tmp, "cv:0", binary=cloud.bin("cinder-volume"),
-        config=str(cloud.cinder_conf), CRM_meta_clone_max="2", CRM_meta_clone="0",
-        CRM_meta_on_node=NODE, management_url=cloud.rabbitmq.management_url,
-    )  # fmt: skip
+        "cinder-volume",
+        module_tmp,
+        "cv:0",
+        binary=cloud.bin("cinder-volume"),
+        config=str(cloud.cinder_conf),
+        CRM_meta_clone_max="2",
+        CRM_meta_clone="0",
+        CRM_meta_on_node=NODE,
+        management_url=cloud.rabbitmq.management_url,
+    )
     yield resource
     resource("stop")
 
@@ -64,8 +70,11 @@ def test_start_registers_and_heartbeats_then_monitors_pass(cv: Resource, cloud: 
     for depth in (0, 10, 20):
         result = cv.monitor(depth)
         assert result.code == OCFExit.SUCCESS, (depth, result.stderr)
-    wait_until(lambda: cv.monitor(20).code == 0 and "consumers ok" in cv.health(), 20,
-               "consumers seen by the management API")  # fmt: skip
+    wait_until(
+        lambda: cv.monitor(20).code == 0 and "consumers ok" in cv.health(),
+        20,
+        "consumers seen by the management API",
+    )
     assert cv("start").code == OCFExit.SUCCESS  # idempotent
     cmdline = Path(f"/proc/{cv.pid}/cmdline").read_bytes()
     assert cloud.password.encode() not in cmdline
@@ -79,8 +88,9 @@ def test_depth_20_fails_when_a_queue_has_no_consumer_of_ours(cv: Resource) -> No
     assert "no consumer in this process tree for queues cinder-volume.nobody@fake" in first.stderr
     health = Path(cv.tmp / "run" / "service" / "cv.health")
     lines = [ln.split() for ln in health.read_text().splitlines()]
-    backdated = [[*ln[:2], str(float(ln[2]) - 60), *ln[3:]] if ln[0] == "consumers" else ln
-                 for ln in lines]  # fmt: skip
+    backdated = [
+        [*ln[:2], str(float(ln[2]) - 60), *ln[3:]] if ln[0] == "consumers" else ln for ln in lines
+    ]
     health.write_text("".join(" ".join(ln) + "\n" for ln in backdated))
     result = cv.monitor(20, env=queues)
     assert result.code == OCFExit.ERR_GENERIC
@@ -92,8 +102,10 @@ def test_monitor_timings_and_imports(cv: Resource) -> None:
     """Wall time of a monitor run as Pacemaker runs it (a fresh process): medians. Depth 0
     imports nothing heavy; depth 10 reads the configuration without oslo."""
     timings = {depth: median_monitor_ms(cv, depth) for depth in (0, 10)}
-    print(f"\ncinder-volume monitor median: depth 0 {timings[0]:.0f} ms, "
-          f"depth 10 {timings[10]:.0f} ms")  # fmt: skip
+    print(
+        f"\ncinder-volume monitor median: depth 0 {timings[0]:.0f} ms, "
+        f"depth 10 {timings[10]:.0f} ms"
+    )
     assert timings[0] < 100 and timings[10] < 500
     shallow, deep = imported_modules(cv, 0), imported_modules(cv, 10)
     assert shallow.isdisjoint(
@@ -184,8 +196,11 @@ def test_broker_outage(cv: Resource, cloud: Cloud, fake_cluster: FakeCluster) ->
         assert cv.monitor(0).code == OCFExit.SUCCESS
     finally:
         cloud.rabbitmq.ctl("start_app")
-    waited = wait_until(lambda: cv.monitor(10, env=fake_cluster.env).code == OCFExit.SUCCESS, 60,
-                        "reconnection after start_app")  # fmt: skip
+    waited = wait_until(
+        lambda: cv.monitor(10, env=fake_cluster.env).code == OCFExit.SUCCESS,
+        60,
+        "reconnection after start_app",
+    )
     assert fake_cluster.get(NODE, ATTRIBUTE) == "ok"
     print(f"\nreconnected {waited:.1f}s after start_app")
 

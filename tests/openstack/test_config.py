@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hakit.lab.openstack import FAKE_DRIVER
 from hakit.ocf import OCFExit
-from hakit.tools.lab.openstack import FAKE_DRIVER
 from tests.conftest import run_installed
 from tests.openstack.conftest import Cloud, Resource
 
@@ -43,36 +43,115 @@ def cinder_cases(cloud: Cloud, tmp: Path) -> list[tuple[str, dict[str, str], int
     keystone.write_text("export OS_AUTH_TYPE=password\nexport OS_PASSWORD=secretpw\n")
     api = {"config": str(conf), "cinder_api_url": "http://127.0.0.1:8776/v3"}
     return [
-        ("api URL", {**api, "cinder_api_url": "127.0.0.1:8776"}, 6, "cinder_api_url '127.0.0.1:8776' is not an http(s) URL"),
-        ("keystone credentials", {**api, "credentials_file": str(keystone)}, 6,
-         "credentials_file: only OS_TOKEN or noauth are supported"),
-        ("credentials missing", {**api, "credentials_file": str(tmp / "none")}, 5,
-         f"credentials_file: {tmp / 'none'} does not exist on this node"),
-        ("no cluster", {"config": variant(conf, tmp / "a.conf", {"DEFAULT": {"cluster": None}}),
-                        **CLONE}, 6, "not safe active/active: [DEFAULT] cluster is not set"),
-        ("no coordination", {"config": variant(conf, tmp / "b.conf", {"coordination": {"backend_url": None}}),
-                             **CLONE}, 6, "[coordination] backend_url is not set"),
-        ("coordination dir missing", {"config": variant(conf, tmp / "c.conf", {"coordination": {"backend_url": f"file://{missing}"}}),
-                                      **CLONE}, 6, f"backend_url directory {missing} does not exist"),
-        ("coordination mysql unreachable", {"config": variant(conf, tmp / "d.conf", {"coordination": {"backend_url": "mysql://u:secretpw@127.0.0.1:9/x"}}),
-                                            **CLONE}, 6, "[coordination] backend_url unusable: database mysql 127.0.0.1:9/x"),
-        ("driver not A/A", {"config": variant(conf, tmp / "e.conf", {"fake": {"volume_driver": FAKE_DRIVER}}),
-                            **CLONE}, 6, "backend fake: driver FakeLoggingVolumeDriver does not support active/active"),
-        ("LVM default driver", {"config": variant(conf, tmp / "f.conf", {"fake": {"volume_driver": None}}),
-                                **CLONE}, 6, "driver LVMVolumeDriver does not support active/active"),
-        ("host on a clone", {"config": str(conf), "host": "shared", **CLONE}, 6,
-         "with host='shared': every instance would register as the same service"),
-        ("no database", {"config": variant(conf, tmp / "g.conf", {"database": {"connection": None}})}, 6,
-         "[database] connection is not set"),
-        ("no transport_url", {"config": variant(conf, tmp / "h.conf", {"DEFAULT": {"transport_url": None}})}, 6,
-         "[DEFAULT] transport_url is not set"),
-        ("config file missing", {"config": f"{conf} {tmp / 'nope.conf'}"}, 5,
-         f"config file {tmp / 'nope.conf'} does not exist"),
-        ("bad integer", {"config": str(conf), "service_down_time": "soon"}, 6,
-         "parameter service_down_time='soon' is not an integer from 1"),
-        ("binary missing", {"config": str(conf), "binary": "/nonexistent/cinder-volume"}, 5,
-         "binary: program /nonexistent/cinder-volume is not installed here"),
-    ]  # fmt: skip
+        (
+            "api URL",
+            {**api, "cinder_api_url": "127.0.0.1:8776"},
+            6,
+            "cinder_api_url '127.0.0.1:8776' is not an http(s) URL",
+        ),
+        (
+            "keystone credentials",
+            {**api, "credentials_file": str(keystone)},
+            6,
+            "credentials_file: only OS_TOKEN or noauth are supported",
+        ),
+        (
+            "credentials missing",
+            {**api, "credentials_file": str(tmp / "none")},
+            5,
+            f"credentials_file: {tmp / 'none'} does not exist on this node",
+        ),
+        (
+            "no cluster",
+            {"config": variant(conf, tmp / "a.conf", {"DEFAULT": {"cluster": None}}), **CLONE},
+            6,
+            "not safe active/active: [DEFAULT] cluster is not set",
+        ),
+        (
+            "no coordination",
+            {
+                "config": variant(conf, tmp / "b.conf", {"coordination": {"backend_url": None}}),
+                **CLONE,
+            },
+            6,
+            "[coordination] backend_url is not set",
+        ),
+        (
+            "coordination dir missing",
+            {
+                "config": variant(
+                    conf, tmp / "c.conf", {"coordination": {"backend_url": f"file://{missing}"}}
+                ),
+                **CLONE,
+            },
+            6,
+            f"backend_url directory {missing} does not exist",
+        ),
+        (
+            "coordination mysql unreachable",
+            {
+                "config": variant(
+                    conf,
+                    tmp / "d.conf",
+                    {"coordination": {"backend_url": "mysql://u:secretpw@127.0.0.1:9/x"}},
+                ),
+                **CLONE,
+            },
+            6,
+            "[coordination] backend_url unusable: database mysql 127.0.0.1:9/x",
+        ),
+        (
+            "driver not A/A",
+            {
+                "config": variant(conf, tmp / "e.conf", {"fake": {"volume_driver": FAKE_DRIVER}}),
+                **CLONE,
+            },
+            6,
+            "backend fake: driver FakeLoggingVolumeDriver does not support active/active",
+        ),
+        (
+            "LVM default driver",
+            {"config": variant(conf, tmp / "f.conf", {"fake": {"volume_driver": None}}), **CLONE},
+            6,
+            "driver LVMVolumeDriver does not support active/active",
+        ),
+        (
+            "host on a clone",
+            {"config": str(conf), "host": "shared", **CLONE},
+            6,
+            "with host='shared': every instance would register as the same service",
+        ),
+        (
+            "no database",
+            {"config": variant(conf, tmp / "g.conf", {"database": {"connection": None}})},
+            6,
+            "[database] connection is not set",
+        ),
+        (
+            "no transport_url",
+            {"config": variant(conf, tmp / "h.conf", {"DEFAULT": {"transport_url": None}})},
+            6,
+            "[DEFAULT] transport_url is not set",
+        ),
+        (
+            "config file missing",
+            {"config": f"{conf} {tmp / 'nope.conf'}"},
+            5,
+            f"config file {tmp / 'nope.conf'} does not exist",
+        ),
+        (
+            "bad integer",
+            {"config": str(conf), "service_down_time": "soon"},
+            6,
+            "parameter service_down_time='soon' is not an integer from 1",
+        ),
+        (
+            "binary missing",
+            {"config": str(conf), "binary": "/nonexistent/cinder-volume"},
+            5,
+            "binary: program /nonexistent/cinder-volume is not installed here",
+        ),
+    ]
 
 
 def test_cinder_volume_refuses_unsafe_and_broken_configurations(
@@ -80,8 +159,14 @@ def test_cinder_volume_refuses_unsafe_and_broken_configurations(
 ) -> None:
     (tmp_path / "broken.conf").write_text("transport_url = rabbit://\n")
     cases = cinder_cases(cloud, tmp_path)
-    cases.append(("no section header", {"config": str(tmp_path / "broken.conf")}, 6,
-                  "File contains no section headers"))  # fmt: skip
+    cases.append(
+        (
+            "no section header",
+            {"config": str(tmp_path / "broken.conf")},
+            6,
+            "File contains no section headers",
+        )
+    )
     for name, params, code, reason in cases:
         resource = Resource(
             "cinder-volume", tmp_path, "bad", **{"binary": cloud.bin("cinder-volume"), **params}
@@ -97,14 +182,21 @@ def test_cinder_volume_refuses_unsafe_and_broken_configurations(
 
 
 def test_cinder_volume_safe_configurations_validate(cloud: Cloud, tmp_path: Path) -> None:
-    active_active = Resource("cinder-volume", tmp_path, "ok", binary=cloud.bin("cinder-volume"),
-                             config=str(cloud.cinder_conf), **CLONE)  # fmt: skip
+    active_active = Resource(
+        "cinder-volume",
+        tmp_path,
+        "ok",
+        binary=cloud.bin("cinder-volume"),
+        config=str(cloud.cinder_conf),
+        **CLONE,
+    )
     assert active_active("validate-all").code == OCFExit.SUCCESS
     not_aa = variant(
         cloud.cinder_conf, tmp_path / "ap.conf", {"fake": {"volume_driver": FAKE_DRIVER}}
     )
-    active_passive = Resource("cinder-volume", tmp_path, "ap", binary=cloud.bin("cinder-volume"),
-                              config=not_aa)  # fmt: skip
+    active_passive = Resource(
+        "cinder-volume", tmp_path, "ap", binary=cloud.bin("cinder-volume"), config=not_aa
+    )
     assert active_passive("validate-all").code == OCFExit.SUCCESS  # a primitive may use it
 
 
@@ -136,8 +228,17 @@ def test_console_tier_configurations(cloud: Cloud, tmp_path: Path) -> None:
         and "nova-consoleauth cloned with clone-max=2 needs shared token storage"
         in result.exit_reason
     )
-    shared = variant(cloud.nova_conf, tmp_path / "m.conf", {"cache": {"enabled": "true",
-                     "backend": "oslo_cache.memcache_pool", "memcache_servers": "127.0.0.1:11211"}})  # fmt: skip
+    shared = variant(
+        cloud.nova_conf,
+        tmp_path / "m.conf",
+        {
+            "cache": {
+                "enabled": "true",
+                "backend": "oslo_cache.memcache_pool",
+                "memcache_servers": "127.0.0.1:11211",
+            }
+        },
+    )
     assert (
         Resource("nova-consoleauth", tmp_path, "l", config=shared, **clone)("validate-all").code
         == 0
@@ -157,8 +258,13 @@ def test_usage_errors_and_required_parameters(agent: str, tmp_path: Path) -> Non
     assert done.code == OCFExit.ERR_UNIMPLEMENTED  # "" is no action
     import subprocess
 
-    bare = subprocess.run([f"/usr/lib/ocf/resource.d/hakit/{agent}"], env={**os.environ, **env},
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    bare = subprocess.run(
+        [f"/usr/lib/ocf/resource.d/hakit/{agent}"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bare.returncode == OCFExit.ERR_ARGS and "usage:" in bare.stderr
     if agent == "openstack-service":
         result = run_installed(agent, "validate-all", env)

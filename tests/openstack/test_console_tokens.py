@@ -11,7 +11,7 @@ database's `console_auth_tokens`, checked by each proxy against that table and b
 `validate_console_port` RPC to nova-compute.
 
 Stand-ins: nova's fake.MediumFakeDriver for the hypervisor; the stdlib glance and neutron
-stubs of hakit.tools.lab.openstack_stubs; and the VNC server: the fake driver's console is
+stubs of hakit.lab.openstack_stubs; and the VNC server: the fake driver's console is
 `fakevncconsole.com:6969`, so the test rewrites only the `host` column of each token row
 to 127.0.0.1 (the port must stay 6969: validate_console_port compares it with the
 driver's) and serves 127.0.0.1:6969 itself — it answers the proxy's
@@ -41,10 +41,10 @@ from typing import Any
 
 import pytest
 
+from hakit.lab import openstack
+from hakit.lab.drill.console import open_console, sha256, token_of
+from hakit.lab.openstack_stubs import RFB_VERSION, VncStub
 from hakit.ocf import OCFExit, proc
-from hakit.tools.drill.console import open_console, sha256, token_of
-from hakit.tools.lab import openstack
-from hakit.tools.lab.openstack_stubs import RFB_VERSION, VncStub
 from tests.openstack.conftest import Cloud, Resource, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
 from tests.openstack.nova_cloud import NovaCloud, merged, nova_cloud, stub_settings
@@ -91,8 +91,11 @@ class ConsoleHandler(VncStub):
 def api(nova: NovaCloud, method: str, path: str, body: object = None) -> tuple[int, Any]:
     """The compute API as the admin at MICROVERSION: (status, JSON or None)."""
     connection = http.client.HTTPConnection("127.0.0.1", nova.api_port, timeout=60)
-    headers = {"X-Auth-Token": ADMIN, "Accept": "application/json",
-               "OpenStack-API-Version": f"compute {MICROVERSION}"}  # fmt: skip
+    headers = {
+        "X-Auth-Token": ADMIN,
+        "Accept": "application/json",
+        "OpenStack-API-Version": f"compute {MICROVERSION}",
+    }
     data = None
     if body is not None:
         data = json.dumps(body).encode()
@@ -135,8 +138,12 @@ class Drill:
     def new_token(self) -> tuple[str, str]:
         """A console for the server through nova-api: (URL, token); the token row's host
         then rewritten to 127.0.0.1 (only that column)."""
-        status, answer = api(self.nova, "POST", f"/servers/{self.server}/remote-consoles",
-                             {"remote_console": {"protocol": "vnc", "type": "novnc"}})  # fmt: skip
+        status, answer = api(
+            self.nova,
+            "POST",
+            f"/servers/{self.server}/remote-consoles",
+            {"remote_console": {"protocol": "vnc", "type": "novnc"}},
+        )
         assert status == 200, (status, answer)
         url = answer["remote_console"]["url"]
         token = token_of(url)
@@ -153,8 +160,11 @@ class Drill:
         took = time.monotonic() - began
         assert message == RFB_VERSION, (proxy.name, message, proxy.output()[-2000:])
         assert self.console.connections == before + 1
-        wait_until(lambda: proxy.count("connecting to: 127.0.0.1:6969") > logged, 5,
-                   f"{proxy.name} logs 'connecting to'")  # fmt: skip
+        wait_until(
+            lambda: proxy.count("connecting to: 127.0.0.1:6969") > logged,
+            5,
+            f"{proxy.name} logs 'connecting to'",
+        )
         return took
 
     def refused(self, proxy: Proxy, token: str) -> None:
@@ -174,19 +184,33 @@ def drill(cloud: Cloud, module_tmp: Path) -> Iterator[Drill]:
             pytest.fail(f"127.0.0.1:{port} is busy")
     began = time.monotonic()
     root = module_tmp / "console"
-    settings = merged(stub_settings(GLANCE_PORT, NEUTRON_PORT), {
-        "vnc": {"novncproxy_base_url": f"http://127.0.0.1:{PROXY_PORTS[0]}/vnc_auto.html"},
-    })  # fmt: skip
-    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT,
-                    placement_database="placement_console", settings=settings, token=ADMIN,
-                    api_timeout=60) as nova:  # fmt: skip
+    settings = merged(
+        stub_settings(GLANCE_PORT, NEUTRON_PORT),
+        {
+            "vnc": {"novncproxy_base_url": f"http://127.0.0.1:{PROXY_PORTS[0]}/vnc_auto.html"},
+        },
+    )
+    with nova_cloud(
+        cloud,
+        root,
+        api_port=NOVA_API_PORT,
+        placement_port=PLACEMENT_PORT,
+        placement_database="placement_console",
+        settings=settings,
+        token=ADMIN,
+        api_timeout=60,
+    ) as nova:
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
         nova.start_compute(COMPUTE)
         nova.start_scheduler(SCHEDULER)
-        wait_until(lambda: nova.computes_up([COMPUTE])
-                   and nova.services_up("nova-scheduler", [SCHEDULER])
-                   and http_answers(GLANCE_PORT) and http_answers(NEUTRON_PORT),
-                   120, "vnc1, vs1 and the stubs up")  # fmt: skip
+        wait_until(
+            lambda: nova.computes_up([COMPUTE])
+            and nova.services_up("nova-scheduler", [SCHEDULER])
+            and http_answers(GLANCE_PORT)
+            and http_answers(NEUTRON_PORT),
+            120,
+            "vnc1, vs1 and the stubs up",
+        )
         discovered = nova.discover_hosts()
         up = time.monotonic() - began
         nova.create_flavor(FLAVOR)
@@ -205,10 +229,15 @@ def drill(cloud: Cloud, module_tmp: Path) -> Iterator[Drill]:
             tmp.mkdir()
             extra = openstack.write_config(tmp / "proxy.conf", {"vnc": {"novncproxy_port": port}})
             resource = Resource(
-                "nova-consoleauth", tmp, f"console:{index}", binary=cloud.bin("nova-novncproxy"),
-                config=f"{cloud.nova_conf} {nova.config} {extra}", CRM_meta_clone_max="2",
-                CRM_meta_clone=str(index), CRM_meta_on_node=name,
-            )  # fmt: skip
+                "nova-consoleauth",
+                tmp,
+                f"console:{index}",
+                binary=cloud.bin("nova-novncproxy"),
+                config=f"{cloud.nova_conf} {nova.config} {extra}",
+                CRM_meta_clone_max="2",
+                CRM_meta_clone=str(index),
+                CRM_meta_on_node=name,
+            )
             proxies.append(Proxy(name, port, resource))
         console = ConsoleServer()
         threading.Thread(target=console.serve_forever, daemon=True).start()
@@ -217,13 +246,18 @@ def drill(cloud: Cloud, module_tmp: Path) -> Iterator[Drill]:
 
             def start(proxy: Proxy) -> None:
                 result = proxy.resource("start")
-                assert result.code == OCFExit.SUCCESS, (proxy.name, result.stderr,
-                                                        proxy.output()[-2000:])  # fmt: skip
+                assert result.code == OCFExit.SUCCESS, (
+                    proxy.name,
+                    result.stderr,
+                    proxy.output()[-2000:],
+                )
 
             in_parallel(*(lambda p=proxy: start(p) for proxy in proxies))
-            print(f"\nconsole cloud up in {up:.1f}s (discover_hosts {discovered:.1f}s); server "
-                  f"ACTIVE in {booted:.1f}s; px1, px2 started by the agent in "
-                  f"{time.monotonic() - started:.1f}s")  # fmt: skip
+            print(
+                f"\nconsole cloud up in {up:.1f}s (discover_hosts {discovered:.1f}s); server "
+                f"ACTIVE in {booted:.1f}s; px1, px2 started by the agent in "
+                f"{time.monotonic() - started:.1f}s"
+            )
             yield Drill(nova, cloud, server, console, (proxies[0], proxies[1]))
         finally:
             for proxy in proxies:
@@ -254,8 +288,10 @@ def test_one_token_validates_through_both_proxies(
     path = drill.token_sql(token, "SELECT internal_access_path FROM console_auth_tokens").strip()
     assert drill.console.paths == [path, path], (drill.console.paths, path)
     with capsys.disabled():
-        print(f"\none token through px1 in {took[0] * 1000:.0f} ms, px2 in "
-              f"{took[1] * 1000:.0f} ms (console reached from both)")  # fmt: skip
+        print(
+            f"\none token through px1 in {took[0] * 1000:.0f} ms, px2 in "
+            f"{took[1] * 1000:.0f} ms (console reached from both)"
+        )
 
 
 def test_killed_proxy_recovered_by_the_agent_token_still_valid(
@@ -286,10 +322,12 @@ def test_killed_proxy_recovered_by_the_agent_token_still_valid(
     assert resource.pid != pid and resource.monitor(10).code == OCFExit.SUCCESS
     took = [drill.accepted(proxy, token) for proxy in drill.proxies]
     with capsys.disabled():
-        print(f"\npx1 SIGKILLed: monitor 7 after {detected:.1f}s, token through px2 meanwhile "
-              f"in {during * 1000:.0f} ms; stop {stop_s:.1f}s + start {start_s:.1f}s; "
-              f"recovered {recovered:.1f}s after the kill; same token then through px1 in "
-              f"{took[0] * 1000:.0f} ms, px2 in {took[1] * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"\npx1 SIGKILLed: monitor 7 after {detected:.1f}s, token through px2 meanwhile "
+            f"in {during * 1000:.0f} ms; stop {stop_s:.1f}s + start {start_s:.1f}s; "
+            f"recovered {recovered:.1f}s after the kill; same token then through px1 in "
+            f"{took[0] * 1000:.0f} ms, px2 in {took[1] * 1000:.0f} ms"
+        )
 
 
 def test_bogus_and_expired_tokens_refused_by_both(

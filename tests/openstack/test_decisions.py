@@ -23,8 +23,10 @@ from hakit.resource_agents.openstack import DatabaseURL, TransportURL, dependenc
 def test_transport_url_with_several_hosts_credentials_and_vhost() -> None:
     url = TransportURL("rabbit://u1:p%40ss@h1:5673,u2:p2@[fd00::5]:5674,h3/open%2Fstack?ssl=1")
     assert [(e.host, e.port, e.user, e.password) for e in url.hosts] == [
-        ("h1", 5673, "u1", "p@ss"), ("fd00::5", 5674, "u2", "p2"), ("h3", 5672, "", ""),
-    ]  # fmt: skip
+        ("h1", 5673, "u1", "p@ss"),
+        ("fd00::5", 5674, "u2", "p2"),
+        ("h3", 5672, "", ""),
+    ]
     assert url.vhost == "open/stack"
     assert TransportURL("rabbit://u:p@h:5672/").vhost == "/"
     assert "p@ss" not in repr(url) and "p2" not in repr(url)
@@ -59,9 +61,15 @@ def test_database_urls() -> None:
         (40, 30, None, OCFExit.ERR_GENERIC, "broker lost for 40s"),
         (40, 30, {}, OCFExit.ERR_GENERIC, "broker lost for 40s"),
         (40, 30, {"n2": "ok", "n3": "down"}, OCFExit.ERR_GENERIC, "here only (reached from n2)"),
-        (40, 30, {"n2": "down", "n3": "down"}, OCFExit.DEGRADED, "broker down for every instance (here and on n2, n3)"),
+        (
+            40,
+            30,
+            {"n2": "down", "n3": "down"},
+            OCFExit.DEGRADED,
+            "broker down for every instance (here and on n2, n3)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_dependency_verdict(
     down_for: float, grace: float, peers: dict[str, str] | None, code: int, reason: str
 ) -> None:
@@ -76,16 +84,24 @@ def _write(root: Path, module: str, text: str) -> None:
 
 
 def test_active_active_support_is_read_from_the_driver_sources(tmp_path: Path) -> None:
-    _write(tmp_path, "vol.driver", "class BaseVD:\n    SUPPORTS_ACTIVE_ACTIVE = False\n"
-           "class Mixin:\n    pass\nclass VolumeDriver(Mixin, BaseVD):\n    pass\n")  # fmt: skip
+    _write(
+        tmp_path,
+        "vol.driver",
+        "class BaseVD:\n    SUPPORTS_ACTIVE_ACTIVE = False\n"
+        "class Mixin:\n    pass\nclass VolumeDriver(Mixin, BaseVD):\n    pass\n",
+    )
     _write(
         tmp_path,
         "vol.drivers.lvm",
         "from vol import driver\nclass LVM(driver.VolumeDriver):\n    pass\n",
     )
-    _write(tmp_path, "vol.drivers.ha", "from ..drivers import lvm\nfrom vol.drivers.lvm import LVM as L\n"
-           "class HA(lvm.LVM):\n    SUPPORTS_ACTIVE_ACTIVE = True\nclass Child(HA):\n    pass\n"
-           "class Alias(L):\n    pass\n")  # fmt: skip
+    _write(
+        tmp_path,
+        "vol.drivers.ha",
+        "from ..drivers import lvm\nfrom vol.drivers.lvm import LVM as L\n"
+        "class HA(lvm.LVM):\n    SUPPORTS_ACTIVE_ACTIVE = True\nclass Child(HA):\n    pass\n"
+        "class Alias(L):\n    pass\n",
+    )
     roots = [str(tmp_path)]
     assert supports_active_active("vol.drivers.lvm.LVM", roots) is False  # found in BaseVD
     assert supports_active_active("vol.drivers.ha.HA", roots) is True

@@ -17,7 +17,7 @@ Stand-ins, where the real thing cannot run here:
   attachments, their connectors and states are cinder's own, in cinder's database;
 - Keystone: hakit's paste filters `nova_noauth` (nova-api) and `cinder_noauth` (the
   service token's roles, as keystonemiddleware reports them, before cinder's noauth);
-- glance and neutron: hakit.tools.lab.openstack_stubs (the fake driver never reads an
+- glance and neutron: hakit.lab.openstack_stubs (the fake driver never reads an
   image or plugs a port);
 - the cluster: CIB files driven by crm_simulate, with the fencing evidence the installed
   alert agent stores in the publisher's outbox (as in test_nova_force_down.py).
@@ -41,10 +41,10 @@ from typing import Any
 
 import pytest
 
+from hakit.lab import openstack, openstack_stubs
 from hakit.ocf import proc
-from hakit.tools.health.model import Health, classify
-from hakit.tools.health.sources import alert_evidence
-from hakit.tools.lab import openstack, openstack_stubs
+from hakit.resource_agents.health.model import Health, classify
+from hakit.resource_agents.health.sources import alert_evidence
 from tests.openstack.conftest import REPORT_INTERVAL, SERVICE_DOWN_TIME, Cloud, wait_until
 from tests.openstack.infra import http_answers, port_free
 from tests.openstack.nova_cloud import (
@@ -82,8 +82,11 @@ class Rest:
     def __call__(self, method: str, path: str, body: object = None) -> Any:
         parts = urllib.parse.urlsplit(self.url)
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-        headers = {"X-Auth-Token": self.token, "Accept": "application/json",
-                   "OpenStack-API-Version": self.version}  # fmt: skip
+        headers = {
+            "X-Auth-Token": self.token,
+            "Accept": "application/json",
+            "OpenStack-API-Version": self.version,
+        }
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -110,11 +113,16 @@ def cinder_settings(cloud: Cloud, root: Path, paste: Path) -> dict[str, dict[str
     state = root / "cinder-state"
     (state / "locks").mkdir(parents=True)
     sections = openstack.cinder_config(
-        transport_url=cloud.rabbitmq.transport_url, database_url=cloud.db_url("cinder"),
-        state_dir=state, volume_driver=openstack.FAKE_DRIVER, host=CINDER_HOST,
-        report_interval=REPORT_INTERVAL, service_down_time=SERVICE_DOWN_TIME,
-        api_port=CINDER_API_PORT, api_paste_config=paste,
-    )  # fmt: skip
+        transport_url=cloud.rabbitmq.transport_url,
+        database_url=cloud.db_url("cinder"),
+        state_dir=state,
+        volume_driver=openstack.FAKE_DRIVER,
+        host=CINDER_HOST,
+        report_interval=REPORT_INTERVAL,
+        service_down_time=SERVICE_DOWN_TIME,
+        api_port=CINDER_API_PORT,
+        api_paste_config=paste,
+    )
     sections["DEFAULT"]["graceful_shutdown_timeout"] = 2
     # capabilities every 2 s: cinder-volume's first ones may reach no scheduler yet (both
     # start together), and the next come only after periodic_interval (60 s by default)
@@ -129,9 +137,12 @@ def nova_cinder_settings() -> dict[str, dict[str, object]]:
         # the user's token (admin:admin) goes to this URL: no catalog without keystone
         "cinder": {"endpoint_template": CINDER_URL},
         # and a service token with it: cinder deletes a connected attachment only then
-        "service_user": {"send_service_user_token": True, "auth_type": "admin_token",
-                         "token": NOVA_SERVICE_TOKEN},
-    }  # fmt: skip
+        "service_user": {
+            "send_service_user_token": True,
+            "auth_type": "admin_token",
+            "token": NOVA_SERVICE_TOKEN,
+        },
+    }
 
 
 def cinder_services_up() -> bool:
@@ -156,19 +167,27 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
         pytest.fail(f"127.0.0.1:{CINDER_API_PORT} is busy")
     paste = openstack.write_cinder_api_paste(cloud.venv, root / "cinder-api")
     cinder_conf = openstack.write_config(root / "cinder.conf", cinder_settings(cloud, root, paste))
-    settings = merged(stub_settings(GLANCE_PORT, NEUTRON_PORT), nova_cinder_settings(),
-                      {"DEFAULT": {"reserved_host_memory_mb": 0}})  # fmt: skip
+    settings = merged(
+        stub_settings(GLANCE_PORT, NEUTRON_PORT),
+        nova_cinder_settings(),
+        {"DEFAULT": {"reserved_host_memory_mb": 0}},
+    )
     # placement's database is test_nova_force_down's, like the compute names: nova-api
     # deletes a compute service only when placement knows its resource provider
-    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT,
-                    settings=settings) as nova:  # fmt: skip
+    with nova_cloud(
+        cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT, settings=settings
+    ) as nova:
         for program in ("cinder-api", "cinder-scheduler", "cinder-volume"):
             env = nova.env | ({"PYTHONPATH": str(paste.parent)} if program == "cinder-api" else {})
-            nova.services.start(program, [cloud.bin(program), "--config-file", str(cinder_conf)],
-                                env)  # fmt: skip
+            nova.services.start(
+                program, [cloud.bin(program), "--config-file", str(cinder_conf)], env
+            )
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
-        wait_until(lambda: nova.services.running() and http_answers(NOVA_API_PORT), 90,
-                   "nova-api answering")  # fmt: skip
+        wait_until(
+            lambda: nova.services.running() and http_answers(NOVA_API_PORT),
+            90,
+            "nova-api answering",
+        )
         # computes of these names left by another module (test_nova_force_down) would
         # make nova refuse to start ours on fresh state
         nova.forget_computes([HOST, SPARE])
@@ -178,10 +197,15 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
         nova.start_scheduler("scheduler")
         wait_until(lambda: nova.computes_up([HOST, SPARE]), 120, "nova-computes up in the API")
         nova.discover_hosts()
-        wait_until(lambda: nova.services.running() and cinder_services_up(), 90,
-                   "cinder-scheduler and cinder-volume up in cinder-api")  # fmt: skip
-        print(f"\ncinder (api, scheduler, volume) and nova (placement, conductor, api, "
-              f"scheduler, two computes) up in {time.monotonic() - began:.1f}s")  # fmt: skip
+        wait_until(
+            lambda: nova.services.running() and cinder_services_up(),
+            90,
+            "cinder-scheduler and cinder-volume up in cinder-api",
+        )
+        print(
+            f"\ncinder (api, scheduler, volume) and nova (placement, conductor, api, "
+            f"scheduler, two computes) up in {time.monotonic() - began:.1f}s"
+        )
         try:
             yield nova
         finally:
@@ -190,8 +214,9 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
                     nova.services.stop(host, 5)
             nova.forget_computes([HOST, SPARE])  # the server's attachment deleted too
             for volume in VOLUME("GET", f"/volumes?name={VOLUME_NAME}")["volumes"]:
-                wait_until(functools.partial(available, str(volume["id"])), 60,
-                           "the volume detached")  # fmt: skip
+                wait_until(
+                    functools.partial(available, str(volume["id"])), 60, "the volume detached"
+                )
                 VOLUME("DELETE", f"/volumes/{volume['id']}")
 
 
@@ -212,7 +237,7 @@ def attachment_rows(cloud: Cloud, volume_id: str) -> list[Attachment]:
         "SELECT id, IFNULL(attached_host, '-'), attach_status, UNIX_TIMESTAMP(created_at), "
         f"deleted FROM cinder.volume_attachment WHERE volume_id = '{volume_id}' "
         "ORDER BY created_at, id;\n"
-    )  # fmt: skip
+    )
     rows = [line.split("\t") for line in out.splitlines() if line]
     return [Attachment(r[0], r[1], r[2], float(r[3]), r[4] not in ("0", "")) for r in rows]
 
@@ -241,10 +266,12 @@ class Watch:
         began = time.time()
         listed = VOLUME("GET", f"/attachments?volume_id={self.volume_id}")["attachments"]
         bdms = COMPUTE("GET", f"/servers/{self.server_id}/os-volume_attachments")
-        nova = [a["attachment_id"] for a in bdms["volumeAttachments"]
-                if a["volumeId"] == self.volume_id]  # fmt: skip
-        return Seen(began, time.time(), frozenset(a["id"] for a in listed),
-                    nova[0] if nova else None)  # fmt: skip
+        nova = [
+            a["attachment_id"] for a in bdms["volumeAttachments"] if a["volumeId"] == self.volume_id
+        ]
+        return Seen(
+            began, time.time(), frozenset(a["id"] for a in listed), nova[0] if nova else None
+        )
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -286,33 +313,57 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     began = time.monotonic()
 
     # 1. the multiattach type and volume
-    VOLUME("POST", "/types", {"volume_type": {"name": "multiattach",
-                                              "extra_specs": {"multiattach": "<is> True"}}})  # fmt: skip
-    volume_id = str(VOLUME("POST", "/volumes", {"volume": {
-        "size": 1, "name": VOLUME_NAME, "volume_type": "multiattach"}})["volume"]["id"])  # fmt: skip
+    VOLUME(
+        "POST",
+        "/types",
+        {"volume_type": {"name": "multiattach", "extra_specs": {"multiattach": "<is> True"}}},
+    )
+    volume_id = str(
+        VOLUME(
+            "POST",
+            "/volumes",
+            {"volume": {"size": 1, "name": VOLUME_NAME, "volume_type": "multiattach"}},
+        )["volume"]["id"]
+    )
     wait_until(lambda: volume_status(volume_id) in ("available", "error"), 90, "volume created")
     volume = VOLUME("GET", f"/volumes/{volume_id}")["volume"]
     assert (volume["status"], volume["multiattach"]) == ("available", True), volume
 
     # 2. a server on node3, the volume attached through nova
     nova.create_flavor("ma")
-    server_id = str(COMPUTE("POST", "/servers", {"server": {
-        "name": "ma", "imageRef": openstack_stubs.IMAGE_ID, "flavorRef": "ma",
-        "networks": "none", "availability_zone": f"nova:{HOST}"}})["server"]["id"])  # fmt: skip
+    server_id = str(
+        COMPUTE(
+            "POST",
+            "/servers",
+            {
+                "server": {
+                    "name": "ma",
+                    "imageRef": openstack_stubs.IMAGE_ID,
+                    "flavorRef": "ma",
+                    "networks": "none",
+                    "availability_zone": f"nova:{HOST}",
+                }
+            },
+        )["server"]["id"]
+    )
 
     def placed() -> tuple[str, str]:
         (server,) = [s for s in api.servers() if s.id == server_id]
         return server.host, server.status
 
     wait_until(lambda: placed() == (HOST, "ACTIVE"), 120, "the server ACTIVE on node3")
-    COMPUTE("POST", f"/servers/{server_id}/os-volume_attachments",
-            {"volumeAttachment": {"volumeId": volume_id}})  # fmt: skip
+    COMPUTE(
+        "POST",
+        f"/servers/{server_id}/os-volume_attachments",
+        {"volumeAttachment": {"volumeId": volume_id}},
+    )
     wait_until(lambda: volume_status(volume_id) == "in-use", 90, "the volume in-use")
     (old,) = attachment_rows(cloud, volume_id)
     assert (old.host, old.status, old.deleted) == (HOST, "attached", False), old
     listed = VOLUME("GET", f"/attachments/detail?volume_id={volume_id}")["attachments"]
     assert [(a["id"], a["instance"], a["status"]) for a in listed] == [
-        (old.id, server_id, "attached")]  # fmt: skip
+        (old.id, server_id, "attached")
+    ]
     print(f"\nvolume attached to the server on node3 in {time.monotonic() - began:.1f}s")
 
     # the publisher (evacuate) on CIB files and the alert agent's outbox
@@ -349,8 +400,9 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
             return node3_service()[0] == "down"
 
         # until nova itself calls node3's compute down (an evacuation would be accepted)
-        waited = wait_until(unfenced_cycle_sees_down, SERVICE_DOWN_TIME + 60,
-                            "nova sees node3's nova-compute down")  # fmt: skip
+        waited = wait_until(
+            unfenced_cycle_sees_down, SERVICE_DOWN_TIME + 60, "nova sees node3's nova-compute down"
+        )
         publisher.cycle(resync=True)
         assert forced_table(publisher) == [] and node3_service() == ("down", False)
         assert evacuations() == [] and placed() == (HOST, "ACTIVE")
@@ -361,8 +413,11 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
         alerts.fencing(HOST, executioner="node1", epoch=time.time())
         views.current = cib.simulate(cib.placed, "fenced", "--node-fail", HOST)
         assert health() is Health.HOST_DOWN_FENCED
-        (confirmed,) = [f.completed for f in alert_evidence(publisher.outbox)[0]
-                        if f.target == HOST and f.powers_off]  # fmt: skip
+        (confirmed,) = [
+            f.completed
+            for f in alert_evidence(publisher.outbox)[0]
+            if f.target == HOST and f.powers_off
+        ]
         assert confirmed is not None
         # cinder's created_at has whole seconds: act from the next second on, so that a
         # node2 attachment made after the fencing has a created_at strictly after it
@@ -374,14 +429,22 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
         def moved() -> bool:
             rows = attachment_rows(cloud, volume_id)
             current = [a for a in rows if not a.deleted]
-            return (placed() == (SPARE, "ACTIVE") and len(current) == 1
-                    and current[0].host == SPARE and current[0].status == "attached")  # fmt: skip
+            return (
+                placed() == (SPARE, "ACTIVE")
+                and len(current) == 1
+                and current[0].host == SPARE
+                and current[0].status == "attached"
+            )
 
         wait_until(moved, 120, "the server ACTIVE on node2 with the volume attached there")
         moved_in = time.monotonic() - fenced_at
-        wait_until(lambda: bool(watch.seen) and watch.seen[-1].began > time.time() - 5
-                   and watch.seen[-1].nova not in (None, old.id), 30,
-                   "the watch seeing nova's new attachment")  # fmt: skip
+        wait_until(
+            lambda: bool(watch.seen)
+            and watch.seen[-1].began > time.time() - 5
+            and watch.seen[-1].nova not in (None, old.id),
+            30,
+            "the watch seeing nova's new attachment",
+        )
 
     # 5. what cinder recorded: the node3 attachment, deleted; the node2 one, made after
     # the fencing was confirmed; never another
@@ -393,7 +456,8 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     assert new.created > confirmed, (new, confirmed)
     listed = VOLUME("GET", f"/attachments/detail?volume_id={volume_id}")["attachments"]
     assert [(a["id"], a["instance"], a["status"]) for a in listed] == [
-        (new.id, server_id, "attached")]  # fmt: skip
+        (new.id, server_id, "attached")
+    ]
     assert volume_status(volume_id) == "in-use"
     (bdm,) = COMPUTE("GET", f"/servers/{server_id}/os-volume_attachments")["volumeAttachments"]
     assert (bdm["volumeId"], bdm["attachment_id"]) == (volume_id, new.id)
@@ -406,11 +470,16 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     assert len(before) >= 5, f"only {len(before)} looks before the fencing"
     assert all(s.cinder == {old.id} and s.nova == old.id for s in before), before
     assert after and min(s.began for s in after) > confirmed
-    assert {s.cinder for s in watch.seen} <= {frozenset({old.id}), frozenset({old.id, new.id}),
-                                              frozenset({new.id})}  # fmt: skip
-    print(f"fencing confirmed → server ACTIVE on node2, volume attached there: {moved_in:.1f}s; "
-          f"node2 attachment created {new.created - confirmed:+.1f}s after the fencing "
-          f"(cinder's whole seconds); {len(watch.seen)} looks, {len(before)} before the fencing")  # fmt: skip
+    assert {s.cinder for s in watch.seen} <= {
+        frozenset({old.id}),
+        frozenset({old.id, new.id}),
+        frozenset({new.id}),
+    }
+    print(
+        f"fencing confirmed → server ACTIVE on node2, volume attached there: {moved_in:.1f}s; "
+        f"node2 attachment created {new.created - confirmed:+.1f}s after the fencing "
+        f"(cinder's whole seconds); {len(watch.seen)} looks, {len(before)} before the fencing"
+    )
 
     # 6. node3 boots again: it cleans up its evacuation (then nova lets the flag clear);
     # the volume stays attached to node2 only
@@ -426,6 +495,8 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     assert forced_table(publisher) == [] and len(evacuations()) == 1
     assert placed() == (SPARE, "ACTIVE")
     assert [(a.id, a.deleted) for a in attachment_rows(cloud, volume_id)] == [
-        (old.id, True), (new.id, False)]  # fmt: skip
+        (old.id, True),
+        (new.id, False),
+    ]
     publisher.outbox.close()
     print(f"whole scenario: {time.monotonic() - began:.1f}s")

@@ -25,18 +25,28 @@ from tests.openstack.infra import http_answers
 @pytest.fixture(scope="module")
 def scheduler(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
     resource = Resource(
-        "nova-scheduler", module_tmp, "ns:0", binary=cloud.bin("nova-scheduler"),
-        config=str(cloud.nova_conf), CRM_meta_clone_max="2", CRM_meta_on_node="ns1",
+        "nova-scheduler",
+        module_tmp,
+        "ns:0",
+        binary=cloud.bin("nova-scheduler"),
+        config=str(cloud.nova_conf),
+        CRM_meta_clone_max="2",
+        CRM_meta_on_node="ns1",
         management_url=cloud.rabbitmq.management_url,
-    )  # fmt: skip
+    )
     yield resource
     resource("stop")
 
 
 @pytest.fixture(scope="module")
 def novnc(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
-    resource = Resource("nova-consoleauth", module_tmp, "console", binary=cloud.bin("nova-novncproxy"),
-                        config=str(cloud.nova_conf))  # fmt: skip
+    resource = Resource(
+        "nova-consoleauth",
+        module_tmp,
+        "console",
+        binary=cloud.bin("nova-novncproxy"),
+        config=str(cloud.nova_conf),
+    )
     yield resource
     resource("stop")
 
@@ -57,15 +67,23 @@ def test_scheduler_start_monitor_and_a_killed_worker(scheduler: Resource, cloud:
     workers = [p for p in proc.tree(master) if p != master]
     assert len(workers) == 2, workers  # [scheduler] workers = 2
     assert scheduler.monitor(10).code == OCFExit.SUCCESS
-    print(f"nova-scheduler monitor median: depth 0 {median_monitor_ms(scheduler, 0):.0f} ms, "
-          f"depth 10 {median_monitor_ms(scheduler, 10):.0f} ms")  # fmt: skip
-    wait_until(lambda: scheduler.monitor(20).code == 0 and "consumers ok" in scheduler.health(),
-               30, "scheduler queues consumed")  # fmt: skip
+    print(
+        f"nova-scheduler monitor median: depth 0 {median_monitor_ms(scheduler, 0):.0f} ms, "
+        f"depth 10 {median_monitor_ms(scheduler, 10):.0f} ms"
+    )
+    wait_until(
+        lambda: scheduler.monitor(20).code == 0 and "consumers ok" in scheduler.health(),
+        30,
+        "scheduler queues consumed",
+    )
 
     os.kill(workers[0], signal.SIGKILL)
     assert scheduler.monitor(0).code == OCFExit.SUCCESS
-    wait_until(lambda: len(proc.tree(master)) == 3 and workers[0] not in proc.tree(master), 30,
-               "worker respawned")  # fmt: skip
+    wait_until(
+        lambda: len(proc.tree(master)) == 3 and workers[0] not in proc.tree(master),
+        30,
+        "worker respawned",
+    )
     codes: list[int] = []
 
     def healthy() -> bool:
@@ -96,8 +114,10 @@ def test_novncproxy_serves_http_and_is_monitored(novnc: Resource) -> None:
     for depth in (0, 10, 20):
         assert novnc.monitor(depth).code == OCFExit.SUCCESS, depth
     assert "db ok" in novnc.health()
-    print(f"nova-novncproxy monitor median: depth 0 {median_monitor_ms(novnc, 0):.0f} ms, "
-          f"depth 10 {median_monitor_ms(novnc, 10):.0f} ms")  # fmt: skip
+    print(
+        f"nova-novncproxy monitor median: depth 0 {median_monitor_ms(novnc, 0):.0f} ms, "
+        f"depth 10 {median_monitor_ms(novnc, 10):.0f} ms"
+    )
 
     wrong_port = novnc.monitor(10, OCF_RESKEY_port="16099")
     assert wrong_port.code == OCFExit.ERR_GENERIC

@@ -5,7 +5,7 @@ the host and one per server, correlated.
 nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
 keystone-less paste filter in place of `authtoken`), nova-conductor, placement (noauth2)
 a nova-scheduler and nova-computes with the fake driver as hosts `node3` and `node2` (glance
-and neutron are the stdlib stand-ins of hakit.tools.lab.openstack_stubs: the fake driver
+and neutron are the stdlib stand-ins of hakit.lab.openstack_stubs: the fake driver
 never reads an image or plugs a port), all from the pinned venv, on the
 session's MariaDB and RabbitMQ, on 127.0.0.1 only. nova-compute needs both: it reaches the
 database only through nova-conductor, and it exits at start when placement does not
@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pytest
 
+from hakit.lab import openstack
 from hakit.ocf import proc
-from hakit.tools.health.model import Health, classify
-from hakit.tools.health.nova import ComputeAPI, ComputeService
-from hakit.tools.health.outbox import NOTIFICATIONS
-from hakit.tools.health.publisher import Publisher
-from hakit.tools.lab import openstack
+from hakit.resource_agents.health.model import Health, classify
+from hakit.resource_agents.health.nova import ComputeAPI, ComputeService
+from hakit.resource_agents.health.outbox import NOTIFICATIONS
+from hakit.resource_agents.health.publisher import Publisher
 from tests.health.conftest import AlertRunner
 from tests.openstack.conftest import Cloud, wait_until
 from tests.openstack.nova_cloud import (
@@ -62,26 +62,39 @@ def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     node3's nova-compute is up in it."""
     began = time.monotonic()
     root = module_tmp / "nova"
-    settings = merged(stub_settings(GLANCE_PORT, NEUTRON_PORT),
-                      {"DEFAULT": {"reserved_host_memory_mb": 0, "cpu_allocation_ratio": 1.0},
-                       "quota": {"instances": -1, "cores": -1, "ram": -1}})  # fmt: skip
-    with nova_cloud(cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT,
-                    settings=settings) as nova:  # fmt: skip
+    settings = merged(
+        stub_settings(GLANCE_PORT, NEUTRON_PORT),
+        {
+            "DEFAULT": {"reserved_host_memory_mb": 0, "cpu_allocation_ratio": 1.0},
+            "quota": {"instances": -1, "cores": -1, "ram": -1},
+        },
+    )
+    with nova_cloud(
+        cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT, settings=settings
+    ) as nova:
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
         (root / "compute-state").mkdir()
-        compute = openstack.write_config(root / "compute.conf", {
-            # the fake driver that keeps its node identity (state_path/compute_id): nova
-            # refuses to restart a compute without it, and node3 restarts after its outage
-            "DEFAULT": {"host": HOST, "compute_driver": "fake.FakeDriverWithoutFakeNodes",
-                        "state_path": root / "compute-state"},
-        })  # fmt: skip
+        compute = openstack.write_config(
+            root / "compute.conf",
+            {
+                # the fake driver that keeps its node identity (state_path/compute_id): nova
+                # refuses to restart a compute without it, and node3 restarts after its outage
+                "DEFAULT": {
+                    "host": HOST,
+                    "compute_driver": "fake.FakeDriverWithoutFakeNodes",
+                    "state_path": root / "compute-state",
+                },
+            },
+        )
         nova.start("compute", "nova-compute", compute)
         nova.start_compute(SPARE)
         nova.start_scheduler("scheduler")
         wait_until(lambda: nova.computes_up([HOST, SPARE]), 90, "nova-computes up in the API")
         nova.discover_hosts()
-        print(f"\nplacement, nova-conductor, nova-api, nova-scheduler, two nova-computes up in "
-              f"{time.monotonic() - began:.1f}s")  # fmt: skip
+        print(
+            f"\nplacement, nova-conductor, nova-api, nova-scheduler, two nova-computes up in "
+            f"{time.monotonic() - began:.1f}s"
+        )
         yield nova
 
 
@@ -108,8 +121,9 @@ def power_cut(nova: NovaCloud, views: Views, alerts: AlertRunner, t0: float) -> 
     views.current = views.cib.simulate(views.cib.placed, "fenced", "--node-fail", HOST)
 
 
-def back_and_cleared(nova: NovaCloud, views: Views, alerts: AlertRunner, publisher: Publisher,
-                     t0: float) -> None:  # fmt: skip
+def back_and_cleared(
+    nova: NovaCloud, views: Views, alerts: AlertRunner, publisher: Publisher, t0: float
+) -> None:
     """node3 boots again and rejoins: the publisher clears its forced down (nova refuses
     until the restarted nova-compute has cleaned up the evacuations); it is up again."""
     nova.start("compute", "nova-compute", nova.root / "compute.conf")
@@ -165,8 +179,11 @@ def test_publisher_forces_nova_compute_down_and_clears_it(
     # (d) fenced, but the API refuses the token or cannot be reached: logged, retried later
     alerts.fencing(HOST, executioner="node1", epoch=t0 + 15)
     assert health() is Health.HOST_DOWN_FENCED
-    for api, problem in ((wrong_token, "HTTP 401"), (not_admin, "HTTP 403"),
-                         (unreachable, "Connection refused")):  # fmt: skip
+    for api, problem in (
+        (wrong_token, "HTTP 401"),
+        (not_admin, "HTTP 403"),
+        (unreachable, "Connection refused"),
+    ):
         err = cycle(api)
         assert f"nova-compute on {HOST}: forced_down=True failed" in err and problem in err, err
         assert forced_table(publisher) == []
@@ -208,8 +225,11 @@ def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: Nov
     def get(token: str, **headers: str) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", NOVA_API_PORT, timeout=10)
         try:
-            connection.request("GET", "/v2.1/os-services", headers={
-                "X-Auth-Token": token, "OpenStack-API-Version": "compute 2.53", **headers})  # fmt: skip
+            connection.request(
+                "GET",
+                "/v2.1/os-services",
+                headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.53", **headers},
+            )
             response = connection.getresponse()
             body = response.read()
         finally:
@@ -219,8 +239,18 @@ def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: Nov
         return response.status
 
     assert get(ADMIN) == 200
-    assert get("demo:demo", **{"X-Roles": "admin", "X-User-Id": "admin",
-                               "X-Project-Id": "admin", "X-Is-Admin-Project": "true"}) == 403  # fmt: skip
+    assert (
+        get(
+            "demo:demo",
+            **{
+                "X-Roles": "admin",
+                "X-User-Id": "admin",
+                "X-Project-Id": "admin",
+                "X-Is-Admin-Project": "true",
+            },
+        )
+        == 403
+    )
     assert get("") == 401
 
 
@@ -250,18 +280,25 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
     publisher.cycle(resync=True)
     assert node3(api).forced_down is True
     wait_until(lambda: placed() == {(SPARE, "ACTIVE")}, 120, "the servers ACTIVE on node2")
-    print(f"\nfencing confirmed → three servers ACTIVE on node2: "
-          f"{time.monotonic() - fenced_at:.1f}s")  # fmt: skip
+    print(
+        f"\nfencing confirmed → three servers ACTIVE on node2: "
+        f"{time.monotonic() - fenced_at:.1f}s"
+    )
     publisher.cycle(resync=True)  # each server once: no second evacuation
     evacuations = [line for line in nova.api_requests("POST") if "/action" in line]
     assert len(evacuations) == 3, evacuations
 
-    bodies = [json.loads(r.body)["notification"]
-              for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)]  # fmt: skip
+    bodies = [
+        json.loads(r.body)["notification"]
+        for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
+    ]
     raised = [b["alarm"] for b in bodies if b["notificationType"] == "AlarmNotification"]
     root, *per_server = raised[:4]  # when the fencing was confirmed
     assert (root["managedObjectId"], root["faultType"], root["isRootCause"]) == (
-        HOST, "HOST_DOWN_FENCED", True)  # fmt: skip
+        HOST,
+        "HOST_DOWN_FENCED",
+        True,
+    )
     assert sorted(a["managedObjectId"] for a in per_server) == sorted(ids)
     assert sorted(root["correlatedAlarmIds"]) == sorted(a["id"] for a in per_server)
     cleared = [b["alarmId"] for b in bodies if b["notificationType"] == "AlarmClearedNotification"]
@@ -338,8 +375,10 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
 
     def failed_again(attempts: int) -> bool:
         cycle()
-        return all(len(requested[s]) == attempts and state(s) == (HOST, "ERROR", None)
-                   for s in (small, huge))  # fmt: skip
+        return all(
+            len(requested[s]) == attempts and state(s) == (HOST, "ERROR", None)
+            for s in (small, huge)
+        )
 
     wait_until(lambda: failed_again(1), 60, "both evacuations failed (no valid host)")
     assert node3(api).forced_down is True
@@ -368,15 +407,18 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert all(gap >= 2.0 * n - 0.5 for n, gap in enumerate(gaps, 1)), gaps
     given_up = [line for line in said if "still ERROR" in line]
-    assert given_up == [f"hakit-publisher: server {huge} on {HOST}: still ERROR after 3 "
-                        "evacuation(s); not requested again (its alarm stays open)"]  # fmt: skip
+    assert given_up == [
+        f"hakit-publisher: server {huge} on {HOST}: still ERROR after 3 "
+        "evacuation(s); not requested again (its alarm stays open)"
+    ]
     assert state(huge) == (HOST, "ERROR", None)
     evacuations = [line for line in nova.api_requests("POST") if "/action" in line]
     assert sum(small in line for line in evacuations) == 3
     assert sum(huge in line for line in evacuations) == 3
     rows = db.execute("SELECT server, host, attempts, gave_up FROM evacuations").fetchall()
-    assert sorted(rows) == sorted([("an-earlier-server", "node9", 1, 0),
-                                   (small, HOST, 3, 0), (huge, HOST, 3, 1)])  # fmt: skip
+    assert sorted(rows) == sorted(
+        [("an-earlier-server", "node9", 1, 0), (small, HOST, 3, 0), (huge, HOST, 3, 1)]
+    )
 
     back_and_cleared(nova, views, alerts, publisher, t0)
     assert db.execute("SELECT server FROM evacuations WHERE host = ?", (HOST,)).fetchall() == []

@@ -20,8 +20,9 @@ METADATA_RNG = "/usr/share/resource-agents/metadata.rng"
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_metadata_validates(agent: str, installed_agents: Path) -> None:
-    done = subprocess.run([str(installed_agents / agent), "meta-data"], capture_output=True,
-                          check=True)  # fmt: skip
+    done = subprocess.run(
+        [str(installed_agents / agent), "meta-data"], capture_output=True, check=True
+    )
     schema = etree.RelaxNG(etree.parse(METADATA_RNG))
     document = etree.fromstring(done.stdout)
     assert schema.validate(document), schema.error_log
@@ -38,15 +39,27 @@ def test_metadata_validates(agent: str, installed_agents: Path) -> None:
 def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     runs = {
-        "openstack-service": [f"binary={cloud.bin('cinder-scheduler')}", f"config={cloud.cinder_conf}",
-                              "host=tester-sched"],
-        "cinder-volume": [f"binary={cloud.bin('cinder-volume')}", f"config={cloud.cinder_conf}",
-                          "host=tester-cv"],
-        "nova-scheduler": [f"binary={cloud.bin('nova-scheduler')}", f"config={cloud.nova_conf}",
-                           "host=tester-ns"],
-        "nova-consoleauth": [f"binary={cloud.bin('nova-novncproxy')}", f"config={cloud.nova_conf}",
-                             "port=16081"],
-    }  # fmt: skip
+        "openstack-service": [
+            f"binary={cloud.bin('cinder-scheduler')}",
+            f"config={cloud.cinder_conf}",
+            "host=tester-sched",
+        ],
+        "cinder-volume": [
+            f"binary={cloud.bin('cinder-volume')}",
+            f"config={cloud.cinder_conf}",
+            "host=tester-cv",
+        ],
+        "nova-scheduler": [
+            f"binary={cloud.bin('nova-scheduler')}",
+            f"config={cloud.nova_conf}",
+            "host=tester-ns",
+        ],
+        "nova-consoleauth": [
+            f"binary={cloud.bin('nova-novncproxy')}",
+            f"config={cloud.nova_conf}",
+            "port=16081",
+        ],
+    }
 
     def run(agent: str) -> subprocess.CompletedProcess[str]:
         args = ["ocf-tester", "-n", f"tester-{agent}"]
@@ -54,12 +67,21 @@ def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None
             args += ["-o", option]
         if agent == "nova-consoleauth":  # a second proxy next to any other: its own port
             conf = tmp_path / "novnc.conf"
-            conf.write_text(cloud.nova_conf.read_text().replace("novncproxy_port = 16080",
-                                                                "novncproxy_port = 16081"))  # fmt: skip
+            conf.write_text(
+                cloud.nova_conf.read_text().replace(
+                    "novncproxy_port = 16080", "novncproxy_port = 16081"
+                )
+            )
             args[args.index(f"config={cloud.nova_conf}")] = f"config={conf}"
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HAKIT_RUN_DIR": str(tmp_path / agent)}
-        return subprocess.run([*args, str(HAKIT_AGENTS / agent)], capture_output=True, text=True,
-                              timeout=600, env=env, check=False)  # fmt: skip
+        return subprocess.run(
+            [*args, str(HAKIT_AGENTS / agent)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            check=False,
+        )
 
     with ThreadPoolExecutor(len(runs)) as pool:
         results = dict(zip(runs, pool.map(run, runs), strict=True))

@@ -3,7 +3,7 @@ with hakit's setting: placement 16.0.0's own code (its WSGI app, in one process 
 pinned venv) on the session's MariaDB at its default REPEATABLE-READ isolation.
 
 The interleaving is forced, not hoped for: claim A pauses once inside its transaction
-until claim B has committed (hakit.tools.lab.placement_race). The burst is the realistic
+until claim B has committed (hakit.lab.placement_race). The burst is the realistic
 shape: many claims at once, none paused.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from hakit.lab import openstack, placement_race
 from hakit.ocf import OCFExit
-from hakit.tools.lab import openstack, placement_race
 from tests.openstack.conftest import Cloud, Resource
 
 
@@ -27,8 +27,9 @@ def placement_dirs(cloud: Cloud, module_tmp: Path) -> dict[str, Path]:
     openstack.create_databases(cloud.venv, cloud.mariadb.url + "/", ["placement_race"])
     dirs = {}
     for name, safe in (("default", False), ("hakit", True)):
-        config = openstack.placement_config(database_url=cloud.db_url("placement_race"),
-                                            safe_claims=safe)  # fmt: skip
+        config = openstack.placement_config(
+            database_url=cloud.db_url("placement_race"), safe_claims=safe
+        )
         dirs[name] = module_tmp / f"placement-{name}"
         openstack.write_config(dirs[name] / "placement.conf", config)
     openstack.placement_db_sync(cloud.venv, [dirs["hakit"] / "placement.conf"])
@@ -37,24 +38,32 @@ def placement_dirs(cloud: Cloud, module_tmp: Path) -> dict[str, Path]:
 
 def reproduce(cloud: Cloud, config_dir: Path, *args: str) -> dict[str, Any]:
     env = openstack.service_env(cloud.venv, OS_PLACEMENT_CONFIG_DIR=str(config_dir))
-    done = subprocess.run([cloud.bin("python"), placement_race.__file__, *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [cloud.bin("python"), placement_race.__file__, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
 
 
 @pytest.mark.parametrize("when", ["early", "late"])
-def test_default_retry_over_allocates(cloud: Cloud, placement_dirs: dict[str, Path],
-                                      when: str) -> None:  # fmt: skip
+def test_default_retry_over_allocates(
+    cloud: Cloud, placement_dirs: dict[str, Path], when: str
+) -> None:
     result = reproduce(cloud, placement_dirs["default"], "race", when)
     assert result["statuses"] == {"A": 204, "B": 204}
     assert result["usage"] == result["capacity"] + 1  # 11 VCPU used of 10
 
 
 @pytest.mark.parametrize("when", ["early", "late"])
-def test_hakit_setting_refuses_the_stale_claim(cloud: Cloud, placement_dirs: dict[str, Path],
-                                               when: str) -> None:  # fmt: skip
+def test_hakit_setting_refuses_the_stale_claim(
+    cloud: Cloud, placement_dirs: dict[str, Path], when: str
+) -> None:
     result = reproduce(cloud, placement_dirs["hakit"], "race", when)
     # the claim that lost the race gets 409 (nova sends it again as a new request): A,
     # or B when B waited on A's row locks until A's pause ran out and A committed first
@@ -73,8 +82,13 @@ def test_scheduler_agent_refuses_placements_default_retry(
     cloud: Cloud, placement_dirs: dict[str, Path], module_tmp: Path
 ) -> None:
     """validate-all (and so start) of the nova-scheduler agent enforces hakit's setting."""
-    scheduler = Resource("nova-scheduler", module_tmp, "ns-validate:0",
-                         binary=cloud.bin("nova-scheduler"), config=str(cloud.nova_conf))  # fmt: skip
+    scheduler = Resource(
+        "nova-scheduler",
+        module_tmp,
+        "ns-validate:0",
+        binary=cloud.bin("nova-scheduler"),
+        config=str(cloud.nova_conf),
+    )
 
     def validate(placement_config: Path) -> Any:
         return scheduler("validate-all", OCF_RESKEY_placement_config=str(placement_config))
@@ -85,6 +99,7 @@ def test_scheduler_agent_refuses_placements_default_retry(
     assert "Traceback" not in refused.stderr
     assert validate(placement_dirs["hakit"] / "placement.conf").code == OCFExit.SUCCESS
     assert validate(module_tmp / "absent.conf").code == OCFExit.ERR_INSTALLED
-    started = scheduler("start", OCF_RESKEY_placement_config=str(
-        placement_dirs["default"] / "placement.conf"))  # fmt: skip
+    started = scheduler(
+        "start", OCF_RESKEY_placement_config=str(placement_dirs["default"] / "placement.conf")
+    )
     assert started.code == OCFExit.ERR_CONFIGURED  # start validates first: nothing runs

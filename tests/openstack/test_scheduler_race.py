@@ -6,7 +6,7 @@ s1 and s2, one worker each, both consuming the scheduler queue) and three nova-c
 (c1, c2, c3), all nova 34 from the pinned venv, on the session's MariaDB and RabbitMQ, on
 127.0.0.1 only. Stand-ins: nova's fake.MediumFakeDriver for the hypervisor (10 VCPU a
 node, allocation ratios 1.0: 30 VCPU in all), hakit's keystone-less paste filter for
-keystone, and the stdlib stubs of hakit.tools.lab.openstack_stubs for glance (one image)
+keystone, and the stdlib stubs of hakit.lab.openstack_stubs for glance (one image)
 and neutron (empty answers; the servers have `"networks": "none"`).
 
 BOOTS 1-VCPU servers are created from as many threads at once. Whatever the interleaving
@@ -70,28 +70,48 @@ class Burst:
 def race_cloud(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     """placement, conductor, nova-api, the stubs, c1-c3 and s1-s2, hosts discovered."""
     began = time.monotonic()
-    settings = merged({
-        "DEFAULT": {"cpu_allocation_ratio": 1.0, "ram_allocation_ratio": 1.0,
-                    "disk_allocation_ratio": 1.0, "reserved_host_memory_mb": 0},
-        "scheduler": {"workers": 1},
-        "quota": {"instances": -1, "cores": -1, "ram": -1},  # PUT os-quota-sets asks keystone
-    }, stub_settings(GLANCE_PORT, NEUTRON_PORT))  # fmt: skip
-    with nova_cloud(cloud, module_tmp / "race", api_port=NOVA_API_PORT,
-                    placement_port=PLACEMENT_PORT, placement_database="placement_sched",
-                    settings=settings, token=ADMIN, api_timeout=120) as nova:  # fmt: skip
+    settings = merged(
+        {
+            "DEFAULT": {
+                "cpu_allocation_ratio": 1.0,
+                "ram_allocation_ratio": 1.0,
+                "disk_allocation_ratio": 1.0,
+                "reserved_host_memory_mb": 0,
+            },
+            "scheduler": {"workers": 1},
+            "quota": {"instances": -1, "cores": -1, "ram": -1},  # PUT os-quota-sets asks keystone
+        },
+        stub_settings(GLANCE_PORT, NEUTRON_PORT),
+    )
+    with nova_cloud(
+        cloud,
+        module_tmp / "race",
+        api_port=NOVA_API_PORT,
+        placement_port=PLACEMENT_PORT,
+        placement_database="placement_sched",
+        settings=settings,
+        token=ADMIN,
+        api_timeout=120,
+    ) as nova:
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
         for host in COMPUTES:
             nova.start_compute(host)
         for host in SCHEDULERS:
             nova.start_scheduler(host, debug=True)
-        wait_until(lambda: nova.computes_up(COMPUTES)
-                   and nova.services_up("nova-scheduler", SCHEDULERS)
-                   and sorted(nova.providers()) == list(COMPUTES)
-                   and http_answers(GLANCE_PORT) and http_answers(NEUTRON_PORT),
-                   120, "c1-c3, s1-s2, their providers and the stubs up")  # fmt: skip
+        wait_until(
+            lambda: nova.computes_up(COMPUTES)
+            and nova.services_up("nova-scheduler", SCHEDULERS)
+            and sorted(nova.providers()) == list(COMPUTES)
+            and http_answers(GLANCE_PORT)
+            and http_answers(NEUTRON_PORT),
+            120,
+            "c1-c3, s1-s2, their providers and the stubs up",
+        )
         discovered = nova.discover_hosts()
-        print(f"\nrace cloud up in {time.monotonic() - began:.1f}s "
-              f"(discover_hosts {discovered:.1f}s)")  # fmt: skip
+        print(
+            f"\nrace cloud up in {time.monotonic() - began:.1f}s "
+            f"(discover_hosts {discovered:.1f}s)"
+        )
         yield nova
 
 
@@ -131,8 +151,11 @@ def burst(race_cloud: NovaCloud) -> Burst:
         capacity = int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"])
         found.append(Provider(name, used, capacity))
     scheduled = {h: SCHEDULED.findall(nova.services.log(h, tail=10**9)) for h in SCHEDULERS}
-    claims = [line for line in nova.services.log("placement", tail=10**9).splitlines()
-              if '"PUT /allocations/' in line]  # fmt: skip
+    claims = [
+        line
+        for line in nova.services.log("placement", tail=10**9).splitlines()
+        if '"PUT /allocations/' in line
+    ]
     conflicts = sum("status: 409" in line for line in claims)
     return Burst(servers, found, scheduled, conflicts, accepted, settle)
 
@@ -144,12 +167,14 @@ def test_no_provider_is_over_allocated(
     assert "allocation_conflict_retry_count = 1" in placement_conf  # hakit's SAFE_CLAIMS
     active = len(burst.status("ACTIVE"))
     with capsys.disabled():
-        print(f"\nAPI accepted {BOOTS} boots in {burst.accepted_s:.1f}s "
-              f"({BOOTS / burst.accepted_s:.1f}/s); all settled in {burst.settled_s:.1f}s "
-              f"({BOOTS / burst.settled_s:.1f} servers/s, {active / burst.settled_s:.1f} "
-              f"ACTIVE/s): ACTIVE {active}, ERROR {len(burst.status('ERROR'))}; VCPU used "
-              + ", ".join(f"{p.name} {p.used}/{p.capacity}" for p in burst.providers)
-              + f"; placement refused {burst.conflicts} claims (409)")  # fmt: skip
+        print(
+            f"\nAPI accepted {BOOTS} boots in {burst.accepted_s:.1f}s "
+            f"({BOOTS / burst.accepted_s:.1f}/s); all settled in {burst.settled_s:.1f}s "
+            f"({BOOTS / burst.settled_s:.1f} servers/s, {active / burst.settled_s:.1f} "
+            f"ACTIVE/s): ACTIVE {active}, ERROR {len(burst.status('ERROR'))}; VCPU used "
+            + ", ".join(f"{p.name} {p.used}/{p.capacity}" for p in burst.providers)
+            + f"; placement refused {burst.conflicts} claims (409)"
+        )
     assert [p.capacity for p in burst.providers] == [VCPUS] * len(COMPUTES)
     over = [p for p in burst.providers if p.used > p.capacity]
     assert not over, over

@@ -1,11 +1,11 @@
-"""The cached OpenStack venv and the config writer (hakit.tools.lab.openstack)."""
+"""The cached OpenStack venv and the config writer (hakit.lab.openstack)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from hakit.tools.lab import openstack
+from hakit.lab import openstack
 from tests.openstack.conftest import Cloud
 
 
@@ -26,8 +26,15 @@ def test_venv_key_follows_the_constraints_and_the_interpreter(tmp_path: Path) ->
 
 
 def test_render_config(tmp_path: Path) -> None:
-    sections = {"DEFAULT": {"debug": False, "host": None, "enabled_backends": ["a", "b"],
-                            "state_path": tmp_path}, "x": {}}  # fmt: skip
+    sections = {
+        "DEFAULT": {
+            "debug": False,
+            "host": None,
+            "enabled_backends": ["a", "b"],
+            "state_path": tmp_path,
+        },
+        "x": {},
+    }
     assert openstack.render_config(sections) == (
         f"[DEFAULT]\ndebug = false\nenabled_backends = a,b\nstate_path = {tmp_path}\n\n[x]\n"
     )

@@ -7,20 +7,22 @@ import sys
 import time
 from pathlib import Path
 
-from hakit.tools.lab.lab import Lab
+from hakit.lab.lab import Lab
 from tests.topology.test_topology import EXAMPLE
 
 
 def topology(lab: Lab, verb: str, path: Path, *flags: str) -> str:
-    done = lab.run("node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", verb,
-                             str(path), *flags], timeout=180)  # fmt: skip
+    done = lab.run(
+        "node1",
+        [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", verb, str(path), *flags],
+        timeout=180,
+    )
     return done.stdout
 
 
 def settled(lab: Lab) -> bool:
     status = lab.cluster_status("node1")
-    return bool(status and status.running_on("web") and
-                len(status.running_on("worker-clone")) == 3)  # fmt: skip
+    return bool(status and status.running_on("web") and len(status.running_on("worker-clone")) == 3)
 
 
 def test_apply_is_idempotent_and_changes_only_what_changed(lab: Lab, tmp_path: Path) -> None:
@@ -31,13 +33,15 @@ def test_apply_is_idempotent_and_changes_only_what_changed(lab: Lab, tmp_path: P
         time.sleep(0.5)
     assert settled(lab)
     changed = tmp_path / "changed.yaml"
-    changed.write_text(EXAMPLE.read_text().replace("arguments: infinity",
-                                                   "arguments: '100000'"))  # fmt: skip
+    changed.write_text(EXAMPLE.read_text().replace("arguments: infinity", "arguments: '100000'"))
     diff = topology(lab, "diff", changed)
     assert 'name="arguments"' in diff and "100000" in diff
     assert "web-instance_attributes" not in diff
-    predicted = [ln for ln in topology(lab, "apply", changed, "--dry-run").splitlines()
-                 if ln.startswith("  would ")]  # fmt: skip
+    predicted = [
+        ln
+        for ln in topology(lab, "apply", changed, "--dry-run").splitlines()
+        if ln.startswith("  would ")
+    ]
     assert predicted and all("worker" in ln for ln in predicted), predicted
     assert any("Restart" in ln for ln in predicted)
     applied = topology(lab, "apply", changed)
@@ -52,8 +56,9 @@ def test_import_the_live_cluster(lab: Lab) -> None:
     from tests.topology.test_export import sections
 
     topology(lab, "apply", EXAMPLE)
-    done = lab.run("node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology",
-                             "import"], timeout=60)  # fmt: skip
+    done = lab.run(
+        "node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", "import"], timeout=60
+    )
     imported = load_text(done.stdout, "live.yaml")
     assert imported.problems == [] and imported.topology is not None
     expected = load(EXAMPLE).topology

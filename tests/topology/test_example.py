@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hakit.tools.lab.lab import Lab
+from hakit.lab.lab import Lab
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render
 from hakit.tools.topology.validate import validate
@@ -27,8 +27,11 @@ def test_the_reference_topology_is_valid_with_every_agent(lab: Lab) -> None:
     topology = loaded.topology
     assert topology is not None
     agents = {r.agent for r in topology.resources}
-    assert {"ocf:hakit:cinder-volume", "ocf:hakit:nova-scheduler",
-            "ocf:hakit:nova-consoleauth"} <= agents  # fmt: skip
+    assert {
+        "ocf:hakit:cinder-volume",
+        "ocf:hakit:nova-scheduler",
+        "ocf:hakit:nova-consoleauth",
+    } <= agents
 
 
 def test_pcs_builds_the_reference_topology_the_same(lab: Lab, tmp_path: Path) -> None:
@@ -41,8 +44,11 @@ def test_pcs_builds_the_reference_topology_the_same(lab: Lab, tmp_path: Path) ->
 
 
 def hakit(lab: Lab, verb: str, path: Path, *flags: str) -> str:
-    done = lab.run("node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", verb,
-                             str(path), *flags], timeout=180)  # fmt: skip
+    done = lab.run(
+        "node1",
+        [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", verb, str(path), *flags],
+        timeout=180,
+    )
     return done.stdout
 
 
@@ -50,16 +56,24 @@ def test_the_reference_topology_applies_to_the_lab(lab: Lab, tmp_path: Path) -> 
     """Applied with stop-all-resources (the lab has no haproxy or galera to run), again
     with no change, then the demo topology is put back for the other tests."""
     quiet = tmp_path / "openstack.yaml"
-    quiet.write_text(OPENSTACK.read_text().replace(
-        "    no-quorum-policy: stop\n", "    no-quorum-policy: stop\n    stop-all-resources: true\n"))  # fmt: skip
+    quiet.write_text(
+        OPENSTACK.read_text().replace(
+            "    no-quorum-policy: stop\n",
+            "    no-quorum-policy: stop\n    stop-all-resources: true\n",
+        )
+    )
     try:
         assert hakit(lab, "apply", quiet).startswith("applied in one cibadmin --patch")
         assert hakit(lab, "apply", quiet).strip() == "no change"
         live = lab.run("node1", ["cibadmin", "--query", "--scope", "configuration"]).stdout
-        for expected in ('id="nova-scheduler-clone"', 'id="fence-node3"', 'tag id="openstack-',
-                         'id="location-nova-scheduler-clone-rule"', 'path="/usr/libexec/hakit/alert"'):  # fmt: skip
+        for expected in (
+            'id="nova-scheduler-clone"',
+            'id="fence-node3"',
+            'tag id="openstack-',
+            'id="location-nova-scheduler-clone-rule"',
+            'path="/usr/libexec/hakit/alert"',
+        ):
             assert expected in live
     finally:
         hakit(lab, "apply", DEMO)
-        lab.run("node1", ["crm_attribute", "--delete", "--name", "stop-all-resources"],
-                check=False)  # fmt: skip
+        lab.run("node1", ["crm_attribute", "--delete", "--name", "stop-all-resources"], check=False)

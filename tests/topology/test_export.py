@@ -8,15 +8,21 @@ from pathlib import Path
 
 from lxml import etree
 
-from hakit.tools.lab.lab import Lab
+from hakit.lab.lab import Lab
 from hakit.tools.topology import model
 from hakit.tools.topology.export import crm_script, pcs_script
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render
 from tests.topology.test_topology import EXAMPLE
 
-SECTIONS = ("crm_config", "resources", "constraints", "fencing-topology", "rsc_defaults",
-            "op_defaults")  # fmt: skip
+SECTIONS = (
+    "crm_config",
+    "resources",
+    "constraints",
+    "fencing-topology",
+    "rsc_defaults",
+    "op_defaults",
+)
 
 
 def canonical(element: etree._Element) -> str:
@@ -38,13 +44,17 @@ def sections(cib: etree._Element) -> dict[str, str]:
     config = cib.find("configuration")
     assert config is not None
     found = {name: config.find(name) for name in SECTIONS}
-    return {name: canonical(element) for name, element in found.items()
-            if element is not None and len(element)}  # fmt: skip
+    return {
+        name: canonical(element)
+        for name, element in found.items()
+        if element is not None and len(element)
+    }
 
 
 def empty_cib(path: Path) -> Path:
-    path.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
-                                   check=True).stdout)  # fmt: skip
+    path.write_text(
+        subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True, check=True).stdout
+    )
     return path
 
 
@@ -84,8 +94,12 @@ def test_crm_script_loads_into_crmsh(lab: Lab, tmp_path: Path) -> None:
     script = tmp_path / "config.crm"
     script.write_text(crm_script(topology))
     cib = empty_cib(tmp_path / "cib.xml")
-    done = lab.run("node1", ["env", f"CIB_file={cib}", "crm", "-F", "configure", "load",
-                             "update", str(script)], check=False, timeout=120)  # fmt: skip
+    done = lab.run(
+        "node1",
+        ["env", f"CIB_file={cib}", "crm", "-F", "configure", "load", "update", str(script)],
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     built = etree.parse(str(cib)).getroot()
     ours, theirs = sections(render(topology)), sections(built)

@@ -23,8 +23,15 @@ from tests.topology.test_export import canonical, empty_cib, pcs_built
 from tests.topology.test_topology import BASE, problems
 
 FEATURES = REPO / "tests" / "topology" / "data" / "features.yaml"
-ALL_SECTIONS = ("crm_config", "resources", "constraints", "rsc_defaults", "op_defaults", "tags",
-                "acls")  # fmt: skip
+ALL_SECTIONS = (
+    "crm_config",
+    "resources",
+    "constraints",
+    "rsc_defaults",
+    "op_defaults",
+    "tags",
+    "acls",
+)
 
 
 def features() -> model.Topology:
@@ -39,8 +46,11 @@ def sections(cib: etree._Element) -> dict[str, str]:
         pair.getparent().remove(pair)  # type: ignore[union-attr]
     config = cib.find("configuration")
     assert config is not None
-    return {name: canonical(config.find(name)) for name in ALL_SECTIONS  # type: ignore[arg-type]
-            if config.find(name) is not None}  # fmt: skip
+    return {
+        name: canonical(config.find(name))  # type: ignore[arg-type]
+        for name in ALL_SECTIONS
+        if config.find(name) is not None
+    }
 
 
 def test_every_feature_passes_pacemakers_schema_and_crm_verify() -> None:
@@ -89,9 +99,14 @@ def test_crmsh_loads_the_same_cib(tmp_path: Path) -> None:
     script = tmp_path / "config.crm"
     script.write_text(crm_script(topology))
     cib = empty_cib(tmp_path / "cib.xml")
-    done = subprocess.run(["crm", "-F", "configure", "load", "update", str(script)],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "CIB_file": str(cib)})  # fmt: skip
+    done = subprocess.run(
+        ["crm", "-F", "configure", "load", "update", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "CIB_file": str(cib)},
+    )
     assert done.returncode == 0, done.stderr
     theirs = sections(etree.parse(str(cib)).getroot())
     ours = sections(render(topology))
@@ -101,8 +116,14 @@ def test_crmsh_loads_the_same_cib(tmp_path: Path) -> None:
 
 def test_crm_export_refuses_what_crmsh_cannot_say() -> None:
     with pytest.raises(ExportError, match="nested rules"):
-        crm_script(features().__class__(**{**vars(crm_compatible()), "constraints": model.
-                   Constraints(locations=features().constraints.locations)}))  # fmt: skip
+        crm_script(
+            features().__class__(
+                **{
+                    **vars(crm_compatible()),
+                    "constraints": model.Constraints(locations=features().constraints.locations),
+                }
+            )
+        )
     with pytest.raises(ExportError, match="default sets"):
         topology = crm_compatible()
         topology.defaults = features().defaults
@@ -158,29 +179,62 @@ RESOURCES = (
 )
 
 BROKEN = [
-    (RESOURCES + "constraints:\n  locations:\n    - {resource: a, rule: 'pingd is 3'}\n",
-     "t.yaml:8:34: constraints.locations[0].rule: rule: 'is' is not a comparison"),
-    (RESOURCES + "constraints:\n  locations:\n    - resource: a\n      rule: defined p and q eq 1 or r eq 2\n",
-     "t.yaml:9:34: constraints.locations[0].rule: rule: 'or' after 'and' (hint: add parentheses"),
-    (RESOURCES + "constraints:\n  locations: [{resource: a, node: n1, rule: defined p}]\n",
-     "a location needs node or rule (one of them)"),
-    (RESOURCES + "constraints:\n  colocation_sets: [{sets: [{resources: [a, c]}]}]\n",
-     "constraints.colocation_sets[0].sets[0].resources[1]: no resource 'c'"),
-    (RESOURCES + "constraints:\n  order_sets: [{sets: []}]\n", "constraints.order_sets[0]: no sets"),
+    (
+        RESOURCES + "constraints:\n  locations:\n    - {resource: a, rule: 'pingd is 3'}\n",
+        "t.yaml:8:34: constraints.locations[0].rule: rule: 'is' is not a comparison",
+    ),
+    (
+        RESOURCES
+        + "constraints:\n  locations:\n    - resource: a\n      rule: defined p and q eq 1 or r eq 2\n",
+        "t.yaml:9:34: constraints.locations[0].rule: rule: 'or' after 'and' (hint: add parentheses",
+    ),
+    (
+        RESOURCES + "constraints:\n  locations: [{resource: a, node: n1, rule: defined p}]\n",
+        "a location needs node or rule (one of them)",
+    ),
+    (
+        RESOURCES + "constraints:\n  colocation_sets: [{sets: [{resources: [a, c]}]}]\n",
+        "constraints.colocation_sets[0].sets[0].resources[1]: no resource 'c'",
+    ),
+    (
+        RESOURCES + "constraints:\n  order_sets: [{sets: []}]\n",
+        "constraints.order_sets[0]: no sets",
+    ),
     (RESOURCES + "constraints:\n  tickets: [{ticket: t}]\n", "needs resource or sets"),
-    (RESOURCES + "constraints:\n  tickets: [{ticket: t, resource: a, loss_policy: explode}]\n",
-     "'explode' is not one of stop, demote, fence, freeze"),
-    (RESOURCES + "defaults:\n  resource_sets: [{name: s, meta: {a: 1}, rule: op monitor}]\n",
-     "`op` tests apply to operation defaults only"),
-    (RESOURCES + "defaults:\n  operation_sets: [{name: s, meta: {a: 1}, rule: 'date-spec hour=9'}]\n",
-     "date-spec has no option 'hour'"),
-    (RESOURCES + "bundles: [{name: bb, image: i, resource: c}]\n", "bundles[0] \"bb\".resource: no resource named 'c'"),
-    (RESOURCES + "bundles: [{name: bb, image: i, ports: [{port: 1, range: 2-3}]}]\n", "give port or range"),
-    (RESOURCES + "tags: [{name: tg, resources: [a, zz]}]\n", "tags[0] \"tg\".resources[1]: no resource 'zz'"),
-    (RESOURCES + "acls:\n  roles: [{name: r, permissions: [{kind: read}]}]\n", "needs xpath or reference"),
-    (RESOURCES + "acls:\n  roles: [{name: reader}]\n  users: [{name: u, roles: [raeder]}]\n",
-     "no role 'raeder' (hint: did you mean 'reader'?)"),
-]  # fmt: skip
+    (
+        RESOURCES + "constraints:\n  tickets: [{ticket: t, resource: a, loss_policy: explode}]\n",
+        "'explode' is not one of stop, demote, fence, freeze",
+    ),
+    (
+        RESOURCES + "defaults:\n  resource_sets: [{name: s, meta: {a: 1}, rule: op monitor}]\n",
+        "`op` tests apply to operation defaults only",
+    ),
+    (
+        RESOURCES
+        + "defaults:\n  operation_sets: [{name: s, meta: {a: 1}, rule: 'date-spec hour=9'}]\n",
+        "date-spec has no option 'hour'",
+    ),
+    (
+        RESOURCES + "bundles: [{name: bb, image: i, resource: c}]\n",
+        "bundles[0] \"bb\".resource: no resource named 'c'",
+    ),
+    (
+        RESOURCES + "bundles: [{name: bb, image: i, ports: [{port: 1, range: 2-3}]}]\n",
+        "give port or range",
+    ),
+    (
+        RESOURCES + "tags: [{name: tg, resources: [a, zz]}]\n",
+        "tags[0] \"tg\".resources[1]: no resource 'zz'",
+    ),
+    (
+        RESOURCES + "acls:\n  roles: [{name: r, permissions: [{kind: read}]}]\n",
+        "needs xpath or reference",
+    ),
+    (
+        RESOURCES + "acls:\n  roles: [{name: reader}]\n  users: [{name: u, roles: [raeder]}]\n",
+        "no role 'raeder' (hint: did you mean 'reader'?)",
+    ),
+]
 
 
 @pytest.mark.parametrize(("text", "expected"), BROKEN)

@@ -35,30 +35,56 @@ def problems(text: str, *, agents: bool = False) -> list[str]:
 BROKEN = [
     ("cluster: {name: t\n", "t.yaml:2:1: (YAML): expected ',' or '}'"),
     ("cluster: {name: t}\nresources: {a: 1}\n", "t.yaml:2:12: resources: expected a list"),
-    (BASE + "resources:\n  - {name: a, agent: ocf:hakit:service, parmas: {}}\n",
-     "t.yaml:4:41: resources[0] \"a\".parmas: unknown key 'parmas' (hint: did you mean 'params'?)"),
-    (BASE + "resources:\n  - {name: a, agent: x, ops: [{name: monitor, check_level: hi}]}\n",
-     "check_level: 'hi' is not an integer"),
-    (BASE + "resources:\n  - {name: a, agent: x}\n  - {name: a, agent: y}\n",
-     "t.yaml:5:12: resources[1] \"a\".name: the name 'a' is already used"),
-    (BASE + "resources:\n  - {name: web, agent: x}\nconstraints:\n  orders: [{first: wbe, then: web}]\n",
-     "t.yaml:6:20: constraints.orders[0].first: no resource 'wbe' (hint: did you mean 'web'?)"),
-    (BASE + "resources:\n  - {name: web, agent: x}\nconstraints:\n  locations: [{resource: web, node: n3}]\n",
-     "constraints.locations[0].node: no node 'n3'"),
-    (BASE + "resources:\n  - {name: web, agent: x}\nconstraints:\n  colocations: [{resource: web, with: web, score: lots}]\n",
-     "'lots' is not a score"),
+    (
+        BASE + "resources:\n  - {name: a, agent: ocf:hakit:service, parmas: {}}\n",
+        "t.yaml:4:41: resources[0] \"a\".parmas: unknown key 'parmas' (hint: did you mean 'params'?)",
+    ),
+    (
+        BASE + "resources:\n  - {name: a, agent: x, ops: [{name: monitor, check_level: hi}]}\n",
+        "check_level: 'hi' is not an integer",
+    ),
+    (
+        BASE + "resources:\n  - {name: a, agent: x}\n  - {name: a, agent: y}\n",
+        "t.yaml:5:12: resources[1] \"a\".name: the name 'a' is already used",
+    ),
+    (
+        BASE
+        + "resources:\n  - {name: web, agent: x}\nconstraints:\n  orders: [{first: wbe, then: web}]\n",
+        "t.yaml:6:20: constraints.orders[0].first: no resource 'wbe' (hint: did you mean 'web'?)",
+    ),
+    (
+        BASE
+        + "resources:\n  - {name: web, agent: x}\nconstraints:\n  locations: [{resource: web, node: n3}]\n",
+        "constraints.locations[0].node: no node 'n3'",
+    ),
+    (
+        BASE
+        + "resources:\n  - {name: web, agent: x}\nconstraints:\n  colocations: [{resource: web, with: web, score: lots}]\n",
+        "'lots' is not a score",
+    ),
     (BASE + "resources:\n  - {name: a, template: nope}\n", "no template named 'nope'"),
-    (BASE + "resources:\n  - {name: a, agent: x, clone: {}}\ngroups:\n  - {name: g, members: [a, b]}\n",
-     "no resource named 'b'"),
-    (BASE + "resources:\n  - {name: a, agent: x, clone: {}}\ngroups:\n  - {name: g, members: [a]}\n",
-     "'a' is a clone; clone the group instead"),
-    (BASE + "fencing:\n  levels: [{index: 1, devices: [f1], target: n1}]\n",
-     "no fencing device 'f1'"),
-    (BASE + "resources:\n  - name: a\n    agent: x\n    ops: [{name: monitor, interval: 5s}, {name: monitor, interval: 5s}]\n",
-     "a second monitor every 5s"),
+    (
+        BASE
+        + "resources:\n  - {name: a, agent: x, clone: {}}\ngroups:\n  - {name: g, members: [a, b]}\n",
+        "no resource named 'b'",
+    ),
+    (
+        BASE
+        + "resources:\n  - {name: a, agent: x, clone: {}}\ngroups:\n  - {name: g, members: [a]}\n",
+        "'a' is a clone; clone the group instead",
+    ),
+    (
+        BASE + "fencing:\n  levels: [{index: 1, devices: [f1], target: n1}]\n",
+        "no fencing device 'f1'",
+    ),
+    (
+        BASE
+        + "resources:\n  - name: a\n    agent: x\n    ops: [{name: monitor, interval: 5s}, {name: monitor, interval: 5s}]\n",
+        "a second monitor every 5s",
+    ),
     ("nodes: []\n", "t.yaml:1:1: (top): missing cluster"),
     ("", "the file is empty"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "expected"), BROKEN)
@@ -73,14 +99,23 @@ def test_all_problems_come_at_once() -> None:
 
 
 AGENT_CASES = [
-    ("{name: a, agent: 'ocf:hakit:service', params: {binary: sh, ready_prt: 1}}",
-     "ocf:hakit:service has no parameter 'ready_prt' (hint: did you mean 'ready_port'?)"),
-    ("{name: a, agent: 'ocf:hakit:service', params: {arguments: x}}",
-     "required parameter 'binary' is missing"),
-    ("{name: a, agent: 'ocf:heartbeat:IPaddr2', params: {ip: 10.0.0.1, arp_count: big}}",
-     "'big' is not an integer"),
-    ("{name: a, agent: 'ocf:hakit:nonexistent'}", "agent ocf:hakit:nonexistent is not installed here"),
-]  # fmt: skip
+    (
+        "{name: a, agent: 'ocf:hakit:service', params: {binary: sh, ready_prt: 1}}",
+        "ocf:hakit:service has no parameter 'ready_prt' (hint: did you mean 'ready_port'?)",
+    ),
+    (
+        "{name: a, agent: 'ocf:hakit:service', params: {arguments: x}}",
+        "required parameter 'binary' is missing",
+    ),
+    (
+        "{name: a, agent: 'ocf:heartbeat:IPaddr2', params: {ip: 10.0.0.1, arp_count: big}}",
+        "'big' is not an integer",
+    ),
+    (
+        "{name: a, agent: 'ocf:hakit:nonexistent'}",
+        "agent ocf:hakit:nonexistent is not installed here",
+    ),
+]
 
 
 @pytest.mark.usefixtures("installed_agents")
@@ -110,20 +145,47 @@ def test_the_example_is_valid_and_renders_deterministically(lab: object) -> None
 def test_cli_validate_and_render(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE + "resources:\n  - {name: a, agnt: x}\n")
-    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "topology", "validate",
-                           str(bad)], capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "hakit.tools.cli", "topology", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert f"{bad}:4:15: resources[0] \"a\".agnt: unknown key 'agnt'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 SCALARS = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none())
-KEYS = st.sampled_from(["cluster", "name", "nodes", "resources", "agent", "params", "ops",
-                        "clone", "groups", "members", "constraints", "orders", "first",
-                        "then", "with", "fencing", "devices", "levels", "index", "x"])  # fmt: skip
-DOCS = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                     st.dictionaries(KEYS, inner, max_size=5)),
-                    max_leaves=25)  # fmt: skip
+KEYS = st.sampled_from(
+    [
+        "cluster",
+        "name",
+        "nodes",
+        "resources",
+        "agent",
+        "params",
+        "ops",
+        "clone",
+        "groups",
+        "members",
+        "constraints",
+        "orders",
+        "first",
+        "then",
+        "with",
+        "fencing",
+        "devices",
+        "levels",
+        "index",
+        "x",
+    ]
+)
+DOCS = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)),
+    max_leaves=25,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -183,9 +245,23 @@ def test_simulate_a_node_failure_and_a_failed_monitor() -> None:
 def test_cli_simulate_json() -> None:
     import json
 
-    done = subprocess.run([sys.executable, "-m", "hakit.tools.cli", "topology", "simulate",
-                           str(EXAMPLE), "--no-agents", "--fail-node", "node1", "--json"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hakit.tools.cli",
+            "topology",
+            "simulate",
+            str(EXAMPLE),
+            "--no-agents",
+            "--fail-node",
+            "node1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert any(a["action"] == "Fence (reboot)" for a in result["reaction"])

@@ -12,8 +12,13 @@ from hakit.tools import cli
 
 
 def hakit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hakit.tools.cli", *args], capture_output=True,
-                          text=True, check=False, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "hakit.tools.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
 
 
 def test_agents_list() -> None:

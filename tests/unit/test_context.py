@@ -26,9 +26,17 @@ def test_probe_is_a_monitor_without_an_interval(interval: str | None, probe: boo
 
 @pytest.mark.parametrize(
     ("requested", "levels", "effective"),
-    [("0", (0, 10, 20), 0), ("10", (0, 10, 20), 10), ("20", (0, 10), 10), ("15", (0, 10, 20), 10),
-     ("5", (0, 10), 0), ("junk", (0, 10), 0), ("-3", (0, 10), 0), ("30", (0, 10, 20), 20)],
-)  # fmt: skip
+    [
+        ("0", (0, 10, 20), 0),
+        ("10", (0, 10, 20), 10),
+        ("20", (0, 10), 10),
+        ("15", (0, 10, 20), 10),
+        ("5", (0, 10), 0),
+        ("junk", (0, 10), 0),
+        ("-3", (0, 10), 0),
+        ("30", (0, 10, 20), 20),
+    ],
+)
 def test_check_level_falls_back_to_the_next_lower(
     requested: str, levels: tuple[int, ...], effective: int
 ) -> None:
@@ -45,8 +53,9 @@ def test_deadline_comes_from_crm_meta_timeout() -> None:
 
 def test_deadline_defaults_to_the_declared_timeout() -> None:
     env: dict[str, str] = {}
-    ctx = Context("start", env, params=ParameterValues([], env), log=Logger("t", env),
-                  default_timeout=42)  # fmt: skip
+    ctx = Context(
+        "start", env, params=ParameterValues([], env), log=Logger("t", env), default_timeout=42
+    )
     assert ctx.timeout == 42
 
 

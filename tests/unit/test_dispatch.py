@@ -131,8 +131,12 @@ def test_exception_becomes_err_generic_without_traceback(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     log = tmp_path / "agent.log"
-    crash = {**env, "OCF_RESKEY_behaviour": "crash", "OCF_RESKEY_password": "s3cr3t!",
-             "HA_LOGFILE": str(log)}  # fmt: skip
+    crash = {
+        **env,
+        "OCF_RESKEY_behaviour": "crash",
+        "OCF_RESKEY_password": "s3cr3t!",
+        "HA_LOGFILE": str(log),
+    }
     result = run_in_process(AGENT, "start", crash)
     assert result.code == OCFExit.ERR_GENERIC
     assert result.exit_reason == "internal error in agent example: RuntimeError: boom with ******"

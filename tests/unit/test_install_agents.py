@@ -40,10 +40,16 @@ def test_the_monitor_path_imports_nothing_heavy(tmp_path: Path) -> None:
     script = tmp_path / "resource.d" / "hakit" / "service"
     done = subprocess.run(
         ["/usr/bin/python3", "-IS", "-X", "importtime", str(script), "monitor"],
-        env={"OCF_RESOURCE_INSTANCE": "x", "HAKIT_RUN_DIR": str(tmp_path / "run"),
-             "OCF_RESKEY_binary": "sh", "OCF_RESKEY_CRM_meta_interval": "10000"},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env={
+            "OCF_RESOURCE_INSTANCE": "x",
+            "HAKIT_RUN_DIR": str(tmp_path / "run"),
+            "OCF_RESKEY_binary": "sh",
+            "OCF_RESKEY_CRM_meta_interval": "10000",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 7
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert imported.isdisjoint({"lxml", "typing", "enum", "re", "subprocess", "logging"})
@@ -52,20 +58,33 @@ def test_the_monitor_path_imports_nothing_heavy(tmp_path: Path) -> None:
 
 def test_the_installed_tree_is_self_sufficient(tmp_path: Path) -> None:
     """Every installed module imports under `python3 -IS` with only the OCF library added:
-    hakit.tools.health and what it imports came along, and nothing from elsewhere."""
+    hakit.resource_agents.health and what it imports came along, and nothing from elsewhere."""
     install(root=tmp_path)
     lib = tmp_path / "lib" / "hakit"
-    modules = sorted(".".join(p.relative_to(lib).with_suffix("").parts).removesuffix(".__init__")
-                     for p in lib.rglob("*.py"))  # fmt: skip
-    assert {"hakit.tools.health.publisher", "hakit.tools.health.api", "hakit.tools.health.cli",
-            "hakit.resource_agents.publisher", "hakit.ocf.cluster"} <= set(modules)  # fmt: skip
-    assert not any(m.startswith(("hakit.tools.topology", "hakit.tools.lab")) for m in modules)
-    code = (f"import importlib, sys; sys.path.insert(0, {str(lib)!r}); "
-            "[importlib.import_module(m) for m in sys.argv[1:]]; "
-            "print('\\n'.join(f'{n} {getattr(m, \"__file__\", None)}' for n, m in "
-            "sys.modules.items() if n.startswith('hakit')))")  # fmt: skip
-    done = subprocess.run(["/usr/bin/python3", "-IS", "-c", code, *modules], capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    modules = sorted(
+        ".".join(p.relative_to(lib).with_suffix("").parts).removesuffix(".__init__")
+        for p in lib.rglob("*.py")
+    )
+    assert {
+        "hakit.resource_agents.health.publisher",
+        "hakit.resource_agents.health.api",
+        "hakit.resource_agents.health.cli",
+        "hakit.resource_agents.publisher",
+        "hakit.ocf.cluster",
+    } <= set(modules)
+    assert not any(m.startswith(("hakit.tools.topology", "hakit.lab")) for m in modules)
+    code = (
+        f"import importlib, sys; sys.path.insert(0, {str(lib)!r}); "
+        "[importlib.import_module(m) for m in sys.argv[1:]]; "
+        "print('\\n'.join(f'{n} {getattr(m, \"__file__\", None)}' for n, m in "
+        "sys.modules.items() if n.startswith('hakit')))"
+    )
+    done = subprocess.run(
+        ["/usr/bin/python3", "-IS", "-c", code, *modules],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     files = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     assert all(f == "None" or f.startswith(f"{lib}/") for f in files.values()), files
@@ -80,14 +99,21 @@ def test_the_health_command_is_installed_and_removed(tmp_path: Path) -> None:
         f"rewritten on every install.\nimport sys\nsys.path.insert(0, '{tmp_path}/lib/hakit')\n"
     )
     store = ["--subscriptions", str(tmp_path / "subscriptions.db")]
-    added = subprocess.run([str(health), "tokens", *store, "add", "mano"], capture_output=True,
-                           text=True, check=False, env={})  # fmt: skip
+    added = subprocess.run(
+        [str(health), "tokens", *store, "add", "mano"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={},
+    )
     assert added.returncode == 0 and added.stdout.startswith("hakit_"), added.stderr
-    listed = subprocess.run([str(health), "tokens", *store, "list"], capture_output=True,
-                            text=True, check=False, env={})  # fmt: skip
+    listed = subprocess.run(
+        [str(health), "tokens", *store, "list"], capture_output=True, text=True, check=False, env={}
+    )
     assert (listed.returncode, listed.stdout) == (0, "mano\n")
-    usage = subprocess.run([str(health), "publish", "--help"], capture_output=True, text=True,
-                           check=False, env={})  # fmt: skip
+    usage = subprocess.run(
+        [str(health), "publish", "--help"], capture_output=True, text=True, check=False, env={}
+    )
     assert usage.returncode == 0 and usage.stdout.startswith("usage: hakit health publish ")
     removed = uninstall(root=tmp_path).removed
     assert health in removed and not health.parent.exists()

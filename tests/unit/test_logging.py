@@ -26,8 +26,9 @@ def test_info_is_logged_when_ha_debug_is_unset(tmp_path: Path) -> None:
     assert " tag[" in text and "INFO: hello" in text and "hidden" not in text
 
 
-@pytest.mark.parametrize(("value", "enabled"), [("0", False), ("1", True), ("", False),
-                                                ("yes", True), ("false", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "enabled"), [("0", False), ("1", True), ("", False), ("yes", True), ("false", False)]
+)
 def test_ha_debug_zero_means_off(tmp_path: Path, value: str, enabled: bool) -> None:
     log = tmp_path / "l"
     logger = Logger("t", {"HA_LOGFILE": str(log), "HA_debug": value})
@@ -36,8 +37,10 @@ def test_ha_debug_zero_means_off(tmp_path: Path, value: str, enabled: bool) -> N
     assert ("DEBUG: dbg" in log.read_text()) is enabled
 
 
-@pytest.mark.parametrize(("pcmk_debug", "enabled"), [("yes", True), ("pacemaker-execd", True),
-                                                     ("no", False), ("", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("pcmk_debug", "enabled"),
+    [("yes", True), ("pacemaker-execd", True), ("no", False), ("", False)],
+)
 def test_pcmk_debug_decides_when_ha_debug_is_absent(
     tmp_path: Path, pcmk_debug: str, enabled: bool
 ) -> None:
@@ -74,8 +77,12 @@ def test_ha_logtag_names_the_lines(tmp_path: Path) -> None:
 
 def test_secrets_are_masked_in_log_stderr_and_exit_reason(tmp_path: Path) -> None:
     log = tmp_path / "l"
-    env = {"OCF_RESKEY_state": str(tmp_path / "s"), "OCF_RESKEY_password": "pa$$w0rd",
-           "HA_LOGFILE": str(log), "HA_debug": "1"}  # fmt: skip
+    env = {
+        "OCF_RESKEY_state": str(tmp_path / "s"),
+        "OCF_RESKEY_password": "pa$$w0rd",
+        "HA_LOGFILE": str(log),
+        "HA_debug": "1",
+    }
     for behaviour, action in (("log-secret", "monitor"), ("fail:1", "start"), ("crash", "start")):
         result = run_in_process(AGENT, action, {**env, "OCF_RESKEY_behaviour": behaviour})
         assert "pa$$w0rd" not in result.stderr + result.stdout
@@ -92,6 +99,9 @@ def test_secret_in_a_bad_value_message_is_hidden(tmp_path: Path) -> None:
 
 
 def test_unwritable_logfile_does_not_break_the_agent(tmp_path: Path) -> None:
-    env = {"OCF_RESKEY_state": str(tmp_path / "s"), "HA_LOGFILE": "/proc/nonexistent/x",
-           "HA_LOGFACILITY": "daemon"}  # fmt: skip
+    env = {
+        "OCF_RESKEY_state": str(tmp_path / "s"),
+        "HA_LOGFILE": "/proc/nonexistent/x",
+        "HA_LOGFACILITY": "daemon",
+    }
     assert run_in_process(AGENT, "start", env).code == 0

@@ -53,9 +53,19 @@ def test_every_action_has_a_timeout_and_the_version_is_ocf_1_1() -> None:
     assert root.get("version") == "0.1"
     actions = root.findall("actions/action")
     assert {a.get("name") for a in actions} >= {
-        "start", "stop", "monitor", "meta-data", "validate-all", "notify", "promote",
-        "demote", "reload", "reload-agent", "migrate_to", "migrate_from",
-    }  # fmt: skip
+        "start",
+        "stop",
+        "monitor",
+        "meta-data",
+        "validate-all",
+        "notify",
+        "promote",
+        "demote",
+        "reload",
+        "reload-agent",
+        "migrate_to",
+        "migrate_from",
+    }
     assert all(a.get("timeout", "").endswith("s") for a in actions)
     depths = {a.get("depth") for a in actions if a.get("name") == "monitor"}
     assert depths == {None, "10"}
@@ -85,9 +95,13 @@ def test_text_is_escaped_and_round_trips() -> None:
 def test_secret_defaults_never_appear_in_metadata() -> None:
     secret = SecretParam("password", "Password", default="hunter2")
     agent = Agent(
-        name="s", version="1", shortdesc="s", longdesc="s", parameters=[secret],
+        name="s",
+        version="1",
+        shortdesc="s",
+        longdesc="s",
+        parameters=[secret],
         actions=[Action(n, lambda ctx: 0, timeout=5) for n in ("start", "stop", "monitor")],
-    )  # fmt: skip
+    )
     assert "hunter2" not in agent.metadata()
 
 
@@ -96,16 +110,24 @@ def test_enum_parameters_become_select_with_options() -> None:
     mode = root.find("parameters/parameter[@name='mode']/content")
     assert mode is not None and mode.get("type") == "select" and mode.get("default") == "safe"
     assert [o.get("value") for o in mode.findall("option")] == ["fast", "safe"]
-    types = {p.get("name"): p.find("content").get("type")  # type: ignore[union-attr]
-             for p in root.findall("parameters/parameter")}  # fmt: skip
+    types = {
+        p.get("name"): p.find("content").get("type")  # type: ignore[union-attr]
+        for p in root.findall("parameters/parameter")
+    }
     assert types["count"] == "integer" and types["port"] == "integer"
     assert types["flag"] == "boolean" and types["peers"] == "string"
 
 
 def test_declaration_errors_are_caught_early() -> None:
     with pytest.raises(ValueError, match="requires a monitor action"):
-        Agent(name="x", version="1", shortdesc="x", longdesc="x", parameters=[],
-              actions=[Action(n, lambda ctx: 0, timeout=5) for n in ("start", "stop")])  # fmt: skip
+        Agent(
+            name="x",
+            version="1",
+            shortdesc="x",
+            longdesc="x",
+            parameters=[],
+            actions=[Action(n, lambda ctx: 0, timeout=5) for n in ("start", "stop")],
+        )
     with pytest.raises(ValueError, match="not an OCF 1.1 action"):
         Action("restart", lambda ctx: 0, timeout=5)
     with pytest.raises(ValueError, match="required parameter has no default"):

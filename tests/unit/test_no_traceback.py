@@ -16,12 +16,37 @@ from tests.conftest import REPO, run_in_process
 from tests.support.example_agent import AGENT as EXAMPLE
 
 ACTIONS = st.sampled_from(
-    ["start", "stop", "monitor", "validate-all", "notify", "promote", "demote", "reload",
-     "reload-agent", "migrate_to", "migrate_from", "meta-data", "status", "", "☃"]
-)  # fmt: skip
+    [
+        "start",
+        "stop",
+        "monitor",
+        "validate-all",
+        "notify",
+        "promote",
+        "demote",
+        "reload",
+        "reload-agent",
+        "migrate_to",
+        "migrate_from",
+        "meta-data",
+        "status",
+        "",
+        "☃",
+    ]
+)
 TEXT = st.text(alphabet=string.printable + "é☃\x00", max_size=30)
-META = st.sampled_from(["interval", "timeout", "clone", "clone_max", "clone_node_max",
-                        "globally_unique", "notify_type", "notify_start_resource"])  # fmt: skip
+META = st.sampled_from(
+    [
+        "interval",
+        "timeout",
+        "clone",
+        "clone_max",
+        "clone_node_max",
+        "globally_unique",
+        "notify_type",
+        "notify_start_resource",
+    ]
+)
 
 
 def environments(param_names: list[str]) -> st.SearchStrategy[dict[str, str]]:
@@ -64,10 +89,17 @@ def test_a_crashing_agent_process_prints_no_traceback(tmp_path: Path) -> None:
     """The real executable, not just `run()`: stderr holds only the exit reason."""
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.example_agent", "start"],
-        env={"OCF_RESKEY_state": str(tmp_path / "s"), "OCF_RESKEY_behaviour": "crash",
-             "HA_LOGFILE": str(tmp_path / "log"), "PATH": "/usr/bin:/bin"},
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env={
+            "OCF_RESKEY_state": str(tmp_path / "s"),
+            "OCF_RESKEY_behaviour": "crash",
+            "HA_LOGFILE": str(tmp_path / "log"),
+            "PATH": "/usr/bin:/bin",
+        },
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "ocf-exit-reason:internal error in agent example: RuntimeError" in done.stderr

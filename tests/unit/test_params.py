@@ -60,9 +60,13 @@ def test_program_lookup_in_path_and_installation_codes(tmp_path: object) -> None
 
 
 def test_values_defaults_empty_and_unset() -> None:
-    params = [StringParam("s", "s", default="d"), StringParam("e", "e", default=""),
-              IntegerParam("i", "i", default="3"), IntegerParam("u", "u"),
-              ListParam("l", "l", default="")]  # fmt: skip
+    params = [
+        StringParam("s", "s", default="d"),
+        StringParam("e", "e", default=""),
+        IntegerParam("i", "i", default="3"),
+        IntegerParam("u", "u"),
+        ListParam("l", "l", default=""),
+    ]
     values = ParameterValues(params, {"OCF_RESKEY_i": ""})
     s, e, i, u, lst = params
     assert values[s] == "d" and values[e] == "" and values[i] == 3

@@ -53,13 +53,22 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
         lines.append(words)
         for number, recipient in enumerate(alert.recipients, 1):
             rid = f"{alert.name}-recipient" + (f"-{number}" if number > 1 else "")
-            words = [*pcs, "alert", "recipient", "add", alert.name, f"value={recipient.value}",
-                     f"id={rid}"]  # fmt: skip
+            words = [
+                *pcs,
+                "alert",
+                "recipient",
+                "add",
+                alert.name,
+                f"value={recipient.value}",
+                f"id={rid}",
+            ]
             words += ["options", *_pairs(recipient.params)] if recipient.params else []
             words += ["meta", *_pairs(recipient.meta)] if recipient.meta else []
             lines.append(words)
-    header = (f"# cluster-name {topology.cluster.name} is set by "
-              f"`pcs cluster setup {topology.cluster.name} ...`, not as a property\n")  # fmt: skip
+    header = (
+        f"# cluster-name {topology.cluster.name} is set by "
+        f"`pcs cluster setup {topology.cluster.name} ...`, not as a property\n"
+    )
     if any(alert.select for alert in topology.alerts):
         header += "# pcs 0.11 cannot set an alert's select; add it with cibadmin\n"
     return header + "".join(shlex.join(words) + "\n" for words in lines)
@@ -72,7 +81,10 @@ def _refuse_tags_in_constraints(topology: model.Topology) -> None:
     used |= {x.with_ for x in c.colocations} | {x.first for x in c.orders}
     used |= {x.then for x in c.orders} | {x.resource for x in c.tickets if x.resource}
     owners: list[model.ColocationSet | model.OrderSet | model.Ticket] = [
-        *c.colocation_sets, *c.order_sets, *c.tickets]  # fmt: skip
+        *c.colocation_sets,
+        *c.order_sets,
+        *c.tickets,
+    ]
     for owner in owners:
         used |= {name for item in owner.sets for name in item.resources}
     if tags & used:
@@ -85,20 +97,29 @@ def _refuse_tags_in_constraints(topology: model.Topology) -> None:
 def _pcs_bundles(topology: model.Topology) -> list[list[str]]:
     lines = []
     for bundle in topology.bundles:
-        container = {"image": bundle.image, "replicas": bundle.replicas,
-                     "replicas-per-host": bundle.replicas_per_host,
-                     "promoted-max": bundle.promoted_max, "run-command": bundle.run_command,
-                     "options": bundle.options}  # fmt: skip
+        container = {
+            "image": bundle.image,
+            "replicas": bundle.replicas,
+            "replicas-per-host": bundle.replicas_per_host,
+            "promoted-max": bundle.promoted_max,
+            "run-command": bundle.run_command,
+            "options": bundle.options,
+        }
         words = ["resource", "bundle", "create", bundle.name, "container", bundle.runtime]
         words += [f"{k}={v}" for k, v in container.items() if v is not None]
         words += ["network", *_pairs(bundle.network)] if bundle.network else []
         for port in bundle.ports:
-            words += ["port-map", *_pairs({k.replace("_", "-"): v for k, v in vars(port).items()
-                                           if v is not None})]  # fmt: skip
+            words += [
+                "port-map",
+                *_pairs({k.replace("_", "-"): v for k, v in vars(port).items() if v is not None}),
+            ]
         for mapping in bundle.storage:
-            words += ["storage-map", *_pairs({k.replace("_", "-"): v
-                                              for k, v in vars(mapping).items()
-                                              if v is not None})]  # fmt: skip
+            words += [
+                "storage-map",
+                *_pairs(
+                    {k.replace("_", "-"): v for k, v in vars(mapping).items() if v is not None}
+                ),
+            ]
         words += ["meta", *_pairs(bundle.meta)] if bundle.meta else []
         lines.append(words)
     return lines
@@ -112,8 +133,12 @@ def _rule_words(text: str) -> list[str]:
 def _set_words(sets: list[model.ResourceSet]) -> list[str]:
     words: list[str] = []
     for item in sets:
-        options = {"sequential": item.sequential, "require-all": item.require_all,
-                   "role": item.role, "action": item.action}  # fmt: skip
+        options = {
+            "sequential": item.sequential,
+            "require-all": item.require_all,
+            "role": item.role,
+            "action": item.action,
+        }
         words += ["set", *item.resources]
         words += [f"{k}={text_value(v)}" for k, v in options.items() if v is not None]
     return words
@@ -122,32 +147,50 @@ def _set_words(sets: list[model.ResourceSet]) -> list[str]:
 def _pcs_set_constraints(c: model.Constraints) -> list[list[str]]:
     lines = []
     for colocation in c.colocation_sets:
-        lines.append(["constraint", "colocation", *_set_words(colocation.sets), "setoptions",
-                      f"score={colocation.score}"])  # fmt: skip
+        lines.append(
+            [
+                "constraint",
+                "colocation",
+                *_set_words(colocation.sets),
+                "setoptions",
+                f"score={colocation.score}",
+            ]
+        )
     for order in c.order_sets:
-        words = ["constraint", "order", *_set_words(order.sets), "setoptions",
-                 f"kind={order.kind}"]  # fmt: skip
-        words += [f"symmetrical={text_value(order.symmetrical)}"] \
-            if order.symmetrical is not None else []  # fmt: skip
+        words = ["constraint", "order", *_set_words(order.sets), "setoptions", f"kind={order.kind}"]
+        words += (
+            [f"symmetrical={text_value(order.symmetrical)}"]
+            if order.symmetrical is not None
+            else []
+        )
         lines.append(words)
     for ticket in c.tickets:
         policy = [f"loss-policy={ticket.loss_policy}"] if ticket.loss_policy else []
         if ticket.resource:
             role = [ticket.role] if ticket.role else []
-            lines.append(["constraint", "ticket", "add", ticket.ticket, *role, ticket.resource,
-                          *policy])  # fmt: skip
+            lines.append(
+                ["constraint", "ticket", "add", ticket.ticket, *role, ticket.resource, *policy]
+            )
         else:
-            lines.append(["constraint", "ticket", *_set_words(ticket.sets), "setoptions",
-                          f"ticket={ticket.ticket}", *policy])  # fmt: skip
+            lines.append(
+                [
+                    "constraint",
+                    "ticket",
+                    *_set_words(ticket.sets),
+                    "setoptions",
+                    f"ticket={ticket.ticket}",
+                    *policy,
+                ]
+            )
     return lines
 
 
 def _pcs_defaults(defaults: model.Defaults) -> list[list[str]]:
     lines = []
-    for command, plain, sets in ((["resource", "defaults"], defaults.resources,
-                                  defaults.resource_sets),
-                                 (["resource", "op", "defaults"], defaults.operations,
-                                  defaults.operation_sets)):  # fmt: skip
+    for command, plain, sets in (
+        (["resource", "defaults"], defaults.resources, defaults.resource_sets),
+        (["resource", "op", "defaults"], defaults.operations, defaults.operation_sets),
+    ):
         if plain:
             lines.append([*command, "update", *_pairs(plain)])
         for item in sets:
@@ -165,8 +208,14 @@ def _pcs_acls(acls: model.Acls) -> list[list[str]]:
         words = ["acl", "role", "create", role.name]
         words += [f"description={role.description}"] if role.description else []
         for permission in role.permissions:
-            words += [permission.kind, *(["xpath", permission.xpath] if permission.xpath
-                                         else ["id", permission.reference or ""])]  # fmt: skip
+            words += [
+                permission.kind,
+                *(
+                    ["xpath", permission.xpath]
+                    if permission.xpath
+                    else ["id", permission.reference or ""]
+                ),
+            ]
         lines.append(words)
     lines += [["acl", "user", "create", user.name, *user.roles] for user in acls.users]
     lines += [["acl", "group", "create", group.name, *group.roles] for group in acls.groups]
@@ -179,8 +228,15 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
     bundled = {b.resource: b.name for b in topology.bundles if b.resource}
     for resource in topology.resources:
         full = effective(resource, topology)
-        words = [*pcs, "resource", "create", "--no-default-ops", full.name, full.agent or "",
-                 *_pairs(full.params)]  # fmt: skip
+        words = [
+            *pcs,
+            "resource",
+            "create",
+            "--no-default-ops",
+            full.name,
+            full.agent or "",
+            *_pairs(full.params),
+        ]
         for op in full.ops:
             words += ["op", *_op_words(op)]
         words += ["meta", *_pairs(full.meta)] if full.meta else []
@@ -208,15 +264,37 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
     for loc in c.locations:
         if loc.rule is not None:
             role = [f"role={loc.role}"] if loc.role else []
-            lines.append([*pcs, "constraint", "location", loc.resource, "rule", *role,
-                          f"score={loc.score}", *_rule_words(loc.rule)])  # fmt: skip
+            lines.append(
+                [
+                    *pcs,
+                    "constraint",
+                    "location",
+                    loc.resource,
+                    "rule",
+                    *role,
+                    f"score={loc.score}",
+                    *_rule_words(loc.rule),
+                ]
+            )
             continue
-        lines.append([*pcs, "constraint", "location", loc.resource, "prefers",
-                      f"{loc.node}={loc.score}"])  # fmt: skip
+        lines.append(
+            [*pcs, "constraint", "location", loc.resource, "prefers", f"{loc.node}={loc.score}"]
+        )
     for col in c.colocations:
-        lines.append([*pcs, "constraint", "colocation", "add", *([col.role] if col.role else []),
-                      col.resource, "with", *([col.with_role] if col.with_role else []),
-                      col.with_, col.score])  # fmt: skip
+        lines.append(
+            [
+                *pcs,
+                "constraint",
+                "colocation",
+                "add",
+                *([col.role] if col.role else []),
+                col.resource,
+                "with",
+                *([col.with_role] if col.with_role else []),
+                col.with_,
+                col.score,
+            ]
+        )
     for order in c.orders:
         words = [*pcs, "constraint", "order"]
         words += [order.first_action] if order.first_action else []
@@ -227,8 +305,11 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
             words.append(f"symmetrical={text_value(order.symmetrical)}")
         lines.append(words)
     for level in topology.fencing.levels:
-        target = level.target or (f"regexp%{level.target_pattern}" if level.target_pattern
-                                  else f"attrib%{level.target_attribute}")  # fmt: skip
+        target = level.target or (
+            f"regexp%{level.target_pattern}"
+            if level.target_pattern
+            else f"attrib%{level.target_attribute}"
+        )
         lines.append([*pcs, "stonith", "level", "add", str(level.index), target, *level.devices])
     return lines
 
@@ -243,27 +324,34 @@ def crm_script(topology: model.Topology) -> str:
     props = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
     out.append(f"property cib-bootstrap-options: {nv(props)}")
     for device in topology.fencing.devices:
-        out.append(_crm_primitive(device.name, f"stonith:{device.agent}", device.params,
-                                  device.ops, device.meta))  # fmt: skip
+        out.append(
+            _crm_primitive(
+                device.name, f"stonith:{device.agent}", device.params, device.ops, device.meta
+            )
+        )
     for resource in topology.resources:
         full = effective(resource, topology)
         out.append(_crm_primitive(full.name, full.agent or "", full.params, full.ops, full.meta))
         grouped = {m for g in topology.groups for m in g.members}
         if full.clone and full.name not in grouped:
-            meta = clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable
-                                              else {})  # fmt: skip
-            out.append(f"clone {clone_id(full.name)} {full.name}" +
-                       (f" meta {nv(meta)}" if meta else ""))  # fmt: skip
+            meta = clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable else {})
+            out.append(
+                f"clone {clone_id(full.name)} {full.name}" + (f" meta {nv(meta)}" if meta else "")
+            )
     for group in topology.groups:
-        out.append(f"group {group.name} {' '.join(group.members)}" +
-                   (f" meta {nv(group.meta)}" if group.meta else ""))  # fmt: skip
+        out.append(
+            f"group {group.name} {' '.join(group.members)}"
+            + (f" meta {nv(group.meta)}" if group.meta else "")
+        )
         if group.clone:
             out.append(f"clone {clone_id(group.name)} {group.name}")
     out += _crm_constraints(topology.constraints)
     out += _crm_bundles_tags_acls(topology)
     if topology.defaults.resource_sets or topology.defaults.operation_sets:
-        raise ExportError("crmsh cannot express default sets with scores and rules; "
-                          "use the pcs export or apply the topology directly")  # fmt: skip
+        raise ExportError(
+            "crmsh cannot express default sets with scores and rules; "
+            "use the pcs export or apply the topology directly"
+        )
     for alert in topology.alerts:
         text = f"alert {alert.name} {shlex.quote(alert.path)}"
         text += f" meta {nv(alert.meta)}" if alert.meta else ""
@@ -286,21 +374,27 @@ def _crm_constraints(c: model.Constraints) -> list[str]:
     out = []
     for loc in c.locations:
         if loc.rule is None:
-            out.append(f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource} "
-                       f"{loc.score}: {loc.node}")  # fmt: skip
+            out.append(
+                f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource} "
+                f"{loc.score}: {loc.node}"
+            )
     for col in c.colocations:
         rsc = f"{col.resource}:{col.role}" if col.role else col.resource
         with_ = f"{col.with_}:{col.with_role}" if col.with_role else col.with_
-        out.append(f"colocation colocation-{col.resource}-{col.with_}-{col.score} "
-                   f"{col.score}: {rsc} {with_}")  # fmt: skip
+        out.append(
+            f"colocation colocation-{col.resource}-{col.with_}-{col.score} "
+            f"{col.score}: {rsc} {with_}"
+        )
     for order in c.orders:
         first = f"{order.first}:{order.first_action}" if order.first_action else order.first
         then = f"{order.then}:{order.then_action}" if order.then_action else order.then
         sym = (
             f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
         )
-        out.append(f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
-                   f"{first} {then}{sym}")  # fmt: skip
+        out.append(
+            f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
+            f"{first} {then}{sym}"
+        )
     return out + _crm_rules_and_sets(c)
 
 
@@ -312,8 +406,9 @@ def _crm_sets(sets: list[model.ResourceSet], kind: str) -> str:
     for item in sets:
         shape = (item.sequential, item.require_all)
         if item.role or item.action or shape not in ((None, None), (False, None), (False, False)):
-            raise ExportError(f"crmsh cannot express this {kind} set ({item.resources}): "
-                              "use the pcs export")  # fmt: skip
+            raise ExportError(
+                f"crmsh cannot express this {kind} set ({item.resources}): " "use the pcs export"
+            )
         plain = shape == (None, None)
         if plain and previous_plain:
             raise ExportError(f"crmsh would merge two sequential {kind} sets: use the pcs export")
@@ -321,8 +416,10 @@ def _crm_sets(sets: list[model.ResourceSet], kind: str) -> str:
         words += [brackets[0], *item.resources, brackets[1]] if brackets else item.resources
         previous_plain = plain
     if kind == "colocation" and len(words) == 2:
-        raise ExportError("crmsh reads a two-resource colocation set as a plain colocation "
-                          "(reversed): use the pcs export")  # fmt: skip
+        raise ExportError(
+            "crmsh reads a two-resource colocation set as a plain colocation "
+            "(reversed): use the pcs export"
+        )
     return " ".join(words)
 
 
@@ -335,18 +432,26 @@ def _crm_rules_and_sets(c: model.Constraints) -> list[str]:
                 text = rules.crm_text(rules.parse(loc.rule))
             except ValueError as error:
                 raise ExportError(str(error)) from None
-            out.append(f"location location-{loc.resource}-{number} {loc.resource} rule{role} "
-                       f"{loc.score}: {text}")  # fmt: skip
+            out.append(
+                f"location location-{loc.resource}-{number} {loc.resource} rule{role} "
+                f"{loc.score}: {text}"
+            )
     for number, colocation in enumerate(c.colocation_sets):
-        out.append(f"colocation colocation_set-{number} {colocation.score}: "
-                   f"{_crm_sets(colocation.sets, 'colocation')}")  # fmt: skip
+        out.append(
+            f"colocation colocation_set-{number} {colocation.score}: "
+            f"{_crm_sets(colocation.sets, 'colocation')}"
+        )
     for number, order in enumerate(c.order_sets):
-        sym = f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None \
-            else ""  # fmt: skip
+        sym = (
+            f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
+        )
         out.append(f"order order_set-{number} {order.kind}: {_crm_sets(order.sets, 'order')}{sym}")
     for number, ticket in enumerate(c.tickets):
-        what = (f"{ticket.resource}:{ticket.role}" if ticket.role else ticket.resource) \
-            if ticket.resource else _crm_sets(ticket.sets, "ticket")  # fmt: skip
+        what = (
+            (f"{ticket.resource}:{ticket.role}" if ticket.role else ticket.resource)
+            if ticket.resource
+            else _crm_sets(ticket.sets, "ticket")
+        )
         policy = f" loss-policy={ticket.loss_policy}" if ticket.loss_policy else ""
         out.append(f"rsc_ticket ticket-{ticket.ticket}-{number} {ticket.ticket}: {what}{policy}")
     return out
@@ -356,12 +461,18 @@ def _crm_bundles_tags_acls(topology: model.Topology) -> list[str]:
     out = []
     for bundle in topology.bundles:
         if bundle.runtime == "podman":
-            raise ExportError(f"bundle {bundle.name}: crmsh 4.4 (Debian 12) knows docker and "
-                              "rkt bundles, not podman: use the pcs export")  # fmt: skip
-        container = {"image": bundle.image, "replicas": bundle.replicas,
-                     "replicas-per-host": bundle.replicas_per_host,
-                     "promoted-max": bundle.promoted_max, "run-command": bundle.run_command,
-                     "options": bundle.options}  # fmt: skip
+            raise ExportError(
+                f"bundle {bundle.name}: crmsh 4.4 (Debian 12) knows docker and "
+                "rkt bundles, not podman: use the pcs export"
+            )
+        container = {
+            "image": bundle.image,
+            "replicas": bundle.replicas,
+            "replicas-per-host": bundle.replicas_per_host,
+            "promoted-max": bundle.promoted_max,
+            "run-command": bundle.run_command,
+            "options": bundle.options,
+        }
         text = f"bundle {bundle.name} {bundle.runtime} " + " ".join(
             f"{k}={shlex.quote(str(v))}" for k, v in container.items() if v is not None
         )
@@ -384,16 +495,25 @@ def _crm_bundles_tags_acls(topology: model.Topology) -> list[str]:
     for role in topology.acls.roles:
         if role.description:
             out.append(f"# role {role.name}: crmsh drops its description {role.description!r}")
-        out.append(f"role {role.name} " + " ".join(
-            f'{p.kind} xpath:"{p.xpath}"' if p.xpath else f"{p.kind} ref:{p.reference}"
-            for p in role.permissions))  # fmt: skip
+        out.append(
+            f"role {role.name} "
+            + " ".join(
+                f'{p.kind} xpath:"{p.xpath}"' if p.xpath else f"{p.kind} ref:{p.reference}"
+                for p in role.permissions
+            )
+        )
     out += [f"acl_target {u.name} {' '.join(u.roles)}" for u in topology.acls.users]
     out += [f"acl_group {g.name} {' '.join(g.roles)}" for g in topology.acls.groups]
     return out
 
 
-def _crm_primitive(name: str, agent: str, params: dict[str, model.Scalar], ops: list[model.Op],
-                   meta: dict[str, model.Scalar]) -> str:  # fmt: skip
+def _crm_primitive(
+    name: str,
+    agent: str,
+    params: dict[str, model.Scalar],
+    ops: list[model.Op],
+    meta: dict[str, model.Scalar],
+) -> str:
     text = f"primitive {name} {agent}"
     if params:
         text += " params " + " ".join(

@@ -48,8 +48,7 @@ class Loaded:
                 if cut == len(path):
                     column += offset + (1 if path in self.quoted and offset else 0)
                 break
-        self.problems.append(Problem(self.file, line, column, describe(path, self), message,
-                                     hint))  # fmt: skip
+        self.problems.append(Problem(self.file, line, column, describe(path, self), message, hint))
 
 
 def describe(path: Path_, loaded: Loaded | None = None) -> str:
@@ -84,16 +83,24 @@ def load_text(text: str, file: str = "<string>", loaded: Loaded | None = None) -
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        loaded.problems.append(Problem(file, line, column, "(YAML)",
-                                       f"{error.problem or error.context}",
-                                       "fix the YAML syntax here"))  # fmt: skip
+        loaded.problems.append(
+            Problem(
+                file,
+                line,
+                column,
+                "(YAML)",
+                f"{error.problem or error.context}",
+                "fix the YAML syntax here",
+            )
+        )
         return loaded
     except yaml.YAMLError as error:
         loaded.problems.append(Problem(file, 0, 0, "(YAML)", str(error)))
         return loaded
     if node is None:
-        loaded.problems.append(Problem(file, 1, 1, "(top)", "the file is empty",
-                                       "start with `cluster: {name: ...}`"))  # fmt: skip
+        loaded.problems.append(
+            Problem(file, 1, 1, "(top)", "the file is empty", "start with `cluster: {name: ...}`")
+        )
         return loaded
     converter = _Converter(loaded)
     result = converter.convert(node, model.Topology, ())
@@ -123,14 +130,16 @@ class _Converter:
         if origin is typing.Literal:
             value = self.convert(node, str, path)
             if value is not _MISSING and value not in args:
-                return self.fail(path, f"{value!r} is not one of {', '.join(map(str, args))}",
-                                 did_you_mean(str(value), [str(a) for a in args]))  # fmt: skip
+                return self.fail(
+                    path,
+                    f"{value!r} is not one of {', '.join(map(str, args))}",
+                    did_you_mean(str(value), [str(a) for a in args]),
+                )
             return value
         if origin is list:
             if not isinstance(node, yaml.SequenceNode):
                 return self.fail(path, "expected a list", "write `- item` lines or `[a, b]`")
-            items = [self.convert(child, args[0], (*path, i))
-                     for i, child in enumerate(node.value)]  # fmt: skip
+            items = [self.convert(child, args[0], (*path, i)) for i, child in enumerate(node.value)]
             return [item for item in items if item is not _MISSING]
         if origin is dict:
             if not isinstance(node, yaml.MappingNode):
@@ -175,8 +184,11 @@ class _Converter:
 
     def dataclass(self, node: yaml.Node, cls: type, path: Path_) -> object:
         if not isinstance(node, yaml.MappingNode):
-            return self.fail(path, f"expected a mapping ({cls.__name__.lower()})",
-                             f"fields: {', '.join(_yaml_names(cls))}")  # fmt: skip
+            return self.fail(
+                path,
+                f"expected a mapping ({cls.__name__.lower()})",
+                f"fields: {', '.join(_yaml_names(cls))}",
+            )
         fields = {f.name: f for f in dataclasses.fields(cls)}
         hints = typing.get_type_hints(cls, vars(model))
         values: dict[str, object] = {}
@@ -185,11 +197,16 @@ class _Converter:
             key = str(key_node.value)
             attr = key + "_" if key + "_" in fields else key
             if attr not in fields:
-                self.loaded.marks[(*path, key)] = (key_node.start_mark.line + 1,
-                                                   key_node.start_mark.column + 1)  # fmt: skip
-                self.fail((*path, key), f"unknown key {key!r}",
-                          did_you_mean(key, _yaml_names(cls)) or
-                          f"known keys: {', '.join(_yaml_names(cls))}")  # fmt: skip
+                self.loaded.marks[(*path, key)] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+                self.fail(
+                    (*path, key),
+                    f"unknown key {key!r}",
+                    did_you_mean(key, _yaml_names(cls))
+                    or f"known keys: {', '.join(_yaml_names(cls))}",
+                )
                 continue
             present.add(attr)
             value = self.convert(value_node, hints[attr], (*path, key))
@@ -199,13 +216,20 @@ class _Converter:
                 self.loaded.names[path] = value
         if present - set(values):
             return _MISSING  # already reported where the value is
-        missing = [f.name.rstrip("_") for f in fields.values() if f.name not in values
-                   and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]  # fmt: skip
+        missing = [
+            f.name.rstrip("_")
+            for f in fields.values()
+            if f.name not in values
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             first = fields.get(missing[0]) or fields[missing[0] + "_"]
-            return self.fail(path, f"missing {', '.join(missing)}",
-                             f"{missing[0]}: {first.metadata.get('doc', '')}")  # fmt: skip
+            return self.fail(
+                path,
+                f"missing {', '.join(missing)}",
+                f"{missing[0]}: {first.metadata.get('doc', '')}",
+            )
         return cls(**values)
 
     def fail(self, path: Path_, message: str, hint: str = "") -> object:

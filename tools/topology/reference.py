@@ -50,20 +50,29 @@ TABLE_HEAD = "| key | type | required | default | meaning |\n|---|---|---|---|--
 
 
 def markdown() -> str:
-    lines = ["# Topology reference", "",
-             "Generated from `tools/topology/model.py` by `hakit topology reference`; "
-             "do not edit.", ""]  # fmt: skip
+    lines = [
+        "# Topology reference",
+        "",
+        "Generated from `tools/topology/model.py` by `hakit topology reference`; " "do not edit.",
+        "",
+    ]
     for cls in classes():
         lines += [f"## {cls.__name__}", "", (cls.__doc__ or "").strip(), "", TABLE_HEAD]
         hints = typing.get_type_hints(cls, vars(model))
         for f in dataclasses.fields(cls):
             required = dataclasses.MISSING is f.default and dataclasses.MISSING is f.default_factory
             default = "" if f.default in (dataclasses.MISSING, None) else f"`{f.default}`"
-            lines.append(f"| `{f.name.rstrip('_')}` | {type_name(hints[f.name])} | "
-                         f"{'yes' if required else ''} | {default} | "
-                         f"{f.metadata.get('doc', '')} |")  # fmt: skip
+            lines.append(
+                f"| `{f.name.rstrip('_')}` | {type_name(hints[f.name])} | "
+                f"{'yes' if required else ''} | {default} | "
+                f"{f.metadata.get('doc', '')} |"
+            )
         lines.append("")
     grammar = (rules.__doc__ or "").split("\n\n", 1)[1].strip()
-    lines += ["## Rules", "", "Location rules and default sets take a rule in pcs's syntax. "
-              + grammar, ""]  # fmt: skip
+    lines += [
+        "## Rules",
+        "",
+        "Location rules and default sets take a rule in pcs's syntax. " + grammar,
+        "",
+    ]
     return "\n".join(lines)

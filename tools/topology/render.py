@@ -45,8 +45,12 @@ def operations(parent: Element, rsc: str, ops: list[model.Op]) -> None:
                 attrs[key] = value
         op_element = etree.SubElement(element, "op", attrs)
         if op.check_level is not None:
-            nvset(op_element, "instance_attributes", f"{op_id}-instance_attributes",
-                  {"OCF_CHECK_LEVEL": op.check_level})  # fmt: skip
+            nvset(
+                op_element,
+                "instance_attributes",
+                f"{op_id}-instance_attributes",
+                {"OCF_CHECK_LEVEL": op.check_level},
+            )
 
 
 def agent_attributes(agent: str) -> dict[str, str]:
@@ -92,8 +96,11 @@ def clone_id(name: str) -> str:
 def clone_meta(spec: model.CloneSpec) -> dict[str, model.Scalar]:
     """The clone's meta attributes, its counts included (not `promotable`)."""
     meta: dict[str, model.Scalar] = dict(spec.meta)
-    for key, value in (("clone-max", spec.max), ("clone-node-max", spec.node_max),
-                       ("promoted-max", spec.promoted_max)):  # fmt: skip
+    for key, value in (
+        ("clone-max", spec.max),
+        ("clone-node-max", spec.node_max),
+        ("promoted-max", spec.promoted_max),
+    ):
         if value is not None:
             meta[key] = value
     return meta
@@ -111,8 +118,10 @@ def wrap_clone(parent: Element, name: str, spec: model.CloneSpec) -> Element:
 
 def render(topology: model.Topology) -> Element:
     """The complete CIB for `topology` (status section empty)."""
-    cib = etree.Element("cib", {"validate-with": VALIDATE_WITH, "admin_epoch": "0",
-                                "epoch": "1", "num_updates": "0"})  # fmt: skip
+    cib = etree.Element(
+        "cib",
+        {"validate-with": VALIDATE_WITH, "admin_epoch": "0", "epoch": "1", "num_updates": "0"},
+    )
     configuration = etree.SubElement(cib, "configuration")
     crm_config = etree.SubElement(configuration, "crm_config")
     properties = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
@@ -124,17 +133,25 @@ def render(topology: model.Topology) -> Element:
         nvset(element, "utilization", f"nodes-{number}-utilization", node.utilization)
     resources = etree.SubElement(configuration, "resources")
     for device in topology.fencing.devices:
-        primitive(resources, model.Resource(name=device.name, agent=f"stonith:{device.agent}",
-                                            params=device.params, meta=device.meta,
-                                            ops=device.ops))  # fmt: skip
+        primitive(
+            resources,
+            model.Resource(
+                name=device.name,
+                agent=f"stonith:{device.agent}",
+                params=device.params,
+                meta=device.meta,
+                ops=device.ops,
+            ),
+        )
     grouped = {member for group in topology.groups for member in group.members}
     grouped |= {bundle.resource for bundle in topology.bundles if bundle.resource}
     by_name = {r.name: effective(r, topology) for r in topology.resources}
     for resource in by_name.values():
         if resource.name in grouped:
             continue
-        parent = wrap_clone(resources, resource.name, resource.clone) if resource.clone \
-            else resources  # fmt: skip
+        parent = (
+            wrap_clone(resources, resource.name, resource.clone) if resource.clone else resources
+        )
         primitive(parent, resource)
     for group in topology.groups:
         parent = wrap_clone(resources, group.name, group.clone) if group.clone else resources
@@ -163,18 +180,30 @@ def bundle(parent: Element, item: model.Bundle, inner: model.Resource | None) ->
     """A bundle with pcs's ids: `<bundle>-port-map-<port>`, `<bundle>-storage-map[-N]`."""
     element = etree.SubElement(parent, "bundle", id=item.name)
     container = {"image": item.image}
-    for key, value in (("replicas", item.replicas), ("replicas-per-host", item.replicas_per_host),
-                       ("promoted-max", item.promoted_max), ("run-command", item.run_command),
-                       ("options", item.options)):  # fmt: skip
+    for key, value in (
+        ("replicas", item.replicas),
+        ("replicas-per-host", item.replicas_per_host),
+        ("promoted-max", item.promoted_max),
+        ("run-command", item.run_command),
+        ("options", item.options),
+    ):
         if value is not None:
             container[key] = str(value)
     etree.SubElement(element, item.runtime, container)
     if item.network or item.ports:
-        network = etree.SubElement(element, "network",
-                                   {k: text_value(v) for k, v in item.network.items()})  # fmt: skip
+        network = etree.SubElement(
+            element, "network", {k: text_value(v) for k, v in item.network.items()}
+        )
         for port in item.ports:
-            attrs = {k: str(v) for k, v in (("port", port.port), ("internal-port",
-                     port.internal_port), ("range", port.range)) if v is not None}  # fmt: skip
+            attrs = {
+                k: str(v)
+                for k, v in (
+                    ("port", port.port),
+                    ("internal-port", port.internal_port),
+                    ("range", port.range),
+                )
+                if v is not None
+            }
             attrs["id"] = f"{item.name}-port-map-{port.port or port.range}"
             etree.SubElement(network, "port-mapping", attrs)
     if item.storage:
@@ -215,11 +244,13 @@ def defaults(configuration: Element, values: model.Defaults) -> None:
                 meta.set("score", str(item.score))
             if item.rule:
                 rule = rules.parse(item.rule)
-                rules.to_element(meta, rule, f"{item.name}-rule", {"score": "INFINITY"},
-                                 always_boolean_op=True)  # fmt: skip
+                rules.to_element(
+                    meta, rule, f"{item.name}-rule", {"score": "INFINITY"}, always_boolean_op=True
+                )
             for name, value in item.meta.items():
-                etree.SubElement(meta, "nvpair", id=f"{item.name}-{name}", name=name,
-                                 value=text_value(value))  # fmt: skip
+                etree.SubElement(
+                    meta, "nvpair", id=f"{item.name}-{name}", name=name, value=text_value(value)
+                )
 
 
 def acls(parent: Element, values: model.Acls) -> None:
@@ -231,8 +262,10 @@ def acls(parent: Element, values: model.Acls) -> None:
         counts: dict[str, int] = {}
         for permission in role.permissions:
             count = counts[permission.kind] = counts.get(permission.kind, -1) + 1
-            attrs = {"id": f"{role.name}-{permission.kind}" + (f"-{count}" if count else ""),
-                     "kind": permission.kind}  # fmt: skip
+            attrs = {
+                "id": f"{role.name}-{permission.kind}" + (f"-{count}" if count else ""),
+                "kind": permission.kind,
+            }
             if permission.xpath:
                 attrs["xpath"] = permission.xpath
             if permission.reference:
@@ -277,10 +310,14 @@ def constraints(parent: Element, topology: model.Topology) -> None:
     for location in c.locations:
         _location(parent, location, unique)
     for colocation in c.colocations:
-        attrs = {"id": unique(f"colocation-{colocation.resource}-{colocation.with_}-"
-                              f"{colocation.score}"),
-                 "rsc": colocation.resource, "with-rsc": colocation.with_,
-                 "score": colocation.score}  # fmt: skip
+        attrs = {
+            "id": unique(
+                f"colocation-{colocation.resource}-{colocation.with_}-" f"{colocation.score}"
+            ),
+            "rsc": colocation.resource,
+            "with-rsc": colocation.with_,
+            "score": colocation.score,
+        }
         for key, value in (("rsc-role", colocation.role), ("with-rsc-role", colocation.with_role)):
             if value:
                 attrs[key] = value
@@ -323,26 +360,35 @@ def _location(parent: Element, location: model.Location, unique: Callable[[str],
 
 def _set_constraints(parent: Element, c: model.Constraints, unique: Callable[[str], str]) -> None:
     for colocation_set in c.colocation_sets:
-        element = etree.SubElement(parent, "rsc_colocation",
-                                   id=unique(set_constraint_id("colocation", colocation_set.sets)),
-                                   score=colocation_set.score)  # fmt: skip
+        element = etree.SubElement(
+            parent,
+            "rsc_colocation",
+            id=unique(set_constraint_id("colocation", colocation_set.sets)),
+            score=colocation_set.score,
+        )
         resource_sets(element, colocation_set.sets)
     for order_set in c.order_sets:
-        element = etree.SubElement(parent, "rsc_order",
-                                   id=unique(set_constraint_id("order", order_set.sets)),
-                                   kind=order_set.kind)  # fmt: skip
+        element = etree.SubElement(
+            parent,
+            "rsc_order",
+            id=unique(set_constraint_id("order", order_set.sets)),
+            kind=order_set.kind,
+        )
         if order_set.symmetrical is not None:
             element.set("symmetrical", text_value(order_set.symmetrical))
         resource_sets(element, order_set.sets)
     for ticket in c.tickets:
         if ticket.resource:
-            base = f"ticket-{ticket.ticket}-{ticket.resource}" + \
-                (f"-{ticket.role}" if ticket.role else "")  # fmt: skip
+            base = f"ticket-{ticket.ticket}-{ticket.resource}" + (
+                f"-{ticket.role}" if ticket.role else ""
+            )
             attrs = {"id": unique(base), "ticket": ticket.ticket, "rsc": ticket.resource}
             attrs |= {"rsc-role": ticket.role} if ticket.role else {}
         else:
-            attrs = {"id": unique(set_constraint_id("ticket", ticket.sets)),
-                     "ticket": ticket.ticket}  # fmt: skip
+            attrs = {
+                "id": unique(set_constraint_id("ticket", ticket.sets)),
+                "ticket": ticket.ticket,
+            }
         if ticket.loss_policy:
             attrs["loss-policy"] = ticket.loss_policy
         element = etree.SubElement(parent, "rsc_ticket", attrs)
@@ -359,8 +405,12 @@ def resource_sets(parent: Element, sets: list[model.ResourceSet]) -> None:
         element = etree.SubElement(
             parent, "resource_set", id=f"{parent.get('id')}_set" + (f"-{number}" if number else "")
         )
-        for key, value in (("sequential", item.sequential), ("require-all", item.require_all),
-                           ("role", item.role), ("action", item.action)):  # fmt: skip
+        for key, value in (
+            ("sequential", item.sequential),
+            ("require-all", item.require_all),
+            ("role", item.role),
+            ("action", item.action),
+        ):
             if value is not None:
                 element.set(key, text_value(value))
         for name in item.resources:
@@ -376,8 +426,11 @@ def fencing_topology(parent: Element, topology: model.Topology) -> None:
             attrs |= {"id": f"fl-pattern-{level.index}", "target-pattern": level.target_pattern}
         elif level.target_attribute:
             name, _, value = level.target_attribute.partition("=")
-            attrs |= {"id": f"fl-{name}-{level.index}", "target-attribute": name,
-                      "target-value": value}  # fmt: skip
+            attrs |= {
+                "id": f"fl-{name}-{level.index}",
+                "target-attribute": name,
+                "target-value": value,
+            }
         etree.SubElement(parent, "fencing-level", attrs)
 
 

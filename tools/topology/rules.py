@@ -240,8 +240,9 @@ def to_element(
         elif item.kind == "resource":
             suffix = "-".join(v for v in item.options.values() if v)
             attrs = {k: v for k, v in item.options.items() if v}
-            etree.SubElement(element, "rsc_expression", {"id": unique(f"{rule_id}-rsc-{suffix}")}
-                             | attrs)  # fmt: skip
+            etree.SubElement(
+                element, "rsc_expression", {"id": unique(f"{rule_id}-rsc-{suffix}")} | attrs
+            )
         elif item.kind == "op":
             attrs = {"id": unique(f"{rule_id}-op-{item.operation}"), "name": item.operation}
             etree.SubElement(element, "op_expression", attrs | item.options)

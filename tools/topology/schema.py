@@ -8,8 +8,12 @@ import typing
 
 from hakit.tools.topology import model
 
-_SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},
-            float: {"type": "number"}}  # fmt: skip
+_SCALARS = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    float: {"type": "number"},
+}
 
 
 def _schema(hint: object) -> dict[str, object]:
@@ -49,11 +53,19 @@ def json_schema() -> dict[str, object]:
                 required.append(key)
             for inner in _dataclasses_in(hints[f.name]):
                 todo.append(inner)
-        defs[cls.__name__] = {"type": "object", "description": (cls.__doc__ or "").strip(),
-                              "properties": properties, "required": required,
-                              "additionalProperties": False}  # fmt: skip
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "hakit topology",
-            "$ref": "#/$defs/Topology", "$defs": defs}  # fmt: skip
+        defs[cls.__name__] = {
+            "type": "object",
+            "description": (cls.__doc__ or "").strip(),
+            "properties": properties,
+            "required": required,
+            "additionalProperties": False,
+        }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "hakit topology",
+        "$ref": "#/$defs/Topology",
+        "$defs": defs,
+    }
 
 
 def _dataclasses_in(hint: object) -> list[type]:

@@ -33,8 +33,11 @@ class Action:
     reason: str
 
     def __str__(self) -> str:
-        where = f"{self.from_node} -> {self.to_node}" if self.from_node and self.to_node else (
-            self.to_node or self.from_node or "")  # fmt: skip
+        where = (
+            f"{self.from_node} -> {self.to_node}"
+            if self.from_node and self.to_node
+            else (self.to_node or self.from_node or "")
+        )
         return f"{self.action:<8} {self.target:<24} {where}  {self.reason}".rstrip()
 
 
@@ -49,8 +52,13 @@ def parse(line: str) -> Action:
     if match.group("action") in ("Start", "Promote"):
         from_node, to_node = "", from_node
     action = match.group("action") + (f" ({match.group('kind')})" if match.group("kind") else "")
-    return Action(action, match.group("what"), from_node.strip() or None,
-                  to_node.strip() or None, match.group("reason").strip())  # fmt: skip
+    return Action(
+        action,
+        match.group("what"),
+        from_node.strip() or None,
+        to_node.strip() or None,
+        match.group("reason").strip(),
+    )
 
 
 def what_if(
@@ -73,14 +81,14 @@ def what_if(
         start.write_text(to_text(render(topology)))
         up = [arg for node in topology.nodes for arg in ("--node-up", node.name)]
         up += [arg for name in ticket_names(topology) for arg in ("--ticket-grant", name)]
-        placed = cluster.simulate_transition(str(start), "--quorum", "true", *up,
-                                             save=str(workdir / "placed.xml"))  # fmt: skip
+        placed = cluster.simulate_transition(
+            str(start), "--quorum", "true", *up, save=str(workdir / "placed.xml")
+        )
     if fail_node:
         events += ["--node-fail", fail_node]
     if fail_op:
         events += ["--op-inject", op_key(topology, fail_op)]
-    reaction = cluster.simulate_transition(str(workdir / "placed.xml"), "--quorum", "true",
-                                           *events)  # fmt: skip
+    reaction = cluster.simulate_transition(str(workdir / "placed.xml"), "--quorum", "true", *events)
     return [parse(line) for line in placed], [parse(line) for line in reaction]
 
 
@@ -95,8 +103,9 @@ def ticket_event(spec: str) -> list[str]:
     """revoke:T → crm_simulate's --ticket-revoke T."""
     action, _, name = spec.partition(":")
     if action not in TICKET_ACTIONS or not name:
-        raise ValueError(f"{spec!r}: expected ACTION:TICKET, ACTION one of "
-                         f"{', '.join(TICKET_ACTIONS)}")  # fmt: skip
+        raise ValueError(
+            f"{spec!r}: expected ACTION:TICKET, ACTION one of " f"{', '.join(TICKET_ACTIONS)}"
+        )
     return [f"--ticket-{action}", name]
 
 

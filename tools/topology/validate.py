@@ -82,8 +82,11 @@ def _check_bundles(loaded: Loaded, topology: model.Topology) -> None:
         if name not in resources:
             loaded.problem(path, f"no resource named {name!r}", _suggest(name, list(resources)))
         elif name in grouped or resources[name].clone:
-            loaded.problem(path, f"{name!r} is in a group or a clone",
-                           "a bundle's resource must be a plain primitive")  # fmt: skip
+            loaded.problem(
+                path,
+                f"{name!r} is in a group or a clone",
+                "a bundle's resource must be a plain primitive",
+            )
         elif name in inside:
             loaded.problem(path, f"{name!r} is already in bundle {inside[name]!r}")
         inside[name] = bundle.name
@@ -94,8 +97,11 @@ def _check_tags(loaded: Loaded, topology: model.Topology, placeable: set[str]) -
     for i, tag in enumerate(topology.tags):
         for j, name in enumerate(tag.resources):
             if name not in resources:
-                loaded.problem(("tags", i, "resources", j), f"no resource {name!r}",
-                               _suggest(name, sorted(placeable)))  # fmt: skip
+                loaded.problem(
+                    ("tags", i, "resources", j),
+                    f"no resource {name!r}",
+                    _suggest(name, sorted(placeable)),
+                )
 
 
 def _check_set_constraints(loaded: Loaded, c: model.Constraints, placeable: set[str]) -> None:
@@ -111,16 +117,21 @@ def _check_set_constraints(loaded: Loaded, c: model.Constraints, placeable: set[
                 loaded.problem((*path, "sets", j), "an empty resource set")
             for k, name in enumerate(resource_set.resources):
                 if name not in placeable:
-                    loaded.problem((*path, "sets", j, "resources", k), f"no resource {name!r}",
-                                   _suggest(name, sorted(placeable)))  # fmt: skip
+                    loaded.problem(
+                        (*path, "sets", j, "resources", k),
+                        f"no resource {name!r}",
+                        _suggest(name, sorted(placeable)),
+                    )
         if needs_sets and not sets:
             loaded.problem(path, "no sets", "add `sets: [{resources: [A, B]}, ...]`")
     _check_tickets(loaded, c, placeable)
     for i, colocation_set in enumerate(c.colocation_sets):
         if not _is_score(colocation_set.score):
-            loaded.problem(("constraints", "colocation_sets", i, "score"),
-                           f"{colocation_set.score!r} is not a score",
-                           "an integer, INFINITY or -INFINITY")  # fmt: skip
+            loaded.problem(
+                ("constraints", "colocation_sets", i, "score"),
+                f"{colocation_set.score!r} is not a score",
+                "an integer, INFINITY or -INFINITY",
+            )
 
 
 def _check_tickets(loaded: Loaded, c: model.Constraints, placeable: set[str]) -> None:
@@ -129,27 +140,37 @@ def _check_tickets(loaded: Loaded, c: model.Constraints, placeable: set[str]) ->
         if (ticket.resource is None) == (not ticket.sets):
             loaded.problem(path, "a ticket constraint needs resource or sets (one of them)")
         elif ticket.resource is not None and ticket.resource not in placeable:
-            loaded.problem((*path, "resource"), f"no resource {ticket.resource!r}",
-                           _suggest(ticket.resource, sorted(placeable)))  # fmt: skip
+            loaded.problem(
+                (*path, "resource"),
+                f"no resource {ticket.resource!r}",
+                _suggest(ticket.resource, sorted(placeable)),
+            )
         if ticket.role and ticket.sets:
             loaded.problem((*path, "role"), "role applies to `resource`; give each set a role")
 
 
 def _check_defaults(loaded: Loaded, defaults: model.Defaults) -> None:
     names: set[str] = set()
-    for key, sets in (("resource_sets", defaults.resource_sets),
-                      ("operation_sets", defaults.operation_sets)):  # fmt: skip
+    for key, sets in (
+        ("resource_sets", defaults.resource_sets),
+        ("operation_sets", defaults.operation_sets),
+    ):
         for i, item in enumerate(sets):
-            if item.name in names or item.name in ("rsc_defaults-meta_attributes",
-                                                   "op_defaults-meta_attributes"):  # fmt: skip
+            if item.name in names or item.name in (
+                "rsc_defaults-meta_attributes",
+                "op_defaults-meta_attributes",
+            ):
                 loaded.problem(("defaults", key, i, "name"), f"the name {item.name!r} is used")
             names.add(item.name)
             if item.rule is None:
                 continue
             rule = check_rule(loaded, item.rule, ("defaults", key, i, "rule"))
             if rule and key == "resource_sets" and "op" in _kinds(rule):
-                loaded.problem(("defaults", key, i, "rule"), "`op` tests apply to operation "
-                               "defaults only", "move this set to operation_sets")  # fmt: skip
+                loaded.problem(
+                    ("defaults", key, i, "rule"),
+                    "`op` tests apply to operation " "defaults only",
+                    "move this set to operation_sets",
+                )
 
 
 def _kinds(rule: rules.Rule) -> set[str]:
@@ -166,14 +187,19 @@ def _check_acls(loaded: Loaded, acls: model.Acls) -> None:
             loaded.problem(("acls", "roles", i, "name"), f"a second role {role.name!r}")
         for j, permission in enumerate(role.permissions):
             if (permission.xpath is None) == (permission.reference is None):
-                loaded.problem(("acls", "roles", i, "permissions", j),
-                               "a permission needs xpath or reference (one of them)")  # fmt: skip
+                loaded.problem(
+                    ("acls", "roles", i, "permissions", j),
+                    "a permission needs xpath or reference (one of them)",
+                )
     for key, targets in (("users", acls.users), ("groups", acls.groups)):
         for i, target in enumerate(targets):
             for j, role_name in enumerate(target.roles):
                 if role_name not in roles:
-                    loaded.problem(("acls", key, i, "roles", j), f"no role {role_name!r}",
-                                   _suggest(role_name, roles))  # fmt: skip
+                    loaded.problem(
+                        ("acls", key, i, "roles", j),
+                        f"no role {role_name!r}",
+                        _suggest(role_name, roles),
+                    )
 
 
 def _check_alerts(loaded: Loaded, topology: model.Topology) -> None:
@@ -183,8 +209,11 @@ def _check_alerts(loaded: Loaded, topology: model.Topology) -> None:
             loaded.problem(("alerts", i, "name"), f"a second alert named {alert.name!r}")
         names.add(alert.name)
         if not alert.path.startswith("/"):
-            loaded.problem(("alerts", i, "path"), f"{alert.path!r} is not an absolute path",
-                           "Pacemaker runs the alert agent by its full path")  # fmt: skip
+            loaded.problem(
+                ("alerts", i, "path"),
+                f"{alert.path!r} is not an absolute path",
+                "Pacemaker runs the alert agent by its full path",
+            )
         values = [r.value for r in alert.recipients]
         for j, value in enumerate(values):
             if value in values[:j]:
@@ -196,9 +225,12 @@ def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
 
     def declare(name: str, path: tuple[str | int, ...]) -> None:
         if name in seen:
-            loaded.problem(path, f"the name {name!r} is already used",
-                           f"by {_where(seen[name])}; every resource, group, clone and "
-                           "device needs its own name")  # fmt: skip
+            loaded.problem(
+                path,
+                f"the name {name!r} is already used",
+                f"by {_where(seen[name])}; every resource, group, clone and "
+                "device needs its own name",
+            )
         else:
             seen[name] = path
 
@@ -210,12 +242,17 @@ def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
         if full.clone:
             declare(clone_id(resource.name), ("resources", i, "clone"))
         if resource.template and resource.template not in topology.templates:
-            loaded.problem(("resources", i, "template"),
-                           f"no template named {resource.template!r}",
-                           _suggest(resource.template, list(topology.templates)))  # fmt: skip
+            loaded.problem(
+                ("resources", i, "template"),
+                f"no template named {resource.template!r}",
+                _suggest(resource.template, list(topology.templates)),
+            )
         if full.agent is None:
-            loaded.problem(("resources", i), "no agent",
-                           "add `agent: ocf:PROVIDER:TYPE` or a template that has one")  # fmt: skip
+            loaded.problem(
+                ("resources", i),
+                "no agent",
+                "add `agent: ocf:PROVIDER:TYPE` or a template that has one",
+            )
         _check_ops(loaded, full.ops, ("resources", i, "ops"))
     for i, group in enumerate(topology.groups):
         declare(group.name, ("groups", i, "name"))
@@ -235,8 +272,9 @@ def _check_groups(loaded: Loaded, topology: model.Topology) -> None:
         for j, member in enumerate(group.members):
             path = ("groups", i, "members", j)
             if member not in resources:
-                loaded.problem(path, f"no resource named {member!r}",
-                               _suggest(member, list(resources)))  # fmt: skip
+                loaded.problem(
+                    path, f"no resource named {member!r}", _suggest(member, list(resources))
+                )
             elif member in member_of:
                 loaded.problem(path, f"{member!r} is already in group {member_of[member]!r}")
             elif resources[member].clone:
@@ -249,31 +287,43 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
     nodes = [n.name for n in topology.nodes]
     devices = {d.name for d in topology.fencing.devices}
     c = topology.constraints
-    for kind, items, keys in (("locations", c.locations, ("resource",)),
-                              ("colocations", c.colocations, ("resource", "with")),
-                              ("orders", c.orders, ("first", "then"))):  # fmt: skip
+    for kind, items, keys in (
+        ("locations", c.locations, ("resource",)),
+        ("colocations", c.colocations, ("resource", "with")),
+        ("orders", c.orders, ("first", "then")),
+    ):
         # a fencing device may be kept off (or on) nodes, not ordered or colocated
         known = placeable | devices if kind == "locations" else placeable
         for i, item in enumerate(items):
             for key in keys:
                 name = getattr(item, key + "_" if key == "with" else key)
                 if name not in known:
-                    loaded.problem(("constraints", kind, i, key), f"no resource {name!r}",
-                                   _suggest(name, sorted(known)))  # fmt: skip
+                    loaded.problem(
+                        ("constraints", kind, i, key),
+                        f"no resource {name!r}",
+                        _suggest(name, sorted(known)),
+                    )
             score = getattr(item, "score", None)
             if score is not None and not _is_score(score):
-                loaded.problem(("constraints", kind, i, "score"), f"{score!r} is not a score",
-                               "an integer, INFINITY or -INFINITY")  # fmt: skip
+                loaded.problem(
+                    ("constraints", kind, i, "score"),
+                    f"{score!r} is not a score",
+                    "an integer, INFINITY or -INFINITY",
+                )
     for i, location in enumerate(c.locations):
         path: tuple[str | int, ...] = ("constraints", "locations", i)
         if (location.node is None) == (location.rule is None):
-            loaded.problem(path, "a location needs node or rule (one of them)",
-                           "e.g. `node: n1` or `rule: defined pingd`")  # fmt: skip
+            loaded.problem(
+                path,
+                "a location needs node or rule (one of them)",
+                "e.g. `node: n1` or `rule: defined pingd`",
+            )
         elif location.rule is not None:
             check_rule(loaded, location.rule, (*path, "rule"))
         elif nodes and location.node not in nodes:
-            loaded.problem((*path, "node"), f"no node {location.node!r}",
-                           _suggest(location.node or "", nodes))  # fmt: skip
+            loaded.problem(
+                (*path, "node"), f"no node {location.node!r}", _suggest(location.node or "", nodes)
+            )
 
 
 def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
@@ -282,11 +332,16 @@ def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
     for i, level in enumerate(topology.fencing.levels):
         targets = [t for t in (level.target, level.target_pattern, level.target_attribute) if t]
         if len(targets) != 1:
-            loaded.problem(("fencing", "levels", i), "a level needs exactly one of target, "
-                           "target_pattern, target_attribute")  # fmt: skip
+            loaded.problem(
+                ("fencing", "levels", i),
+                "a level needs exactly one of target, " "target_pattern, target_attribute",
+            )
         if level.target and nodes and level.target not in nodes:
-            loaded.problem(("fencing", "levels", i, "target"), f"no node {level.target!r}",
-                           _suggest(level.target, nodes))  # fmt: skip
+            loaded.problem(
+                ("fencing", "levels", i, "target"),
+                f"no node {level.target!r}",
+                _suggest(level.target, nodes),
+            )
         for j, device in enumerate(level.devices):
             if device not in devices:
                 loaded.problem(
@@ -300,8 +355,11 @@ def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...])
     seen: set[tuple[str, str]] = set()
     for i, op in enumerate(ops):
         if (op.name, op.interval) in seen:
-            loaded.problem((*path, i), f"a second {op.name} every {op.interval}",
-                           "Pacemaker needs a different interval for each monitor")  # fmt: skip
+            loaded.problem(
+                (*path, i),
+                f"a second {op.name} every {op.interval}",
+                "Pacemaker needs a different interval for each monitor",
+            )
         seen.add((op.name, op.interval))
 
 
@@ -352,39 +410,56 @@ def check_agents(loaded: Loaded, topology: model.Topology) -> None:
         if full.agent:
             _check_agent(loaded, full.agent, full.params, ("resources", i))
     for i, device in enumerate(topology.fencing.devices):
-        _check_agent(loaded, f"stonith:{device.agent}", device.params,
-                     ("fencing", "devices", i))  # fmt: skip
+        _check_agent(loaded, f"stonith:{device.agent}", device.params, ("fencing", "devices", i))
 
 
-def _check_agent(loaded: Loaded, agent: str, params: dict[str, model.Scalar],
-                 path: tuple[str | int, ...]) -> None:  # fmt: skip
+def _check_agent(
+    loaded: Loaded, agent: str, params: dict[str, model.Scalar], path: tuple[str | int, ...]
+) -> None:
     known = agent_parameters(agent)
     if known is None:
-        hint = ("see `stonith_admin --list-installed` (fence-agents; fence_hakit_lab exists "
-                "while a lab runs)" if agent.startswith("stonith:") else
-                "check the spelling (`crm_resource --list-agents ocf:PROVIDER`), or install "
-                "it (`hakit agents install` for ocf:hakit:*)")  # fmt: skip
+        hint = (
+            "see `stonith_admin --list-installed` (fence-agents; fence_hakit_lab exists "
+            "while a lab runs)"
+            if agent.startswith("stonith:")
+            else "check the spelling (`crm_resource --list-agents ocf:PROVIDER`), or install "
+            "it (`hakit agents install` for ocf:hakit:*)"
+        )
         loaded.problem((*path, "agent"), f"agent {agent} is not installed here", hint)
         return
     stonith = agent.startswith("stonith:")
     for name, facts in known.items():
         implicit = stonith and name in ("port", "plug")  # Pacemaker passes the target
         if facts.required and name not in params and not implicit:
-            loaded.problem((*path, "params"), f"required parameter {name!r} is missing",
-                           f"`crm_resource --show-metadata {agent}` describes it")  # fmt: skip
+            loaded.problem(
+                (*path, "params"),
+                f"required parameter {name!r} is missing",
+                f"`crm_resource --show-metadata {agent}` describes it",
+            )
     for name, value in params.items():
         if name not in known:
             if stonith and name.startswith("pcmk_"):
                 continue
-            loaded.problem((*path, "params", name), f"{agent} has no parameter {name!r}",
-                           _suggest(name, list(known)))  # fmt: skip
+            loaded.problem(
+                (*path, "params", name),
+                f"{agent} has no parameter {name!r}",
+                _suggest(name, list(known)),
+            )
             continue
         kind, options = known[name].kind, known[name].options
         text = text_value(value)
         if kind == "integer" and not text.lstrip("-").isdigit():
             loaded.problem((*path, "params", name), f"{text!r} is not an integer")
-        elif kind == "boolean" and text.lower() not in ("true", "false", "yes", "no", "1",
-                                                        "0", "on", "off"):  # fmt: skip
+        elif kind == "boolean" and text.lower() not in (
+            "true",
+            "false",
+            "yes",
+            "no",
+            "1",
+            "0",
+            "on",
+            "off",
+        ):
             loaded.problem((*path, "params", name), f"{text!r} is not a boolean")
         elif kind == "select" and options and text not in options:
             loaded.problem(
@@ -406,15 +481,23 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
     schema = relaxng()
     if not schema.validate(cib):
         for error in schema.error_log:
-            loaded.problem((), f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message} "
-                           f"(CIB line {error.line})")  # fmt: skip
+            loaded.problem(
+                (),
+                f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message} "
+                f"(CIB line {error.line})",
+            )
         return
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
         handle.write(to_text(cib))
     try:
-        done = subprocess.run(["crm_verify", "--xml-file", handle.name], capture_output=True,
-                              text=True, timeout=60, check=False,
-                              env={**os.environ, "LC_ALL": "C"})  # fmt: skip
+        done = subprocess.run(
+            ["crm_verify", "--xml-file", handle.name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "LC_ALL": "C"},
+        )
     finally:
         os.unlink(handle.name)
     for line in (done.stdout + done.stderr).splitlines():

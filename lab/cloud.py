@@ -1,0 +1,452 @@
+"""OpenStack services in the lab, run by Pacemaker through hakit's agents.
+
+`up` brings the infra node (MariaDB, RabbitMQ) and the pinned OpenStack venv, creates
+and syncs the databases, writes cinder.conf and nova.conf under `<lab dir>/openstack/`,
+and applies `cloud.yaml`: cinder-api, cinder-scheduler, cinder-volume (one cinder
+cluster, active/active), nova-scheduler and nova-novncproxy, each a clone on every node.
+With `compute` (the mini cloud, `hakit lab cloud up`) `compute.yaml` is merged in:
+placement, nova-api, nova-conductor and nova-compute (fake driver) clones, the glance and
+neutron stand-ins, and the health publisher evacuating fenced hosts.
+Database work runs inside node1 (only the lab's namespaces reach the infra node).
+"""
+
+from __future__ import annotations
+
+import string
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hakit.lab import openstack, openstack_stubs
+from hakit.lab.errors import LabError
+from hakit.lab.lab import Lab
+
+if TYPE_CHECKING:
+    from hakit.resource_agents.health.nova import ComputeAPI, Server
+
+TEMPLATE = Path(__file__).with_name("cloud.yaml")
+COMPUTE_TEMPLATE = Path(__file__).with_name("compute.yaml")
+DEMO = Path(__file__).with_name("demo.yaml")
+CLONES = (
+    "cinder-api-clone",
+    "cinder-scheduler-clone",
+    "cinder-volume-clone",
+    "nova-scheduler-clone",
+    "nova-novncproxy-clone",
+)
+COMPUTE_CLONES = (
+    "glance-stub-clone",
+    "neutron-stub-clone",
+    "vnc-stub-clone",
+    "placement-clone",
+    "nova-api-clone",
+    "nova-conductor-clone",
+    "nova-compute-clone",
+    "health-publisher-clone",
+)
+#: clones that read the files `up` writes (restarted when they change)
+CONFIGURED = (
+    *CLONES,
+    "placement-clone",
+    "nova-api-clone",
+    "nova-conductor-clone",
+    "nova-compute-clone",
+)
+#: clones of hakit's OpenStack agents (they publish hakit-<resource>-broker|db attributes)
+OPENSTACK_AGENT_CLONES = (*CLONES[1:], "nova-conductor-clone", "nova-compute-clone")
+DEMO_CLONES = ("health-publisher-clone",)  # demo.yaml has them too: they stay
+#: nova's fake driver that keeps a node identity (nova refuses to restart a compute without
+#: one), with COMPUTE_VCPUS of its 1000 VCPU usable; $host is the node name (the agent's)
+COMPUTE_VCPUS = 10
+COMPUTE_SETTINGS = {
+    "compute_driver": "fake.FakeDriverWithoutFakeNodes",
+    "reserved_host_cpus": 1000 - COMPUTE_VCPUS,
+}
+DATABASES = ("cinder", "nova_api", "nova", "nova_cell0", "placement")
+NOVA_API_PORT = 8774
+#: user:project for hakit's noauth filter; user admin gets the admin role (labs only)
+NOVA_TOKEN = "admin:admin"  # noqa: S105 (no secret: noauth names the user)
+#: nova.conf for the compute layer (harmless to the scheduler and console proxies): the
+#: node's own placement and stand-ins, no quotas, the fake driver's capacity used 1:1, new
+#: computes mapped by the schedulers, quick stops, nova's service token
+NOVA_LAB_SETTINGS: dict[str, dict[str, object]] = {
+    "DEFAULT": {
+        "reserved_host_memory_mb": 0,
+        "graceful_shutdown_timeout": 5,
+        "cpu_allocation_ratio": 1.0,
+        "ram_allocation_ratio": 1.0,
+        "disk_allocation_ratio": 1.0,
+    },
+    "glance": {"endpoint_override": "http://127.0.0.1:9292"},
+    "neutron": {
+        "auth_type": "admin_token",
+        "token": "admin",
+        "endpoint": "http://127.0.0.1:9696",
+        "endpoint_override": "http://127.0.0.1:9696",
+    },
+    "quota": {"instances": -1, "cores": -1, "ram": -1},
+    # the service token cinder needs to detach an evacuated server's volumes (the health
+    # publisher's validate-all requires it with evacuate=true)
+    "service_user": {
+        "send_service_user_token": True,
+        "auth_type": "admin_token",
+        "token": "nova:service",
+    },
+    "scheduler": {"discover_hosts_in_cells_interval": 10},
+    "conductor": {"workers": 1},
+}
+#: Fast heartbeats, so a hung service is stale within seconds (lab timing, not production).
+REPORT_INTERVAL = 2
+SERVICE_DOWN_TIME = 10
+CINDER_CLUSTER = "lab"
+CINDER_API_PORT = 8776
+#: The APIs listen on the node's own namespace address too: drills probe them as clients.
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104
+Progress = Callable[[str], None]
+
+
+def config_dir(lab: Lab) -> Path:
+    return lab.dir / "openstack"
+
+
+def database_url(server_url: str, name: str) -> str:
+    """The infra URL (…/hakit) pointed at another database."""
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> tuple[Path, Path]:
+    directory = config_dir(lab)
+    cinder = openstack.cinder_config(
+        transport_url=transport_url,
+        database_url=database_url(server_url, "cinder"),
+        state_dir=directory / "cinder-state",
+        cluster=CINDER_CLUSTER,
+        coordination_url=database_url(server_url, "cinder").replace("+pymysql", ""),
+        report_interval=REPORT_INTERVAL,
+        service_down_time=SERVICE_DOWN_TIME,
+        api_port=CINDER_API_PORT,
+        api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
+        api_listen=ANY_ADDRESS,
+    )
+    nova = merged(
+        openstack.nova_config(
+            transport_url=transport_url,
+            database_url=database_url(server_url, "nova"),
+            api_database_url=database_url(server_url, "nova_api"),
+            state_dir=directory / "nova-state",
+            report_interval=REPORT_INTERVAL,
+            service_down_time=SERVICE_DOWN_TIME,
+            scheduler_workers=1,
+            novncproxy_host=ANY_ADDRESS,
+        ),
+        NOVA_LAB_SETTINGS,
+    )
+    for state in ("cinder-state/locks", "nova-state/locks", "nova-state/novnc"):
+        (directory / state).mkdir(parents=True, exist_ok=True)
+    return (
+        openstack.write_config(directory / "cinder.conf", cinder),
+        openstack.write_config(directory / "nova.conf", nova),
+    )
+
+
+def write_compute_configs(lab: Lab, venv: Path, server_url: str, nova_conf: Path) -> Path:
+    """The compute layer's files: compute.conf, placement.conf, nova-api's paste and the
+    environment files of the WSGI services, the server script, the publisher's token.
+    Returns placement.conf."""
+    directory = config_dir(lab)
+    for node in lab.nodes:  # each compute keeps its node identity (compute_id) there
+        (directory / "compute-state" / node).mkdir(parents=True, exist_ok=True)
+    state = f"{directory / 'compute-state'}/$host"  # oslo.config fills in the node name
+    openstack.write_config(
+        directory / "compute.conf", {"DEFAULT": {**COMPUTE_SETTINGS, "state_path": state}}
+    )
+    placement = openstack.write_config(
+        directory / "placement" / "placement.conf",
+        openstack.placement_config(database_url=database_url(server_url, "placement")),
+    )
+    paste = openstack.write_nova_api_paste(venv, directory / "nova-api")
+    environments = {
+        "placement.env": openstack.service_env(venv, OS_PLACEMENT_CONFIG_DIR=str(placement.parent)),
+        "nova-api.env": openstack.service_env(
+            venv, OS_NOVA_CONFIG_DIR=str(paste.parent), OS_NOVA_CONFIG_FILES=f"{paste};{nova_conf}"
+        ),
+    }
+    for name, env in environments.items():
+        (directory / name).write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    (directory / "wsgi_server.py").write_text(openstack.WSGI_SERVER)
+    token = directory / "nova-token"
+    token.write_text(NOVA_TOKEN + "\n")
+    token.chmod(0o600)
+    return placement
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`: mappings merged, lists joined, other values replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merged(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            out[key] = old + value
+        else:
+            out[key] = value
+    return out
+
+
+def topology_file(lab: Lab, venv: Path, *, compute: bool = False) -> Path:
+    """cloud.yaml (with compute.yaml merged in for `compute`) with this lab's paths."""
+    values = {"conf": config_dir(lab), "venv": venv, "stubs": openstack_stubs.__file__}
+    text = string.Template(TEMPLATE.read_text()).substitute(values)
+    if compute:
+        import yaml
+
+        layer = string.Template(COMPUTE_TEMPLATE.read_text()).substitute(values)
+        text = yaml.safe_dump(merged(yaml.safe_load(text), yaml.safe_load(layer)), sort_keys=False)
+    path = config_dir(lab) / "topology.yaml"
+    path.write_text(text)
+    return path
+
+
+def apply(lab: Lab, path: Path) -> str:
+    done = lab.run(
+        "node1",
+        [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", "apply", str(path)],
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise LabError(f"applying {path} failed: {(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
+def running(lab: Lab, *, compute: bool = False) -> dict[str, list[str]]:
+    """Where each OpenStack clone runs (as node1 sees it)."""
+    status = lab.cluster_status("node1")
+    if status is None:
+        return {}
+    clones = CLONES + (COMPUTE_CLONES if compute else ())
+    return {clone: sorted(status.running_on(clone)) for clone in clones}
+
+
+def up(
+    lab: Lab, *, compute: bool = False, timeout: float = 600, progress: Progress | None = None
+) -> dict[str, float]:
+    """Everything above, idempotent; returns when every clone runs on every node."""
+    say = progress or (lambda _: None)
+    began = time.monotonic()
+    timings: dict[str, float] = {}
+    venv = openstack.ensure_venv(progress=say)
+    timings["venv"] = time.monotonic() - began
+    say("infra node: MariaDB and RabbitMQ")
+    infra = lab.infra_up()
+    before = _texts(config_dir(lab))
+    cinder_conf, nova_conf = write_configs(lab, venv, infra.transport_url, infra.mysql_url)
+    placement_conf = write_compute_configs(lab, venv, infra.mysql_url, nova_conf)
+    changed = before != _texts(config_dir(lab))
+    stale = (
+        [
+            clone
+            for clone, nodes in running(lab, compute=True).items()
+            if nodes and clone in CONFIGURED
+        ]
+        if changed
+        else []
+    )
+    say("databases: create and sync (inside node1)")
+    inside = lab.netns_prefix("node1")
+    openstack.create_databases(venv, infra.mysql_url, DATABASES, prefix=inside)
+    openstack.cinder_db_sync(venv, [cinder_conf], prefix=inside)
+    openstack.nova_db_sync(venv, [nova_conf], prefix=inside)
+    if compute:
+        openstack.placement_db_sync(venv, [placement_conf], prefix=inside)
+    timings["databases"] = time.monotonic() - began
+    say("applying the OpenStack topology" + (" with the compute layer" if compute else ""))
+    apply(lab, topology_file(lab, venv, compute=compute))
+    for clone in stale:  # running with an older configuration
+        say(f"restarting {clone}: its configuration changed")
+        lab.run(
+            "node1",
+            ["crm_resource", "--resource", clone, "--restart", "--timeout", f"{int(timeout)}s"],
+            timeout=timeout + 30,
+        )
+    nodes = sorted(lab.nodes)
+    deadline = time.monotonic() + timeout
+    # the transition ends late: e.g. the demo's health-publisher restarts with new
+    # parameters after the services started, so "running everywhere" alone is too early
+    lab.run(
+        "node1",
+        ["crm_resource", "--wait", "--timeout", f"{int(timeout)}s"],
+        check=False,
+        timeout=timeout + 30,
+    )
+    placed = running(lab, compute=compute)
+    while not placed or any(where != nodes for where in placed.values()):
+        if time.monotonic() > deadline:
+            raise LabError(f"OpenStack clones not running everywhere: {placed}")
+        time.sleep(1)
+        placed = running(lab, compute=compute)
+    timings["running"] = time.monotonic() - began
+    return timings
+
+
+def _texts(directory: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(directory.glob("*.conf"))}
+
+
+def down(lab: Lab, progress: Progress | None = None) -> None:
+    """Back to the demo topology (the OpenStack resources stop and go, and so does their
+    failure history: fail counts of removed resources would outlive them)."""
+    say = progress or (lambda text: print(text, file=sys.stderr))
+
+    def cleanup() -> None:  # best effort: a cluster busy with a transition may not answer
+        for clone in CLONES + COMPUTE_CLONES:
+            try:
+                lab.run(
+                    "node1",
+                    ["crm_resource", "--cleanup", "--resource", clone],
+                    check=False,
+                    timeout=120,
+                )
+            except LabError as error:
+                say(f"cleanup of {clone} skipped: {error}")
+
+    def stopped() -> bool:
+        status = lab.cluster_status("node1")
+        return status is not None and not any(
+            status.running_on(c) or status.running_on(c.removesuffix("-clone")) for c in gone
+        )
+
+    gone = [c for c in CLONES + COMPUTE_CLONES if c not in DEMO_CLONES]
+
+    cleanup()  # while they exist
+    apply(lab, DEMO)
+    deadline = time.monotonic() + 300
+    while not stopped() and time.monotonic() < deadline:  # orphans stop after the apply
+        time.sleep(1)
+    cleanup()  # what the stops left behind
+    for node in sorted(lab.nodes):  # the agents' dependency attributes (hakit-<r>-broker|db)
+        for clone in OPENSTACK_AGENT_CLONES:
+            for dependency in ("broker", "db"):
+                name = f"hakit-{clone.removesuffix('-clone')}-{dependency}"
+                lab.run(
+                    "node1",
+                    ["attrd_updater", "--delete", "--name", name, "--node", node],
+                    check=False,
+                    timeout=30,
+                )
+
+
+# --- the mini cloud as a client sees it -----------------------------------------------------
+
+#: Run inside a node: placement's VCPU usage, capacity and consumers per provider, as JSON.
+PLACEMENT_USAGES = """\
+import json, urllib.request
+def get(path):
+    request = urllib.request.Request("http://127.0.0.1:8778" + path,
+                                     headers={"X-Auth-Token": "admin"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+out = {}
+for rp in get("/resource_providers")["resource_providers"]:
+    vcpu = get(f"/resource_providers/{rp['uuid']}/inventories")["inventories"].get("VCPU")
+    if vcpu:
+        used = get(f"/resource_providers/{rp['uuid']}/usages")["usages"].get("VCPU", 0)
+        consumers = get(f"/resource_providers/{rp['uuid']}/allocations")["allocations"]
+        out[rp["name"]] = [used, int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"]),
+                           sorted(consumers)]
+print(json.dumps(out))
+"""
+
+
+def placement_providers(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int, list[str]]]:
+    """{provider: (VCPU used, capacity, consumers)} from placement, asked on `node`."""
+    import json
+
+    done = lab.run(node, [sys.executable, "-I", "-c", PLACEMENT_USAGES], timeout=120)
+    return {
+        name: (used, capacity, consumers)
+        for name, (used, capacity, consumers) in json.loads(done.stdout).items()
+    }
+
+
+def placement_usages(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int]]:
+    """{provider: (VCPU used, capacity)} from placement, asked on `node`."""
+    return {
+        name: (used, capacity)
+        for name, (used, capacity, _) in placement_providers(lab, node).items()
+    }
+
+
+def compute_api(lab: Lab, node: str, timeout: float = 30) -> ComputeAPI:
+    """`node`'s nova-api as the admin; call it from a client namespace (`Lab.as_client`)."""
+    from hakit.resource_agents.health.nova import ComputeAPI
+
+    return ComputeAPI(f"http://{lab.address(node)}:{NOVA_API_PORT}/v2.1", NOVA_TOKEN, timeout)
+
+
+FLAVOR = "lab-1"  # 1 VCPU, made by `ensure_flavor`
+
+
+def ensure_flavor(lab: Lab) -> None:
+    """The 1-VCPU flavor FLAVOR (kept across runs)."""
+    from hakit.resource_agents.health.nova import NovaError
+
+    body = {"flavor": {"name": FLAVOR, "id": FLAVOR, "vcpus": 1, "ram": 64, "disk": 1}}
+    try:
+        lab.as_client(lambda: compute_api(lab, "node1").request("POST", "/flavors", body))
+    except NovaError as error:
+        if "409" not in str(error):  # 409: there already
+            raise
+
+
+def boot(api: ComputeAPI, name: str, host: str | None = None) -> str:
+    """POST a FLAVOR server from the glance stand-in's image, without networks (the
+    admin may pin it to `host`); its id. Call it as a client (`Lab.as_client`)."""
+    server: dict[str, Any] = {
+        "name": name,
+        "imageRef": openstack_stubs.IMAGE_ID,
+        "flavorRef": FLAVOR,
+        "networks": "none",
+    }
+    if host:
+        server["availability_zone"] = f"nova:{host}"
+    answer: Any = api.request("POST", "/servers", {"server": server})
+    return str(answer["server"]["id"])
+
+
+def servers(lab: Lab) -> list[Server]:
+    """Every server, as node1's nova-api lists them."""
+    return lab.as_client(lambda: compute_api(lab, "node1").servers())
+
+
+def placed(lab: Lab, ids: list[str]) -> dict[str, tuple[str, str]]:
+    """server → (host, status) for each of `ids` (("", "GONE") when not listed)."""
+    found = {s.id: (s.host, s.status) for s in servers(lab)}
+    return {i: found.get(i, ("", "GONE")) for i in ids}
+
+
+def compute_states(lab: Lab) -> dict[str, str]:
+    """host → its nova-compute's state: "up", "down" or "forced" (forced down)."""
+    answer: Any = lab.as_client(
+        lambda: compute_api(lab, "node1").request("GET", "/os-services?binary=nova-compute")
+    )
+    return {s["host"]: "forced" if s["forced_down"] else s["state"] for s in answer["services"]}
+
+
+def delete_servers(lab: Lab, timeout: float = 180) -> None:
+    """Delete every server and wait until none is listed."""
+
+    def delete() -> None:
+        api = compute_api(lab, "node1")
+        for server in api.servers():
+            api.request("DELETE", f"/servers/{server.id}")
+
+    lab.as_client(delete)
+    deadline = time.monotonic() + timeout
+    while servers(lab):
+        if time.monotonic() > deadline:
+            raise LabError(f"servers not deleted within {timeout:g}s")
+        time.sleep(1)

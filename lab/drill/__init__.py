@@ -1,0 +1,1 @@
+"""hakit.lab.drill — failover drills: faults injected into the lab, measured and reported."""

@@ -1,0 +1,400 @@
+"""`hakit health`: the health table, the publisher, the API, subscriptions and tokens.
+
+    hakit health [--json] [--watch [--interval S]]
+    hakit health publish [--inventory FILE] [--api-base URL] [--leader] [--api-port P]
+    hakit health serve [--address A] [--port P]
+    hakit health subscriptions list | add URI [--type T] [--severity S] [--host H] | delete ID
+    hakit health tokens list | add NAME | delete NAME
+    hakit health receive --secret-file F --log FILE [--address A] [--port P] [--delay S]
+
+Wire it into tools/cli.py with `add_parser(commands)`; every verb returns an exit code
+and reports errors as one line. Building the parser imports nothing but `constants`: the
+`hakit` command starts as fast as before. `main` is the installed entry script
+(/usr/libexec/hakit/health, run by `python3 -IS`): the same verbs, without the `hakit`
+command's other dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from hakit.resource_agents.health import constants
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socketserver
+
+    from hakit.resource_agents.health.api import ApiServer
+    from hakit.resource_agents.health.model import HealthReport
+    from hakit.resource_agents.health.nova import ComputeAPI
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `health` and its verbs to the `hakit` command's subparsers."""
+    health = commands.add_parser("health", help="node health, SOL 003 alarms, subscribers")
+    health.add_argument("--json", action="store_true", help="JSON instead of a table")
+    health.add_argument("--watch", action="store_true", help="follow: print again on change")
+    health.add_argument("--interval", type=float, default=2.0, help="--watch period (s)")
+    health.add_argument("--outbox", default=constants.OUTBOX_PATH, help="alert outbox (evidence)")
+    health.set_defaults(func=_friendly(_show))
+    verbs = health.add_subparsers(dest="health_verb", metavar="VERB")
+
+    publish = verbs.add_parser("publish", help="deliver alarms to subscribers (runs until stopped)")
+    _store_options(publish)
+    publish.add_argument("--outbox", default=constants.OUTBOX_PATH)
+    publish.add_argument("--inventory", help="JSON/YAML: host → instances, for instance alarms")
+    publish.add_argument("--api-base", help="base of links in alarms (default: the API's)")
+    publish.add_argument("--api-port", type=int, help="also serve the API, in this process")
+    publish.add_argument("--api-address", default=constants.API_ADDRESS, help="with --api-port")
+    publish.add_argument("--vim-connection-id", default=constants.VIM_CONNECTION_ID)
+    publish.add_argument("--leader", action="store_true", help="deliver without being the DC")
+    publish.add_argument(
+        "--nova-api", metavar="URL", help="compute API …/v2.1: force nova-compute down if fenced"
+    )
+    publish.add_argument(
+        "--nova-token-file",
+        metavar="FILE",
+        help="file holding the API token (noauth2: user:project)",
+    )
+    publish.add_argument(
+        "--evacuate", action="store_true", help="with --nova-api: evacuate a fenced host's servers"
+    )
+    publish.set_defaults(func=_friendly(_publish))
+
+    serve = verbs.add_parser("serve", help="the SOL 003-shaped subscriptions API")
+    _store_options(serve)
+    serve.add_argument("--address", default=constants.API_ADDRESS)
+    serve.add_argument("--port", type=int, default=constants.API_PORT)
+    serve.add_argument("--api-base", help="public base URL (default: http://ADDRESS:PORT)")
+    serve.set_defaults(func=_friendly(_serve))
+
+    subs = verbs.add_parser("subscriptions", help="list, add or delete subscriptions")
+    _store_options(subs)
+    sub_verbs = subs.add_subparsers(dest="subscriptions_verb", required=True)
+    sub_verbs.add_parser("list").set_defaults(func=_friendly(_subscriptions_list))
+    add = sub_verbs.add_parser("add", help="subscribe a callback URI")
+    add.add_argument("uri")
+    add.add_argument("--type", action="append", default=[], choices=constants.NOTIFICATION_TYPES)
+    add.add_argument("--severity", action="append", default=[], choices=constants.SEVERITIES)
+    add.add_argument("--host", action="append", default=[])
+    add.add_argument("--secret-file", help="read the HMAC secret from this file")
+    add.add_argument("--no-test", action="store_true", help="skip the callback's test GET")
+    add.set_defaults(func=_friendly(_subscriptions_add))
+    delete = sub_verbs.add_parser("delete")
+    delete.add_argument("id")
+    delete.set_defaults(func=_friendly(_subscriptions_delete))
+
+    _add_receive(verbs)
+    tokens = verbs.add_parser("tokens", help="bearer tokens for the API")
+    _store_options(tokens)
+    token_verbs = tokens.add_subparsers(dest="tokens_verb", required=True)
+    token_verbs.add_parser("list").set_defaults(func=_friendly(_tokens_list))
+    for verb, handler in (("add", _tokens_add), ("delete", _tokens_delete)):
+        parser = token_verbs.add_parser(verb)
+        parser.add_argument("name")
+        parser.set_defaults(func=_friendly(handler))
+
+
+def _add_receive(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    receive = verbs.add_parser("receive", help="a reference subscriber: check and log deliveries")
+    receive.add_argument("--address", default="127.0.0.1")
+    receive.add_argument("--port", type=int, default=8798)
+    receive.add_argument("--secret-file", required=True, help="the subscription's HMAC secret")
+    receive.add_argument("--log", required=True, help="JSON lines, one per arrival and answer")
+    receive.add_argument("--delay", type=float, default=0.0, help="hold each answer S seconds")
+    receive.set_defaults(func=_friendly(_receive))
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subscriptions",
+        default=constants.SUBSCRIPTIONS_PATH,
+        help="subscriptions and tokens database",
+    )
+
+
+def _friendly(handler: Handler) -> Handler:
+    """Known failures as one line on stderr and exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        import sqlite3
+
+        from hakit.ocf.cluster import ClusterCommandError
+
+        try:
+            return handler(args)
+        except (ClusterCommandError, sqlite3.Error, ValueError) as error:  # ValueError:
+            # SubscriptionError, a bad inventory
+            print(f"hakit health: {error}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+# --- hakit health --------------------------------------------------------------------
+
+
+def current_report(outbox_path: str) -> HealthReport:
+    """Every node's health now, with the outbox's evidence when it can be read."""
+    import sqlite3
+
+    from hakit.resource_agents.health import outbox, sources
+    from hakit.resource_agents.health.model import classify
+
+    if os.path.exists(outbox_path):
+        try:
+            with outbox.Outbox(outbox_path) as box:
+                return classify(sources.with_devices(sources.live_view(box)))
+        except (sqlite3.Error, OSError) as error:
+            print(f"hakit health: outbox not read ({error})", file=sys.stderr)
+    return classify(sources.with_devices(sources.live_view()))
+
+
+def _show(args: argparse.Namespace) -> int:
+    """The health table (or JSON); with --watch, again on every change until SIGINT or
+    SIGTERM (a flag, not KeyboardInterrupt: one raised inside a finalizer is lost)."""
+    from hakit.resource_agents.health.model import as_dict, health_table
+
+    stopping = threading.Event()
+    if args.watch:
+        _until_terminated(stopping.set)
+    previous = None
+    while not stopping.is_set():
+        report = current_report(args.outbox)
+        state = {**as_dict(report), "taken": None}
+        if state != previous:
+            if args.json:
+                text = json.dumps(as_dict(report), indent=None if args.watch else 2) + "\n"
+            else:
+                text = health_table(report)
+                if args.watch and sys.stdout.isatty():
+                    text = "\033[H\033[2J" + text
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            previous = state
+        if not args.watch:
+            return 0
+        stopping.wait(args.interval)
+    return 0
+
+
+# --- publish / serve -------------------------------------------------------------------
+
+
+def _until_terminated(stop: Callable[[], None]) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop())
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
+    from hakit.resource_agents.health.sol003 import Context
+
+    if args.leader:
+        os.environ[constants.LEADER_VARIABLE] = "1"
+    server = _api_server(args)  # with --api-port: serving, and args.api_base is its base
+    config = PublisherConfig(
+        outbox=args.outbox,
+        subscriptions=args.subscriptions,
+        inventory=args.inventory,
+        nova=_compute_api(args),
+        evacuate=args.evacuate,
+        watch_cib="CIB_file" not in os.environ,
+        context=Context(args.vim_connection_id, args.api_base),
+    )
+    try:
+        publisher = Publisher(config)  # the outbox is open from here on
+    except BaseException:
+        _close(server)
+        raise
+    _until_terminated(publisher.stop)
+    _log(f"publishing from {args.outbox}" + (f"; API on {server.api_base}" if server else ""))
+    publisher.run()
+    _close(server)
+    _log("stopped")
+    return 0
+
+
+def _compute_api(args: argparse.Namespace) -> ComputeAPI | None:
+    """`--nova-api`: the compute API, its token read from `--nova-token-file`."""
+    if not args.nova_api:
+        return None
+    from hakit.resource_agents.health.nova import ComputeAPI
+
+    token = ""
+    if args.nova_token_file:
+        with open(args.nova_token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    return ComputeAPI(args.nova_api, token)
+
+
+def _api_server(args: argparse.Namespace) -> ApiServer | None:
+    """`publish --api-port`: the subscriptions API in the publisher's process, serving."""
+    if args.api_port is None:
+        args.api_base = args.api_base or constants.API_BASE
+        return None
+    from hakit.resource_agents.health.api import ApiServer
+
+    server = ApiServer(
+        args.api_address, args.api_port, store_path=args.subscriptions, api_base=args.api_base
+    )
+    args.api_base = server.api_base
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _close(server: ApiServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def _log(message: str) -> None:
+    from hakit.resource_agents.health.publisher import log
+
+    log(message)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.api import ApiServer
+
+    server = ApiServer(
+        args.address, args.port, store_path=args.subscriptions, api_base=args.api_base
+    )
+    print(f"hakit health: API on {server.api_base}", file=sys.stderr)
+    return _serve_until_terminated(server)
+
+
+def _receive(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hakit.resource_agents.health.receiver import Receiver
+
+    with open(args.secret_file, encoding="utf-8") as handle:
+        secret = handle.read().strip()
+    server = Receiver((args.address, args.port), secret, Path(args.log), args.delay)
+    print(
+        f"hakit health: receiving on {args.address}:{args.port}, logging to {args.log}",
+        file=sys.stderr,
+    )
+    return _serve_until_terminated(server)
+
+
+def _serve_until_terminated(server: socketserver.BaseServer) -> int:
+    stopped = threading.Event()
+    _until_terminated(stopped.set)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    while not stopped.wait(1.0):
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+# --- subscriptions and tokens ---------------------------------------------------------
+
+
+def _subscriptions_list(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.subscriptions import SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        for s in store.all():
+            print(f"{s.id}  {s.callback_uri}  {json.dumps(s.filter.as_sol(), sort_keys=True)}")
+    return 0
+
+
+def _subscriptions_add(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health import subscriptions
+    from hakit.resource_agents.health.subscriptions import SubscriptionStore
+
+    request: dict[str, object] = {
+        "callbackUri": args.uri,
+        "filter": {
+            "notificationTypes": args.type,
+            "perceivedSeverities": args.severity,
+            "hosts": args.host,
+        },
+    }
+    if args.secret_file:
+        with open(args.secret_file, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+        request["authentication"] = subscriptions.hmac_authentication(secret)
+    parsed = subscriptions.parse_request(request)
+    with SubscriptionStore(args.subscriptions) as store:
+        subscription, created = subscriptions.subscribe(
+            store, parsed, test_timeout=None if args.no_test else 5.0
+        )
+    print(f"{'subscribed' if created else 'already subscribed'}: {subscription.id}")
+    if created and parsed.secret is None:
+        print(f"secret (shown once): {subscription.secret}")
+    return 0
+
+
+def _subscriptions_delete(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.subscriptions import SubscriptionError, SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        if not store.delete(args.id):
+            raise SubscriptionError(f"no subscription {args.id}")
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.subscriptions import SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        for name in store.token_names():
+            print(name)
+    return 0
+
+
+def _tokens_add(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.subscriptions import SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        print(store.add_token(args.name))
+    return 0
+
+
+def _tokens_delete(args: argparse.Namespace) -> int:
+    from hakit.resource_agents.health.subscriptions import SubscriptionError, SubscriptionStore
+
+    with SubscriptionStore(args.subscriptions) as store:
+        if not store.delete_token(args.name):
+            raise SubscriptionError(f"no token {args.name!r}")
+    return 0
+
+
+# --- the installed entry script ------------------------------------------------------------
+
+#: Debian's system packages (python3-yaml, for YAML inventories): searched last under -IS.
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`/usr/libexec/hakit/health VERB ...`: the `hakit health` verbs, run by `python3 -IS`
+    over the OCF library directory (see tools/install_agents.py)."""
+    if sys.flags.no_site and DEBIAN_DIST_PACKAGES not in sys.path:
+        sys.path.append(DEBIAN_DIST_PACKAGES)
+    parser = argparse.ArgumentParser(prog="hakit")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["health", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"hakit health: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # never a traceback in a log or on a terminal
+        print(f"hakit health: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 70

@@ -1,0 +1,275 @@
+"""Per-node health, classified from one `ClusterView`: a pure function, no I/O.
+
+The classes say what is safe to do about a node:
+
+- OK: online, its services run.
+- DEGRADED: online but impaired (standby, maintenance, a dependency unreachable, a
+  service moved away after failing here, no quorum). Watch.
+- SERVICE_DOWN_HOST_UP: online, and a service instance on it failed or stopped after a
+  failure. Restart or disable the service; never evacuate.
+- HOST_LEFT_CLUSTER: offline after a clean shutdown, not fenced; it may still run
+  instances. No evacuation.
+- HOST_UNREACHABLE_UNFENCED: lost and not (yet) fenced, or out of sight of a partition
+  without quorum. An alarm, nothing destructive.
+- HOST_DOWN_FENCED: offline, and a fence (off/reboot) succeeded since it last joined.
+  Safe to evacuate (force-down nova-compute).
+
+A fence counts only when it succeeded after the node last joined (from node alerts,
+when known): an old fence never vouches for a later outage.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hakit.ocf.cluster import Failure
+from hakit.resource_agents.health.sources import ClusterView, FenceRecord, NodeDetail, Snapshot
+
+# Fencer history times have one-second resolution; alerts have microseconds.
+FENCE_CLOCK_SLACK = 1.0
+
+
+class Health(StrEnum):
+    """Node health classes, mildest first."""
+
+    OK = "OK"
+    DEGRADED = "DEGRADED"
+    SERVICE_DOWN_HOST_UP = "SERVICE_DOWN_HOST_UP"
+    HOST_LEFT_CLUSTER = "HOST_LEFT_CLUSTER"
+    HOST_UNREACHABLE_UNFENCED = "HOST_UNREACHABLE_UNFENCED"
+    HOST_DOWN_FENCED = "HOST_DOWN_FENCED"
+
+    @property
+    def safe_action(self) -> str:
+        return SAFE_ACTIONS[self]
+
+    @property
+    def host_down(self) -> bool:
+        """The host is out of the cluster (whatever the reason)."""
+        return self in (
+            Health.HOST_LEFT_CLUSTER,
+            Health.HOST_UNREACHABLE_UNFENCED,
+            Health.HOST_DOWN_FENCED,
+        )
+
+
+SAFE_ACTIONS = {
+    Health.OK: "none",
+    Health.DEGRADED: "watch; no recovery action",
+    Health.SERVICE_DOWN_HOST_UP: "restart or disable the service; never evacuate",
+    Health.HOST_LEFT_CLUSTER: "none destructive: the host may still run instances",
+    Health.HOST_UNREACHABLE_UNFENCED: "alarm only; nothing destructive until fenced",
+    Health.HOST_DOWN_FENCED: "safe to evacuate (force-down nova-compute)",
+}
+
+
+@dataclass
+class NodeHealth:
+    """One node's class and the facts behind it."""
+
+    node: str
+    health: Health
+    reasons: list[str] = field(default_factory=list)
+    services_down: list[str] = field(default_factory=list)  # resource ids
+    fence: FenceRecord | None = None  # the fence that confirms HOST_DOWN_FENCED
+
+
+@dataclass
+class HealthReport:
+    """Every node's health at one moment."""
+
+    taken: float
+    dc: str | None
+    quorate: bool
+    nodes: list[NodeHealth]
+
+    def node(self, name: str) -> NodeHealth | None:
+        return next((n for n in self.nodes if n.node == name), None)
+
+
+def classify(view: ClusterView) -> HealthReport:
+    """Classify every node the cluster knows."""
+    status = view.snapshot.status
+    nodes = [
+        _online(view, node.name) if node.online else _offline(view, node.name)
+        for node in status.nodes
+    ]
+    return HealthReport(view.now, status.dc, status.quorate, nodes)
+
+
+def _offline(view: ClusterView, name: str) -> NodeHealth:
+    node = view.snapshot.status.node(name)
+    assert node is not None  # noqa: S101 — called for the snapshot's own nodes
+    if not view.snapshot.status.quorate:
+        reason = "out of sight of this partition, which has no quorum"
+        return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, [reason])
+    if node.unclean:
+        reasons = ["lost without a clean shutdown (unclean)", _fencing_so_far(view, name)]
+        return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, reasons)
+    fence = confirmed_fence(view, name)
+    if fence is not None:
+        return NodeHealth(name, Health.HOST_DOWN_FENCED, [describe_fence(fence)], fence=fence)
+    why = "fencing evidence unavailable" if view.fences is None else "not fenced"
+    return NodeHealth(name, Health.HOST_LEFT_CLUSTER, [f"left the cluster cleanly ({why})"])
+
+
+def confirmed_fence(view: ClusterView, name: str) -> FenceRecord | None:
+    """The latest successful off/reboot of `name` since it last joined, if any."""
+    joined = view.joined.get(name, float("-inf"))
+    fences = [
+        f
+        for f in view.fences or []
+        if f.target == name
+        and f.powers_off
+        and f.completed is not None
+        and f.completed + FENCE_CLOCK_SLACK >= joined
+    ]
+    return max(fences, key=_completed) if fences else None
+
+
+def _completed(fence: FenceRecord) -> float:
+    return fence.completed or 0.0
+
+
+def _fencing_so_far(view: ClusterView, name: str) -> str:
+    if view.fences is None:
+        return "fencing evidence unavailable"
+    attempts = [f for f in view.fences if f.target == name and f.action in ("off", "reboot")]
+    if not attempts:
+        return "no fencing result yet"
+    last = max(attempts, key=lambda f: f.completed or float("inf"))
+    if last.state == "pending" or last.completed is None:
+        return f"{last.action} pending (asked by {last.origin or '?'})"
+    if last.completed + FENCE_CLOCK_SLACK < view.joined.get(name, float("-inf")):
+        return "no fencing result since it last joined"
+    return f"last {last.action} {last.state} at {rfc3339(last.completed)}"
+
+
+def describe_fence(fence: FenceRecord) -> str:
+    when = rfc3339(fence.completed) if fence.completed is not None else "?"
+    devices = f", devices {', '.join(fence.devices)}" if fence.devices else ""
+    return (
+        f"fenced: {fence.action} by {fence.executioner or '?'} at {when}{devices} "
+        f"({fence.source})"
+    )
+
+
+def _online(view: ClusterView, name: str) -> NodeHealth:
+    snapshot = view.snapshot
+    node = snapshot.status.node(name)
+    assert node is not None  # noqa: S101 — called for the snapshot's own nodes
+    detail = snapshot.details.get(name) or NodeDetail(
+        expected_up=True, shutdown=False, health="green"
+    )
+    down, degraded, notes = _services(snapshot, name)
+    flags = [
+        (not snapshot.status.quorate, "this partition has no quorum"),
+        (node.unclean, "unclean: the cluster is fencing it"),
+        (node.standby, "standby: runs no resources"),
+        (node.maintenance, "maintenance: resources not monitored"),
+        (node.pending, "joining (pending)"),
+        (detail.shutdown, "shutting down"),
+        (detail.health not in ("green", ""), f"node health {detail.health}"),
+    ]
+    degraded += [text for on, text in flags if on]
+    degraded += _dependencies_down(snapshot.attributes.get(name, {}))
+    health = Health.SERVICE_DOWN_HOST_UP if down else Health.DEGRADED if degraded else Health.OK
+    reasons = [text for _, text in down] + degraded + notes
+    return NodeHealth(name, health, reasons, services_down=[rsc for rsc, _ in down])
+
+
+def _services(snapshot: Snapshot, name: str) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """(down: [(resource, why)], degraded, notes) for the resources that failed on `name`."""
+    status = snapshot.status
+    failed_ops = {resource_of(f): f for f in status.failures if f.node == name}
+    failed_here = {r.id for r in status.resources if r.failed and name in r.nodes}
+    down: list[tuple[str, str]] = []
+    degraded: list[str] = []
+    notes: list[str] = []
+    for rsc in sorted(set(failed_ops) | failed_here):
+        op = failed_ops.get(rsc)
+        detail = f" ({describe_failure(op)})" if op else ""
+        here = [r for r in status.instances(rsc) if name in r.nodes]
+        elsewhere = [n for n in status.running_on(rsc) if n != name]
+        if any(r.failed for r in here):
+            down.append((rsc, f"{rsc} failed here{detail}"))
+        elif any(r.active for r in here):
+            notes.append(f"{rsc} recovered after a failure{detail}")
+        elif rsc in snapshot.clone_instances or not elsewhere:
+            down.append((rsc, f"{rsc} stopped here after a failure{detail}"))
+        else:
+            degraded.append(f"{rsc} failed here{detail}, now on {', '.join(elsewhere)}")
+    return down, degraded, notes
+
+
+def describe_failure(failure: Failure) -> str:
+    reason = f", {failure.exit_reason}" if failure.exit_reason else ""
+    return f"{failure.task}: rc={failure.exit_code}{reason}"
+
+
+def resource_of(failure: Failure) -> str:
+    """The resource of a failed operation: its op_key without "_<task>_<interval>"."""
+    return failure.op_key.removesuffix(f"_{failure.task}_{failure.interval_ms}")
+
+
+def _dependencies_down(attributes: dict[str, str]) -> list[str]:
+    """hakit agents publish hakit-<resource>-<dependency> = ok|down per node."""
+    found = []
+    for name, value in sorted(attributes.items()):
+        if name.startswith("hakit-") and value == "down":
+            resource, _, dependency = name.removeprefix("hakit-").rpartition("-")
+            found.append(f"{resource}: {dependency} unreachable from this node ({name}=down)")
+    return found
+
+
+# --- presentation ---------------------------------------------------------------------
+
+
+def rfc3339(when: float) -> str:
+    """A UNIX time as RFC 3339 UTC with microseconds (SOL 003's DateTime)."""
+    moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def as_dict(report: HealthReport) -> dict[str, object]:
+    """The report as JSON-ready data (`hakit health --json`)."""
+    return {
+        "taken": rfc3339(report.taken),
+        "dc": report.dc,
+        "quorate": report.quorate,
+        "nodes": [
+            {
+                "node": n.node,
+                "health": n.health.value,
+                "safe_action": n.health.safe_action,
+                "evacuation_safe": n.health is Health.HOST_DOWN_FENCED,
+                "reasons": n.reasons,
+                "services_down": n.services_down,
+                "fence": None
+                if n.fence is None
+                else {
+                    "action": n.fence.action,
+                    "completed": rfc3339(n.fence.completed or 0.0),
+                    "executioner": n.fence.executioner,
+                    "devices": list(n.fence.devices),
+                    "source": n.fence.source,
+                },
+            }
+            for n in report.nodes
+        ],
+    }
+
+
+def health_table(report: HealthReport) -> str:
+    """The report as a table (`hakit health`)."""
+    summary = (
+        f"DC {report.dc or '-'}, {'quorate' if report.quorate else 'NO QUORUM'}, "
+        f"{len(report.nodes)} nodes, at {rfc3339(report.taken)}"
+    )
+    width = max([len(n.node) for n in report.nodes] + [4])
+    lines = [summary, f"{'NODE':<{width}}  {'HEALTH':<25}  REASONS"]
+    for n in report.nodes:
+        lines.append(f"{n.node:<{width}}  {n.health.value:<25}  {'; '.join(n.reasons) or '-'}")
+    return "\n".join(lines) + "\n"

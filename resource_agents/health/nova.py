@@ -1,0 +1,123 @@
+"""Force nova-compute down (and back up), list and evacuate servers, through the compute
+API, microversion 2.53.
+
+Only for a host whose fencing is confirmed (HOST_DOWN_FENCED): nova then lets its
+servers be evacuated at once instead of waiting for the heartbeat to go stale; the
+flag is cleared when the host is healthy again. Authentication is a token: Keystone's
+(OS_TOKEN) or, with nova's noauth2 (labs), "user:project".
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.parse
+from dataclasses import dataclass
+
+MICROVERSION = "2.53"
+
+
+class NovaError(Exception):
+    """The compute API could not be reached or refused the request."""
+
+
+@dataclass(frozen=True)
+class ComputeService:
+    id: str
+    host: str
+    state: str
+    forced_down: bool
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    host: str
+    status: str
+    task_state: str | None
+
+
+@dataclass(frozen=True)
+class ComputeAPI:
+    """The compute endpoint, e.g. http://10.0.0.5:8774/v2.1, and a token."""
+
+    url: str
+    token: str
+    timeout: float = 10.0
+
+    def request(self, method: str, path: str, body: object = None) -> object:
+        """One JSON call under `url`; the decoded answer (NovaError when refused/unreachable)."""
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise NovaError(f"not an http(s) URL: {self.url!r}")
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
+        headers = {
+            "X-Auth-Token": self.token,
+            "Accept": "application/json",
+            "OpenStack-API-Version": f"compute {MICROVERSION}",
+            "X-OpenStack-Nova-API-Version": MICROVERSION,
+        }
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            connection.request(method, parts.path.rstrip("/") + path, body=data, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode(errors="replace")
+        except (OSError, http.client.HTTPException) as error:
+            raise NovaError(f"{method} {path}: {error}") from None
+        finally:
+            connection.close()
+        if not 200 <= response.status < 300:
+            raise NovaError(
+                f"{method} {path}: HTTP {response.status} {' '.join(text.split())[:200]}"
+            )
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            raise NovaError(f"{method} {path}: not JSON") from None
+
+    def compute_services(self, host: str) -> list[ComputeService]:
+        query = urllib.parse.urlencode({"binary": "nova-compute", "host": host})
+        answer = self.request("GET", f"/os-services?{query}")
+        items = answer.get("services", []) if isinstance(answer, dict) else []
+        return [
+            ComputeService(
+                str(s["id"]), str(s["host"]), str(s.get("state", "")), bool(s.get("forced_down"))
+            )
+            for s in items
+            if isinstance(s, dict) and s.get("host") == host
+        ]
+
+    def set_forced_down(self, host: str, down: bool) -> list[ComputeService]:
+        """Set the flag on every nova-compute service of `host`; returns those changed."""
+        changed = []
+        for service in self.compute_services(host):
+            if service.forced_down != down:
+                self.request("PUT", f"/os-services/{service.id}", {"forced_down": down})
+                changed.append(service)
+        return changed
+
+    def servers(self, host: str | None = None) -> list[Server]:
+        """Every project's servers (on `host`, when given), as the admin sees them."""
+        query = {"all_tenants": "1", **({"host": host} if host else {})}
+        answer = self.request("GET", f"/servers/detail?{urllib.parse.urlencode(query)}")
+        items = answer.get("servers", []) if isinstance(answer, dict) else []
+        return [
+            Server(
+                str(s["id"]),
+                str(s.get("OS-EXT-SRV-ATTR:host") or ""),
+                str(s.get("status", "")),
+                s.get("OS-EXT-STS:task_state"),
+            )
+            for s in items
+            if isinstance(s, dict) and "id" in s
+        ]
+
+    def evacuate(self, server_id: str) -> None:
+        """Rebuild the server on a host the scheduler picks (its host must be down)."""
+        self.request("POST", f"/servers/{server_id}/action", {"evacuate": {}})

@@ -1,0 +1,548 @@
+"""The publisher: outbox events → node health → SOL 003 notifications → subscribers.
+
+Two stages, both crash-safe through the outbox:
+
+1. Derive. New alert events (polled every `poll_interval`), a CIB change (`CibWatcher`:
+   a resource failing on another node alerts only there, but changes the CIB) or the
+   periodic resync trigger a look at the cluster (`view_source`) and a classification; each host's
+   open alarm (table `alarms`, next to the outbox) moves on with `sol003.transition`.
+   The notifications it yields and the events' cursor are written in one transaction.
+2. Deliver. One thread per subscription walks the `notifications` stream in order:
+   a notification the filter skips or the receiver accepts (2xx) moves the
+   subscription's cursor; anything else is retried, with exponential backoff, before
+   any later one (strict order). After a crash the unacknowledged one is sent again
+   with the same `Idempotency-Key` (at-least-once).
+
+Only the leader derives and delivers: the DC of a quorate partition (see
+`sources.leadership`), so a node cut off from the majority publishes nothing. A
+non-leader skips past the events (they stay as fencing and membership evidence); every
+derivation looks at every host, so a new leader catches up in its first one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hakit.ocf import cluster
+from hakit.resource_agents.health import outbox, sources, subscriptions, webhook
+from hakit.resource_agents.health.model import Health, HealthReport, NodeHealth, classify
+from hakit.resource_agents.health.nova import ComputeAPI, NovaError, Server
+from hakit.resource_agents.health.outbox import EVENTS, NOTIFICATIONS, Outbox
+from hakit.resource_agents.health.sol003 import (
+    Context,
+    Instance,
+    OpenAlarm,
+    Outgoing,
+    for_subscription,
+    load_inventory,
+    transition,
+)
+from hakit.resource_agents.health.sources import ClusterView, Leadership, Snapshot
+from hakit.resource_agents.health.subscriptions import Subscription, SubscriptionStore
+
+DERIVER = "publisher"
+ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
+FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
+EVACUATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
+    "attempts INTEGER NOT NULL DEFAULT 1, requested REAL NOT NULL DEFAULT 0, "
+    "gave_up INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (server, host))"
+)
+#: columns added since the table's first version (an older outbox gets them on open)
+EVACUATION_COLUMNS = {
+    "attempts": "INTEGER NOT NULL DEFAULT 1",
+    "requested": "REAL NOT NULL DEFAULT 0",
+    "gave_up": "INTEGER NOT NULL DEFAULT 0",
+}
+
+ViewSource = Callable[[Outbox], ClusterView]
+LeadershipSource = Callable[[Snapshot | None], Leadership]
+
+
+@dataclass
+class PublisherConfig:
+    """Where the publisher reads and writes, and how fast it reacts and retries."""
+
+    outbox: str = outbox.DEFAULT_PATH
+    subscriptions: str = subscriptions.DEFAULT_PATH
+    inventory: str | None = None
+    context: Context = field(default_factory=Context)
+    poll_interval: float = 0.05
+    resync_interval: float = 5.0
+    retry_initial: float = 0.5
+    retry_max: float = 30.0
+    http_timeout: float = 5.0
+    batch: int = 500
+    retention: float = 7 * 86400.0  # seconds delivered notifications and used events are kept
+    #: the compute API: force nova-compute down on hosts whose fencing is confirmed; without
+    #: an `inventory`, the servers it places on each host are the instances of the alarms
+    nova: ComputeAPI | None = None
+    #: then evacuate the fenced host's servers (each once per outage, unless it fails)
+    evacuate: bool = False
+    #: an evacuation that left its server in ERROR on the fenced host (no valid host, a
+    #: failed rebuild) is requested again after `evacuate_retry` x attempts seconds, up to
+    #: `evacuate_attempts` times in all; then it is left to the operator (its alarm stays)
+    evacuate_retry: float = 60.0
+    evacuate_attempts: int = 3
+    #: also derive on every CIB change (`CibWatcher`); off for a CIB file or a fake view
+    watch_cib: bool = False
+
+
+def log(message: str) -> None:
+    """One line on stderr (journald or the cluster log); never a traceback."""
+    sys.stderr.write(f"hakit-publisher: {message}\n")
+    sys.stderr.flush()
+
+
+def live_view(box: Outbox) -> ClusterView:
+    """The live cluster, with the outbox's alert evidence and the fence devices."""
+    return sources.with_devices(sources.live_view(box))
+
+
+def cluster_leadership() -> LeadershipSource:
+    """`sources.leadership`, asking the local node's name once."""
+    local: list[str] = []
+
+    def ask(snapshot: Snapshot | None) -> Leadership:
+        forced = sources.forced_leadership()
+        if forced is not None:
+            return forced
+        if not local and snapshot is not None and snapshot.status.quorate:
+            try:
+                local.append(cluster.local_node_name())
+            except cluster.ClusterCommandError:
+                pass
+        return sources.leadership(snapshot, local[0] if local else None)
+
+    return ask
+
+
+class Publisher:
+    """Derives and delivers until `stop()`; `run()` blocks."""
+
+    def __init__(
+        self,
+        config: PublisherConfig,
+        *,
+        view_source: ViewSource = live_view,
+        leadership_source: LeadershipSource | None = None,
+    ) -> None:
+        self.config = config
+        self.view_source = view_source
+        self.leadership_source = leadership_source or cluster_leadership()
+        self.inventory: dict[str, list[Instance]] = (
+            load_inventory(config.inventory) if config.inventory else {}
+        )
+        self.leader = threading.Event()
+        self.stopping = threading.Event()
+        self.deliveries: dict[str, Delivery] = {}
+        self.outbox = Outbox(config.outbox)
+        self.outbox.db.execute(ALARMS_TABLE)
+        self.outbox.db.execute(FORCED_DOWN_TABLE)
+        self._evacuations_table()
+
+    # --- stage 1: derive -----------------------------------------------------------
+
+    def cycle(self, *, resync: bool = False) -> int:
+        """Handle new events (all of them, or a resync without any); notifications added."""
+        after = self.outbox.cursor(DERIVER) or 0
+        events = self.outbox.read(EVENTS, after, limit=self.config.batch)
+        if not events and not resync:
+            return 0
+        view = self.view_source(self.outbox)
+        was_leader = self.leader.is_set()
+        leadership = self.leadership_source(view.snapshot)
+        if leadership.leader != was_leader:
+            log(f"{'leading' if leadership.leader else 'not leading'}: {leadership.reason}")
+            (self.leader.set if leadership.leader else self.leader.clear)()
+        if not leadership.leader:
+            if events:
+                self.outbox.advance(DERIVER, events[-1].seq)
+            return 0
+        if resync and self.config.nova is not None and not self.config.inventory:
+            self.refresh_inventory(self.config.nova)
+        added = self.derive(view, events)
+        if self.config.nova is not None:
+            self.reconcile_nova(self.config.nova, classify(view))
+        if added:
+            for delivery in list(self.deliveries.values()):
+                delivery.wake.set()
+        return added
+
+    def derive(self, view: ClusterView, events: list[outbox.Record]) -> int:
+        """Move every host's alarm on to its health in `view`; store what that says."""
+        report = classify(view)
+        latest = {e.node: e.occurred for e in events}
+        default_time = events[-1].occurred if events else view.now
+        added = 0
+        with self.outbox.transaction() as db:
+            book = {
+                host: OpenAlarm.from_dict(json.loads(state))
+                for host, state in db.execute("SELECT host, state FROM alarms")
+            }
+            nodes = {n.node: n for n in report.nodes}
+            for host in sorted(set(nodes) | set(book)):
+                node = nodes.get(host)
+                if node is None:  # no longer a cluster node
+                    node = NodeHealth(host, Health.OK, ["no longer a cluster node"])
+                alarm, outgoing = transition(
+                    book.get(host),
+                    node,
+                    now=view.now,
+                    event_time=latest.get(host, default_time),
+                    instances=self.inventory.get(host, []),
+                    context=self.config.context,
+                )
+                if alarm is None:
+                    db.execute("DELETE FROM alarms WHERE host = ?", (host,))
+                elif outgoing:
+                    db.execute(
+                        "INSERT OR REPLACE INTO alarms (host, state) VALUES (?, ?)",
+                        (host, json.dumps(alarm.as_dict())),
+                    )
+                added += sum(self._store(item) for item in outgoing)
+            if events:
+                self.outbox.advance(DERIVER, events[-1].seq)
+        return added
+
+    def reconcile_nova(self, api: ComputeAPI, report: HealthReport) -> None:
+        """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
+        back once the host is OK; other states change nothing. With `evacuate`, a forced
+        down host's servers are evacuated (`_evacuate`). Failed API calls retry next cycle."""
+        forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
+        for node in report.nodes:
+            down = node.health is Health.HOST_DOWN_FENCED
+            if down and node.node in forced and self.config.evacuate:
+                self._evacuate(api, node.node)
+            if down == (node.node in forced) or (not down and node.health is not Health.OK):
+                continue
+            try:
+                changed = api.set_forced_down(node.node, down)
+            except NovaError as error:
+                log(f"nova-compute on {node.node}: forced_down={down} failed: {error}")
+                continue
+            with self.outbox.transaction() as db:
+                if down:
+                    db.execute("INSERT OR IGNORE INTO forced_down (host) VALUES (?)", (node.node,))
+                else:
+                    db.execute("DELETE FROM forced_down WHERE host = ?", (node.node,))
+                    db.execute("DELETE FROM evacuations WHERE host = ?", (node.node,))
+            log(
+                f"nova-compute on {node.node}: forced_down={down} "
+                f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})"
+            )
+            if down and self.config.evacuate:
+                self._evacuate(api, node.node)
+
+    def _evacuations_table(self) -> None:
+        """The evacuations table, an older outbox's given the columns added since."""
+        db = self.outbox.db
+        db.execute(EVACUATIONS_TABLE)
+        have = {row[1] for row in db.execute("PRAGMA table_info(evacuations)")}
+        for column, declaration in EVACUATION_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE evacuations ADD COLUMN {column} {declaration}")
+
+    def _evacuate(self, api: ComputeAPI, host: str) -> None:
+        """Evacuate each server nova still places on the fenced `host`: once, and again
+        (`evacuate_retry`, `evacuate_attempts`) when an evacuation left it in ERROR there."""
+        rows = self.outbox.db.execute(
+            "SELECT server, attempts, requested, gave_up FROM evacuations WHERE host = ?", (host,)
+        )
+        requested = {server: (attempts, when, gave_up) for server, attempts, when, gave_up in rows}
+        try:
+            servers = [s for s in api.servers(host) if s.host == host]
+        except NovaError as error:
+            log(f"servers on {host}: listing failed: {error}")
+            return
+        now = time.time()
+        for server in servers:
+            attempts, last, gave_up = requested.get(server.id, (0, 0.0, False))
+            if gave_up or (attempts and not self._evacuation_due(server, attempts, now - last)):
+                continue
+            try:
+                api.evacuate(server.id)
+            except NovaError as error:
+                log(f"server {server.id} on {host}: evacuation failed: {error}")
+                continue
+            with self.outbox.transaction() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO evacuations (server, host, attempts, requested) "
+                    "VALUES (?, ?, ?, ?)",
+                    (server.id, host, attempts + 1, now),
+                )
+            attempt = f", attempt {attempts + 1} of {self.config.evacuate_attempts}"
+            log(
+                f"server {server.id} on {host}: evacuation requested (was {server.status}"
+                f"{attempt if attempts else ''})"
+            )
+
+    def _evacuation_due(self, server: Server, attempts: int, since: float) -> bool:
+        """Whether a server evacuated `attempts` times, `since` seconds ago, is evacuated
+        again: it is in ERROR on the fenced host with no task (the evacuation failed). When
+        its attempts are used up, giving up is logged and recorded (so said once)."""
+        failed = server.status == "ERROR" and server.task_state is None
+        if not failed or since < self.config.evacuate_retry * attempts:
+            return False
+        if attempts >= self.config.evacuate_attempts:
+            log(
+                f"server {server.id} on {server.host}: still ERROR after {attempts} "
+                "evacuation(s); not requested again (its alarm stays open)"
+            )
+            with self.outbox.transaction() as db:
+                db.execute(
+                    "UPDATE evacuations SET gave_up = 1 WHERE server = ? AND host = ?",
+                    (server.id, server.host),
+                )
+            return False
+        return True
+
+    def refresh_inventory(self, api: ComputeAPI) -> None:
+        """host → servers from nova (the alarms' instances), when no inventory file is set."""
+        try:
+            servers = api.servers()
+        except NovaError as error:
+            log(f"server inventory from nova not refreshed: {error}")
+            return
+        inventory: dict[str, list[Instance]] = {}
+        for server in servers:
+            if server.host:
+                inventory.setdefault(server.host, []).append(Instance(server.id, server.id))
+        self.inventory = inventory
+
+    def _store(self, item: Outgoing) -> bool:
+        body = json.dumps({"severity": item.severity, "notification": item.body})
+        return (
+            self.outbox.append(
+                item.notification_id,
+                body,
+                stream=NOTIFICATIONS,
+                kind=item.notification_type,
+                node=item.host,
+                occurred=item.event_time,
+            )
+            is not None
+        )
+
+    def open_alarms(self) -> list[OpenAlarm]:
+        rows = self.outbox.db.execute("SELECT state FROM alarms ORDER BY host").fetchall()
+        return [OpenAlarm.from_dict(json.loads(row[0])) for row in rows]
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Poll, derive, keep one delivery thread per subscription; until `stop()`."""
+        next_resync = 0.0
+        watcher = CibWatcher() if self.config.watch_cib else None
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            resync = now >= next_resync
+            if watcher is not None and resync:
+                watcher.ensure_running()
+            try:
+                self.cycle(resync=resync or (watcher is not None and watcher.changed()))
+            except Exception as error:  # crm_mon down, database locked, …: retry later
+                log(f"health update failed, retrying: {error}")
+                self.stopping.wait(1.0)
+            if resync:
+                next_resync = now + self.config.resync_interval
+                self._refresh_subscriptions()
+                self._prune()
+            self.stopping.wait(self.config.poll_interval)
+        if watcher is not None:
+            watcher.close()
+        for delivery in self.deliveries.values():
+            delivery.stop()
+        for delivery in self.deliveries.values():
+            delivery.join(timeout=self.config.http_timeout + 1)
+        self.outbox.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _prune(self) -> None:
+        """Forget what every reader is done with, after `retention`. Node and fencing
+        events stay: they are the evidence of joins and fences."""
+        before = time.time() - self.config.retention
+        try:
+            cursors = self.outbox.subscribers()
+            delivered = [cursors.get(Delivery.cursor_name(s), 0) for s in self.deliveries]
+            if delivered:
+                self.outbox.prune(NOTIFICATIONS, upto=min(delivered), recorded_before=before)
+            self.outbox.prune(
+                EVENTS,
+                upto=cursors.get(DERIVER, 0),
+                recorded_before=before,
+                kinds=("resource", "attribute"),
+            )
+        except Exception as error:
+            log(f"outbox not pruned: {error}")
+
+    def _refresh_subscriptions(self) -> None:
+        try:
+            with SubscriptionStore(self.config.subscriptions) as store:
+                current = {s.id: s for s in store.all()}
+        except Exception as error:
+            log(f"subscriptions unreadable ({self.config.subscriptions}): {error}")
+            return
+        for gone in set(self.deliveries) - set(current):
+            self.deliveries.pop(gone).stop()
+            self.outbox.forget(Delivery.cursor_name(gone))
+        for subscription_id, subscription in current.items():
+            if subscription_id not in self.deliveries:
+                delivery = Delivery(self, subscription)
+                self.deliveries[subscription_id] = delivery
+                delivery.start()
+
+
+class CibWatcher:
+    """Tells when the CIB changed, from a live `crm_mon` (text) that rewrites a private file
+    on every CIB change notification; checking costs one stat()."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.mkdtemp(prefix="hakit-publisher-")
+        self.path = os.path.join(self.directory, "crm_mon.txt")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.seen: int | None = None
+
+    def ensure_running(self) -> None:
+        """(Re)start crm_mon if it is not running (cluster down earlier, or it exited)."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        try:
+            self.process = subprocess.Popen(
+                ["crm_mon", "--output-as=text", f"--output-to={self.path}"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 — a prctl, no locks taken
+            )
+        except OSError as error:
+            log(f"CIB changes not watched (crm_mon: {error}); resync only")
+            self.process = None
+
+    def changed(self) -> bool:
+        try:
+            stamp = os.stat(self.path).st_mtime_ns
+        except OSError:
+            return False
+        if stamp == self.seen:
+            return False
+        self.seen = stamp
+        return True
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the publisher dies, even by SIGKILL (prctl)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Delivery(threading.Thread):
+    """Delivers the notification stream to one subscriber, in order, until stopped."""
+
+    def __init__(self, publisher: Publisher, subscription: Subscription) -> None:
+        super().__init__(name=f"deliver-{subscription.id}", daemon=True)
+        self.publisher = publisher
+        self.subscription = subscription
+        self.cursor = self.cursor_name(subscription.id)
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.failures = 0
+
+    @staticmethod
+    def cursor_name(subscription_id: str) -> str:
+        return f"subscription:{subscription_id}"
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        config = self.publisher.config
+        try:
+            box = Outbox(config.outbox)
+        except Exception as error:
+            log(f"{self.subscription.callback_uri}: outbox unreadable: {error}")
+            return
+        try:
+            while not self.stopped.is_set():
+                try:
+                    self._deliver_pending(box)
+                except Exception as error:  # the database, mostly: try again shortly
+                    log(f"{self.subscription.callback_uri}: delivery stopped: {error}")
+                    self.stopped.wait(config.retry_initial)
+        finally:
+            box.close()
+
+    def _deliver_pending(self, box: Outbox) -> None:
+        config = self.publisher.config
+        self.wake.clear()
+        if not self.publisher.leader.is_set():
+            self.wake.wait(config.resync_interval)
+            return
+        position = box.cursor(self.cursor)
+        if position is None:  # new: start with what was stored after it subscribed
+            position = box.last_seq(NOTIFICATIONS, recorded_before=self.subscription.created)
+            box.advance(self.cursor, position)
+        records = box.read(NOTIFICATIONS, position, limit=config.batch)
+        if not records:
+            self.wake.wait(config.resync_interval)
+            return
+        for record in records:
+            if self.stopped.is_set() or not self.publisher.leader.is_set():
+                return
+            stored = json.loads(record.body)
+            wanted = self.subscription.filter.matches(record.kind, stored["severity"], record.node)
+            if wanted and not self._send(record, stored["notification"]):
+                delay = min(config.retry_initial * 2 ** (self.failures - 1), config.retry_max)
+                self.stopped.wait(delay)
+                return
+            box.advance(self.cursor, record.seq)
+
+    def _send(self, record: outbox.Record, notification: dict[str, Any]) -> bool:
+        config = self.publisher.config
+        uri = self.subscription.callback_uri
+        personal = for_subscription(notification, self.subscription.id, config.context.api_base)
+        body = json.dumps(personal, sort_keys=True).encode()
+        try:
+            status = webhook.post_notification(
+                uri, body, self.subscription.secret, record.event_id, timeout=config.http_timeout
+            )
+            problem = None if 200 <= status < 300 else f"HTTP {status}"
+        except webhook.DeliveryError as error:
+            problem = str(error)
+        if problem is None:
+            if self.failures:
+                log(f"{uri}: delivering again after {self.failures} failed attempt(s)")
+            self.failures = 0
+            return True
+        self.failures += 1
+        if self.failures == 1:
+            log(
+                f"{uri}: {record.kind} {record.event_id} not delivered ({problem}); "
+                "retrying with backoff"
+            )
+        return False

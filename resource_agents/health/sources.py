@@ -1,0 +1,286 @@
+"""What the health model reads: one crm_mon snapshot, fencing evidence and membership times.
+
+Cluster commands go through `hakit.ocf.cluster.run`. The parts of a crm_mon result
+that `ClusterStatus` does not keep yet (a node's expected_up, shutdown and health, node
+attributes, which primitives are clone instances) are read here from the same XML, and
+`pacemaker_xml` reports a failure with Pacemaker's own words from its XML answer; both
+belong in `hakit.ocf.cluster` once it is free to change.
+
+Fencing evidence comes from two places: the fencer's history (`stonith_admin --history`)
+and the fencing alerts the alert agent stored. Pacemaker 2.1 names neither the device a
+fencing action used, only the node that ran it ("executioner"), so the devices are
+those the fencer has registered for the target (`stonith_admin --list`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from xml.etree import ElementTree
+
+from hakit.ocf import cluster
+from hakit.resource_agents.health.constants import LEADER_VARIABLE
+from hakit.resource_agents.health.outbox import EVENTS, Outbox
+
+CRM_MON = ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"]
+FENCING_ACTIONS = ("off", "reboot")
+
+
+@dataclass(frozen=True)
+class NodeDetail:
+    """A node's fields crm_mon reports beyond `NodeStatus`."""
+
+    expected_up: bool
+    shutdown: bool
+    health: str  # green, yellow, red (node health strategy)
+
+
+@dataclass
+class Snapshot:
+    """One crm_mon result: `ClusterStatus` plus node details, attributes and clones."""
+
+    status: cluster.ClusterStatus
+    details: dict[str, NodeDetail]
+    attributes: dict[str, dict[str, str]]  # node → {name: value}
+    clone_instances: set[str]  # ids of primitives that run as a clone's (or bundle's) instances
+
+    @classmethod
+    def from_xml(cls, root: ElementTree.Element) -> Snapshot:
+        details = {
+            node.get("name", ""): NodeDetail(
+                expected_up=node.get("expected_up", "true") == "true",
+                shutdown=node.get("shutdown") == "true",
+                health=node.get("health", "green"),
+            )
+            for node in root.findall("nodes/node")
+        }
+        attributes = {
+            node.get("name", ""): {a.get("name", ""): a.get("value", "") for a in node}
+            for node in root.findall("node_attributes/node")
+        }
+        clones = {
+            resource.get("id", "")
+            for kind in ("clone", "bundle")
+            for parent in root.iter(kind)
+            for resource in parent.iter("resource")
+        }
+        return cls(cluster.ClusterStatus(root), details, attributes, clones)
+
+    @classmethod
+    def from_text(cls, text: str) -> Snapshot:
+        """Parse `crm_mon --output-as=xml` output."""
+        return cls.from_xml(ElementTree.fromstring(text))  # noqa: S314 — local Pacemaker output
+
+
+def pacemaker_xml(
+    args: list[str], *, timeout: float = cluster.DEFAULT_TIMEOUT
+) -> ElementTree.Element:
+    """`cluster.run_xml` for tools run with --output-as=xml: on failure they answer XML too,
+    and the error is its <error> lines, not the last line of the document."""
+    code, output = cluster.run(args, timeout=timeout, ok_codes=range(256))
+    try:
+        root = ElementTree.fromstring(output)  # noqa: S314 — output of local Pacemaker tools
+    except ElementTree.ParseError:
+        raise cluster.ClusterCommandError(args, f"exit code {code}, no XML answer", code) from None
+    if code != 0:
+        errors = [e.text.strip() for e in root.iter("error") if e.text and e.text.strip()]
+        status = root.find("status")
+        fallback = status.get("message", "") if status is not None else ""
+        message = errors[-1].splitlines()[0] if errors else fallback
+        raise cluster.ClusterCommandError(args, message or f"exit code {code}", code)
+    return root
+
+
+def read_snapshot(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> Snapshot:
+    """The cluster now (honours CIB_file, as crm_mon does)."""
+    return Snapshot.from_xml(pacemaker_xml(CRM_MON, timeout=timeout))
+
+
+@dataclass(frozen=True)
+class FenceRecord:
+    """One fencing action against a node, from the fencer's history or a fencing alert."""
+
+    target: str
+    action: str  # reboot, off, on
+    state: str  # success, failed, pending
+    completed: float | None  # UNIX time
+    executioner: str  # the node that ran the fence device ("" when none did)
+    origin: str  # the node that asked
+    source: str  # "fencer history" or "fencing alert"
+    reference: str = ""  # the fencer's operation id (alerts only)
+    devices: tuple[str, ...] = ()  # devices the fencer has registered for the target
+
+    @property
+    def powers_off(self) -> bool:
+        """A completed off/reboot: the target was powered off (reboot: at least once)."""
+        return self.state == "success" and self.action in FENCING_ACTIONS
+
+    @classmethod
+    def from_history(cls, event: cluster.FenceEvent) -> FenceRecord:
+        state = "success" if event.status in ("success", "done") else event.status or "pending"
+        return cls(
+            event.target,
+            event.action,
+            state,
+            event.completed_epoch,
+            event.delegate,
+            event.origin,
+            "fencer history",
+        )
+
+    @classmethod
+    def from_alert(cls, fields: dict[str, str], occurred: float) -> FenceRecord | None:
+        """From a fencing alert's fields; its desc reads "Operation reboot of node2 by
+        node1 for pacemaker-controld.1234@node1: OK (ref=…)"."""
+        desc = fields.get("desc", "")
+        if not desc.startswith("Operation "):
+            return None
+        action, _, rest = desc.removeprefix("Operation ").partition(" of ")
+        target, _, rest = rest.partition(" by ")
+        executioner, _, rest = rest.partition(" for ")
+        requester, _, rest = rest.partition(": ")
+        reference = rest.rpartition("(ref=")[2].rstrip(")") if "(ref=" in rest else ""
+        succeeded = fields.get("rc", "") == "0"
+        return cls(
+            target=fields.get("node") or target,
+            action=action,
+            state="success" if succeeded else "failed",
+            completed=occurred,
+            executioner="" if executioner.startswith("<") else executioner,
+            origin=requester.rpartition("@")[2],
+            source="fencing alert",
+            reference=reference,
+        )
+
+
+@dataclass
+class ClusterView:
+    """Everything the model classifies, taken at one moment."""
+
+    snapshot: Snapshot
+    fences: list[FenceRecord] | None  # None: no fencing evidence could be read
+    joined: dict[str, float] = field(default_factory=dict)  # node → last "member" alert
+    now: float = field(default_factory=time.time)
+
+
+def fencing_history(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> list[FenceRecord] | None:
+    """The fencer's history for every node; None when the fencer cannot be asked."""
+    try:
+        return [FenceRecord.from_history(e) for e in cluster.fencing_history(timeout=timeout)]
+    except cluster.ClusterCommandError:
+        return None
+
+
+def fence_devices(target: str, *, timeout: float = cluster.DEFAULT_TIMEOUT) -> tuple[str, ...]:
+    """Devices the fencer has registered that can fence `target` (empty when unknown)."""
+    try:
+        root = pacemaker_xml(
+            ["stonith_admin", "--list", target, "--output-as=xml"], timeout=timeout
+        )
+    except cluster.ClusterCommandError:
+        return ()
+    return tuple(item.text.strip() for item in root.iter("item") if item.text)
+
+
+def alert_evidence(outbox: Outbox) -> tuple[list[FenceRecord], dict[str, float]]:
+    """Fencing results and the last time each node joined, from stored node/fencing alerts."""
+    fences: list[FenceRecord] = []
+    joined: dict[str, float] = {}
+    for event in outbox.read(EVENTS, 0, limit=-1, kinds=("node", "fencing")):
+        fields = json.loads(event.body)
+        if event.kind == "node" and fields.get("desc") == "member":
+            joined[event.node] = max(joined.get(event.node, 0.0), event.occurred)
+        elif event.kind == "fencing":
+            record = FenceRecord.from_alert(fields, event.occurred)
+            if record is not None:
+                fences.append(record)
+    return fences, joined
+
+
+def live_view(
+    outbox: Outbox | None = None, *, timeout: float = cluster.DEFAULT_TIMEOUT
+) -> ClusterView:
+    """The cluster as this node sees it now, with the fencing evidence available here:
+    the fencer's history and, given the outbox, the node and fencing alerts."""
+    history: list[list[FenceRecord] | None] = []
+    asking = threading.Thread(target=lambda: history.append(fencing_history(timeout=timeout)))
+    asking.start()  # the fencer and the CIB answer in parallel: this is the event's latency
+    try:
+        snapshot = read_snapshot(timeout=timeout)
+    finally:
+        asking.join()
+    fences = history[0] if history else None
+    joined: dict[str, float] = {}
+    if outbox is not None:
+        alerted, joined = alert_evidence(outbox)
+        if alerted or fences is not None:
+            fences = [*(fences or []), *alerted]
+    return ClusterView(snapshot, fences, joined)
+
+
+#: target → (when asked, its registered fence devices); they change rarely
+_DEVICES: dict[str, tuple[float, tuple[str, ...]]] = {}
+DEVICES_TTL = 30.0
+
+
+def _ask_devices(target: str, now: float, timeout: float) -> None:
+    _DEVICES[target] = (now, fence_devices(target, timeout=timeout))
+
+
+def with_devices(view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT) -> ClusterView:
+    """`view` with the registered fence devices filled in for every powered-off target."""
+    if not view.fences:
+        return view
+    targets = {f.target for f in view.fences if f.powers_off}
+    now = time.monotonic()
+    missing = [t for t in targets if now - _DEVICES.get(t, (-DEVICES_TTL, ()))[0] >= DEVICES_TTL]
+    asking = [threading.Thread(target=_ask_devices, args=(t, now, timeout)) for t in missing]
+    for thread in asking:
+        thread.start()
+    for thread in asking:
+        thread.join()
+    devices = {target: _DEVICES[target][1] for target in targets if target in _DEVICES}
+    fences = [
+        replace(f, devices=devices[f.target]) if f.target in devices else f for f in view.fences
+    ]
+    return ClusterView(view.snapshot, fences, view.joined, view.now)
+
+
+@dataclass(frozen=True)
+class Leadership:
+    """Whether this node's publisher may deliver, and why."""
+
+    leader: bool
+    reason: str
+
+
+def forced_leadership() -> Leadership | None:
+    """HAKIT_HEALTH_LEADER=1 (or 0) decides, for tests and single hosts outside a cluster."""
+    forced = os.environ.get(LEADER_VARIABLE, "").strip().lower()
+    if forced in ("1", "yes", "true"):
+        return Leadership(True, f"forced by {LEADER_VARIABLE}")
+    if forced in ("0", "no", "false"):
+        return Leadership(False, f"forced off by {LEADER_VARIABLE}")
+    return None
+
+
+def leadership(snapshot: Snapshot | None, local_node: str | None = None) -> Leadership:
+    """Only the DC of a quorate partition delivers (unless `forced_leadership` says)."""
+    forced = forced_leadership()
+    if forced is not None:
+        return forced
+    if snapshot is None:
+        return Leadership(False, "no cluster status")
+    status = snapshot.status
+    if not status.quorate:
+        return Leadership(False, "this partition has no quorum")
+    try:
+        local = local_node or cluster.local_node_name()
+    except cluster.ClusterCommandError as error:
+        return Leadership(False, f"local node unknown ({error})")
+    if status.dc != local:
+        return Leadership(False, f"the DC is {status.dc or 'not elected'}, this is {local}")
+    return Leadership(True, f"{local} is the DC of a quorate partition")

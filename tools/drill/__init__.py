@@ -1,1 +1,0 @@
-"""hakit.tools.drill — failover drills: faults injected into the lab, measured and reported."""
