@@ -42,7 +42,7 @@ from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render, to_text
 
 PYTHON = "/usr/bin/python3"
-TOPOLOGY = Path(__file__).resolve().parent.parent / "tools" / "lab" / "demo.yaml"
+TOPOLOGY = Path(__file__).resolve().parent.parent / "lab" / "demo.yaml"
 BEGIN, END = "<!-- bench:health:begin -->", "<!-- bench:health:end -->"
 
 

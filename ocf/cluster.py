@@ -1,20 +1,52 @@
-"""The one module that runs cluster commands: crm_node, attrd_updater, crm_attribute,
-crm_mon, stonith_admin and cibadmin. Every call has a timeout, XML output is parsed
-into small objects, and every failure is a ClusterCommandError with the command's
-own message — agents and tools never call these programs themselves.
+"""The one module that runs Pacemaker and Corosync programs (as pcs keeps
+`lib/pacemaker/live.py`): crm_node, attrd_updater, crm_attribute, crm_mon,
+crm_resource, stonith_admin, cibadmin, crm_diff, crm_verify, crm_simulate,
+corosync-cfgtool, and the daemons' own command lines. Every call has a timeout, XML
+output is parsed into small objects (`hakit.ocf.status`), and every failure is a
+ClusterCommandError with the command's own message. Nothing else in hakit names these
+programs; a test keeps it so.
+
+Where a command runs is a `Runner`: this node by default, a lab node (`nsenter`) or an
+ssh target otherwise. `using(runner)` makes it the runner of every call in its block
+(a context variable, so threads keep their own). Standard library only, and cheap to
+import: agents call these on every monitor.
 """
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 
 from ._typing import TYPE_CHECKING
+from .status import ClusterStatus, Failure, FenceEvent, NodeStatus, ResourceStatus, parse_time
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from xml.etree.ElementTree import Element
 
+__all__ = [
+    "ClusterCommandError",
+    "ClusterStatus",
+    "Failure",
+    "FenceEvent",
+    "NodeStatus",
+    "ResourceStatus",
+    "Runner",
+    "SshRunner",
+    "parse_time",
+    "run",
+    "using",
+]
+
 DEFAULT_TIMEOUT = 10.0
+#: The cluster daemons, as a node's init starts them in the foreground.
+COROSYNC = ("corosync", "-f")
+PACEMAKERD = ("pacemakerd", "-f")
+DAEMONS = ("corosync", "pacemakerd")
+#: Programs a node must have (a lab preflight checks them).
+PROGRAMS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "stonith_admin")
+#: pcs, the command an exported script calls (`topology export --pcs`).
+PCS = "pcs"
 
 
 class ClusterCommandError(Exception):
@@ -26,38 +58,112 @@ class ClusterCommandError(Exception):
         self.returncode = returncode
 
 
+class Runner:
+    """Runs a cluster program somewhere: here by default; `prefix` enters elsewhere (a lab
+    node: `nsenter -t PID -n -m -u --`). `env` replaces the environment (LC_ALL=C always)."""
+
+    def __init__(
+        self, prefix: Sequence[str] = (), env: Mapping[str, str] | None = None, name: str = ""
+    ) -> None:
+        self.prefix = list(prefix)
+        self.env = dict(env) if env is not None else None
+        self.name = name or "local"
+
+    def __repr__(self) -> str:
+        return f"Runner({self.name!r})"
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        """The command line that runs `args` through this runner."""
+        return [*self.prefix, *args]
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        stdin: str | None = None,
+        ok_codes: Sequence[int] = (0,),
+        stderr: bool = False,
+    ) -> tuple[int, str]:
+        """Run `args`; return (exit code, stdout, with stderr before it if `stderr`).
+        Raise on other codes or a timeout."""
+        import subprocess
+
+        env = dict(os.environ if self.env is None else self.env, LC_ALL="C")
+        try:
+            done = subprocess.run(
+                self.command(args),
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=max(timeout, 0.1),
+                env=env,
+                check=False,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise ClusterCommandError(args, f"not installed on {self.where}") from None
+        except subprocess.TimeoutExpired:
+            raise ClusterCommandError(args, f"no answer within {timeout:g}s") from None
+        if done.returncode not in ok_codes:
+            message = (done.stderr or done.stdout).strip().splitlines()
+            raise ClusterCommandError(
+                args, message[-1] if message else f"exit code {done.returncode}", done.returncode
+            )
+        return done.returncode, (done.stderr + done.stdout) if stderr else done.stdout
+
+    @property
+    def where(self) -> str:
+        return "this node" if not self.prefix else self.name
+
+
+class SshRunner(Runner):
+    """Runs cluster programs on another host over ssh (keys, no password prompt)."""
+
+    def __init__(self, host: str, *, user: str = "root", options: Sequence[str] = ()) -> None:
+        super().__init__(
+            ["ssh", "-o", "BatchMode=yes", *options, f"{user}@{host}", "--"], name=host
+        )
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        import shlex
+
+        return [*self.prefix, shlex.join(["env", "LC_ALL=C", *args])]
+
+
+LOCAL = Runner()
+_current: ContextVar[Runner] = ContextVar("hakit_cluster_runner", default=LOCAL)
+
+
+def current_runner() -> Runner:
+    """The runner calls use now (this node unless inside `using`)."""
+    return _current.get()
+
+
+class using:  # used as a function: `with cluster.using(runner):`
+    """Run every cluster command of this block (this thread) through `runner`."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def __enter__(self) -> Runner:
+        self._token = _current.set(self.runner)
+        return self.runner
+
+    def __exit__(self, *_: object) -> None:
+        _current.reset(self._token)
+
+
 def run(
     args: Sequence[str],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     stdin: str | None = None,
     ok_codes: Sequence[int] = (0,),
+    stderr: bool = False,
 ) -> tuple[int, str]:
-    """Run a cluster tool; return (exit code, stdout). Raise on other codes or a timeout."""
-    import subprocess
-
-    env = dict(os.environ, LC_ALL="C")
-    try:
-        done = subprocess.run(
-            list(args),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=max(timeout, 0.1),
-            env=env,
-            check=False,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise ClusterCommandError(args, "not installed on this node") from None
-    except subprocess.TimeoutExpired:
-        raise ClusterCommandError(args, f"no answer within {timeout:g}s") from None
-    if done.returncode not in ok_codes:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        raise ClusterCommandError(
-            args, message[-1] if message else f"exit code {done.returncode}", done.returncode
-        )
-    return done.returncode, done.stdout
+    """Run a cluster tool with the current runner; return (exit code, stdout)."""
+    return _current.get().run(args, timeout=timeout, stdin=stdin, ok_codes=ok_codes, stderr=stderr)
 
 
 def run_xml(args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT) -> Element:
@@ -183,100 +289,6 @@ def _node(node: str | None) -> list[str]:
 # --- status ------------------------------------------------------------------------------
 
 
-class NodeStatus:
-    """One node as crm_mon shows it."""
-
-    __slots__ = ("is_dc", "maintenance", "name", "online", "pending", "standby", "unclean")
-
-    def __init__(self, element: Element) -> None:
-        self.name = element.get("name", "")
-        self.online = _true(element, "online")
-        self.standby = _true(element, "standby")
-        self.maintenance = _true(element, "maintenance")
-        self.unclean = _true(element, "unclean")
-        self.pending = _true(element, "pending")
-        self.is_dc = _true(element, "is_dc")
-
-    def __repr__(self) -> str:
-        return f"NodeStatus({self.name!r}, online={self.online}, unclean={self.unclean})"
-
-
-class ResourceStatus:
-    """One primitive (or clone instance) as crm_mon shows it."""
-
-    __slots__ = ("active", "agent", "failed", "id", "managed", "nodes", "parent", "role")
-
-    def __init__(self, element: Element, parent: str | None) -> None:
-        self.id = element.get("id", "")
-        self.agent = element.get("resource_agent", "")
-        self.role = element.get("role", "")
-        self.active = _true(element, "active")
-        self.failed = _true(element, "failed")
-        self.managed = _true(element, "managed")
-        self.nodes = [node.get("name", "") for node in element.findall("node")]
-        self.parent = parent
-
-    def __repr__(self) -> str:
-        return f"ResourceStatus({self.id!r}, role={self.role!r}, nodes={self.nodes})"
-
-
-class Failure:
-    """A failed operation crm_mon reports."""
-
-    __slots__ = ("exit_code", "exit_reason", "interval_ms", "node", "op_key", "task")
-
-    def __init__(self, element: Element) -> None:
-        self.op_key = element.get("op_key", "")
-        self.node = element.get("node", "")
-        self.task = element.get("task", "")
-        self.exit_code = int(element.get("exitcode", "1"))
-        self.exit_reason = element.get("exitreason", "")
-        self.interval_ms = int(element.get("interval", "0"))
-
-
-class ClusterStatus:
-    """The cluster as one `crm_mon --output-as=xml` call sees it."""
-
-    def __init__(self, root: Element) -> None:
-        dc = root.find("summary/current_dc")
-        self.dc = dc.get("name") if dc is not None and _true(dc, "present") else None
-        self.quorate = dc is not None and _true(dc, "with_quorum")
-        self.nodes = [NodeStatus(e) for e in root.findall("nodes/node")]
-        self.resources: list[ResourceStatus] = []
-        resources = root.find("resources")
-        if resources is not None:
-            self._collect(resources, None)
-        self.failures = [Failure(e) for e in root.findall("failures/failure")]
-        self.fail_counts: dict[tuple[str, str], int] = {}
-        for node in root.findall("node_history/node"):
-            for history in node.findall("resource_history"):
-                count = int(history.get("fail-count", "0") or 0)
-                if count:
-                    self.fail_counts[(history.get("id", ""), node.get("name", ""))] = count
-
-    def _collect(self, element: Element, parent: str | None) -> None:
-        for child in element:
-            if child.tag == "resource":
-                self.resources.append(ResourceStatus(child, parent))
-            elif child.tag in ("clone", "group", "bundle", "replica"):
-                self._collect(child, child.get("id") or parent)
-
-    def node(self, name: str) -> NodeStatus | None:
-        return next((n for n in self.nodes if n.name == name), None)
-
-    def instances(self, resource_id: str) -> list[ResourceStatus]:
-        """A primitive's status, or every instance of a clone/group by the parent's id."""
-        return [
-            r
-            for r in self.resources
-            if resource_id in (r.id, r.parent) or r.id.partition(":")[0] == resource_id
-        ]
-
-    def running_on(self, resource_id: str) -> list[str]:
-        """Nodes where the resource (or an instance of it) is active."""
-        return sorted({n for r in self.instances(resource_id) if r.active for n in r.nodes})
-
-
 def cluster_status(*, timeout: float = DEFAULT_TIMEOUT) -> ClusterStatus:
     """Current status, including node history (fail counts) and failures."""
     return ClusterStatus(
@@ -288,61 +300,6 @@ def cluster_status(*, timeout: float = DEFAULT_TIMEOUT) -> ClusterStatus:
 
 
 # --- fencing -----------------------------------------------------------------------------
-
-
-class FenceEvent:
-    """One fencing action from the fencer's history."""
-
-    __slots__ = ("action", "client", "completed", "delegate", "origin", "status", "target")
-
-    def __init__(self, element: Element) -> None:
-        self.target = element.get("target", "")
-        self.action = element.get("action", "")
-        self.status = element.get("status", "")
-        self.delegate = element.get("delegate", "")
-        self.origin = element.get("origin", "")
-        self.client = element.get("client", "")
-        self.completed = element.get("completed", "")
-
-    @property
-    def completed_epoch(self) -> float | None:
-        """`completed` ("2024-11-24 10:11:12Z", "... +01:00") as a UNIX time, or None."""
-        return parse_time(self.completed)
-
-    def __repr__(self) -> str:
-        return f"FenceEvent({self.action} {self.target}: {self.status})"
-
-
-def parse_time(text: str) -> float | None:
-    """A Pacemaker time string ("YYYY-MM-DD HH:MM:SS" then "Z", "+HH:MM", "-HHMM" or
-    nothing for UTC) as a UNIX time; None when it is not one."""
-    import datetime
-
-    text = text.strip()
-    try:
-        date, _, rest = text.partition(" ")
-        year, month, day = (int(part) for part in date.split("-"))
-        clock, zone = rest[:8], rest[8:].strip().removeprefix("Z").replace(":", "")
-        hour, minute, second = (int(part) for part in clock.split(":"))
-        offset = 0
-        if zone:
-            sign = -1 if zone[0] == "-" else 1
-            digits = zone.lstrip("+-")
-            if len(digits) != 4 or not digits.isdigit():
-                return None
-            offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-        when = datetime.datetime(
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            tzinfo=datetime.timezone(datetime.timedelta(seconds=offset)),
-        )
-    except ValueError:
-        return None
-    return when.timestamp()
 
 
 def fencing_history(node: str = "*", *, timeout: float = DEFAULT_TIMEOUT) -> list[FenceEvent]:
@@ -374,16 +331,6 @@ def cib_text(*, timeout: float = DEFAULT_TIMEOUT) -> str:
 def cib_create(scope: str, xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Add an object to a CIB section."""
     run(["cibadmin", "--create", "--scope", scope, "--xml-pipe"], stdin=xml, timeout=timeout)
-
-
-def cib_replace(scope: str, xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Replace an object (matched by tag and id) in a CIB section."""
-    run(["cibadmin", "--replace", "--scope", scope, "--xml-pipe"], stdin=xml, timeout=timeout)
-
-
-def cib_delete(xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Delete the object the XML names (matched by tag and id)."""
-    run(["cibadmin", "--delete", "--xml-pipe"], stdin=xml, timeout=timeout)
 
 
 def cib_diff(original: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> str | None:
@@ -425,5 +372,131 @@ def set_cluster_property(name: str, value: str, *, timeout: float = DEFAULT_TIME
     run(["crm_attribute", "-t", "crm_config", "-n", name, "-v", value], timeout=timeout)
 
 
-def _true(element: Element, name: str) -> bool:
-    return element.get(name, "false") == "true"
+# --- resources ---------------------------------------------------------------------------
+
+
+def restart_resource(resource: str, *, timeout: float = 300) -> None:
+    """Restart a resource (all instances of a clone) and wait for it."""
+    run(
+        ["crm_resource", "--resource", resource, "--restart", "--timeout", f"{int(timeout)}s"],
+        timeout=timeout + 30,
+    )
+
+
+def set_resource_meta(resource: str, name: str, value: str | None, *, timeout: float = 30) -> None:
+    """Set (or with None delete) a resource's meta attribute."""
+    change = ["--delete-parameter", name]
+    if value is not None:
+        change = ["--set-parameter", name, "--parameter-value", value]
+    run(["crm_resource", "--resource", resource, "--meta", *change], timeout=timeout)
+
+
+def cleanup(resource: str | None = None, *, node: str | None = None, timeout: float = 60) -> None:
+    """Forget failures (of one resource, on one node) so Pacemaker re-probes."""
+    args = ["crm_resource", "--cleanup"]
+    args += ["--resource", resource] if resource else []
+    args += ["--node", node] if node else []
+    run(args, timeout=timeout)
+
+
+def wait_for_idle(*, timeout: float = 300) -> bool:
+    """Wait until the cluster has no pending actions; False if it did not settle in time."""
+    try:
+        run(["crm_resource", "--wait", "--timeout", f"{int(timeout)}s"], timeout=timeout + 30)
+    except ClusterCommandError:
+        return False
+    return True
+
+
+def status_text(*, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """crm_mon's one-shot text, inactive resources included (for people)."""
+    return run(["crm_mon", "--one-shot", "--inactive"], timeout=timeout, ok_codes=range(256))[1]
+
+
+def status_xml(*, timeout: float = DEFAULT_TIMEOUT) -> Element:
+    """crm_mon's whole XML answer (honours CIB_file); failures as Pacemaker words them."""
+    return pacemaker_xml(
+        ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"],
+        timeout=timeout,
+    )
+
+
+def watch_status_command(path: str) -> list[str]:
+    """The command line of a live crm_mon that rewrites `path` on every CIB change."""
+    return _current.get().command(["crm_mon", "--output-as=text", f"--output-to={path}"])
+
+
+def pacemaker_xml(args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT) -> Element:
+    """`run_xml` for tools run with --output-as=xml: on failure they answer XML too, and the
+    error is its <error> lines, not the last line of the document."""
+    from xml.etree import ElementTree
+
+    code, output = run(args, timeout=timeout, ok_codes=range(256))
+    try:
+        root = ElementTree.fromstring(output)  # noqa: S314 — output of local Pacemaker tools
+    except ElementTree.ParseError:
+        raise ClusterCommandError(args, f"exit code {code}, no XML answer", code) from None
+    if code != 0:
+        errors = [e.text.strip() for e in root.iter("error") if e.text and e.text.strip()]
+        status = root.find("status")
+        fallback = status.get("message", "") if status is not None else ""
+        message = errors[-1].splitlines()[0] if errors else fallback
+        raise ClusterCommandError(args, message or f"exit code {code}", code)
+    return root
+
+
+def fence_devices(target: str, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[str, ...]:
+    """Devices the fencer has registered that can fence `target` (empty when unknown)."""
+    try:
+        root = pacemaker_xml(
+            ["stonith_admin", "--list", target, "--output-as=xml"], timeout=timeout
+        )
+    except ClusterCommandError:
+        return ()
+    return tuple(item.text.strip() for item in root.iter("item") if item.text)
+
+
+def agent_metadata(agent: str, *, timeout: float = 30) -> str | None:
+    """An agent's metadata XML (`stonith:x` or `class:provider:type`); None if unknown."""
+    if agent.startswith("stonith:"):
+        args = ["stonith_admin", "--metadata", "--agent", agent.split(":", 1)[1]]
+    else:
+        args = ["crm_resource", "--show-metadata", agent]
+    try:
+        code, output = run(args, timeout=timeout, ok_codes=range(256))
+    except ClusterCommandError:
+        return None
+    return output if code == 0 and output.strip() else None
+
+
+def verify_cib_file(path: str, *, timeout: float = 60) -> tuple[int, str]:
+    """crm_verify on a CIB file: (exit code, its messages)."""
+    return run(
+        ["crm_verify", "--xml-file", path], timeout=timeout, ok_codes=range(256), stderr=True
+    )
+
+
+def empty_cib(*, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """An empty CIB of the installed Pacemaker's newest schema (cibadmin --empty)."""
+    return run(["cibadmin", "--empty"], timeout=timeout)[1]
+
+
+# --- corosync ------------------------------------------------------------------------------
+
+
+def corosync_reload(*, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Make corosync re-read corosync.conf; False if it could not."""
+    try:
+        run(["corosync-cfgtool", "-R"], timeout=timeout)
+    except ClusterCommandError:
+        return False
+    return True
+
+
+def corosync_answers(*, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Whether corosync answers on this node (its rings' status)."""
+    try:
+        run(["corosync-cfgtool", "-s"], timeout=timeout)
+    except ClusterCommandError:
+        return False
+    return True

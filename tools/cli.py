@@ -400,7 +400,7 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             sub.add_argument("--json", action="store_true", help="machine-readable")
         if verb == "export":
             flavour = sub.add_mutually_exclusive_group()
-            flavour.add_argument("--pcs", action="store_true", help="pcs -f cib.xml commands")
+            flavour.add_argument("--pcs", action="store_true", help="commands for pcs -f cib.xml")
             flavour.add_argument("--crm", action="store_true", help="crm configure syntax")
     verbs.add_parser("schema", help="the topology's JSON Schema")
     verbs.add_parser("reference", help="the topology reference (markdown)")

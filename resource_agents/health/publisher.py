@@ -422,7 +422,7 @@ class CibWatcher:
             return
         try:
             self.process = subprocess.Popen(
-                ["crm_mon", "--output-as=text", f"--output-to={self.path}"],
+                cluster.watch_status_command(self.path),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

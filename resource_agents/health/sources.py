@@ -1,10 +1,8 @@
 """What the health model reads: one crm_mon snapshot, fencing evidence and membership times.
 
-Cluster commands go through `hakit.ocf.cluster.run`. The parts of a crm_mon result
-that `ClusterStatus` does not keep yet (a node's expected_up, shutdown and health, node
-attributes, which primitives are clone instances) are read here from the same XML, and
-`pacemaker_xml` reports a failure with Pacemaker's own words from its XML answer; both
-belong in `hakit.ocf.cluster` once it is free to change.
+Cluster commands go through `hakit.ocf.cluster`. The parts of a crm_mon result that
+`ClusterStatus` does not keep yet (a node's expected_up, shutdown and health, node
+attributes, which primitives are clone instances) are read here from the same XML.
 
 Fencing evidence comes from two places: the fencer's history (`stonith_admin --history`)
 and the fencing alerts the alert agent stored. Pacemaker 2.1 names neither the device a
@@ -25,7 +23,6 @@ from hakit.ocf import cluster
 from hakit.resource_agents.health.constants import LEADER_VARIABLE
 from hakit.resource_agents.health.outbox import EVENTS, Outbox
 
-CRM_MON = ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"]
 FENCING_ACTIONS = ("off", "reboot")
 
 
@@ -75,28 +72,9 @@ class Snapshot:
         return cls.from_xml(ElementTree.fromstring(text))  # noqa: S314 — local Pacemaker output
 
 
-def pacemaker_xml(
-    args: list[str], *, timeout: float = cluster.DEFAULT_TIMEOUT
-) -> ElementTree.Element:
-    """`cluster.run_xml` for tools run with --output-as=xml: on failure they answer XML too,
-    and the error is its <error> lines, not the last line of the document."""
-    code, output = cluster.run(args, timeout=timeout, ok_codes=range(256))
-    try:
-        root = ElementTree.fromstring(output)  # noqa: S314 — output of local Pacemaker tools
-    except ElementTree.ParseError:
-        raise cluster.ClusterCommandError(args, f"exit code {code}, no XML answer", code) from None
-    if code != 0:
-        errors = [e.text.strip() for e in root.iter("error") if e.text and e.text.strip()]
-        status = root.find("status")
-        fallback = status.get("message", "") if status is not None else ""
-        message = errors[-1].splitlines()[0] if errors else fallback
-        raise cluster.ClusterCommandError(args, message or f"exit code {code}", code)
-    return root
-
-
 def read_snapshot(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> Snapshot:
     """The cluster now (honours CIB_file, as crm_mon does)."""
-    return Snapshot.from_xml(pacemaker_xml(CRM_MON, timeout=timeout))
+    return Snapshot.from_xml(cluster.status_xml(timeout=timeout))
 
 
 @dataclass(frozen=True)
@@ -174,17 +152,6 @@ def fencing_history(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> list[FenceRe
         return None
 
 
-def fence_devices(target: str, *, timeout: float = cluster.DEFAULT_TIMEOUT) -> tuple[str, ...]:
-    """Devices the fencer has registered that can fence `target` (empty when unknown)."""
-    try:
-        root = pacemaker_xml(
-            ["stonith_admin", "--list", target, "--output-as=xml"], timeout=timeout
-        )
-    except cluster.ClusterCommandError:
-        return ()
-    return tuple(item.text.strip() for item in root.iter("item") if item.text)
-
-
 def alert_evidence(outbox: Outbox) -> tuple[list[FenceRecord], dict[str, float]]:
     """Fencing results and the last time each node joined, from stored node/fencing alerts."""
     fences: list[FenceRecord] = []
@@ -227,7 +194,7 @@ DEVICES_TTL = 30.0
 
 
 def _ask_devices(target: str, now: float, timeout: float) -> None:
-    _DEVICES[target] = (now, fence_devices(target, timeout=timeout))
+    _DEVICES[target] = (now, cluster.fence_devices(target, timeout=timeout))
 
 
 def with_devices(view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT) -> ClusterView:

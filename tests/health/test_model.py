@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from hakit.ocf import cluster
 from hakit.ocf.cluster import ClusterCommandError, FenceEvent
 from hakit.resource_agents.health.model import Health, as_dict, classify, health_table
 from hakit.resource_agents.health.outbox import Outbox
@@ -17,7 +18,6 @@ from hakit.resource_agents.health.sources import (
     Snapshot,
     alert_evidence,
     leadership,
-    pacemaker_xml,
 )
 from tests.health.conftest import AlertRunner, Cib
 
@@ -278,7 +278,9 @@ def test_fencer_history_entries_count_like_alerts() -> None:
 
 def test_a_failing_tool_is_reported_in_its_own_words() -> None:
     with pytest.raises(ClusterCommandError) as failure:
-        pacemaker_xml(["crm_resource", "--show-metadata", "ocf:nope:nope", "--output-as=xml"])
+        cluster.pacemaker_xml(
+            ["crm_resource", "--show-metadata", "ocf:nope:nope", "--output-as=xml"]
+        )
     assert str(failure.value).endswith(
         ": crm_resource: Metadata query for ocf:nope:nope failed: No such device or address"
     )

@@ -17,7 +17,7 @@ from hakit.tools.topology.render import render, to_text
 from hakit.tools.topology.validate import check_agents, check_names, relaxng, validate
 from tests.conftest import REPO
 
-EXAMPLE = REPO / "tools" / "lab" / "demo.yaml"
+EXAMPLE = REPO / "lab" / "demo.yaml"
 BASE = """cluster: {name: t}
 nodes: [{name: n1}, {name: n2}]
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
+from hakit.ocf import cluster
 from hakit.tools.topology import model, rules
 from hakit.tools.topology.render import clone_id, clone_meta, effective, text_value
 
@@ -29,7 +30,7 @@ def _op_words(op: model.Op) -> list[str]:
 def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     """`pcs -f CIB ...` commands that build the same configuration."""
     _refuse_tags_in_constraints(topology)
-    pcs = ["pcs", "-f", cib_file]
+    pcs = [cluster.PCS, "-f", cib_file]
     lines: list[list[str]] = []
     if topology.cluster.properties:
         lines.append([*pcs, "property", "set", *_pairs(topology.cluster.properties)])

@@ -5,7 +5,6 @@ and crm_verify on the rendered CIB."""
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from hakit.ocf import cluster
 from hakit.tools.topology import model, rules
 from hakit.tools.topology.load import Loaded, load
 from hakit.tools.topology.problems import did_you_mean
@@ -378,19 +378,12 @@ class AgentParameter:
 @cache
 def agent_parameters(agent: str) -> dict[str, AgentParameter] | None:
     """The agent's parameters by name, from its metadata; None if there is no such agent."""
-    if agent.startswith("stonith:"):
-        args = ["stonith_admin", "--metadata", "--agent", agent.split(":", 1)[1]]
-    else:
-        args = ["crm_resource", "--show-metadata", agent]
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0 or not done.stdout.strip():
+    metadata = cluster.agent_metadata(agent)
+    if metadata is None:
         return None
     try:
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
-        root = etree.fromstring(done.stdout, parser)  # noqa: S320 — a local agent's metadata
+        root = etree.fromstring(metadata.encode(), parser)  # noqa: S320 — a local agent's metadata
     except etree.XMLSyntaxError:
         return None
     params: dict[str, AgentParameter] = {}
@@ -490,17 +483,13 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
         handle.write(to_text(cib))
     try:
-        done = subprocess.run(
-            ["crm_verify", "--xml-file", handle.name],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "LC_ALL": "C"},
-        )
+        _, messages = cluster.verify_cib_file(handle.name)
+    except cluster.ClusterCommandError as error:
+        loaded.problem((), f"crm_verify could not run: {error}")
+        return
     finally:
         os.unlink(handle.name)
-    for line in (done.stdout + done.stderr).splitlines():
+    for line in messages.splitlines():
         if "error:" in line.lower() and "unpack_resources" not in line:
             loaded.problem((), f"crm_verify: {line.strip()}")
 
