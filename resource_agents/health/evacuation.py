@@ -1,0 +1,144 @@
+"""nova's side of a fenced host: force its nova-compute down once fencing is confirmed
+(HOST_DOWN_FENCED) and back up once the host is OK, and evacuate its servers — each once,
+again when an evacuation left it in ERROR there, up to a number of attempts. State lives
+in two tables beside the outbox, so a restarted or newly elected publisher goes on where
+the last one stopped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from hakit.resource_agents.health.model import Health, HealthReport
+from hakit.resource_agents.health.nova import ComputeAPI, NovaError, Server
+from hakit.resource_agents.health.outbox import Outbox
+
+FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
+EVACUATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
+    "attempts INTEGER NOT NULL DEFAULT 1, requested REAL NOT NULL DEFAULT 0, "
+    "gave_up INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (server, host))"
+)
+#: columns added since the table's first version (an older outbox gets them on open)
+EVACUATION_COLUMNS = {
+    "attempts": "INTEGER NOT NULL DEFAULT 1",
+    "requested": "REAL NOT NULL DEFAULT 0",
+    "gave_up": "INTEGER NOT NULL DEFAULT 0",
+}
+
+
+class RecoveryConfig(Protocol):
+    """The publisher's settings this reads (on every cycle, so changes apply at once)."""
+
+    evacuate: bool
+    evacuate_retry: float
+    evacuate_attempts: int
+
+
+class ComputeRecovery:
+    """Forces fenced hosts' nova-compute down and evacuates their servers."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        config: RecoveryConfig,
+        log: Callable[[str], None],
+    ) -> None:
+        self.outbox = outbox
+        self.config = config
+        self.log = log
+        self._tables()
+
+    def reconcile(self, api: ComputeAPI, report: HealthReport) -> None:
+        """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
+        back once the host is OK; other states change nothing. With `evacuate`, a forced
+        down host's servers are evacuated (`_evacuate`). Failed API calls retry next cycle."""
+        forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
+        for node in report.nodes:
+            down = node.health is Health.HOST_DOWN_FENCED
+            if down and node.node in forced and self.config.evacuate:
+                self._evacuate(api, node.node)
+            if down == (node.node in forced) or (not down and node.health is not Health.OK):
+                continue
+            try:
+                changed = api.set_forced_down(node.node, down)
+            except NovaError as error:
+                self.log(f"nova-compute on {node.node}: forced_down={down} failed: {error}")
+                continue
+            with self.outbox.transaction() as db:
+                if down:
+                    db.execute("INSERT OR IGNORE INTO forced_down (host) VALUES (?)", (node.node,))
+                else:
+                    db.execute("DELETE FROM forced_down WHERE host = ?", (node.node,))
+                    db.execute("DELETE FROM evacuations WHERE host = ?", (node.node,))
+            self.log(
+                f"nova-compute on {node.node}: forced_down={down} "
+                f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})"
+            )
+            if down and self.config.evacuate:
+                self._evacuate(api, node.node)
+
+    def _tables(self) -> None:
+        """The two tables, an older outbox's evacuations given the columns added since."""
+        db = self.outbox.db
+        db.execute(FORCED_DOWN_TABLE)
+        db.execute(EVACUATIONS_TABLE)
+        have = {row[1] for row in db.execute("PRAGMA table_info(evacuations)")}
+        for column, declaration in EVACUATION_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE evacuations ADD COLUMN {column} {declaration}")
+
+    def _evacuate(self, api: ComputeAPI, host: str) -> None:
+        """Evacuate each server nova still places on the fenced `host`: once, and again
+        (`evacuate_retry`, `evacuate_attempts`) when an evacuation left it in ERROR there."""
+        rows = self.outbox.db.execute(
+            "SELECT server, attempts, requested, gave_up FROM evacuations WHERE host = ?", (host,)
+        )
+        requested = {server: (attempts, when, gave_up) for server, attempts, when, gave_up in rows}
+        try:
+            servers = [s for s in api.servers(host) if s.host == host]
+        except NovaError as error:
+            self.log(f"servers on {host}: listing failed: {error}")
+            return
+        now = time.time()
+        for server in servers:
+            attempts, last, gave_up = requested.get(server.id, (0, 0.0, False))
+            if gave_up or (attempts and not self._evacuation_due(server, attempts, now - last)):
+                continue
+            try:
+                api.evacuate(server.id)
+            except NovaError as error:
+                self.log(f"server {server.id} on {host}: evacuation failed: {error}")
+                continue
+            with self.outbox.transaction() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO evacuations (server, host, attempts, requested) "
+                    "VALUES (?, ?, ?, ?)",
+                    (server.id, host, attempts + 1, now),
+                )
+            attempt = f", attempt {attempts + 1} of {self.config.evacuate_attempts}"
+            self.log(
+                f"server {server.id} on {host}: evacuation requested (was {server.status}"
+                f"{attempt if attempts else ''})"
+            )
+
+    def _evacuation_due(self, server: Server, attempts: int, since: float) -> bool:
+        """Whether a server evacuated `attempts` times, `since` seconds ago, is evacuated
+        again: it is in ERROR on the fenced host with no task (the evacuation failed). When
+        its attempts are used up, giving up is logged and recorded (so said once)."""
+        failed = server.status == "ERROR" and server.task_state is None
+        if not failed or since < self.config.evacuate_retry * attempts:
+            return False
+        if attempts >= self.config.evacuate_attempts:
+            self.log(
+                f"server {server.id} on {server.host}: still ERROR after {attempts} "
+                "evacuation(s); not requested again (its alarm stays open)"
+            )
+            with self.outbox.transaction() as db:
+                db.execute(
+                    "UPDATE evacuations SET gave_up = 1 WHERE server = ? AND host = ?",
+                    (server.id, server.host),
+                )
+            return False
+        return True
