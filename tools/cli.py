@@ -241,7 +241,8 @@ def _topology(args: argparse.Namespace) -> int:
 
 
 def _topology_export(args: argparse.Namespace, topology: object) -> int:
-    from .topology.export import ExportError, crm_script, pcs_script
+    from .topology.export import ExportError, pcs_script
+    from .topology.export_crm import crm_script
     from .topology.model import Topology
 
     assert isinstance(topology, Topology)  # noqa: S101 — validated above

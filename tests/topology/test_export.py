@@ -10,7 +10,8 @@ from lxml import etree
 
 from hakit.lab.lab import Lab
 from hakit.tools.topology import model
-from hakit.tools.topology.export import crm_script, pcs_script
+from hakit.tools.topology.export import pcs_script
+from hakit.tools.topology.export_crm import crm_script
 from hakit.tools.topology.load import load
 from hakit.tools.topology.render import render
 from tests.topology.test_topology import EXAMPLE

@@ -12,7 +12,8 @@ import pytest
 from lxml import etree
 
 from hakit.tools.topology import model, rules
-from hakit.tools.topology.export import ExportError, crm_script
+from hakit.tools.topology.export import ExportError
+from hakit.tools.topology.export_crm import crm_script
 from hakit.tools.topology.importer import import_cib, to_yaml
 from hakit.tools.topology.load import load, load_text
 from hakit.tools.topology.render import render, to_text

@@ -1,4 +1,5 @@
-"""Topology → equivalent pcs or crmsh command scripts, for operators who keep those."""
+"""Topology → an equivalent pcs command script, for operators who keep those (crmsh:
+`export_crm`)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ from collections.abc import Mapping
 
 from hakit.ocf import cluster
 from hakit.tools.topology import model, rules
-from hakit.tools.topology.render import clone_id, clone_meta, effective, text_value
+from hakit.tools.topology.conventions import clone_meta, effective, text_value
 
 
 class ExportError(ValueError):
     """The topology says something the target tool's syntax cannot."""
 
 
-def _pairs(values: Mapping[str, model.Scalar]) -> list[str]:
+def pairs(values: Mapping[str, model.Scalar]) -> list[str]:
     return [f"{k}={text_value(v)}" for k, v in values.items()]
 
 
-def _op_words(op: model.Op) -> list[str]:
+def op_words(op: model.Op) -> list[str]:
     words = [op.name, f"interval={op.interval}"]
     words += [f"timeout={op.timeout}"] if op.timeout else []
     words += [f"role={op.role}"] if op.role else []
@@ -29,16 +30,16 @@ def _op_words(op: model.Op) -> list[str]:
 
 def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     """`pcs -f CIB ...` commands that build the same configuration."""
-    _refuse_tags_in_constraints(topology)
+    refuse_tags_in_constraints(topology)
     pcs = [cluster.PCS, "-f", cib_file]
     lines: list[list[str]] = []
     if topology.cluster.properties:
-        lines.append([*pcs, "property", "set", *_pairs(topology.cluster.properties)])
+        lines.append([*pcs, "property", "set", *pairs(topology.cluster.properties)])
     for device in topology.fencing.devices:
-        words = [*pcs, "stonith", "create", device.name, device.agent, *_pairs(device.params)]
+        words = [*pcs, "stonith", "create", device.name, device.agent, *pairs(device.params)]
         for op in device.ops:
-            words += ["op", *_op_words(op)]
-        words += ["meta", *_pairs(device.meta)] if device.meta else []
+            words += ["op", *op_words(op)]
+        words += ["meta", *pairs(device.meta)] if device.meta else []
         lines.append(words)
     lines += [[*pcs, *words] for words in _pcs_bundles(topology)]
     lines += _pcs_resources(topology, pcs)
@@ -49,8 +50,8 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     lines += [[*pcs, *words] for words in _pcs_acls(topology.acls)]
     for alert in topology.alerts:
         words = [*pcs, "alert", "create", f"id={alert.name}", f"path={alert.path}"]
-        words += ["options", *_pairs(alert.params)] if alert.params else []
-        words += ["meta", *_pairs(alert.meta)] if alert.meta else []
+        words += ["options", *pairs(alert.params)] if alert.params else []
+        words += ["meta", *pairs(alert.meta)] if alert.meta else []
         lines.append(words)
         for number, recipient in enumerate(alert.recipients, 1):
             rid = f"{alert.name}-recipient" + (f"-{number}" if number > 1 else "")
@@ -63,8 +64,8 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
                 f"value={recipient.value}",
                 f"id={rid}",
             ]
-            words += ["options", *_pairs(recipient.params)] if recipient.params else []
-            words += ["meta", *_pairs(recipient.meta)] if recipient.meta else []
+            words += ["options", *pairs(recipient.params)] if recipient.params else []
+            words += ["meta", *pairs(recipient.meta)] if recipient.meta else []
             lines.append(words)
     header = (
         f"# cluster-name {topology.cluster.name} is set by "
@@ -75,7 +76,7 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     return header + "".join(shlex.join(words) + "\n" for words in lines)
 
 
-def _refuse_tags_in_constraints(topology: model.Topology) -> None:
+def refuse_tags_in_constraints(topology: model.Topology) -> None:
     tags = {t.name for t in topology.tags}
     c = topology.constraints
     used = {x.resource for x in c.locations} | {x.resource for x in c.colocations}
@@ -108,20 +109,18 @@ def _pcs_bundles(topology: model.Topology) -> list[list[str]]:
         }
         words = ["resource", "bundle", "create", bundle.name, "container", bundle.runtime]
         words += [f"{k}={v}" for k, v in container.items() if v is not None]
-        words += ["network", *_pairs(bundle.network)] if bundle.network else []
+        words += ["network", *pairs(bundle.network)] if bundle.network else []
         for port in bundle.ports:
             words += [
                 "port-map",
-                *_pairs({k.replace("_", "-"): v for k, v in vars(port).items() if v is not None}),
+                *pairs({k.replace("_", "-"): v for k, v in vars(port).items() if v is not None}),
             ]
         for mapping in bundle.storage:
             words += [
                 "storage-map",
-                *_pairs(
-                    {k.replace("_", "-"): v for k, v in vars(mapping).items() if v is not None}
-                ),
+                *pairs({k.replace("_", "-"): v for k, v in vars(mapping).items() if v is not None}),
             ]
-        words += ["meta", *_pairs(bundle.meta)] if bundle.meta else []
+        words += ["meta", *pairs(bundle.meta)] if bundle.meta else []
         lines.append(words)
     return lines
 
@@ -193,11 +192,11 @@ def _pcs_defaults(defaults: model.Defaults) -> list[list[str]]:
         (["resource", "op", "defaults"], defaults.operations, defaults.operation_sets),
     ):
         if plain:
-            lines.append([*command, "update", *_pairs(plain)])
+            lines.append([*command, "update", *pairs(plain)])
         for item in sets:
             words = [*command, "set", "create", f"id={item.name}"]
             words += [f"score={item.score}"] if item.score is not None else []
-            words += ["meta", *_pairs(item.meta)]
+            words += ["meta", *pairs(item.meta)]
             words += ["rule", *_rule_words(item.rule)] if item.rule else []
             lines.append(words)
     return lines
@@ -236,26 +235,26 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
             "--no-default-ops",
             full.name,
             full.agent or "",
-            *_pairs(full.params),
+            *pairs(full.params),
         ]
         for op in full.ops:
-            words += ["op", *_op_words(op)]
-        words += ["meta", *_pairs(full.meta)] if full.meta else []
+            words += ["op", *op_words(op)]
+        words += ["meta", *pairs(full.meta)] if full.meta else []
         words += ["bundle", bundled[full.name]] if full.name in bundled else []
         if full.clone and full.name not in grouped:
             # pcs 0.11: clone options follow the keyword directly ("meta" would be the primitive's)
             words += ["promotable" if full.clone.promotable else "clone"]
-            words += _pairs(clone_meta(full.clone))
+            words += pairs(clone_meta(full.clone))
         lines.append(words)
         if full.utilization:
-            lines.append([*pcs, "resource", "utilization", full.name, *_pairs(full.utilization)])
+            lines.append([*pcs, "resource", "utilization", full.name, *pairs(full.utilization)])
     for group in topology.groups:
         lines.append([*pcs, "resource", "group", "add", group.name, *group.members])
         if group.meta:
-            lines.append([*pcs, "resource", "meta", group.name, *_pairs(group.meta)])
+            lines.append([*pcs, "resource", "meta", group.name, *pairs(group.meta)])
         if group.clone:
             kind = "promotable" if group.clone.promotable else "clone"
-            lines.append([*pcs, "resource", kind, group.name, *_pairs(clone_meta(group.clone))])
+            lines.append([*pcs, "resource", kind, group.name, *pairs(clone_meta(group.clone))])
     return lines
 
 
@@ -313,215 +312,3 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
         )
         lines.append([*pcs, "stonith", "level", "add", str(level.index), target, *level.devices])
     return lines
-
-
-def crm_script(topology: model.Topology) -> str:
-    """A `crm configure load update -` script for the same configuration."""
-    out: list[str] = []
-
-    def nv(values: dict[str, model.Scalar]) -> str:
-        return " ".join(f"{k}={shlex.quote(text_value(v))}" for k, v in values.items())
-
-    props = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
-    out.append(f"property cib-bootstrap-options: {nv(props)}")
-    for device in topology.fencing.devices:
-        out.append(
-            _crm_primitive(
-                device.name, f"stonith:{device.agent}", device.params, device.ops, device.meta
-            )
-        )
-    for resource in topology.resources:
-        full = effective(resource, topology)
-        out.append(_crm_primitive(full.name, full.agent or "", full.params, full.ops, full.meta))
-        grouped = {m for g in topology.groups for m in g.members}
-        if full.clone and full.name not in grouped:
-            meta = clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable else {})
-            out.append(
-                f"clone {clone_id(full.name)} {full.name}" + (f" meta {nv(meta)}" if meta else "")
-            )
-    for group in topology.groups:
-        out.append(
-            f"group {group.name} {' '.join(group.members)}"
-            + (f" meta {nv(group.meta)}" if group.meta else "")
-        )
-        if group.clone:
-            out.append(f"clone {clone_id(group.name)} {group.name}")
-    out += _crm_constraints(topology.constraints)
-    out += _crm_bundles_tags_acls(topology)
-    if topology.defaults.resource_sets or topology.defaults.operation_sets:
-        raise ExportError(
-            "crmsh cannot express default sets with scores and rules; "
-            "use the pcs export or apply the topology directly"
-        )
-    for alert in topology.alerts:
-        text = f"alert {alert.name} {shlex.quote(alert.path)}"
-        text += f" meta {nv(alert.meta)}" if alert.meta else ""
-        text += f" attributes {nv(alert.params)}" if alert.params else ""
-        text += f" select {' '.join(alert.select)}" if alert.select else ""
-        for recipient in alert.recipients:
-            text += f" to {{ {shlex.quote(recipient.value)}"
-            text += f" attributes {nv(recipient.params)}" if recipient.params else ""
-            text += f" meta {nv(recipient.meta)}" if recipient.meta else ""
-            text += " }"
-        out.append(text)
-    if topology.defaults.resources:
-        out.append(f"rsc_defaults {nv(topology.defaults.resources)}")
-    if topology.defaults.operations:
-        out.append(f"op_defaults {nv(topology.defaults.operations)}")
-    return "\n".join(out) + "\n"
-
-
-def _crm_constraints(c: model.Constraints) -> list[str]:
-    out = []
-    for loc in c.locations:
-        if loc.rule is None:
-            out.append(
-                f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource} "
-                f"{loc.score}: {loc.node}"
-            )
-    for col in c.colocations:
-        rsc = f"{col.resource}:{col.role}" if col.role else col.resource
-        with_ = f"{col.with_}:{col.with_role}" if col.with_role else col.with_
-        out.append(
-            f"colocation colocation-{col.resource}-{col.with_}-{col.score} "
-            f"{col.score}: {rsc} {with_}"
-        )
-    for order in c.orders:
-        first = f"{order.first}:{order.first_action}" if order.first_action else order.first
-        then = f"{order.then}:{order.then_action}" if order.then_action else order.then
-        sym = (
-            f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
-        )
-        out.append(
-            f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
-            f"{first} {then}{sym}"
-        )
-    return out + _crm_rules_and_sets(c)
-
-
-def _crm_sets(sets: list[model.ResourceSet], kind: str) -> str:
-    """crmsh's set syntax: `( A B )` not sequential, `[ A B ]` neither sequential nor
-    require-all, bare names one sequential set."""
-    words: list[str] = []
-    previous_plain = False
-    for item in sets:
-        shape = (item.sequential, item.require_all)
-        if item.role or item.action or shape not in ((None, None), (False, None), (False, False)):
-            raise ExportError(
-                f"crmsh cannot express this {kind} set ({item.resources}): " "use the pcs export"
-            )
-        plain = shape == (None, None)
-        if plain and previous_plain:
-            raise ExportError(f"crmsh would merge two sequential {kind} sets: use the pcs export")
-        brackets = None if plain else ("(", ")") if item.require_all is None else ("[", "]")
-        words += [brackets[0], *item.resources, brackets[1]] if brackets else item.resources
-        previous_plain = plain
-    if kind == "colocation" and len(words) == 2:
-        raise ExportError(
-            "crmsh reads a two-resource colocation set as a plain colocation "
-            "(reversed): use the pcs export"
-        )
-    return " ".join(words)
-
-
-def _crm_rules_and_sets(c: model.Constraints) -> list[str]:
-    out = []
-    for number, loc in enumerate(c.locations):
-        if loc.rule is not None:
-            role = f" $role={loc.role}" if loc.role else ""
-            try:
-                text = rules.crm_text(rules.parse(loc.rule))
-            except ValueError as error:
-                raise ExportError(str(error)) from None
-            out.append(
-                f"location location-{loc.resource}-{number} {loc.resource} rule{role} "
-                f"{loc.score}: {text}"
-            )
-    for number, colocation in enumerate(c.colocation_sets):
-        out.append(
-            f"colocation colocation_set-{number} {colocation.score}: "
-            f"{_crm_sets(colocation.sets, 'colocation')}"
-        )
-    for number, order in enumerate(c.order_sets):
-        sym = (
-            f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
-        )
-        out.append(f"order order_set-{number} {order.kind}: {_crm_sets(order.sets, 'order')}{sym}")
-    for number, ticket in enumerate(c.tickets):
-        what = (
-            (f"{ticket.resource}:{ticket.role}" if ticket.role else ticket.resource)
-            if ticket.resource
-            else _crm_sets(ticket.sets, "ticket")
-        )
-        policy = f" loss-policy={ticket.loss_policy}" if ticket.loss_policy else ""
-        out.append(f"rsc_ticket ticket-{ticket.ticket}-{number} {ticket.ticket}: {what}{policy}")
-    return out
-
-
-def _crm_bundles_tags_acls(topology: model.Topology) -> list[str]:
-    out = []
-    for bundle in topology.bundles:
-        if bundle.runtime == "podman":
-            raise ExportError(
-                f"bundle {bundle.name}: crmsh 4.4 (Debian 12) knows docker and "
-                "rkt bundles, not podman: use the pcs export"
-            )
-        container = {
-            "image": bundle.image,
-            "replicas": bundle.replicas,
-            "replicas-per-host": bundle.replicas_per_host,
-            "promoted-max": bundle.promoted_max,
-            "run-command": bundle.run_command,
-            "options": bundle.options,
-        }
-        text = f"bundle {bundle.name} {bundle.runtime} " + " ".join(
-            f"{k}={shlex.quote(str(v))}" for k, v in container.items() if v is not None
-        )
-        if bundle.network or bundle.ports:
-            text += " network " + " ".join(_pairs(bundle.network))
-            for port in bundle.ports:
-                attrs = {k.replace("_", "-"): v for k, v in vars(port).items() if v is not None}
-                text += f" port-mapping id={bundle.name}-port-map-{port.port or port.range} "
-                text += " ".join(_pairs(attrs))
-        if bundle.storage:
-            text += " storage"
-            for number, mapping in enumerate(bundle.storage):
-                attrs = {k.replace("_", "-"): v for k, v in vars(mapping).items() if v is not None}
-                text += f" storage-mapping id={bundle.name}-storage-map"
-                text += (f"-{number} " if number else " ") + " ".join(_pairs(attrs))
-        text += f" primitive {bundle.resource}" if bundle.resource else ""
-        text += " meta " + " ".join(_pairs(bundle.meta)) if bundle.meta else ""
-        out.append(text)
-    out += [f"tag {tag.name}: {' '.join(tag.resources)}" for tag in topology.tags]
-    for role in topology.acls.roles:
-        if role.description:
-            out.append(f"# role {role.name}: crmsh drops its description {role.description!r}")
-        out.append(
-            f"role {role.name} "
-            + " ".join(
-                f'{p.kind} xpath:"{p.xpath}"' if p.xpath else f"{p.kind} ref:{p.reference}"
-                for p in role.permissions
-            )
-        )
-    out += [f"acl_target {u.name} {' '.join(u.roles)}" for u in topology.acls.users]
-    out += [f"acl_group {g.name} {' '.join(g.roles)}" for g in topology.acls.groups]
-    return out
-
-
-def _crm_primitive(
-    name: str,
-    agent: str,
-    params: dict[str, model.Scalar],
-    ops: list[model.Op],
-    meta: dict[str, model.Scalar],
-) -> str:
-    text = f"primitive {name} {agent}"
-    if params:
-        text += " params " + " ".join(
-            f"{k}={shlex.quote(text_value(v))}" for k, v in params.items()
-        )
-    for op in ops:
-        text += " op " + " ".join(_op_words(op))
-    if meta:
-        text += " meta " + " ".join(f"{k}={shlex.quote(text_value(v))}" for k, v in meta.items())
-    return text

@@ -10,16 +10,16 @@ from collections.abc import Callable, Mapping
 from lxml import etree
 
 from hakit.tools.topology import model, rules
+from hakit.tools.topology.conventions import (
+    clone_id,
+    clone_meta,
+    effective,
+    set_constraint_id,
+    text_value,
+)
 
 VALIDATE_WITH = "pacemaker-3.9"
 Element = etree._Element
-
-
-def text_value(value: model.Scalar) -> str:
-    """A value as the CIB writes it (booleans as true/false)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def nvset(parent: Element, tag: str, set_id: str, values: Mapping[str, model.Scalar]) -> None:
@@ -63,22 +63,6 @@ def agent_attributes(agent: str) -> dict[str, str]:
     return {"class": "ocf", "provider": "heartbeat", "type": agent}
 
 
-def effective(resource: model.Resource, topology: model.Topology) -> model.Resource:
-    """The resource with its template applied (the resource's own values win)."""
-    template = topology.templates.get(resource.template or "")
-    if template is None:
-        return resource
-    return model.Resource(
-        name=resource.name,
-        agent=resource.agent or template.agent,
-        params={**template.params, **resource.params},
-        meta={**template.meta, **resource.meta},
-        ops=resource.ops or template.ops,
-        utilization=resource.utilization,
-        clone=resource.clone or template.clone,
-    )
-
-
 def primitive(parent: Element, resource: model.Resource) -> Element:
     attrs = {"id": resource.name, **agent_attributes(resource.agent or "")}
     element = etree.SubElement(parent, "primitive", attrs)
@@ -87,23 +71,6 @@ def primitive(parent: Element, resource: model.Resource) -> Element:
     nvset(element, "utilization", f"{resource.name}-utilization", resource.utilization)
     operations(element, resource.name, resource.ops)
     return element
-
-
-def clone_id(name: str) -> str:
-    return f"{name}-clone"
-
-
-def clone_meta(spec: model.CloneSpec) -> dict[str, model.Scalar]:
-    """The clone's meta attributes, its counts included (not `promotable`)."""
-    meta: dict[str, model.Scalar] = dict(spec.meta)
-    for key, value in (
-        ("clone-max", spec.max),
-        ("clone-node-max", spec.node_max),
-        ("promoted-max", spec.promoted_max),
-    ):
-        if value is not None:
-            meta[key] = value
-    return meta
 
 
 def wrap_clone(parent: Element, name: str, spec: model.CloneSpec) -> Element:
@@ -393,11 +360,6 @@ def _set_constraints(parent: Element, c: model.Constraints, unique: Callable[[st
             attrs["loss-policy"] = ticket.loss_policy
         element = etree.SubElement(parent, "rsc_ticket", attrs)
         resource_sets(element, ticket.sets)
-
-
-def set_constraint_id(kind: str, sets: list[model.ResourceSet]) -> str:
-    """pcs's style: colocation_set_A_B_set_C."""
-    return f"{kind}_set_" + "_set_".join("_".join(s.resources) for s in sets)
 
 
 def resource_sets(parent: Element, sets: list[model.ResourceSet]) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from hakit.ocf import cluster
 from hakit.tools.topology import model
-from hakit.tools.topology.render import effective, render, to_text
+from hakit.tools.topology.conventions import effective
+from hakit.tools.topology.render import render, to_text
 
 _ACTION = re.compile(
     r"^(?P<action>\w+)(?: \((?P<kind>\w+)\))?\s+(?P<what>\S+)\s*"

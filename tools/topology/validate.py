@@ -14,16 +14,10 @@ from lxml import etree
 
 from hakit.ocf import cluster
 from hakit.tools.topology import model, rules
+from hakit.tools.topology.conventions import clone_id, effective, text_value
 from hakit.tools.topology.load import Loaded, load
 from hakit.tools.topology.problems import did_you_mean
-from hakit.tools.topology.render import (
-    VALIDATE_WITH,
-    clone_id,
-    effective,
-    render,
-    text_value,
-    to_text,
-)
+from hakit.tools.topology.render import VALIDATE_WITH, render, to_text
 
 RNG_DIR = Path("/usr/share/pacemaker")
 SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
