@@ -29,6 +29,7 @@ from typing import Any
 from bench.monitor import write
 from hakit.lab.health import LabReceiver, dc, event_time, host_alarms, settled
 from hakit.lab.lab import Lab
+from hakit.ocf import cluster
 from hakit.resource_agents.health.constants import LEADER_VARIABLE
 from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
 from hakit.resource_agents.health.subscriptions import (
@@ -82,31 +83,10 @@ def cib_files(directory: Path) -> tuple[Path, Path]:
     configured, placed, lost = (directory / f"{n}.xml" for n in ("configured", "placed", "lost"))
     configured.write_text(to_text(render(loaded.topology)))
     up = [arg for n in ("node1", "node2", "node3") for arg in ("--node-up", n)]
-    subprocess.run(
-        [
-            "crm_simulate",
-            "-x",
-            str(configured),
-            "-S",
-            "--quorum",
-            "true",
-            *up,
-            "--save-output",
-            str(placed),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        ["cibadmin", "--modify", "--xml-text", '<cib dc-uuid="1"/>'],
-        check=True,
-        env={**os.environ, "CIB_file": str(placed)},
-    )
-    subprocess.run(
-        ["crm_simulate", "-x", str(placed), "--node-fail", "node2", "--save-output", str(lost)],
-        check=True,
-        capture_output=True,
-    )
+    cluster.simulate_transition(str(configured), "--quorum", "true", *up, save=str(placed))
+    with cluster.using(cluster.Runner(env={**os.environ, "CIB_file": str(placed)})):
+        cluster.cib_modify('<cib dc-uuid="1"/>')
+    cluster.simulate_transition(str(placed), "--node-fail", "node2", save=str(lost))
     return placed, lost
 
 

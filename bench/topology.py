@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bench.monitor import write
+from hakit.ocf import cluster
 from hakit.tools.topology import model
 from hakit.tools.topology.export import pcs_script
 from hakit.tools.topology.load import load
@@ -64,11 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cib = Path(tmp) / "cib.xml"
         began = time.perf_counter()
-        cib.write_text(
-            subprocess.run(
-                ["cibadmin", "--empty"], capture_output=True, text=True, check=True
-            ).stdout
-        )
+        cib.write_text(cluster.empty_cib())
         commands = pcs_script(topology, str(cib)).splitlines()
         commands = [line for line in commands if not line.startswith("#")]
         for line in commands:

@@ -500,3 +500,8 @@ def corosync_answers(*, timeout: float = DEFAULT_TIMEOUT) -> bool:
     except ClusterCommandError:
         return False
     return True
+
+
+def cib_modify(xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Merge attributes into the CIB object the XML names (cibadmin --modify)."""
+    run(["cibadmin", "--modify", "--xml-pipe"], stdin=xml, timeout=timeout)
