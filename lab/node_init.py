@@ -1,12 +1,42 @@
-"""The "init" of one lab node: runs inside the node's namespaces, as PID-tree root.
+"""The "init" of one cluster node on this machine: runs inside the node's namespaces, as
+the root of its process tree. The lab's nodes and the tests' single-node cluster both boot
+with it.
 
-Started by the lab as `ip netns exec hakit-nodeN unshare --mount --uts --propagation
-private /usr/bin/python3 -I -S node_init.py CONFIG`. It sets the hostname, a private
-/run and /dev/shm, bind-mounts the node's state directories over /var/lib/pacemaker,
-/var/log/pacemaker and the Corosync directories, starts `corosync -f` and then
-`pacemakerd -f`, and reaps orphans (it is a child subreaper). SIGTERM means an
-orderly shutdown: pacemakerd, then corosync. Standard library only: it must not
-depend on the hakit install.
+Started as `[ip netns exec NETNS] unshare [--net] --mount --uts --propagation private
+/usr/bin/python3 -I -S node_init.py CONFIG`. It sets the hostname, a private /run and
+/dev/shm, bind-mounts the node's state directories over /var/lib/pacemaker,
+/var/log/pacemaker and the Corosync directories, starts corosync and then pacemakerd in
+the foreground (`hakit.ocf.cluster.COROSYNC`, `PACEMAKERD`), and reaps orphans (it is a
+child subreaper). SIGTERM (or SIGINT, SIGHUP) means an orderly shutdown: pacemakerd, then
+corosync. It needs no hakit install: run as a script, it imports `hakit.ocf` from the
+tree it sits in (standard library only).
+
+The config contract
+===================
+CONFIG is a JSON object. Required keys (what the lab writes):
+
+    name            the node's host name (also its Corosync/Pacemaker node name)
+    binds           [[source, target], ...]: bind mounts, in order; a missing target
+                    directory is created (a mount point such as /var/log/hakit)
+    env             the whole environment of corosync and pacemakerd (and so of the agents)
+    hacluster_uid   owner of /run/crm
+    haclient_gid    its group
+
+Optional keys (the tests' single node uses them; the lab's defaults in brackets):
+
+    loopback_up              bring `lo` up: a fresh `unshare --net` has it down [false]
+    state_file               written (atomically) once both daemons run: {"init",
+                             "corosync", "pacemakerd", "net", "mnt"} [none]
+    watch_pid                shut down by itself when this process exits (a pidfd),
+                             e.g. when the test runner is killed [none]
+    kill_leftovers           after the daemons, SIGKILL whatever else still runs in the
+                             node's network and mount namespaces [false]
+    require_corosync         a corosync that does not answer within 30 s fails the boot;
+                             otherwise pacemakerd is started anyway [false]
+    pacemakerd_stop_timeout  seconds before SIGKILL [60]
+    corosync_stop_timeout    seconds before SIGKILL [30]
+
+The console (stdout) gets one line per step; "boot failed: ..." says why a boot failed.
 """
 
 from __future__ import annotations
@@ -14,20 +44,37 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
+import types
+
+if "hakit" not in sys.modules:  # a script under `python3 -I -S`: hakit is this file's tree
+    _hakit = types.ModuleType("hakit")
+    _hakit.__path__ = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    sys.modules["hakit"] = _hakit
+
+from hakit.ocf import cluster, proc
 
 PR_SET_CHILD_SUBREAPER = 36
+COROSYNC_START_TIMEOUT = 30.0
+#: The config keys every node has; the others are optional (see the module docstring).
+REQUIRED = ("name", "binds", "env", "hacluster_uid", "haclient_gid")
 
 
 class NodeInit:
     def __init__(self, config: dict[str, object]) -> None:
+        missing = [key for key in REQUIRED if key not in config]
+        if missing:
+            raise ValueError(f"node config lacks {', '.join(missing)}")
         self.config = config
         self.stop = False
         self.exited: dict[int, int] = {}
+        self.net = proc.namespace("self", "net") or ""
+        self.mnt = proc.namespace("self", "mnt") or ""
 
     @staticmethod
     def log(message: str) -> None:
@@ -35,26 +82,23 @@ class NodeInit:
         stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
         print(f"{stamp} init[{os.getpid()}] {message}", flush=True)
 
+    def option(self, key: str, default: float) -> float:
+        return float(self.config.get(key, default))  # type: ignore[arg-type]
+
     def setup(self) -> None:
         cfg = self.config
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            self.log(f"prctl(PR_SET_CHILD_SUBREAPER) failed: errno {ctypes.get_errno()}")
         socket.sethostname(str(cfg["name"]))
         uid, gid = int(cfg["hacluster_uid"]), int(cfg["haclient_gid"])  # type: ignore[call-overload]
-        run = (
-            ["mount", "--make-rprivate", "/"],
-            [
-                "mount",
-                "-t",
-                "tmpfs",
-                "-o",
-                "mode=0755,size=64m",
-                f"hakit-run-{cfg['name']}",
-                "/run",
-            ],
+        if cfg.get("loopback_up"):
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+        tmpfs = ["mount", "-t", "tmpfs", "-o"]
+        subprocess.run(
+            [*tmpfs, "mode=0755,size=64m", f"hakit-run-{cfg['name']}", "/run"], check=True
         )
-        for args in run:
-            subprocess.run(args, check=True)
         for path, mode, owner in (
             ("/run/crm", 0o750, (uid, gid)),
             ("/run/resource-agents", 0o1755, (0, 0)),
@@ -66,24 +110,14 @@ class NodeInit:
             os.chmod(path, mode)
             os.chown(path, *owner)
         os.symlink("/dev/shm", "/run/shm")  # noqa: S108 — the node's own tmpfs
-        subprocess.run(
-            [
-                "mount",
-                "-t",
-                "tmpfs",
-                "-o",
-                "mode=1777,size=256m",
-                f"hakit-shm-{cfg['name']}",
-                "/dev/shm",  # noqa: S108
-            ],
-            check=True,
-        )
+        shm = "/dev/shm"  # noqa: S108
+        subprocess.run([*tmpfs, "mode=1777,size=256m", f"hakit-shm-{cfg['name']}", shm], check=True)
         for source, target in cfg["binds"]:  # type: ignore[attr-defined]
             if not os.path.exists(target):
                 os.makedirs(target)  # a mount point (e.g. /var/log/hakit)
             subprocess.run(["mount", "--bind", source, target], check=True)
 
-    def spawn(self, args: list[str], logfile: str) -> int:
+    def spawn(self, args: tuple[str, ...], logfile: str) -> int:
         with open(logfile, "ab") as out:
             child = subprocess.Popen(
                 args,
@@ -105,59 +139,105 @@ class NodeInit:
                 return
             self.exited[pid] = status
 
-    def terminate(self, pid: int, name: str, timeout: float) -> None:
-        self.reap()
-        if pid in self.exited:
-            return
-        os.kill(pid, signal.SIGTERM)
+    def wait_exit(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.reap()
             if pid in self.exited:
-                self.log(f"{name} stopped")
-                return
+                return True
             time.sleep(0.05)
+        return False
+
+    def terminate(self, pid: int, name: str, timeout: float) -> None:
+        self.reap()
+        if pid in self.exited:
+            return
+        began = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        if self.wait_exit(pid, timeout):
+            self.log(f"{name} stopped in {time.monotonic() - began:.2f}s")
+            return
         self.log(f"{name} did not stop within {timeout:.0f}s: SIGKILL")
         os.kill(pid, signal.SIGKILL)
+        self.wait_exit(pid, 5.0)
 
     def wait_for_corosync(self, pid: int) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + COROSYNC_START_TIMEOUT
         while time.monotonic() < deadline and not self.stop:
-            probe = subprocess.run(["corosync-cfgtool", "-s"], capture_output=True, check=False)
-            if probe.returncode == 0:
+            if cluster.corosync_answers():
                 return
             self.reap()
             if pid in self.exited:
                 raise RuntimeError("corosync exited during start-up (see corosync.log)")
             time.sleep(0.1)
+        if not self.stop and self.config.get("require_corosync"):
+            raise RuntimeError(f"corosync did not answer within {COROSYNC_START_TIMEOUT:.0f}s")
 
     def on_signal(self, signum: int, frame: object) -> None:
         self.stop = True
 
+    def write_state(self, corosync: int, pacemakerd: int) -> None:
+        path = self.config.get("state_file")
+        if path:
+            state = {
+                "init": os.getpid(),
+                **dict(zip(cluster.DAEMONS, (corosync, pacemakerd), strict=True)),
+            }
+            with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+                json.dump({**state, "net": self.net, "mnt": self.mnt}, handle)
+            os.rename(f"{path}.tmp", str(path))
+
+    def watch(self) -> int | None:
+        """A pidfd of the process whose exit shuts the node down (None: nothing to watch)."""
+        pid = self.config.get("watch_pid")
+        if pid is None:
+            return None
+        try:
+            return os.pidfd_open(int(pid))  # type: ignore[call-overload]
+        except OSError:
+            self.log(f"process {pid} that started the node is gone")
+            self.stop = True
+            return None
+
+    def idle(self, watched: int | None) -> None:
+        if watched is None:
+            time.sleep(0.5)
+        elif select.select([watched], [], [], 0.5)[0]:
+            self.log(f"process {self.config['watch_pid']} that started the node is gone")
+            self.stop = True
+        self.reap()
+
     def main(self) -> int:
-        signal.signal(signal.SIGTERM, self.on_signal)
-        signal.signal(signal.SIGINT, self.on_signal)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self.on_signal)
+        watched = self.watch()
         corosync = pacemakerd = None
         try:
             self.setup()
-            self.log(f"node {self.config['name']} booting")
-            corosync = self.spawn(["corosync", "-f"], "/var/log/corosync/corosync.stderr")
+            self.log(f"node {self.config['name']} booting ({self.net}, {self.mnt})")
+            corosync = self.spawn(cluster.COROSYNC, "/var/log/corosync/corosync.stderr")
             self.wait_for_corosync(corosync)
-            pacemakerd = self.spawn(["pacemakerd", "-f"], "/var/log/pacemaker/pacemakerd.stderr")
-            self.log(f"corosync {corosync}, pacemakerd {pacemakerd}")
+            pacemakerd = self.spawn(cluster.PACEMAKERD, "/var/log/pacemaker/pacemakerd.stderr")
+            self.write_state(corosync, pacemakerd)
+            pids = zip(cluster.DAEMONS, (corosync, pacemakerd), strict=True)
+            self.log(", ".join(f"{name} {pid}" for name, pid in pids))
             while not self.stop:
-                time.sleep(0.5)
-                self.reap()
+                self.idle(watched)
         except Exception as error:  # the console log is the node's only voice
             self.log(f"boot failed: {error}")
         finally:
             self.log("orderly shutdown")
             if pacemakerd is not None:
-                self.terminate(pacemakerd, "pacemakerd", 60)
+                pcmk_timeout = self.option("pacemakerd_stop_timeout", 60)
+                self.terminate(pacemakerd, cluster.PACEMAKERD[0], pcmk_timeout)
             if corosync is not None:
-                self.terminate(corosync, "corosync", 30)
+                timeout = self.option("corosync_stop_timeout", 30)
+                self.terminate(corosync, cluster.COROSYNC[0], timeout)
+            left: list[int] = []
+            if self.config.get("kill_leftovers") and self.net and self.mnt:
+                left = proc.kill_namespaces(self.net, self.mnt, exclude=[os.getpid()], timeout=5)
             self.reap()
-            self.log("down")
+            self.log(f"down (could not kill {left})" if left else "down")
         return 0
 
 

@@ -258,3 +258,54 @@ def established(pids: Iterable[int]) -> list[tuple[int, bytes, int, bytes, int]]
                 (holder, packed_address(local), local_port, packed_address(remote), remote_port)
             )
     return result
+
+
+# --- namespaces: whole machines on one host (the lab's nodes, the test node) ---------------
+
+
+def namespace(pid: int | str, kind: str = "net") -> str | None:
+    """The process's namespace of `kind` ("net", "mnt", ...) as `net:[4026531993]`, or None
+    if it is gone or unreadable. "self" is this process."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+
+
+def in_namespaces(net: str, mnt: str | None = None) -> list[int]:
+    """Live PIDs in network namespace `net` (and mount namespace `mnt`, if given), as
+    `namespace` names them. Hold the namespaces open while you look: a freed namespace's
+    inode number can be given to a new one."""
+    return sorted(
+        info.pid
+        for info in all_processes()
+        if info.alive
+        and namespace(info.pid, "net") == net
+        and (mnt is None or namespace(info.pid, "mnt") == mnt)
+    )
+
+
+def kill_namespaces(
+    net: str, mnt: str | None = None, *, exclude: Iterable[int] = (), timeout: float = 10
+) -> list[int]:
+    """SIGKILL every process of the namespaces (but `exclude`) until none is left; return
+    the PIDs still alive after `timeout` seconds."""
+    spared = set(exclude)
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [pid for pid in in_namespaces(net, mnt) if pid not in spared]
+        if not pids or time.monotonic() > deadline:
+            return pids
+        signal_all(pids, SIGKILL)
+        time.sleep(0.05)
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The process's initial environment ({} if it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
