@@ -12,6 +12,7 @@ Database work runs inside node1 (only the lab's namespaces reach the infra node)
 
 from __future__ import annotations
 
+import contextlib
 import string
 import sys
 import time
@@ -19,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hakit.lab import openstack, openstack_stubs
+from hakit.lab import cib, openstack, openstack_stubs
 from hakit.lab.errors import LabError
 from hakit.lab.lab import Lab
+from hakit.ocf import cluster
 
 if TYPE_CHECKING:
     from hakit.resource_agents.health.nova import ComputeAPI, Server
@@ -196,30 +198,22 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def topology_file(lab: Lab, venv: Path, *, compute: bool = False) -> Path:
-    """cloud.yaml (with compute.yaml merged in for `compute`) with this lab's paths."""
+def topology_layers(lab: Lab, venv: Path, *, compute: bool = False) -> list[Path]:
+    """cloud.yaml (and compute.yaml for `compute`) with this lab's paths, written to the
+    configuration directory (problems point at them), in layer order."""
     values = {"conf": config_dir(lab), "venv": venv, "stubs": openstack_stubs.__file__}
-    text = string.Template(TEMPLATE.read_text()).substitute(values)
-    if compute:
-        import yaml
-
-        layer = string.Template(COMPUTE_TEMPLATE.read_text()).substitute(values)
-        text = yaml.safe_dump(merged(yaml.safe_load(text), yaml.safe_load(layer)), sort_keys=False)
-    path = config_dir(lab) / "topology.yaml"
-    path.write_text(text)
-    return path
+    paths = []
+    for template in (TEMPLATE, COMPUTE_TEMPLATE) if compute else (TEMPLATE,):
+        path = config_dir(lab) / template.name
+        path.write_text(string.Template(template.read_text()).substitute(values))
+        paths.append(path)
+    return paths
 
 
-def apply(lab: Lab, path: Path) -> str:
-    done = lab.run(
-        "node1",
-        [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", "apply", str(path)],
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise LabError(f"applying {path} failed: {(done.stderr or done.stdout).strip()}")
-    return done.stdout
+def apply(lab: Lab, layers: list[Path]) -> str:
+    """The lab's base layers and `layers` above them, applied from inside node1."""
+    loaded = cib.layered(lab, [(str(p), p.read_text()) for p in layers])
+    return cib.summary(cib.apply(lab, loaded, node="node1"))
 
 
 def running(lab: Lab, *, compute: bool = False) -> dict[str, list[str]]:
@@ -264,24 +258,16 @@ def up(
         openstack.placement_db_sync(venv, [placement_conf], prefix=inside)
     timings["databases"] = time.monotonic() - began
     say("applying the OpenStack topology" + (" with the compute layer" if compute else ""))
-    apply(lab, topology_file(lab, venv, compute=compute))
-    for clone in stale:  # running with an older configuration
-        say(f"restarting {clone}: its configuration changed")
-        lab.run(
-            "node1",
-            ["crm_resource", "--resource", clone, "--restart", "--timeout", f"{int(timeout)}s"],
-            timeout=timeout + 30,
-        )
+    apply(lab, topology_layers(lab, venv, compute=compute))
+    with lab.on("node1"):
+        for clone in stale:  # running with an older configuration
+            say(f"restarting {clone}: its configuration changed")
+            cluster.restart_resource(clone, timeout=timeout)
+        # the transition ends late: e.g. the demo's health-publisher restarts with new
+        # parameters after the services started, so "running everywhere" alone is too early
+        cluster.wait_for_idle(timeout=timeout)
     nodes = sorted(lab.nodes)
     deadline = time.monotonic() + timeout
-    # the transition ends late: e.g. the demo's health-publisher restarts with new
-    # parameters after the services started, so "running everywhere" alone is too early
-    lab.run(
-        "node1",
-        ["crm_resource", "--wait", "--timeout", f"{int(timeout)}s"],
-        check=False,
-        timeout=timeout + 30,
-    )
     placed = running(lab, compute=compute)
     while not placed or any(where != nodes for where in placed.values()):
         if time.monotonic() > deadline:
@@ -304,13 +290,9 @@ def down(lab: Lab, progress: Progress | None = None) -> None:
     def cleanup() -> None:  # best effort: a cluster busy with a transition may not answer
         for clone in CLONES + COMPUTE_CLONES:
             try:
-                lab.run(
-                    "node1",
-                    ["crm_resource", "--cleanup", "--resource", clone],
-                    check=False,
-                    timeout=120,
-                )
-            except LabError as error:
+                with lab.on("node1"):
+                    cluster.cleanup(clone, timeout=120)
+            except (LabError, cluster.ClusterCommandError) as error:
                 say(f"cleanup of {clone} skipped: {error}")
 
     def stopped() -> bool:
@@ -322,21 +304,18 @@ def down(lab: Lab, progress: Progress | None = None) -> None:
     gone = [c for c in CLONES + COMPUTE_CLONES if c not in DEMO_CLONES]
 
     cleanup()  # while they exist
-    apply(lab, DEMO)
+    cib.apply_file(lab, DEMO, node="node1")
     deadline = time.monotonic() + 300
     while not stopped() and time.monotonic() < deadline:  # orphans stop after the apply
         time.sleep(1)
     cleanup()  # what the stops left behind
-    for node in sorted(lab.nodes):  # the agents' dependency attributes (hakit-<r>-broker|db)
-        for clone in OPENSTACK_AGENT_CLONES:
-            for dependency in ("broker", "db"):
-                name = f"hakit-{clone.removesuffix('-clone')}-{dependency}"
-                lab.run(
-                    "node1",
-                    ["attrd_updater", "--delete", "--name", name, "--node", node],
-                    check=False,
-                    timeout=30,
-                )
+    with lab.on("node1"):
+        for node in sorted(lab.nodes):  # the agents' dependency attributes
+            for clone in OPENSTACK_AGENT_CLONES:
+                for dependency in ("broker", "db"):  # hakit-<resource>-broker|db
+                    name = f"hakit-{clone.removesuffix('-clone')}-{dependency}"
+                    with contextlib.suppress(cluster.ClusterCommandError):
+                        cluster.delete_transient_attribute(name, node=node, timeout=30)
 
 
 # --- the mini cloud as a client sees it -----------------------------------------------------

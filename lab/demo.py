@@ -1,34 +1,28 @@
 """`make demo`: the lab, a small real HA layout, a power cut, fencing and recovery.
 
-The layout is a YAML topology (demo.yaml beside this file), applied with
-`hakit topology apply`.
+The layout is a YAML topology (demo.yaml beside this file), applied as
+`hakit topology apply` does, in this process with node1's runner.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
+from hakit.lab import cib
 from hakit.lab.errors import LabError
 from hakit.lab.lab import Lab
 from hakit.lab.timeline import failover_events
+from hakit.ocf import cluster
 
 WEB = "web"
 TOPOLOGY = Path(__file__).with_name("demo.yaml")
 
 
 def configure(lab: Lab) -> None:
-    """Apply the demo topology (idempotent) from inside the first node."""
-    done = lab.run(
-        lab.nodes[0],
-        [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", "apply", str(TOPOLOGY)],
-        timeout=180,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise LabError(f"applying {TOPOLOGY} failed: {(done.stderr or done.stdout).strip()}")
-    print(f"== hakit topology apply {TOPOLOGY.name}\n{done.stdout.rstrip()}")
+    """Apply the demo topology (idempotent), the cluster programs inside the first node."""
+    change = cib.apply_file(lab, TOPOLOGY, node=lab.nodes[0])
+    print(f"== hakit topology apply {TOPOLOGY.name}\n{cib.summary(change)}")
 
 
 def running_on(lab: Lab, rsc: str, exclude: str = "") -> str | None:
@@ -43,7 +37,9 @@ def running_on(lab: Lab, rsc: str, exclude: str = "") -> str | None:
 
 
 def crm_mon(lab: Lab, node: str) -> str:
-    return lab.run(node, ["crm_mon", "--one-shot", "--inactive"], check=False).stdout
+    """crm_mon's one-shot text as `node` sees it."""
+    with lab.on(node):
+        return cluster.status_text()
 
 
 def main() -> int:

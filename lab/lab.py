@@ -1,10 +1,13 @@
 """The lab: bring a multi-node Pacemaker/Corosync cluster up on one machine, inject
-faults, take it down leaving nothing behind. Host-side plumbing (namespaces, links,
-processes) is here; cluster commands run inside a node through `Lab.run`.
+faults, take it down leaving nothing behind. `Lab` is the facade: the host plumbing is in
+`namespaces`, power and faults in `faults`, the CIB (base layer, topologies applied
+in-process) in `cib`, the cluster's view in `status`. Cluster programs run inside a node
+through `Lab.runner(node)` (`with lab.on(node):`); `Lab.run` is for other commands.
 """
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -14,18 +17,29 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
-from xml.etree import ElementTree
 
-from hakit.lab import fence_agent
+from hakit.lab import cib, faults, fence_agent, namespaces
+from hakit.lab import status as lab_status
 from hakit.lab.errors import LabError
+from hakit.lab.faults import NODE_INIT, SYSTEM_PYTHON
+from hakit.lab.namespaces import (
+    BRIDGE,
+    INFRA_ADDRESS,
+    INFRA_NETNS,
+    PATH,
+    SUBNET,
+    failure,
+    netns_id,
+    pids_in_netns,
+    sh,
+)
 from hakit.lab.profiles import PROFILES, Profile
-from hakit.ocf import proc
+from hakit.ocf import cluster, proc
 from hakit.ocf.cluster import ClusterStatus
-from hakit.resource_agents.health.constants import STATE_DIR as HEALTH_STATE_DIR
 
 T = TypeVar("T")
 
@@ -33,17 +47,29 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hakit.lab.infra import InfraInfo
 
+__all__ = [
+    "BRIDGE",
+    "FENCE_AGENT",
+    "INFRA_ADDRESS",
+    "INFRA_NETNS",
+    "LAB_DIR",
+    "NODE_INIT",
+    "PATH",
+    "SUBNET",
+    "SYSTEM_PYTHON",
+    "Lab",
+    "LabState",
+    "failure",
+    "node_names",
+    "pids_in_netns",
+    "sh",
+]
+
 LAB_DIR = Path(os.environ.get("HAKIT_LAB_DIR", "/var/lib/hakit-lab"))
-BRIDGE = "hakitbr0"
-SUBNET = "10.77.0"
-INFRA_NETNS, INFRA_ADDRESS = "hakit-infra", f"{SUBNET}.5"
 FENCE_AGENT = Path("/usr/sbin/fence_hakit_lab")
-FENCE_ID = "hakit-fence"
+FENCE_ID = cib.FENCE_ID
 #: nova's fake driver's console host; each node resolves it to its own VNC stand-in
 FAKE_VNC_HOST = "fakevncconsole.com"
-SYSTEM_PYTHON = "/usr/bin/python3"
-NODE_INIT = Path(__file__).with_name("node_init.py")
-PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 #: A node's state directories: (path under the node's directory, mode, owned by hacluster).
 NODE_DIRS = [
     ("var-lib-pacemaker", 0o750, True),
@@ -69,62 +95,6 @@ class LabState:
 
 def node_names(count: int) -> list[str]:
     return [f"node{i}" for i in range(1, count + 1)]
-
-
-def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a host command; a failure becomes a LabError with the command's message."""
-    try:
-        done = subprocess.run(
-            list(args),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            env={"PATH": PATH},
-        )
-    except FileNotFoundError:
-        raise LabError(f"{args[0]} is not installed (make deps installs it)") from None
-    except subprocess.TimeoutExpired:
-        raise LabError(f"{' '.join(args)}: no answer within {timeout:g}s") from None
-    if check and done.returncode != 0:
-        raise failure(" ".join(args), done)
-    return done
-
-
-def failure(label: str, done: subprocess.CompletedProcess[str]) -> LabError:
-    """A failed command as a LabError that quotes its last line of output."""
-    lines = (done.stderr or done.stdout).strip().splitlines()
-    return LabError(f"{label}: {lines[-1] if lines else done.returncode}")
-
-
-def _net_ns(pid: int | str) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/net")
-    except OSError:
-        return None
-
-
-def _netns_id(name: str) -> str | None:
-    try:
-        return f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
-    except OSError:
-        return None
-
-
-def _cmdline(pid: int | str) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def pids_in_netns(name: str) -> list[int]:
-    """Processes whose network namespace is the named one."""
-    target = _netns_id(name)
-    if target is None:
-        return []
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _net_ns(p) == target]
 
 
 class Lab:
@@ -173,23 +143,13 @@ class Lab:
 
     def init_pid(self, node: str) -> int | None:
         """PID of the node's init if it is running."""
-        try:
-            pid = int((self.node_dir(node) / "init.pid").read_text())
-        except (OSError, ValueError):
-            return None
-        if "node_init.py" in _cmdline(pid) and _net_ns(pid) == _netns_id(self.netns(node)):
-            return pid
-        return None
+        return faults.init_pid(self, node)
 
     def powered(self, node: str) -> bool:
         return self.init_pid(node) is not None
 
     def anchor_pid(self) -> int | None:
-        try:
-            pid = int((self.dir / "anchor.pid").read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if _cmdline(pid).startswith("hakit-lab-anchor") else None
+        return namespaces.anchor_pid(self.dir)
 
     def netns_prefix(self, node: str) -> list[str]:
         """The command prefix that runs a program inside a node (as `run` does)."""
@@ -198,6 +158,20 @@ class Lab:
         if pid is None:
             raise LabError(f"{node} is powered off (hakit lab power-on {node})")
         return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "--"]
+
+    def runner(self, node: str) -> cluster.Runner:
+        """The runner of cluster programs inside `node` (its namespaces, `run`'s environment)."""
+        return cluster.Runner(self.netns_prefix(node), env={"PATH": PATH, "LC_ALL": "C"}, name=node)
+
+    @contextlib.contextmanager
+    def on(self, node: str) -> Iterator[cluster.Runner]:
+        """`with lab.on(node):` every hakit.ocf.cluster call of the block runs inside `node`;
+        a ClusterCommandError leaving the block becomes a LabError."""
+        try:
+            with cluster.using(self.runner(node)) as runner:
+                yield runner
+        except cluster.ClusterCommandError as error:
+            raise LabError(f"{node}: {error}") from error
 
     def run(
         self,
@@ -256,7 +230,6 @@ class Lab:
                 f"the lab runs with {self.state.nodes} nodes; "
                 "take it down first (hakit lab down) to change the size"
             )
-        profile_changed = wanted.profile != self.state.profile
         self.state = wanted
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "lab.json").write_text(json.dumps(asdict(wanted)) + "\n")
@@ -270,13 +243,10 @@ class Lab:
         timings["powered_on"] = time.monotonic() - began
         self.wait_until_online(timeout=120)
         timings["online_with_dc"] = time.monotonic() - began
-        first = self.nodes[0]
         if conf_changed and any(self.powered(n) for n in self.nodes):
-            self.run(first, ["corosync-cfgtool", "-R"], check=False)
-        if profile_changed or conf_changed:
-            for name, value in self.profile.cluster_properties().items():
-                self.run(first, ["crm_attribute", "-t", "crm_config", "-n", name, "-v", value])
-        self._ensure_fencing()
+            with self.on(self.nodes[0]):
+                cluster.corosync_reload()
+        cib.ensure_base(self)  # the lab's properties (the profile's too) and fencing
         timings["ready"] = time.monotonic() - began
         if infra:
             self.infra_up()
@@ -303,7 +273,7 @@ class Lab:
         Clients of the cluster that must survive node faults run there."""
         self._ensure_anchor()
         self._ensure_network()
-        self._ensure_port(INFRA_NETNS, "hakit-vinfra", INFRA_ADDRESS)
+        namespaces.ensure_port(INFRA_NETNS, namespaces.INFRA_LINK, INFRA_ADDRESS)
         return INFRA_ADDRESS
 
     def rabbitmqctl(self, *args: str, timeout: float = 60) -> str:
@@ -339,19 +309,19 @@ class Lab:
         """Refuse clearly: not root, a host-level cluster, missing tools or kernel features."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
-        for tool in ("ip", "unshare", "nsenter", "corosync", "pacemakerd", "crm_mon"):
+        for tool in ("ip", "unshare", "nsenter", *cluster.PROGRAMS):
             if shutil.which(tool, path=PATH) is None:
                 raise LabError(
                     f"{tool} is missing; run `make deps` (apt: pacemaker, corosync, "
                     "iproute2, util-linux)"
                 )
-        own = _net_ns("self")
+        own = proc.namespace("self")
         for pid in (p for p in os.listdir("/proc") if p.isdigit()):
             try:
                 comm = Path(f"/proc/{pid}/comm").read_text().strip()
             except OSError:
                 continue
-            if comm in ("corosync", "pacemakerd") and _net_ns(pid) == own:
+            if comm in cluster.DAEMONS and proc.namespace(pid) == own:
                 raise LabError(
                     f"{comm} (pid {pid}) already runs on this host; a lab next to a "
                     "host-level cluster would confuse both — stop it first"
@@ -369,57 +339,12 @@ class Lab:
             )
 
     def _ensure_anchor(self) -> None:
-        """A process in the host namespaces that code inside a node (the fence agent)
-        can nsenter back to; /proc/1/ns is not readable in some sandboxes."""
-        if self.anchor_pid() is not None:
-            return
-        child = subprocess.Popen(
-            ["bash", "-c", "exec -a hakit-lab-anchor sleep infinity"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        (self.dir / "anchor.pid").write_text(f"{child.pid}\n")
-        for _ in range(50):
-            if self.anchor_pid() is not None:
-                return
-            time.sleep(0.02)
+        namespaces.ensure_anchor(self.dir)
 
     def _ensure_network(self) -> None:
-        if sh("ip", "link", "show", BRIDGE, check=False).returncode != 0:
-            sh("ip", "link", "add", BRIDGE, "type", "bridge")
-            sh("sysctl", "-qw", f"net.ipv6.conf.{BRIDGE}.disable_ipv6=1", check=False)
-        sh("ip", "link", "set", BRIDGE, "up")
+        namespaces.ensure_bridge()
         for node in self.nodes:
-            self._ensure_port(
-                self.netns(node), f"hakit-v{node.removeprefix('node')}", self.address(node)
-            )
-
-    def _ensure_port(self, netns: str, host_link: str, address: str) -> None:
-        """A named netns with eth0 on the bridge at `address`."""
-        if _netns_id(netns) is None:
-            sh("ip", "netns", "add", netns)
-        if sh("ip", "link", "show", host_link, check=False).returncode != 0:
-            sh("ip", "link", "add", host_link, "type", "veth", "peer", "name", f"{host_link}p")
-            sh("sysctl", "-qw", f"net.ipv6.conf.{host_link}.disable_ipv6=1", check=False)
-            sh("ip", "link", "set", f"{host_link}p", "netns", netns)
-            sh("ip", "-n", netns, "link", "set", f"{host_link}p", "name", "eth0")
-        sh("ip", "link", "set", host_link, "master", BRIDGE, "up")
-        sh(
-            "ip",
-            "netns",
-            "exec",
-            netns,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.all.disable_ipv6=1",
-            check=False,
-        )
-        sh("ip", "-n", netns, "link", "set", "lo", "up")
-        if f"{address}/" not in sh("ip", "-n", netns, "addr", "show", "dev", "eth0").stdout:
-            sh("ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0")
-        sh("ip", "-n", netns, "link", "set", "eth0", "up")
+            namespaces.ensure_port(self.netns(node), namespaces.host_link(node), self.address(node))
 
     def _write_files(self) -> bool:
         """corosync.conf, authkey, hosts, node directories, fence agent; True if
@@ -441,6 +366,7 @@ class Lab:
         if changed:
             conf.write_text(text)
         uid, gid = pwd.getpwnam("hacluster").pw_uid, grp.getgrnam("haclient").gr_gid
+        first_cib = cib.seed_cib(self)
         for node in self.nodes:
             base = self.node_dir(node)
             pcmk = base / "var-lib-pacemaker"
@@ -450,245 +376,58 @@ class Lab:
                 if owned:
                     os.chown(path, uid, gid)
                 path.chmod(mode)  # after chown, which may clear setgid
-            cib = pcmk / "cib" / "cib.xml"
-            if not cib.exists():
-                cib.write_text(self._seed_cib())
-                cib.chmod(0o600)
-                os.chown(cib, uid, gid)
+            seed = pcmk / "cib" / "cib.xml"
+            if not seed.exists():
+                seed.write_text(first_cib)
+                seed.chmod(0o600)
+                os.chown(seed, uid, gid)
         agent = fence_agent.render(str(self.dir), self.state.python, self.nodes)
         if not FENCE_AGENT.exists() or FENCE_AGENT.read_text() != agent:
             FENCE_AGENT.write_text(agent)
             FENCE_AGENT.chmod(0o755)
         return changed
 
-    def _seed_cib(self) -> str:
-        root = ElementTree.fromstring(sh("cibadmin", "--empty").stdout)  # noqa: S314
-        crm_config = root.find("configuration/crm_config")
-        if crm_config is None:
-            raise LabError("cibadmin --empty gave a CIB without crm_config")
-        props = ElementTree.SubElement(
-            crm_config, "cluster_property_set", id="cib-bootstrap-options"
-        )
-        for name, value in {
-            "cluster-name": "hakit-lab",
-            "stonith-enabled": "true",
-            **self.profile.cluster_properties(),
-        }.items():
-            ElementTree.SubElement(
-                props, "nvpair", id=f"cib-bootstrap-options-{name}", name=name, value=value
-            )
-        return ElementTree.tostring(root, encoding="unicode") + "\n"
-
-    def _node_config(self, node: str) -> dict[str, object]:
-        base = self.node_dir(node)
-        binds = [
-            (str(base / "var-lib-pacemaker"), "/var/lib/pacemaker"),
-            (str(base / "var-log-pacemaker"), "/var/log/pacemaker"),
-            (str(base / "var-lib-corosync"), "/var/lib/corosync"),
-            (str(base / "var-log-corosync"), "/var/log/corosync"),
-            (str(base / "var-log-hakit"), "/var/log/hakit"),
-            (str(base / "var-log-crmsh"), "/var/log/crmsh"),
-            (str(base / "var-lib-hakit-health"), HEALTH_STATE_DIR),
-            (str(self.dir / "corosync.conf"), "/etc/corosync/corosync.conf"),
-            (str(self.dir / "hosts"), "/etc/hosts"),
-        ]
-        env = {
-            "PATH": PATH,
-            "LC_ALL": "C",
-            "PCMK_logfile": "/var/log/pacemaker/pacemaker.log",
-            "PCMK_logfacility": "none",
-            "PCMK_node_start_state": "default",
-        }
-        return {
-            "name": node,
-            "binds": binds,
-            "env": env,
-            "hacluster_uid": pwd.getpwnam("hacluster").pw_uid,
-            "haclient_gid": grp.getgrnam("haclient").gr_gid,
-        }
-
-    def _ensure_fencing(self) -> None:
-        first = self.nodes[0]
-        found = self.run(
-            first, ["cibadmin", "--query", "--xpath", f"//primitive[@id='{FENCE_ID}']"], check=False
-        )
-        if found.returncode == 0:
-            return
-        hosts = " ".join(self.nodes)
-        xml = (
-            f'<primitive id="{FENCE_ID}" class="stonith" type="fence_hakit_lab">'
-            f'<instance_attributes id="{FENCE_ID}-instance_attributes">'
-            f'<nvpair id="{FENCE_ID}-instance_attributes-pcmk_host_list" '
-            f'name="pcmk_host_list" value="{hosts}"/></instance_attributes>'
-            f'<operations><op id="{FENCE_ID}-monitor-interval-60s" name="monitor" '
-            'interval="60s"/></operations></primitive>'
-        )
-        self.run(first, ["cibadmin", "--create", "--scope", "resources", "--xml-text", xml])
-
-    # --- power -------------------------------------------------------------------------
+    # --- power and faults (hakit.lab.faults) --------------------------------------------
 
     def power_on(self, node: str) -> None:
         """Boot a node (idempotent). Processes left from a crash are killed first."""
-        self.check_node(node)
-        if self.powered(node):
-            return
-        if _netns_id(self.netns(node)) is None:
-            raise LabError(f"{node} has no network namespace; run `hakit lab up` first")
-        self._kill_netns(self.netns(node))
-        base = self.node_dir(node)
-        config = base / "init.json"
-        config.write_text(json.dumps(self._node_config(node)))
-        with open(base / "console.log", "ab") as console:
-            child = subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    self.netns(node),
-                    "unshare",
-                    "--mount",
-                    "--uts",
-                    "--propagation",
-                    "private",
-                    SYSTEM_PYTHON,
-                    "-I",
-                    "-S",
-                    str(NODE_INIT),
-                    str(config),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env={"PATH": PATH},
-                cwd="/",
-            )
-        (base / "init.pid").write_text(f"{child.pid}\n")
-        deadline = time.monotonic() + 10
-        while not self.powered(node):
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise LabError(f"{node} did not boot; see {base / 'console.log'}")
-            time.sleep(0.02)
+        faults.power_on(self, node)
 
     def cut(self, node: str) -> None:
         """Power cut: SIGKILL every process in the node, its init included."""
-        self.check_node(node)
-        left = self._kill_netns(self.netns(node))
-        if left:
-            raise LabError(f"{node}: processes {left} survived SIGKILL")
-
-    def _kill_netns(self, netns: str, timeout: float = 10) -> list[int]:
-        pids = pids_in_netns(netns)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids_in_netns(netns) if proc.is_alive(p)]
-            time.sleep(0.02)
-        return pids
+        faults.cut(self, node)
 
     def shutdown(self, node: str, timeout: float = 90) -> None:
         """Orderly power-off: the init stops pacemakerd, then corosync."""
-        pid = self.init_pid(node)
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self.powered(node) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        self._kill_netns(self.netns(node))
-
-    # --- network faults ----------------------------------------------------------------
+        faults.shutdown(self, node, timeout)
 
     def isolate(self, node: str) -> None:
         """Partition a node: its link to the bridge goes down."""
-        self.check_node(node)
-        sh("ip", "link", "set", f"hakit-v{node.removeprefix('node')}", "down")
+        faults.isolate(self, node)
 
     def heal(self) -> None:
-        for node in self.nodes:
-            sh("ip", "link", "set", f"hakit-v{node.removeprefix('node')}", "up", check=False)
+        faults.heal(self)
 
     def restore(self) -> None:
         """Undo every fault: links up, powered-off nodes booted (not waiting for them)."""
-        self.heal()
-        for node in self.nodes:
-            if not self.powered(node):
-                self.power_on(node)
+        faults.restore(self)
 
     def kill(self, node: str, process: str) -> list[int]:
         """SIGKILL the processes of `node` named `process` (comm or argv[0] basename)."""
-        self.check_node(node)
-        victims = []
-        for pid in pids_in_netns(self.netns(node)):
-            info = proc.stat(pid)
-            names = {info.comm if info else "", os.path.basename(_cmdline(pid).split(" ", 1)[0])}
-            if process in names:
-                os.kill(pid, signal.SIGKILL)
-                victims.append(pid)
-        if not victims:
-            raise LabError(f"no process named {process!r} runs on {node}")
-        return victims
+        return faults.kill(self, node, process)
 
     # --- status and down ------------------------------------------------------------------
 
     def status(self) -> dict[str, object]:
         """Power, membership and DC as one running node sees them."""
-        nodes: dict[str, dict[str, object]] = {
-            n: {"power": "on" if self.powered(n) else "off", "online": False} for n in self.nodes
-        }
-        result: dict[str, object] = {
-            "profile": self.state.profile,
-            "dc": None,
-            "quorate": False,
-            "nodes": nodes,
-        }
-        for node in self.nodes:
-            status = self.cluster_status(node)
-            if status is None:
-                continue
-            result["dc"], result["quorate"] = status.dc, status.quorate
-            for seen in status.nodes:
-                if seen.name in nodes:
-                    nodes[seen.name]["online"] = seen.online
-            break
-        return result
+        return lab_status.status(self)
 
     def cluster_status(self, node: str, timeout: float = 10) -> ClusterStatus | None:
         """crm_mon's view from `node`, or None if it cannot answer."""
-        if not self.powered(node):
-            return None
-        try:
-            done = self.run(
-                node,
-                ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"],
-                timeout=timeout,
-                check=False,
-            )
-        except LabError:
-            return None
-        if done.returncode != 0:
-            return None
-        try:
-            return ClusterStatus(ElementTree.fromstring(done.stdout))  # noqa: S314
-        except ElementTree.ParseError:
-            return None
+        return lab_status.cluster_status(self, node, timeout)
 
     def wait_until_online(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        want = set(self.nodes)
-        while time.monotonic() < deadline:
-            status = self.cluster_status(self.nodes[0], timeout=5)
-            if status and status.dc and {n.name for n in status.nodes if n.online} >= want:
-                return
-            time.sleep(0.2)
-        raise LabError(
-            f"the cluster did not come up within {timeout:g}s; see "
-            f"{self.node_dir(self.nodes[0]) / 'var-log-pacemaker'}"
-        )
+        lab_status.wait_until_online(self, timeout)
 
     def down(self, purge: bool = False) -> None:
         """Stop everything, delete namespaces, links and the fence agent; `purge` also
@@ -714,23 +453,13 @@ class Lab:
             shutil.rmtree(self.dir)
 
     def _stop_infra(self) -> None:
-        if _netns_id(INFRA_NETNS) is not None:
+        if netns_id(INFRA_NETNS) is not None:
             from hakit.lab import infra
 
             infra.stop_infra(self.dir / "infra", INFRA_NETNS)
 
     def _delete_network(self) -> None:
-        for netns in [self.netns(n) for n in node_names(9)] + [INFRA_NETNS]:
-            if _netns_id(netns) is not None:
-                left = self._kill_netns(netns)
-                if left:
-                    raise LabError(f"{netns}: processes {left} survived SIGKILL")
-                sh("ip", "netns", "delete", netns, check=False)
-        for link in [f"hakit-v{i}" for i in range(1, 10)] + ["hakit-vinfra"]:
-            if sh("ip", "link", "show", link, check=False).returncode == 0:
-                sh("ip", "link", "delete", link, check=False)
-        if sh("ip", "link", "show", BRIDGE, check=False).returncode == 0:
-            sh("ip", "link", "delete", BRIDGE)
+        namespaces.delete_network([self.netns(n) for n in node_names(9)] + [INFRA_NETNS])
 
     def _any_alive(self, node: str) -> bool:
         return bool(pids_in_netns(self.netns(node)))

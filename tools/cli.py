@@ -337,22 +337,18 @@ def _topology_import(args: argparse.Namespace) -> int:
 
 
 def _in_lab(args: argparse.Namespace) -> int:
-    """Run this topology command inside a lab node (where the cluster tools answer)."""
-    import os
+    """Run this topology command here, its cluster programs inside a lab node (where the
+    cluster answers): the same code path, with the node's runner."""
+    import tempfile
 
+    from hakit.lab import cib
     from hakit.lab.lab import Lab
 
-    argv = [
-        sys.executable,
-        "-m",
-        "hakit.tools.cli",
-        "topology",
-        args.verb,
-        os.path.abspath(args.file),
-    ]
-    argv += ["--dry-run"] if getattr(args, "dry_run", False) else []
-    argv += ["--no-agents"] if args.no_agents else []
-    return Lab().attach(args.lab, argv)
+    lab = Lab()
+    lab.check_node(args.lab)
+    cib.node_sees(tempfile.gettempdir())  # crm_diff and crm_simulate read files there
+    with lab.on(args.lab):
+        return _topology(argparse.Namespace(**{**vars(args), "lab": None}))
 
 
 TOPOLOGY_VERBS = (

@@ -27,13 +27,14 @@ import shlex
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from hakit.lab.errors import LabError
 from hakit.lab.lab import INFRA_NETNS, Lab, pids_in_netns
-from hakit.ocf import proc
+from hakit.lab.namespaces import cmdline
+from hakit.ocf import cluster, proc
 from hakit.ocf.cluster import ClusterStatus
 
 VERBS = (
@@ -92,11 +93,7 @@ class LabEnvironment:
         """PIDs on `node` whose command line contains `needle`."""
         found = []
         for pid in pids_in_netns(self.lab.netns(node)):
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if needle.encode() in cmdline:
+            if needle in cmdline(pid):
                 found.append(pid)
         return found
 
@@ -180,15 +177,17 @@ class CommandEnvironment:
         line = self.run_template.format(node=node, command=shlex.quote(command))
         return _shell(line, timeout, f"{node}: {command}")
 
-    def status(self) -> ClusterStatus | None:
-        from xml.etree import ElementTree
+    def runner(self, node: str) -> cluster.Runner:
+        """Cluster programs on `node` through the environment's `run` command line."""
+        return TemplateRunner(self.run_template, node)
 
+    def status(self) -> ClusterStatus | None:
         for node in self.nodes:
             try:
-                root = ElementTree.fromstring(self._on(node, "crm_mon --output-as=xml"))  # noqa: S314
-            except (DrillError, ElementTree.ParseError, subprocess.TimeoutExpired):
+                with cluster.using(self.runner(node)):
+                    found = cluster.cluster_status(timeout=30)
+            except cluster.ClusterCommandError:
                 continue
-            found = ClusterStatus(root)
             if found.dc and found.quorate:
                 return found
         return None
@@ -230,6 +229,23 @@ class CommandEnvironment:
         from hakit.lab import infra
 
         return infra.in_netns(str(self.client_netns), func)
+
+
+class TemplateRunner(cluster.Runner):
+    """Runs cluster programs with an operator's command line: `{command}` in `template` is
+    replaced by the program and its arguments (quoted as one word), `{node}` by the node."""
+
+    def __init__(self, template: str, node: str) -> None:
+        super().__init__(name=node)
+        self.template = template
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        line = self.template.format(node=self.name, command=shlex.quote(shlex.join(args)))
+        return ["/bin/sh", "-c", line]
+
+    @property
+    def where(self) -> str:
+        return self.name
 
 
 def _shell(line: str, timeout: float, what: str) -> str:

@@ -24,6 +24,7 @@ afterwards: that drill is expected to fail no-over-allocation, which proves the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from hakit.lab import cloud
 from hakit.lab.drill.environment import DrillError, LabEnvironment
 from hakit.lab.drill.runner import Judge, wait_for
+from hakit.ocf import cluster
 
 if TYPE_CHECKING:
     from hakit.lab.lab import Lab
@@ -189,12 +191,9 @@ def set_schedulers(lab: Lab, count: int | None) -> None:
     wanted = count or len(lab.nodes)
     if not 1 <= wanted <= len(lab.nodes):
         raise DrillError(f"{wanted} schedulers: the lab has {len(lab.nodes)} nodes")
-    meta = (
-        ["--set-parameter", "clone-max", "--parameter-value", str(count)]
-        if count
-        else ["--delete-parameter", "clone-max"]
-    )
-    lab.run("node1", ["crm_resource", "--resource", SCHEDULERS, "--meta", *meta], check=False)
+    with lab.on("node1"), contextlib.suppress(cluster.ClusterCommandError):
+        # deleting a clone-max that is not set fails: nothing to do
+        cluster.set_resource_meta(SCHEDULERS, "clone-max", str(count) if count else None)
     wait_for(
         lambda: len(cloud.running(lab)[SCHEDULERS]) == wanted,
         180,
@@ -336,12 +335,9 @@ def set_placement_claims(lab: Lab, *, safe: bool) -> bool:
     if path.read_text() == old:
         return False
     # nova-compute is ordered after placement: it restarts too
-    lab.run(
-        "node1",
-        ["crm_resource", "--resource", "placement-clone", "--restart", "--timeout", "300s"],
-        timeout=330,
-    )
-    lab.run("node1", ["crm_resource", "--wait", "--timeout", "300s"], check=False, timeout=330)
+    with lab.on("node1"):
+        cluster.restart_resource("placement-clone", timeout=300)
+        cluster.wait_for_idle(timeout=300)
     wait_for(
         lambda: cloud.compute_states(lab) == dict.fromkeys(lab.nodes, "up"),
         300,

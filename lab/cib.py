@@ -1,0 +1,139 @@
+"""The lab's CIB: its base layer (base.yaml: fencing and the properties the lab needs, plus
+the timing profile's properties), the first CIB each node boots with, and topologies
+applied in this process through `hakit.tools.topology` with a node's runner (the cluster
+programs run inside the node; the files they read are in this host's /tmp, which every
+node sees)."""
+
+from __future__ import annotations
+
+import string
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hakit.lab.errors import LabError
+from hakit.ocf import cluster
+from hakit.tools.topology.conventions import text_value
+
+if TYPE_CHECKING:
+    from hakit.lab.lab import Lab
+    from hakit.tools.topology.apply import Change
+    from hakit.tools.topology.load import Loaded
+
+BASE = Path(__file__).with_name("base.yaml")
+FENCE_ID = "hakit-fence"
+CLUSTER_NAME = "hakit-lab"
+NO_SUCH_OBJECT = 105  # cibadmin's exit code when the xpath matches nothing (CRM_EX_NOSUCH)
+#: What a node does not share with the host (its own tmpfs or bind mounts): a file a
+#: cluster program inside the node must read cannot be there.
+NODE_PRIVATE = ("/run", "/dev/shm", "/var/lib/pacemaker", "/var/log", "/var/lib/corosync")  # noqa: S108
+
+
+def base_layers(lab: Lab) -> list[tuple[str, str]]:
+    """(file, text) of the lab's layers: base.yaml for this lab's nodes, then the profile."""
+    import yaml
+
+    text = string.Template(BASE.read_text()).substitute(host_list=" ".join(lab.nodes))
+    properties = dict(lab.profile.cluster_properties())
+    profile = yaml.safe_dump({"cluster": {"name": CLUSTER_NAME, "properties": properties}})
+    return [(str(BASE), text), (f"<profile {lab.state.profile}>", profile)]
+
+
+def layered(lab: Lab, layers: Sequence[tuple[str, str]] = ()) -> Loaded:
+    """The lab's base layers with `layers` (file, text) above them, merged and checked
+    for names; a LabError lists every problem."""
+    from hakit.tools.topology.layers import layer_texts
+    from hakit.tools.topology.validate import check_names
+
+    loaded = layer_texts([*base_layers(lab), *layers])
+    if loaded.topology is not None and not loaded.problems:
+        check_names(loaded, loaded.topology)
+    _refuse(loaded)
+    return loaded
+
+
+def seed_cib(lab: Lab) -> str:
+    """The CIB a new node starts with: the base layers rendered (no resource but fencing)."""
+    from hakit.tools.topology.render import render, to_text
+
+    topology = layered(lab).topology
+    assert topology is not None  # noqa: S101 — layered() refused otherwise
+    return to_text(render(topology))
+
+
+def ensure_base(lab: Lab) -> Change | None:
+    """The base layers' properties set again (an interrupted run may have changed them:
+    stop-all-resources, ...); the whole base applied when the live CIB lacks the lab's
+    fence device (a CIB wiped or never seeded). Layers applied above the base stay."""
+    base = layered(lab).topology
+    assert base is not None  # noqa: S101 — layered() refused otherwise
+    with lab.on(lab.nodes[0]):
+        live = {
+            pair.get("name"): pair.get("value")
+            for pair in cluster.cib_query("crm_config", timeout=30).iter("nvpair")
+        }
+        for name, value in base.cluster.properties.items():
+            wanted = text_value(value)
+            if live.get(name) != wanted:
+                cluster.set_cluster_property(name, wanted, timeout=30)
+        try:
+            cluster.cib_query(xpath=f"//primitive[@id='{FENCE_ID}']", timeout=30)
+            return None
+        except cluster.ClusterCommandError as error:
+            if error.returncode != NO_SUCH_OBJECT:
+                raise  # a cluster that does not answer: no reason to reset its CIB
+    return apply(lab, layered(lab))
+
+
+def apply(lab: Lab, loaded: Loaded, *, node: str | None = None, agents: bool = True) -> Change:
+    """Validate `loaded` against the live cluster (agents' metadata, crm_verify) and apply
+    it in one patch, the cluster programs running inside `node` (the first by default)."""
+    from hakit.tools.topology import apply as changes
+    from hakit.tools.topology.validate import check_agents, check_names, check_pacemaker
+
+    _refuse(loaded)
+    topology = loaded.topology
+    assert topology is not None  # noqa: S101 — _refuse() raised otherwise
+    node_sees(tempfile.gettempdir())
+    with lab.on(node or lab.nodes[0]):
+        check_names(loaded, topology)  # again for a file given alone (cheap, idempotent)
+        if agents and not loaded.problems:
+            check_agents(loaded, topology)
+        if not loaded.problems:
+            check_pacemaker(loaded, topology)
+        _refuse(loaded)
+        try:
+            return changes.apply(topology)
+        except (cluster.ClusterCommandError, OSError, ValueError) as error:
+            raise LabError(f"applying {loaded.file} failed: {error}") from None
+
+
+def apply_file(lab: Lab, path: Path, *, node: str | None = None) -> Change:
+    """Apply one whole topology file (such as demo.yaml) from inside `node`."""
+    from hakit.tools.topology.load import load
+
+    return apply(lab, load(path), node=node)
+
+
+def summary(change: Change) -> str:
+    """What `hakit topology apply` prints for the change."""
+    head = "no change" if change.empty else "applied in one cibadmin --patch"
+    return "\n".join([head, *(f"  {line}" for line in change.transition)])
+
+
+def node_sees(path: str) -> None:
+    """Refuse a path that a node's own mounts hide from the programs running there."""
+    resolved = str(Path(path).resolve())
+    for private in NODE_PRIVATE:
+        if resolved == private or resolved.startswith(private + "/"):
+            raise LabError(
+                f"{resolved} is private to each lab node ({private}); set TMPDIR to a "
+                "directory the nodes share with the host, such as /tmp"
+            )
+
+
+def _refuse(loaded: Loaded) -> None:
+    if loaded.problems or loaded.topology is None:
+        lines = [str(p) for p in loaded.problems] or [f"{loaded.file}: no topology"]
+        raise LabError(f"{len(lines)} problem(s) in the lab's topology:\n" + "\n".join(lines))
