@@ -23,8 +23,13 @@ import time
 from hakit.ocf import Context, IntegerParam, OCFError, OCFExit, PathParam, StringParam
 from hakit.ocf._typing import TYPE_CHECKING
 from hakit.ocf.params import find_program
-from hakit.resource_agents import openstack, service
-from hakit.resource_agents.openstack import Facts, Profile, option
+from hakit.resource_agents import service
+from hakit.resource_agents.openstack.agent import make_agent
+from hakit.resource_agents.openstack.config import DEBIAN_DIST_PACKAGES, option
+from hakit.resource_agents.openstack.database import DatabaseError, query
+from hakit.resource_agents.openstack.facts import Facts, Profile
+from hakit.resource_agents.openstack.probes import tcp_answers
+from hakit.resource_agents.openstack.urls import DatabaseURL, host_port
 
 if TYPE_CHECKING:
     from ast import AST, Module
@@ -179,19 +184,19 @@ def coordination_problem(url: str, timeout: float) -> str | None:
         return None
     if scheme.partition("+")[0] in ("mysql", "mariadb"):
         try:
-            database = openstack.DatabaseURL(url)
-            openstack.query(database, "SELECT 1", (), timeout)
-        except (ValueError, openstack.DatabaseError) as error:
+            database = DatabaseURL(url)
+            query(database, "SELECT 1", (), timeout)
+        except (ValueError, DatabaseError) as error:
             return f"[coordination] backend_url unusable: {error}"
         return None
     if scheme not in COORDINATION_PORTS:
         return f"[coordination] backend_url scheme {scheme!r} is not one hakit can check"
     rest = url.partition("://")[2].partition("/")[0].partition("?")[0].rpartition("@")[2]
     try:
-        host, port = openstack._host_port(rest, COORDINATION_PORTS[scheme])
+        host, port = host_port(rest, COORDINATION_PORTS[scheme])
     except ValueError as error:
         return f"[coordination] backend_url: {error}"
-    if openstack.tcp_answers(host, port, timeout) is None:
+    if tcp_answers(host, port, timeout) is None:
         return f"[coordination] backend_url {scheme} {host}:{port} is not reachable"
     return None
 
@@ -214,7 +219,7 @@ def python_roots(binary: str) -> list[str]:
         except OSError:
             versions = []
         roots += [os.path.join(lib, v, "site-packages") for v in versions]
-    return [*roots, openstack.DEBIAN_DIST_PACKAGES]
+    return [*roots, DEBIAN_DIST_PACKAGES]
 
 
 def _module_tree(module: str, roots: Sequence[str]) -> Module | None:
@@ -379,7 +384,7 @@ def request_cleanup(
 
     scheme, _, rest = api_url.partition("://")
     netloc, _, path = rest.partition("/")
-    host, port = openstack._host_port(netloc, 443 if scheme == "https" else 80)
+    host, port = host_port(netloc, 443 if scheme == "https" else 80)
     connection_class = (
         http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     )
@@ -485,7 +490,7 @@ PROFILE = Profile(
     notify=notify,
     stop_timeout=90,
 )
-AGENT = openstack.make_agent(PROFILE)
+AGENT = make_agent(PROFILE)
 
 if __name__ == "__main__":
     AGENT.main()

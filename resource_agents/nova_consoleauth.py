@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from hakit.ocf import Context, OCFError, OCFExit
 from hakit.ocf._typing import TYPE_CHECKING
-from hakit.resource_agents import openstack
-from hakit.resource_agents.openstack import option
+from hakit.resource_agents.openstack.agent import make_agent
+from hakit.resource_agents.openstack.config import option
+from hakit.resource_agents.openstack.database import DatabaseError, query
+from hakit.resource_agents.openstack.facts import Profile
+from hakit.resource_agents.openstack.parameters import PORT
 
 if TYPE_CHECKING:
-    from hakit.resource_agents.openstack import Facts
+    from hakit.resource_agents.openstack.facts import Facts
 
 LEGACY = "nova-consoleauth"
 
@@ -45,13 +48,13 @@ def validate(ctx: Context, facts: Facts) -> None:
     if facts.database is None:
         return  # validate_common already refused it
     try:
-        openstack.query(
+        query(
             facts.database,
             "SELECT 1 FROM console_auth_tokens LIMIT 1",
             (),
             min(5.0, max(ctx.remaining(2), 1.0)),
         )
-    except openstack.DatabaseError as error:
+    except DatabaseError as error:
         if error.unreachable:
             ctx.log.warning(f"token database not reachable now: {error}")
             return
@@ -61,8 +64,8 @@ def validate(ctx: Context, facts: Facts) -> None:
         ) from None
 
 
-AGENT = openstack.make_agent(
-    openstack.Profile(
+AGENT = make_agent(
+    Profile(
         name="nova-consoleauth",
         shortdesc="nova console proxies (and legacy nova-consoleauth), active/active",
         longdesc=__doc__ or "",
@@ -74,7 +77,7 @@ AGENT = openstack.make_agent(
         queues=lambda facts: ["consoleauth", f"consoleauth.{facts.host}"]
         if facts.program == LEGACY
         else [],
-        extra_parameters=[openstack.PORT],
+        extra_parameters=[PORT],
         validate=validate,
     )
 )

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from hakit.ocf import OCFError, OCFExit, StringParam
 from hakit.ocf._typing import TYPE_CHECKING
-from hakit.resource_agents import openstack
+from hakit.resource_agents.openstack.agent import make_agent
+from hakit.resource_agents.openstack.config import checked_config, option, read_config
+from hakit.resource_agents.openstack.facts import Profile
 
 if TYPE_CHECKING:
     from hakit.ocf import Context
-    from hakit.resource_agents.openstack import Facts
+    from hakit.resource_agents.openstack.facts import Facts
 
 DEFAULT_PLACEMENT_CONFIG = "/etc/placement/placement.conf"
 PLACEMENT_CONFIG = StringParam(
@@ -36,11 +38,11 @@ PLACEMENT_DEFAULT_RETRY_COUNT = "10"
 
 def check_placement(ctx: Context, facts: Facts) -> None:
     """Refuse a placement whose claim retry over-allocates (OCF_ERR_CONFIGURED)."""
-    path = openstack.checked_config(ctx, PLACEMENT_CONFIG)
+    path = checked_config(ctx, PLACEMENT_CONFIG)
     if path is None:
         return
-    config = openstack.read_config([path])
-    retries = openstack.option(
+    config = read_config([path])
+    retries = option(
         config, "placement", "allocation_conflict_retry_count", PLACEMENT_DEFAULT_RETRY_COUNT
     )
     if retries.strip() != SAFE_RETRY_COUNT:
@@ -51,8 +53,8 @@ def check_placement(ctx: Context, facts: Facts) -> None:
         )
 
 
-AGENT = openstack.make_agent(
-    openstack.Profile(
+AGENT = make_agent(
+    Profile(
         name="nova-scheduler",
         shortdesc="nova-scheduler, one instance or an active/active clone",
         longdesc=__doc__ or "",

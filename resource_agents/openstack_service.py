@@ -13,10 +13,12 @@ import os
 
 from hakit.ocf import BooleanParam, StringParam
 from hakit.ocf._typing import TYPE_CHECKING
-from hakit.resource_agents import openstack
+from hakit.resource_agents.openstack.agent import make_agent
+from hakit.resource_agents.openstack.facts import Profile
+from hakit.resource_agents.openstack.parameters import BROKER, PORT
 
 if TYPE_CHECKING:
-    from hakit.resource_agents.openstack import Facts
+    from hakit.resource_agents.openstack.facts import Facts
 
 SERVICE_BINARY = StringParam(
     "service_binary",
@@ -38,8 +40,8 @@ def service_binary(facts: Facts) -> str | None:
     return facts.ctx.params.get(SERVICE_BINARY) or os.path.basename(facts.binary_path)
 
 
-AGENT = openstack.make_agent(
-    openstack.Profile(
+AGENT = make_agent(
+    Profile(
         name="openstack-service",
         shortdesc="Any oslo.service daemon, with broker and heartbeat checks",
         longdesc=__doc__ or "",
@@ -47,7 +49,7 @@ AGENT = openstack.make_agent(
         config=None,
         service_binary=service_binary,
         rows=lambda facts: [facts.host],
-        extra_parameters=[SERVICE_BINARY, HEARTBEAT, openstack.BROKER, openstack.PORT],
+        extra_parameters=[SERVICE_BINARY, HEARTBEAT, BROKER, PORT],
         requires_transport=False,
     )
 )

@@ -230,7 +230,7 @@ def read_token(ctx: Context) -> str | None:
 def api_problem(ctx: Context, pid: int, port: int, token: str | None) -> str | None:
     """None when the tree listens on `port` and answers HTTP there — with `token`, 200 to an
     authenticated GET of the subscriptions — else why not."""
-    from hakit.resource_agents.openstack import http_problem
+    from hakit.resource_agents.openstack.probes import http_problem
 
     timeout = min(3.0, max(ctx.remaining(1), 0.2))
     problem = http_problem(pid, port, timeout)
@@ -305,14 +305,12 @@ def validate(ctx: Context) -> int:
 
 def check_service_token(ctx: Context) -> None:
     """Refuse to evacuate with a nova that sends cinder no service token (6)."""
-    from hakit.resource_agents import openstack
+    from hakit.resource_agents.openstack.config import checked_config, option, read_config
 
-    path = openstack.checked_config(ctx, NOVA_CONFIG)
+    path = checked_config(ctx, NOVA_CONFIG)
     if path is None:
         return
-    value = openstack.option(
-        openstack.read_config([path]), "service_user", "send_service_user_token", "false"
-    )
+    value = option(read_config([path]), "service_user", "send_service_user_token", "false")
     if value.lower() not in ("true", "1", "yes", "on"):
         raise OCFError(
             OCFExit.ERR_CONFIGURED,
@@ -329,7 +327,7 @@ def check_inventory(ctx: Context) -> None:
     import sys
 
     from hakit.resource_agents.health.sol003 import load_inventory
-    from hakit.resource_agents.openstack import DEBIAN_DIST_PACKAGES
+    from hakit.resource_agents.openstack.config import DEBIAN_DIST_PACKAGES
 
     if DEBIAN_DIST_PACKAGES not in sys.path:
         sys.path.append(DEBIAN_DIST_PACKAGES)  # python3-yaml, as the daemon finds it

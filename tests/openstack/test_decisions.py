@@ -17,7 +17,8 @@ from hakit.resource_agents.cinder_volume import (
     fencing_confirmed,
     supports_active_active,
 )
-from hakit.resource_agents.openstack import DatabaseURL, TransportURL, dependency_verdict
+from hakit.resource_agents.openstack.dependency_health import dependency_verdict
+from hakit.resource_agents.openstack.urls import DatabaseURL, TransportURL
 
 
 def test_transport_url_with_several_hosts_credentials_and_vhost() -> None:
