@@ -109,11 +109,15 @@ def _await_start(settings: Settings, service: str, deadline: float, timeout: flo
 
 
 def start_services(
-    settings: Settings, services: tuple[str, ...], creds: dict[str, str], timeout: float
+    settings: Settings,
+    services: tuple[str, ...],
+    creds: dict[str, str],
+    timeout: float,
+    deadline: float | None = None,
 ) -> None:
-    """Check, then start `services` (not running ones) and wait until they answer; MariaDB
-    gets its user (and database)."""
-    deadline = time.monotonic() + timeout
+    """Check, then start `services` (not running ones) and wait until they answer, within
+    `timeout` seconds (or by `deadline`, a monotonic time); MariaDB gets its user."""
+    deadline = time.monotonic() + timeout if deadline is None else deadline
     for service in services:  # every check before anything starts
         prepare = mariadb.prepare_mariadb if service == "mariadb" else rabbitmq.prepare_rabbitmq
         prepare(settings)
@@ -154,7 +158,7 @@ def start_infra(state_dir: Path, netns: str, address: str, *, timeout: float = 6
                 continue
         stop_services(settings, (service,), timeout)  # leftovers, if any
         wanted.append(service)
-    start_services(settings, tuple(wanted), creds, max(0.1, deadline - time.monotonic()))
+    start_services(settings, tuple(wanted), creds, timeout, deadline)
     pids = record.get("pids") or {}
     if wanted or not pids:
         pids = named(our_processes(settings.state_dir, ns_inode))

@@ -4,6 +4,7 @@ docstring has the contract); and the checks before it may boot on this host."""
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import json
 import os
@@ -159,3 +160,33 @@ def default_daemon_env() -> dict[str, str]:
             if sep and key.isidentifier() and not key.startswith("#"):
                 env[key] = value.strip().strip("\"'")
     return {**env, "PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none"}
+
+
+def lock(workdir: Path) -> int:
+    """An exclusive lock on ``workdir`` (its open file descriptor); RuntimeError if another
+    test cluster holds it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"another test cluster is using {workdir}") from None
+    return fd
+
+
+def diagnostics(workdir: Path) -> str:
+    """The tails of the node's console, corosync and pacemaker logs."""
+    logs = (
+        (workdir / "console.log", 25),
+        (workdir / "state" / "var-log-corosync" / "corosync.log", 10),
+        (workdir / "state" / "var-log-pacemaker" / "pacemaker.log", 15),
+    )
+    return "\n".join(f"--- {path} (tail) ---\n{_tail(path, lines)}" for path, lines in logs)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path} not readable)"

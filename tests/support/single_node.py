@@ -1,50 +1,40 @@
 """A real single-node Pacemaker/Corosync cluster, isolated from the host, for tests.
 
-The node is a lab node (`hakit.lab.node_init`, its config contract is in that module's
-docstring) in namespaces of its own: ``start()`` runs ``unshare --net --mount --uts
---propagation private`` with the node's init, in a new session, its output in
-``<workdir>/console.log``. The init brings ``lo`` up (the only interface), mounts a
-private ``/run`` and ``/dev/shm``, bind-mounts ``<workdir>/state/*`` over the cluster's
-state and log directories and generated files over ``/etc/corosync/corosync.conf`` and
-``/etc/hosts``, starts corosync and pacemakerd, and shuts the node down by itself if the
-process that started it dies (a pidfd). Nothing of the host's cluster files is read or
-written; no named network namespace is made and no mount is visible on the host.
+The node is a lab node: `hakit.lab.node_init` (its config contract is in its docstring)
+under ``unshare --net --mount --uts --propagation private``, in a new session, output in
+``<workdir>/console.log``; it boots from files `tests.support.node_files` writes (the
+lab's corosync.conf with one node on 127.0.0.1, quorate on its own; a CIB seeded with
+:data:`DEFAULT_PROPERTIES`: no fencing device, ``dc-deadtime=1s``, which is most of the
+~3.8 s to "online, quorate, DC"). Nothing of the host's cluster files is read or written,
+no named netns is made, no mount is visible on the host, and the node shuts down by
+itself if the process that started it dies.
 
-corosync.conf is the lab's (`hakit.lab.profiles`, default timings, knet with crypto) with
-one node on 127.0.0.1: votequorum expects one vote, so the node is quorate on its own and
-``no-quorum-policy`` keeps its default. The CIB is seeded before the first start with
-:data:`DEFAULT_PROPERTIES`: no fencing (there is no device), ``dc-deadtime=1s`` (most of
-the start-up time: the controller waits that long before it elects itself; about 3.8 s
-from ``start()`` to "online, quorate, DC" on 2 vCPUs) and ``cluster-recheck-interval=15s``.
-
-Client commands enter the node with ``nsenter -t <init pid> -n -m -u`` (the private
-``/dev/shm`` holds libqb's IPC buffers, so the mount namespace matters too): ``run()``,
-or any `hakit.ocf.cluster` call inside ``with cluster.using(node.runner):``. ``stop()``
-finds what is left by ``/proc/PID/ns/{net,mnt}`` (`hakit.ocf.proc`), with the namespaces
-held open so that their inode numbers cannot be reused meanwhile, SIGKILLs it by PID and
-then frees the namespaces. State and logs stay in the work directory for post-mortems.
+Client commands enter with ``nsenter -t <init pid> -n -m -u`` (libqb's IPC buffers are in
+the node's own ``/dev/shm``): ``run()``, or `hakit.ocf.cluster` calls inside ``with
+cluster.using(node.runner):``. ``stop()`` finds what is left by ``/proc/PID/ns/{net,mnt}``
+(`hakit.ocf.proc`), with the namespaces held open so that their inode numbers cannot be
+reused meanwhile, and SIGKILLs it. State and logs stay in the work directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Final
 
 from hakit.lab import node_init
 from hakit.ocf import cluster, proc
 from tests.support import node_files
 from tests.support.node_files import BASE_ENV
 from tests.support.resource_state import ResourceState, resource_state
-from tests.support.waiting import NOT_YET, wait_for
+from tests.support.waiting import wait_for
 
 __all__ = [
     "CLUSTER_NAME",
@@ -71,7 +61,6 @@ SYSTEM_PYTHON: Final = "/usr/bin/python3"
 _INIT_CODE: Final = (
     "import os, runpy; runpy.run_path(os.environ['HAKIT_NODE_INIT'], run_name='__main__')"
 )
-T = TypeVar("T")
 
 
 class ClusterCommandError(subprocess.CalledProcessError):
@@ -89,14 +78,9 @@ class ClusterCommandError(subprocess.CalledProcessError):
 
 
 class SingleNodeCluster:
-    """A single-node Pacemaker/Corosync cluster in private namespaces.
-
-    ``cluster = SingleNodeCluster(path); cluster.start(); ... cluster.stop()``, or ``with
-    SingleNodeCluster(path) as cluster: ...``. Requires root. ``start()`` refuses
-    (RuntimeError) if corosync or pacemakerd already runs in the caller's network namespace,
-    and resets the node's state (CIB, logs) under ``workdir``; after ``stop()`` nothing
-    else is left.
-    """
+    """A single-node cluster in private namespaces: ``start()`` ... ``stop()``, or ``with
+    SingleNodeCluster(path) as cluster:``. Requires root; ``start()`` refuses if a cluster
+    stack runs in the caller's network namespace, and resets the state under ``workdir``."""
 
     def __init__(
         self,
@@ -174,7 +158,7 @@ class SingleNodeCluster:
         node_files.preflight(self.workdir)
         t0 = time.monotonic()
         self.timings = {}
-        self._lock_workdir()
+        self._lock_fd = node_files.lock(self.workdir)
         try:
             self._spawn_init(
                 node_files.prepare(self.workdir, self.node_name, self.properties, self.daemon_env)
@@ -201,7 +185,7 @@ class SingleNodeCluster:
                         cluster.set_cluster_property(name, value, timeout=30)
             self.timings["ready"] = time.monotonic() - t0
         except BaseException as exc:
-            detail = self._diagnostics()
+            detail = node_files.diagnostics(self.workdir)
             with contextlib.suppress(Exception):
                 self.stop(timeout=30.0)
             if isinstance(exc, RuntimeError | TimeoutError):
@@ -253,10 +237,8 @@ class SingleNodeCluster:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``args`` inside the node, with :data:`BASE_ENV` plus ``env`` and ``/`` as
-        working directory, output captured as text, ``input`` (else /dev/null) on stdin.
-        :class:`ClusterCommandError` on a non-zero exit if ``check``;
-        ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        """Run ``args`` inside the node (:data:`BASE_ENV` plus ``env``, cwd ``/``, ``input``
+        or /dev/null on stdin). ClusterCommandError on a non-zero exit if ``check``."""
         done = subprocess.run(
             self.runner.command(args),
             capture_output=True,
@@ -272,19 +254,8 @@ class SingleNodeCluster:
             raise ClusterCommandError(done.returncode, list(args), done.stdout, done.stderr)
         return subprocess.CompletedProcess(list(args), done.returncode, done.stdout, done.stderr)
 
-    def wait_for(
-        self,
-        predicate: Callable[[], T],
-        timeout: float = 30.0,
-        *,
-        interval: float = 0.5,
-        description: str = "",
-        ignore: tuple[type[BaseException], ...] = NOT_YET,
-    ) -> T:
-        """`tests.support.waiting.wait_for`: poll until ``predicate`` returns something."""
-        return wait_for(
-            predicate, timeout, interval=interval, description=description, ignore=ignore
-        )
+    wait_for = staticmethod(wait_for)
+    """Poll until a predicate returns something (`tests.support.waiting.wait_for`)."""
 
     def status_xml(self, timeout: float = 30.0) -> ET.Element:
         """Root element of crm_mon's XML status, asked inside the node."""
@@ -303,16 +274,6 @@ class SingleNodeCluster:
             status = cluster.cluster_status(timeout=10.0)
         node = status.node(self.node_name)
         return status.dc is not None and status.quorate and node is not None and node.online
-
-    def _lock_workdir(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.workdir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RuntimeError(f"another test cluster is using {self.workdir}") from None
-        self._lock_fd = fd
 
     def _spawn_init(self, config: Path) -> None:
         unshare = ["unshare", "--net", "--mount", "--uts", "--propagation", "private", "--"]
@@ -336,20 +297,3 @@ class SingleNodeCluster:
         for kind in ("net", "mnt"):
             self._ns_fds.append(os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC))
         self._net, self._mnt = net, proc.namespace(pid, "mnt")
-
-    def _diagnostics(self) -> str:
-        return "\n".join(
-            f"--- {path} (tail) ---\n{_tail(path, lines)}"
-            for path, lines in (
-                (self.console_log, 25),
-                (self.corosync_log, 10),
-                (self.pacemaker_log, 15),
-            )
-        )
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"({path} not readable)"
