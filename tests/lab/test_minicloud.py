@@ -22,6 +22,8 @@ talks to any node's nova-api.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -168,6 +170,35 @@ def test_scheduler_drill_with_a_scheduler_killed_mid_burst(minicloud: Lab, tmp_p
     used = sum(u for u, _ in result["usages"].values())
     assert result["statuses"].get("ACTIVE", 0) + result["error_claims"] == used <= 3 * CAPACITY
     assert sum(result["statuses"].values()) == 100
+
+
+def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
+    minicloud: Lab, tmp_path: Path
+) -> None:
+    """The drill SIGKILLed mid-burst (an interrupted run) leaves servers building; `cloud up`
+    brings the known state back (no server, no claim, no compute forced down) and the
+    next burst passes."""
+    burst = ["--schedulers", "3", "--boots", "60", "--out", str(tmp_path / "killed")]
+    drill = subprocess.Popen(
+        [sys.executable, "-m", "hakit.tools.cli", "drill", "run", "scheduler-burst", *burst],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("the burst's first servers", lambda: len(cloud.servers(minicloud)) >= 10, 300)
+    finally:
+        os.kill(drill.pid, signal.SIGKILL)
+        drill.wait()
+    assert cloud.servers(minicloud)  # left behind, some still building
+    began = time.monotonic()
+    cloud.up(minicloud, compute=True, timeout=900)
+    print(f"\ncloud up after the killed burst: {time.monotonic() - began:.0f}s")
+    assert not cloud.servers(minicloud)
+    assert cloud.placement_providers(minicloud) == {n: (0, CAPACITY, []) for n in NODES}
+    assert set(cloud.compute_states(minicloud).values()) == {"up"}
+    code, results, _ = scheduler_drill(tmp_path / "next", "--schedulers", "3", "--boots", "40")
+    assert code == 0 and results[0]["passed"], results
+    assert not cloud.servers(minicloud)
 
 
 def test_a_killed_nova_compute_is_restarted_not_evacuated(minicloud: Lab) -> None:
