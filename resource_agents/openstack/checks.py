@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hakit.ocf import Context, OCFExit, proc
 from hakit.ocf._typing import TYPE_CHECKING
+from hakit.resource_agents.openstack import sockets
 from hakit.resource_agents.openstack.config import option
 from hakit.resource_agents.openstack.database import (
     DatabaseError,
@@ -27,7 +28,7 @@ from hakit.resource_agents.openstack.parameters import (
 from hakit.resource_agents.openstack.probes import (
     amqp_answers,
     broker_connections,
-    http_problem,
+    http_problem_later,
     stopped_processes,
 )
 from hakit.resource_agents.openstack.urls import host_port
@@ -70,12 +71,17 @@ def check_service(ctx: Context, facts: Facts, pid: int, health: Health, findings
     """Depth 10: HTTP, broker connections, token database or heartbeat."""
     pids = proc.tree(pid)
     timeout = min(3.0, max(ctx.remaining(2), 0.5))
-    if facts.http_port is not None:
-        problem = http_problem(pid, facts.http_port, timeout)
-        if problem:
-            findings.add(OCFExit.ERR_GENERIC, problem)
-    broker_down = check_broker(ctx, facts, pids, health, findings, timeout)
-    check_database(ctx, facts, pid, pids, health, findings, timeout, recovering=broker_down)
+    http = None
+    if facts.http_port is not None:  # the server answers while the other checks run
+        http = http_problem_later(pid, facts.http_port, timeout, pids)
+    others = Findings()
+    broker_down = check_broker(ctx, facts, pids, health, others, timeout)
+    check_database(ctx, facts, pid, pids, health, others, timeout, recovering=broker_down)
+    problem = http() if http is not None else None
+    if problem:
+        findings.add(OCFExit.ERR_GENERIC, problem)
+    findings.failures += others.failures
+    findings.degraded += others.degraded
 
 
 def check_broker(
@@ -235,7 +241,7 @@ def check_queues(ctx: Context, facts: Facts, pid: int, health: Health, findings:
     if not isinstance(consumers, list):
         findings.add(OCFExit.DEGRADED, f"management API {host}:{port}: HTTP {reply.status}")
         return
-    ours = {(c[1], c[2]) for c in proc.established(proc.tree(pid))}
+    ours = {(c[1], c[2]) for c in sockets.established(proc.tree(pid))}
     consuming = set()
     for consumer in consumers:
         try:

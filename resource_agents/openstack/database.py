@@ -4,15 +4,20 @@ imports), or sqlite3; the `services` heartbeats measured with the database's clo
 
 from __future__ import annotations
 
+import sys
+
 from hakit.ocf import OCFError, OCFExit
 from hakit.ocf._typing import TYPE_CHECKING
 from hakit.resource_agents.openstack.config import DEBIAN_DIST_PACKAGES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from types import ModuleType
     from typing import Any
 
-    from hakit.resource_agents.openstack.urls import DatabaseURL
+    from hakit.resource_agents.openstack.urls import DatabaseURL, Endpoint
+else:
+    ModuleType = type(sys)  # `types` is not imported yet at depth 0
 
 
 class DatabaseError(Exception):
@@ -27,22 +32,44 @@ class DatabaseError(Exception):
 UNREACHABLE_MYSQL_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
 
 
+#: Optional imports of pymysql kept out (~8 ms per monitor): `cryptography`, needed only
+#: for the RSA exchange of MySQL 8's sha256/caching_sha2 full authentication (`_connect`
+#: loads it if a server asks); `_hashlib`, OpenSSL's digests (hashlib falls back to its
+#: built-in sha1/sha256, all the authentication needs); `getpass`, for a default user
+#: (`_user` supplies it when a URL names none). `ssl` too, unless the URL asks for TLS.
+BLOCKED_IMPORTS = ("cryptography", "_hashlib", "getpass")
+#: Imported by pymysql only to format a failed connection's traceback: loaded then.
+DEFERRED_IMPORTS = ("traceback",)
+
+
+class _Deferred(ModuleType):
+    """A module that imports the real one on first use of an attribute."""
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
 def load_pymysql(tls: bool = False) -> Any:
     """Debian's python3-pymysql, imported only when a monitor needs the database (agents
-    run as `python3 -IS`, so dist-packages is added here, last).
-
-    Two optional imports of pymysql are kept out to save ~25 ms per monitor: `ssl` unless
-    the URL asks for TLS, and `cryptography`, needed only for the RSA exchange of MySQL
-    8's sha256/caching_sha2 full authentication (`_connect` loads it if a server asks).
-    """
+    run as `python3 -IS`, so dist-packages is added here, last), without the optional
+    imports it can do without (BLOCKED_IMPORTS, DEFERRED_IMPORTS, `ssl` unless `tls`)."""
     import importlib
-    import sys
 
     if DEBIAN_DIST_PACKAGES not in sys.path:
         sys.path.append(DEBIAN_DIST_PACKAGES)
-    blocked = [m for m in ("cryptography", *(() if tls else ("ssl",))) if m not in sys.modules]
+    if "pymysql" in sys.modules:
+        return sys.modules["pymysql"]
+    names = (*BLOCKED_IMPORTS, *(() if tls else ("ssl",)))
+    blocked = [name for name in names if name not in sys.modules]
+    deferred = [name for name in DEFERRED_IMPORTS if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]
+    for name in deferred:
+        sys.modules[name] = _Deferred(name)
     try:
         return importlib.import_module("pymysql")
     except ImportError:
@@ -53,6 +80,21 @@ def load_pymysql(tls: bool = False) -> Any:
         for name in blocked:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
+        for name in deferred:
+            if isinstance(sys.modules.get(name), _Deferred):
+                del sys.modules[name]
+
+
+def _user(endpoint: Endpoint) -> str | None:
+    """The URL's user, else the process's (what pymysql would default to)."""
+    if endpoint.user:
+        return endpoint.user
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        return None
 
 
 def _connect(pymysql: Any, **options: Any) -> Any:
@@ -90,11 +132,12 @@ def query(
             pymysql,
             host=endpoint.host,
             port=endpoint.port,
-            user=endpoint.user,
+            user=_user(endpoint),
             password=endpoint.password,
             database=url.database or None,
             unix_socket=url.unix_socket or None,
             charset=url.charset,
+            autocommit=None,  # the server's (on): no SET AUTOCOMMIT round trip
             connect_timeout=timeout,
             read_timeout=timeout,
             write_timeout=timeout,
