@@ -74,7 +74,7 @@ def amqp_answers(port: int = AMQP_PORT) -> bool:
 
 
 def http_answers(port: int) -> bool:
-    return probes.http_answers("127.0.0.1", port)
+    return probes.http_answers("127.0.0.1", port, 1.0, "GET")
 
 
 class MariaDB:
