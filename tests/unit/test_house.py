@@ -147,3 +147,17 @@ def test_no_room_over_500_lines(folder: str) -> None:
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert big == {}
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(("hakit", *init.parent.relative_to(REPO).parts))
+        for folder in PRODUCT
+        for init in (REPO / folder).rglob("__init__.py")
+    }
+    assert found - listed == set()
