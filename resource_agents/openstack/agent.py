@@ -7,8 +7,8 @@ the tree). On top of it, health by depth, cheap first:
 - 0: the master process (dead → 7). Workers are the master's business: a worker it
   respawns is never a failure.
 - 10: the configuration is read with configparser (no oslo import); then the broker
-  connections of the process tree to the transport_url hosts (from /proc, exact inode,
-  address and port), the heartbeat in the `services` table (`updated_at` against
+  connections of the process tree to the transport_url hosts (sockets matched by inode,
+  exact address and port; `sockets`), the heartbeat in the `services` table (`updated_at` against
   `service_down_time`, measured with the database's own clock), or for console proxies
   an HTTP answer from the tree's listening port and the token database.
 - 20: the queues' consumers through the RabbitMQ management API (`management_url`),
@@ -23,7 +23,8 @@ down longer than `reconnect_grace` fails the instance only if another instance s
 reaches it; when it is down for every instance the result is degraded (190), so
 Pacemaker does not restart every clone in a storm that cannot help. A node without
 quorum never asks for recovery (190). Outside a cluster the agent behaves as a single
-instance.
+instance. A steady depth-10 monitor runs no cluster command: attributes are written
+only when a state changes (or every HEALTH_REPUBLISH_SECONDS).
 """
 
 from __future__ import annotations
