@@ -1,0 +1,159 @@
+"""`hakit lab`: bring the lab up and down, inject faults, run the mini cloud and the demo."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hakit.lab.lab import Lab
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import os
+
+    from hakit.lab.errors import LabError
+    from hakit.lab.lab import Lab
+
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
+    return int(LAB_VERBS[args.verb](Lab(), args) or 0)
+
+
+def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
+    timings = lab.up(nodes=args.nodes, profile=args.profile, infra=args.infra)
+    _print_status(lab)
+    print(
+        f"lab up in {timings['ready']:.1f}s (online with DC after "
+        f"{timings['online_with_dc']:.1f}s, profile {lab.state.profile})"
+    )
+
+
+def _lab_down(lab: Lab, args: argparse.Namespace) -> None:
+    lab.down(purge=args.purge)
+    print("lab down" + (" and purged" if args.purge else f"; state kept in {lab.dir}"))
+
+
+def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
+    info = lab.infra_up()
+    credentials = lab.dir / "infra" / "credentials.json"
+    print(
+        f"infra node {info.address}: MariaDB :{info.mysql_port}, RabbitMQ "
+        f":{info.amqp_port}; credentials in {credentials}"
+    )
+
+
+def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
+    from hakit.lab import cloud
+
+    compute = args.verb == "cloud"
+    if args.action == "down":
+        cloud.down(lab)
+        print("OpenStack resources removed (the demo topology is back)")
+        return
+    if args.action == "up":
+        timings = cloud.up(lab, compute=compute, progress=print)
+        print(
+            f"OpenStack up in {timings['running']:.0f}s (venv {timings['venv']:.0f}s, "
+            f"databases {timings['databases']:.0f}s)"
+        )
+    for clone, nodes in cloud.running(lab, compute=compute).items():
+        print(f"  {clone:<24} {' '.join(nodes) or '-'}")
+    if compute:
+        print(
+            f"compute API: http://<node address>:{cloud.NOVA_API_PORT}/v2.1, "
+            f"X-Auth-Token {cloud.NOVA_TOKEN} (noauth, labs only)"
+        )
+
+
+def _lab_exec(lab: Lab, args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return lab.attach(args.node, command or ["bash", "-l"])
+
+
+def _lab_power_state(lab: Lab, node: str) -> int:
+    """Exit 0 when `node` is on, 2 when off (the fence agent's status)."""
+    lab.check_node(node)
+    return 0 if lab.powered(node) else 2
+
+
+def _lab_demo(lab: Lab, args: argparse.Namespace) -> int:
+    from hakit.lab.demo import main as demo
+
+    return demo()
+
+
+LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
+    "up": _lab_up,
+    "down": _lab_down,
+    "status": lambda lab, args: _print_status(lab),
+    "infra": _lab_infra,
+    "openstack": _lab_openstack,
+    "cloud": _lab_openstack,
+    "exec": _lab_exec,
+    "cut": lambda lab, args: lab.cut(args.node),
+    "power-on": lambda lab, args: lab.power_on(args.node),
+    "power-state": lambda lab, args: _lab_power_state(lab, args.node),
+    "isolate": lambda lab, args: lab.isolate(args.node),
+    "heal": lambda lab, args: lab.heal(),
+    "kill": lambda lab, args: print(f"killed {lab.kill(args.node, args.process)}"),
+    "demo": _lab_demo,
+}
+
+
+def _print_status(lab: Lab) -> None:
+    status = lab.status()
+    nodes = status["nodes"]
+    if not isinstance(nodes, dict):
+        return
+    print(
+        f"profile {status['profile']}, DC {status['dc'] or '-'}, "
+        f"{'quorate' if status['quorate'] else 'no quorum'}"
+    )
+    for name, node in nodes.items():
+        print(
+            f"  {name:<8} {lab.address(name):<12} power {node['power']:<4} "
+            f"{'online' if node['online'] else 'offline'}"
+        )
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`hakit lab VERB`."""
+    lab = commands.add_parser("lab", help="a real multi-node cluster on this machine")
+    verbs = lab.add_subparsers(dest="verb", required=True)
+    up = verbs.add_parser("up", help="create or repair the lab (idempotent)")
+    up.add_argument("--nodes", type=int, help="number of nodes (default 3)")
+    up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
+    up.add_argument(
+        "--infra", action="store_true", help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5"
+    )
+    down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
+    down.add_argument("--purge", action="store_true", help="also delete node state and logs")
+    verbs.add_parser("status", help="power, membership, DC")
+    verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
+    cloud = verbs.add_parser("openstack", help="cinder and nova services as clones (real)")
+    cloud.add_argument("action", choices=("up", "status", "down"))
+    cloud = verbs.add_parser(
+        "cloud",
+        help="the mini cloud: the OpenStack services, placement, "
+        "nova-api, conductor, fake computes, evacuation",
+    )
+    cloud.add_argument("action", choices=("up", "status", "down"))
+    run = verbs.add_parser("exec", help="run a command inside a node: exec NODE -- CMD")
+    run.add_argument("node")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    for verb, text in (
+        ("cut", "power cut (SIGKILL everything on the node)"),
+        ("power-on", "boot a node"),
+        ("power-state", "exit 0 if the node is on, 2 if off"),
+        ("isolate", "network partition: the node's link goes down"),
+    ):
+        verbs.add_parser(verb, help=text).add_argument("node")
+    verbs.add_parser("heal", help="bring every node's link back up")
+    verbs.add_parser("demo", help="up, a small HA layout, a power cut, fencing, recovery")
+    kill = verbs.add_parser("kill", help="SIGKILL a process by name on a node")
+    kill.add_argument("node")
+    kill.add_argument("process")
+    lab.set_defaults(func=_lab)
