@@ -100,8 +100,8 @@ def table(found: list[Contender], runs: int) -> str:
         "workers, not the master. It checks one thing (a connection exists) by "
         "grepping text; "
         "depth 10 checks the tree's connections to every transport_url host by exact PID and "
-        "port from /proc, and the services-table heartbeat (which alone catches a "
-        "hung service).",
+        "port (netlink sock_diag, /proc as a fallback), and the services-table heartbeat "
+        "(which alone catches a hung service).",
     ]
     return "\n".join(lines)
 
