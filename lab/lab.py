@@ -39,7 +39,7 @@ from hakit.lab.namespaces import (
 )
 from hakit.lab.profiles import PROFILES, Profile
 from hakit.ocf import cluster, proc
-from hakit.ocf.cluster import ClusterStatus
+from hakit.ocf.status import ClusterStatus
 
 T = TypeVar("T")
 

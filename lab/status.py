@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hakit.lab.errors import LabError
 from hakit.ocf import cluster
-from hakit.ocf.cluster import ClusterStatus
+from hakit.ocf.status import ClusterStatus
 
 if TYPE_CHECKING:
     from hakit.lab.lab import Lab

@@ -18,25 +18,11 @@ import os
 from contextvars import ContextVar
 
 from ._typing import TYPE_CHECKING
-from .status import ClusterStatus, Failure, FenceEvent, NodeStatus, ResourceStatus, parse_time
+from .status import ClusterStatus, FenceEvent
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from xml.etree.ElementTree import Element
-
-__all__ = [
-    "ClusterCommandError",
-    "ClusterStatus",
-    "Failure",
-    "FenceEvent",
-    "NodeStatus",
-    "ResourceStatus",
-    "Runner",
-    "SshRunner",
-    "parse_time",
-    "run",
-    "using",
-]
 
 DEFAULT_TIMEOUT = 10.0
 #: The cluster daemons, as a node's init starts them in the foreground.

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from hakit.ocf.cluster import FenceEvent
     from hakit.ocf.context import NotifyFacts
+    from hakit.ocf.status import FenceEvent
 
 CINDER_API_URL = StringParam(
     "cinder_api_url",

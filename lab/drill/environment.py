@@ -35,7 +35,7 @@ from hakit.lab.errors import LabError
 from hakit.lab.lab import INFRA_NETNS, Lab, pids_in_netns
 from hakit.lab.namespaces import cmdline
 from hakit.ocf import cluster, proc
-from hakit.ocf.cluster import ClusterStatus
+from hakit.ocf.status import ClusterStatus
 
 VERBS = (
     "power-cut",

@@ -28,7 +28,7 @@ from typing import Any
 from hakit.lab.drill.environment import DrillError, Environment, LabEnvironment
 from hakit.lab.drill.observe import Probe, Watch, cinder_round_trip, http_any, log_events
 from hakit.lab.drill.scenarios import Scenario
-from hakit.ocf.cluster import ClusterStatus
+from hakit.ocf.status import ClusterStatus
 
 AP_RESOURCE, AP_PORT, AP_PROCESS = "web", 8080, "http.server"  # the lab's demo.yaml
 OPENSTACK_PORT = 6080  # nova-novncproxy in the lab's cloud

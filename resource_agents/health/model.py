@@ -24,7 +24,7 @@ import datetime
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from hakit.ocf.cluster import Failure
+from hakit.ocf.status import Failure
 from hakit.resource_agents.health.sources import ClusterView, FenceRecord, NodeDetail, Snapshot
 
 # Fencer history times have one-second resolution; alerts have microseconds.

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from xml.etree import ElementTree
 
 from hakit.ocf import cluster
+from hakit.ocf.status import ClusterStatus, FenceEvent
 from hakit.resource_agents.health.constants import LEADER_VARIABLE
 from hakit.resource_agents.health.outbox import EVENTS, Outbox
 
@@ -39,7 +40,7 @@ class NodeDetail:
 class Snapshot:
     """One crm_mon result: `ClusterStatus` plus node details, attributes and clones."""
 
-    status: cluster.ClusterStatus
+    status: ClusterStatus
     details: dict[str, NodeDetail]
     attributes: dict[str, dict[str, str]]  # node → {name: value}
     clone_instances: set[str]  # ids of primitives that run as a clone's (or bundle's) instances
@@ -64,7 +65,7 @@ class Snapshot:
             for parent in root.iter(kind)
             for resource in parent.iter("resource")
         }
-        return cls(cluster.ClusterStatus(root), details, attributes, clones)
+        return cls(ClusterStatus(root), details, attributes, clones)
 
     @classmethod
     def from_text(cls, text: str) -> Snapshot:
@@ -97,7 +98,7 @@ class FenceRecord:
         return self.state == "success" and self.action in FENCING_ACTIONS
 
     @classmethod
-    def from_history(cls, event: cluster.FenceEvent) -> FenceRecord:
+    def from_history(cls, event: FenceEvent) -> FenceRecord:
         state = "success" if event.status in ("success", "done") else event.status or "pending"
         return cls(
             event.target,

@@ -9,7 +9,8 @@ from xml.etree import ElementTree
 import pytest
 
 from hakit.ocf import cluster
-from hakit.ocf.cluster import ClusterCommandError, FenceEvent
+from hakit.ocf.cluster import ClusterCommandError
+from hakit.ocf.status import FenceEvent
 from hakit.resource_agents.health.model import Health, as_dict, classify, health_table
 from hakit.resource_agents.health.outbox import Outbox
 from hakit.resource_agents.health.sources import (

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 import pytest
 
 from hakit.ocf import OCFExit, proc
-from hakit.ocf.cluster import FenceEvent, parse_time
+from hakit.ocf.status import FenceEvent, parse_time
 from hakit.resource_agents.cinder_volume import (
     cleanup_plan,
     fencing_confirmed,

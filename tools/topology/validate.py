@@ -357,9 +357,6 @@ def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...])
         seen.add((op.name, op.interval))
 
 
-# --- agent metadata -------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class AgentParameter:
     """What an agent's metadata says of one parameter."""
