@@ -90,18 +90,14 @@ def apply(lab: Lab, loaded: Loaded, *, node: str | None = None, agents: bool = T
     """Validate `loaded` against the live cluster (agents' metadata, crm_verify) and apply
     it in one patch, the cluster programs running inside `node` (the first by default)."""
     from hakit.tools.topology import apply as changes
-    from hakit.tools.topology.validate import check_agents, check_names, check_pacemaker
+    from hakit.tools.topology.validate import check
 
     _refuse(loaded)
     topology = loaded.topology
     assert topology is not None  # noqa: S101 — _refuse() raised otherwise
     node_sees(tempfile.gettempdir())
     with lab.on(node or lab.nodes[0]):
-        check_names(loaded, topology)  # again for a file given alone (cheap, idempotent)
-        if agents and not loaded.problems:
-            check_agents(loaded, topology)
-        if not loaded.problems:
-            check_pacemaker(loaded, topology)
+        check(loaded, agents=agents)  # again for a file given alone (cheap, idempotent)
         _refuse(loaded)
         try:
             return changes.apply(topology)

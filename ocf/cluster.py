@@ -455,10 +455,26 @@ def agent_metadata(agent: str, *, timeout: float = 30) -> str | None:
     return output if code == 0 and output.strip() else None
 
 
+def daemon_metadata(daemon: str, *, timeout: float = 30) -> str | None:
+    """The options a Pacemaker daemon reads (`schedulerd`, `controld`, `based`, `fenced`)."""
+    try:
+        code, output = run(
+            [f"/usr/lib/pacemaker/pacemaker-{daemon}", "metadata"],
+            timeout=timeout,
+            ok_codes=range(256),
+        )
+    except ClusterCommandError:
+        return None
+    return output if code == 0 and output.strip() else None
+
+
 def verify_cib_file(path: str, *, timeout: float = 60) -> tuple[int, str]:
     """crm_verify on a CIB file: (exit code, its messages)."""
     return run(
-        ["crm_verify", "--xml-file", path], timeout=timeout, ok_codes=range(256), stderr=True
+        ["crm_verify", "--verbose", "--xml-file", path],
+        timeout=timeout,
+        ok_codes=range(256),
+        stderr=True,
     )
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .topology.load import Loaded
 
 
 def _agents_install(args: argparse.Namespace) -> int:
@@ -62,16 +66,9 @@ def _topology(args: argparse.Namespace) -> int:
         print(json.dumps(json_schema(), indent=2))
         return 0
     loaded = validate(Path(args.file), agents=not args.no_agents)
-    for problem in loaded.problems:
-        print(problem, file=sys.stderr)
-    if loaded.problems or loaded.topology is None:
-        print(f"{args.file}: {len(loaded.problems)} problem(s)", file=sys.stderr)
+    if not _report(args, loaded) or loaded.topology is None:
         return 1
     if args.verb == "validate":
-        from .topology.render import VALIDATE_WITH
-
-        agents = "agents skipped" if args.no_agents else "agents"
-        print(f"{args.file}: valid (types, names, {agents}, {VALIDATE_WITH}.rng, crm_verify)")
         return 0
     if args.verb in ("diff", "apply"):
         return _topology_change(args, loaded.topology)
@@ -85,6 +82,23 @@ def _topology(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _report(args: argparse.Namespace, loaded: Loaded) -> bool:
+    """Print every problem and every check not run; whether the topology is valid."""
+    from .topology.render import VALIDATE_WITH
+
+    for problem in loaded.problems:
+        print(problem, file=sys.stderr)
+    for skipped in loaded.skipped:
+        print(f"{args.file}: not checked: {skipped}", file=sys.stderr)
+    if loaded.problems or loaded.topology is None:
+        print(f"{args.file}: {len(loaded.problems)} problem(s)", file=sys.stderr)
+        return False
+    if args.verb == "validate":
+        agents = "" if args.no_agents else "agents, "
+        print(f"{args.file}: valid (types, names, values, {agents}{VALIDATE_WITH}.rng, crm_verify)")
+    return True
 
 
 def _topology_export(args: argparse.Namespace, topology: object) -> int:

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from hakit.tools.topology import model
+from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.load import load_text
 from hakit.tools.topology.render import render, to_text
-from hakit.tools.topology.validate import check_agents, check_names, relaxng, validate
+from hakit.tools.topology.validate import check_names, relaxng, validate
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "lab" / "demo.yaml"
@@ -82,7 +83,7 @@ BROKEN = [
         + "resources:\n  - name: a\n    agent: x\n    ops: [{name: monitor, interval: 5s}, {name: monitor, interval: 5s}]\n",
         "a second monitor every 5s",
     ),
-    ("nodes: []\n", "t.yaml:1:1: (top): missing cluster"),
+    ("nodes: []\n", "t.yaml:1:1: cluster: missing cluster"),
     ("", "the file is empty"),
 ]
 

@@ -37,10 +37,17 @@ class Loaded:
     names: dict[Path_, str] = field(default_factory=dict)
     #: paths of quoted scalars (their text starts one column after the mark).
     quoted: set[Path_] = field(default_factory=set)
+    #: objects kept with defaults in place of values that did not load: later checks
+    #: say nothing about them (they would judge the defaults, not the file).
+    incomplete: set[Path_] = field(default_factory=set)
+    #: checks that could not run, and why.
+    skipped: list[str] = field(default_factory=list)
 
     def problem(self, path: Path_, message: str, hint: str = "", offset: int = 0) -> None:
         """Record a problem about the object at `path` (the nearest known place);
         `offset` points inside a one-line text value (a rule's word)."""
+        if self.topology is not None and any(path[: len(p)] == p for p in self.incomplete):
+            return
         line, column = 0, 0
         for cut in range(len(path), -1, -1):
             if path[:cut] in self.marks:
@@ -214,14 +221,19 @@ class _Converter:
                 values[attr] = value
             if attr == "name" and isinstance(value, str):
                 self.loaded.names[path] = value
-        if present - set(values):
-            return _MISSING  # already reported where the value is
+        broken = present - set(values)  # already reported where the value is
+        if path == () and "cluster" not in values:
+            # keep checking the rest of the file against a nameless cluster
+            if "cluster" not in broken:
+                self.fail(("cluster",), "missing cluster", "cluster: {name: NAME}")
+            values["cluster"], broken = model.Cluster(name=""), broken | {"cluster"}
+            self.loaded.incomplete.add(("cluster",))
+        elif broken:
+            if any(_required(fields[name]) for name in broken):
+                return _MISSING
+            self.loaded.incomplete.add(path)
         missing = [
-            f.name.rstrip("_")
-            for f in fields.values()
-            if f.name not in values
-            and f.default is dataclasses.MISSING
-            and f.default_factory is dataclasses.MISSING
+            f.name.rstrip("_") for f in fields.values() if f.name not in values and _required(f)
         ]
         if missing:
             first = fields.get(missing[0]) or fields[missing[0] + "_"]
@@ -235,6 +247,10 @@ class _Converter:
     def fail(self, path: Path_, message: str, hint: str = "") -> object:
         self.loaded.problem(path, message, hint)
         return _MISSING
+
+
+def _required(field_: dataclasses.Field[object]) -> bool:
+    return field_.default is dataclasses.MISSING and field_.default_factory is dataclasses.MISSING
 
 
 def _yaml_names(cls: type) -> list[str]:

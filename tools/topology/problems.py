@@ -13,6 +13,11 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f"did you mean {match[0]!r}?" if match else ""
 
 
+def suggest(word: str, choices: list[str]) -> str:
+    """The closest choice, or the list of choices when none is close."""
+    return did_you_mean(word, choices) or (f"known: {', '.join(choices)}" if choices else "")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong, where it is, and what to do about it."""

@@ -5,18 +5,19 @@ and crm_verify on the rendered CIB."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
 from hakit.ocf import cluster
-from hakit.tools.topology import model, rules
-from hakit.tools.topology.conventions import clone_id, effective, text_value
+from hakit.tools.topology import model, rules, values
+from hakit.tools.topology.agents import check_agents
+from hakit.tools.topology.conventions import clone_id, effective
 from hakit.tools.topology.load import Loaded, load
-from hakit.tools.topology.problems import did_you_mean
+from hakit.tools.topology.problems import suggest
 from hakit.tools.topology.render import VALIDATE_WITH, render, to_text
 
 RNG_DIR = Path("/usr/share/pacemaker")
@@ -25,14 +26,29 @@ SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
 
 def validate(path: Path, *, agents: bool = True, pacemaker: bool = True) -> Loaded:
     """Load and check `path`; `loaded.problems` lists everything wrong."""
-    loaded = load(path)
+    return check(load(path), agents=agents, pacemaker=pacemaker)
+
+
+def check(loaded: Loaded, *, agents: bool = True, pacemaker: bool = True) -> Loaded:
+    """Every check a loaded file can have, in one pass; `loaded.skipped` names those that
+    could not run."""
     topology = loaded.topology
     if topology is None:
         return loaded
     check_names(loaded, topology)
+    values.check(loaded, topology)
     if agents:
         check_agents(loaded, topology)
-    if pacemaker and not loaded.problems:
+    else:
+        loaded.skipped.append("agents and their parameters: --no-agents")
+    if not pacemaker:
+        return loaded
+    if loaded.problems:
+        loaded.skipped.append(
+            f"Pacemaker's {VALIDATE_WITH}.rng and crm_verify: they check the CIB rendered "
+            "from a topology without the problems above"
+        )
+    else:
         check_pacemaker(loaded, topology)
     return loaded
 
@@ -74,7 +90,7 @@ def _check_bundles(loaded: Loaded, topology: model.Topology) -> None:
         if name is None:
             continue
         if name not in resources:
-            loaded.problem(path, f"no resource named {name!r}", _suggest(name, list(resources)))
+            loaded.problem(path, f"no resource named {name!r}", suggest(name, list(resources)))
         elif name in grouped or resources[name].clone:
             loaded.problem(
                 path,
@@ -94,7 +110,7 @@ def _check_tags(loaded: Loaded, topology: model.Topology, placeable: set[str]) -
                 loaded.problem(
                     ("tags", i, "resources", j),
                     f"no resource {name!r}",
-                    _suggest(name, sorted(placeable)),
+                    suggest(name, sorted(placeable)),
                 )
 
 
@@ -114,7 +130,7 @@ def _check_set_constraints(loaded: Loaded, c: model.Constraints, placeable: set[
                     loaded.problem(
                         (*path, "sets", j, "resources", k),
                         f"no resource {name!r}",
-                        _suggest(name, sorted(placeable)),
+                        suggest(name, sorted(placeable)),
                     )
         if needs_sets and not sets:
             loaded.problem(path, "no sets", "add `sets: [{resources: [A, B]}, ...]`")
@@ -137,7 +153,7 @@ def _check_tickets(loaded: Loaded, c: model.Constraints, placeable: set[str]) ->
             loaded.problem(
                 (*path, "resource"),
                 f"no resource {ticket.resource!r}",
-                _suggest(ticket.resource, sorted(placeable)),
+                suggest(ticket.resource, sorted(placeable)),
             )
         if ticket.role and ticket.sets:
             loaded.problem((*path, "role"), "role applies to `resource`; give each set a role")
@@ -192,7 +208,7 @@ def _check_acls(loaded: Loaded, acls: model.Acls) -> None:
                     loaded.problem(
                         ("acls", key, i, "roles", j),
                         f"no role {role_name!r}",
-                        _suggest(role_name, roles),
+                        suggest(role_name, roles),
                     )
 
 
@@ -239,7 +255,7 @@ def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
             loaded.problem(
                 ("resources", i, "template"),
                 f"no template named {resource.template!r}",
-                _suggest(resource.template, list(topology.templates)),
+                suggest(resource.template, list(topology.templates)),
             )
         if full.agent is None:
             loaded.problem(
@@ -267,7 +283,7 @@ def _check_groups(loaded: Loaded, topology: model.Topology) -> None:
             path = ("groups", i, "members", j)
             if member not in resources:
                 loaded.problem(
-                    path, f"no resource named {member!r}", _suggest(member, list(resources))
+                    path, f"no resource named {member!r}", suggest(member, list(resources))
                 )
             elif member in member_of:
                 loaded.problem(path, f"{member!r} is already in group {member_of[member]!r}")
@@ -295,7 +311,7 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
                     loaded.problem(
                         ("constraints", kind, i, key),
                         f"no resource {name!r}",
-                        _suggest(name, sorted(known)),
+                        suggest(name, sorted(known)),
                     )
             score = getattr(item, "score", None)
             if score is not None and not _is_score(score):
@@ -316,7 +332,7 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
             check_rule(loaded, location.rule, (*path, "rule"))
         elif nodes and location.node not in nodes:
             loaded.problem(
-                (*path, "node"), f"no node {location.node!r}", _suggest(location.node or "", nodes)
+                (*path, "node"), f"no node {location.node!r}", suggest(location.node or "", nodes)
             )
 
 
@@ -334,14 +350,14 @@ def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
             loaded.problem(
                 ("fencing", "levels", i, "target"),
                 f"no node {level.target!r}",
-                _suggest(level.target, nodes),
+                suggest(level.target, nodes),
             )
         for j, device in enumerate(level.devices):
             if device not in devices:
                 loaded.problem(
                     ("fencing", "levels", i, "devices", j),
                     f"no fencing device {device!r}",
-                    _suggest(device, devices),
+                    suggest(device, devices),
                 )
 
 
@@ -357,100 +373,6 @@ def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...])
         seen.add((op.name, op.interval))
 
 
-@dataclass(frozen=True)
-class AgentParameter:
-    """What an agent's metadata says of one parameter."""
-
-    required: bool
-    kind: str  # string, integer, boolean, select, ...
-    options: tuple[str, ...]
-
-
-@cache
-def agent_parameters(agent: str) -> dict[str, AgentParameter] | None:
-    """The agent's parameters by name, from its metadata; None if there is no such agent."""
-    metadata = cluster.agent_metadata(agent)
-    if metadata is None:
-        return None
-    try:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True)
-        root = etree.fromstring(metadata.encode(), parser)  # noqa: S320 — a local agent's metadata
-    except etree.XMLSyntaxError:
-        return None
-    params: dict[str, AgentParameter] = {}
-    for param in root.iterfind("parameters/parameter"):
-        content = param.find("content")
-        params[param.get("name", "")] = AgentParameter(
-            required=param.get("required") == "1",
-            kind=content.get("type", "string") if content is not None else "string",
-            options=tuple(o.get("value", "") for o in param.iterfind("content/option")),
-        )
-    return params
-
-
-def check_agents(loaded: Loaded, topology: model.Topology) -> None:
-    for i, resource in enumerate(topology.resources):
-        full = effective(resource, topology)
-        if full.agent:
-            _check_agent(loaded, full.agent, full.params, ("resources", i))
-    for i, device in enumerate(topology.fencing.devices):
-        _check_agent(loaded, f"stonith:{device.agent}", device.params, ("fencing", "devices", i))
-
-
-def _check_agent(
-    loaded: Loaded, agent: str, params: dict[str, model.Scalar], path: tuple[str | int, ...]
-) -> None:
-    known = agent_parameters(agent)
-    if known is None:
-        hint = (
-            "see `stonith_admin --list-installed` (fence-agents; fence_hakit_lab exists "
-            "while a lab runs)"
-            if agent.startswith("stonith:")
-            else "check the spelling (`crm_resource --list-agents ocf:PROVIDER`), or install "
-            "it (`hakit agents install` for ocf:hakit:*)"
-        )
-        loaded.problem((*path, "agent"), f"agent {agent} is not installed here", hint)
-        return
-    stonith = agent.startswith("stonith:")
-    for name, facts in known.items():
-        implicit = stonith and name in ("port", "plug")  # Pacemaker passes the target
-        if facts.required and name not in params and not implicit:
-            loaded.problem(
-                (*path, "params"),
-                f"required parameter {name!r} is missing",
-                f"`crm_resource --show-metadata {agent}` describes it",
-            )
-    for name, value in params.items():
-        if name not in known:
-            if stonith and name.startswith("pcmk_"):
-                continue
-            loaded.problem(
-                (*path, "params", name),
-                f"{agent} has no parameter {name!r}",
-                _suggest(name, list(known)),
-            )
-            continue
-        kind, options = known[name].kind, known[name].options
-        text = text_value(value)
-        if kind == "integer" and not text.lstrip("-").isdigit():
-            loaded.problem((*path, "params", name), f"{text!r} is not an integer")
-        elif kind == "boolean" and text.lower() not in (
-            "true",
-            "false",
-            "yes",
-            "no",
-            "1",
-            "0",
-            "on",
-            "off",
-        ):
-            loaded.problem((*path, "params", name), f"{text!r} is not a boolean")
-        elif kind == "select" and options and text not in options:
-            loaded.problem(
-                (*path, "params", name), f"{text!r} is not one of {', '.join(map(str, options))}"
-            )
-
-
 # --- Pacemaker's own checks -------------------------------------------------------------
 
 
@@ -460,7 +382,8 @@ def relaxng() -> etree.RelaxNG:
 
 
 def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
-    """RelaxNG of the rendered CIB, then crm_verify (which also checks IDREFs)."""
+    """RelaxNG of the rendered CIB, then crm_verify (which also checks IDREFs): whatever
+    crm_verify rejects (its exit code) is a problem, located where its message names one."""
     cib = render(topology)
     schema = relaxng()
     if not schema.validate(cib):
@@ -470,28 +393,69 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
                 f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message} "
                 f"(CIB line {error.line})",
             )
+        loaded.skipped.append(f"crm_verify: it needs a CIB that {VALIDATE_WITH}.rng accepts")
         return
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
         handle.write(to_text(cib))
     try:
-        _, messages = cluster.verify_cib_file(handle.name)
+        code, messages = cluster.verify_cib_file(handle.name)
     except cluster.ClusterCommandError as error:
-        loaded.problem((), f"crm_verify could not run: {error}")
+        loaded.problem(
+            (), f"crm_verify could not run: {error}", "is pacemaker-cli-utils installed?"
+        )
         return
     finally:
         os.unlink(handle.name)
+    errors = _crm_verify_errors(messages)
+    if code != 0 and not errors and "Warnings found" not in messages:  # warnings: exit 1
+        errors = [" ".join(messages.split()) or f"exit code {code}"]
+    for message in errors:
+        path, hint = _locate(message, topology)
+        loaded.problem(path, f"crm_verify: {message}", hint)
+
+
+def _crm_verify_errors(messages: str) -> list[str]:
+    """crm_verify's errors, the lines of one message (same function) joined."""
+    errors: list[tuple[str, str]] = []
     for line in messages.splitlines():
-        if "error:" in line.lower() and "unpack_resources" not in line:
-            loaded.problem((), f"crm_verify: {line.strip()}")
+        match = re.match(r"\s*(\(\w+\))?\s*error:\s*(.*)", line, re.IGNORECASE)
+        if not match:
+            continue
+        where, text = match.group(1) or "", match.group(2).strip()
+        if any(text in seen for _, seen in errors):
+            continue  # crm_verify says some things twice
+        if errors and where and errors[-1][0] == where:
+            errors[-1] = (where, f"{errors[-1][1]} {text}")
+        else:
+            errors.append((where, text))
+    return [text for _, text in errors]
+
+
+def _locate(error: str, topology: model.Topology) -> tuple[tuple[str | int, ...], str]:
+    """The object a crm_verify message is about, and what to do."""
+    if "STONITH" in error:
+        where: tuple[str | int, ...] = ("cluster", "properties", "stonith-enabled")
+        return where, (
+            "add a device under fencing.devices, or set stonith-enabled: false "
+            "(only where the cluster shares no data)"
+        )
+    if "loss-policy" in error:
+        return ("constraints", "tickets"), "loss_policy: fence needs stonith-enabled: true"
+    objects: list[tuple[str, tuple[str | int, ...]]] = [
+        *((r.name, ("resources", i)) for i, r in enumerate(topology.resources)),
+        *((g.name, ("groups", i)) for i, g in enumerate(topology.groups)),
+        *((b.name, ("bundles", i)) for i, b in enumerate(topology.bundles)),
+        *((d.name, ("fencing", "devices", i)) for i, d in enumerate(topology.fencing.devices)),
+        *((n.name, ("nodes", i)) for i, n in enumerate(topology.nodes)),
+    ]
+    for name, path in sorted(objects, key=lambda item: -len(item[0])):
+        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", error):
+            return path, ""
+    return (), ""
 
 
 def _is_score(text: str) -> bool:
     return text in SCORE_WORDS or text.lstrip("+-").isdigit()
-
-
-def _suggest(word: str, choices: list[str]) -> str:
-    """The closest choice, or the list of choices when none is close."""
-    return did_you_mean(word, choices) or (f"known: {', '.join(choices)}" if choices else "")
 
 
 def _where(path: tuple[str | int, ...]) -> str:
