@@ -114,8 +114,9 @@ def apply_file(lab: Lab, path: Path, *, node: str | None = None) -> Change:
 
 def summary(change: Change) -> str:
     """What `hakit topology apply` prints for the change."""
-    head = "no change" if change.empty else "applied in one cibadmin --patch"
-    return "\n".join([head, *(f"  {line}" for line in change.transition)])
+    from hakit.tools.topology.apply import report
+
+    return report(change, applied=True)
 
 
 def node_sees(path: str) -> None:

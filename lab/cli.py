@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from hakit.ocf import exits
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -19,7 +21,17 @@ def _lab(args: argparse.Namespace) -> int:
 
     if os.geteuid() != 0:
         raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
+    if args.verb in FAULTS or (args.verb == "down" and args.purge):
+        exits.confirm(args, FAULTS.get(args.verb, "delete every lab node's state and logs"))
     return int(LAB_VERBS[args.verb](Lab(), args) or 0)
+
+
+#: verbs that hurt a node, and what the confirmation says
+FAULTS = {
+    "cut": "cut a lab node's power",
+    "isolate": "cut a lab node off the network",
+    "kill": "SIGKILL a process on a lab node",
+}
 
 
 def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
@@ -124,13 +136,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lab = commands.add_parser("lab", help="a real multi-node cluster on this machine")
     verbs = lab.add_subparsers(dest="verb", required=True)
     up = verbs.add_parser("up", help="create or repair the lab (idempotent)")
-    up.add_argument("--nodes", type=int, help="number of nodes (default 3)")
+    up.add_argument("--nodes", type=exits.count, help="number of nodes (default 3)")
     up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
     up.add_argument(
         "--infra", action="store_true", help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5"
     )
     down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
     down.add_argument("--purge", action="store_true", help="also delete node state and logs")
+    exits.add_confirmation(down, dry_run=False)
     verbs.add_parser("status", help="power, membership, DC")
     verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
     cloud = verbs.add_parser("openstack", help="cinder and nova services as clones (real)")
@@ -145,15 +158,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("node")
     run.add_argument("command", nargs=argparse.REMAINDER)
     for verb, text in (
-        ("cut", "power cut (SIGKILL everything on the node)"),
+        ("cut", "power cut (SIGKILL everything on the node; asks first)"),
         ("power-on", "boot a node"),
         ("power-state", "exit 0 if the node is on, 2 if off"),
-        ("isolate", "network partition: the node's link goes down"),
+        ("isolate", "network partition: the node's link goes down (asks first)"),
     ):
-        verbs.add_parser(verb, help=text).add_argument("node")
+        parser = verbs.add_parser(verb, help=text)
+        parser.add_argument("node")
+        if verb in FAULTS:
+            exits.add_confirmation(parser, dry_run=False)
     verbs.add_parser("heal", help="bring every node's link back up")
     verbs.add_parser("demo", help="up, a small HA layout, a power cut, fencing, recovery")
-    kill = verbs.add_parser("kill", help="SIGKILL a process by name on a node")
+    kill = verbs.add_parser("kill", help="SIGKILL a process by name on a node (asks first)")
+    exits.add_confirmation(kill, dry_run=False)
     kill.add_argument("node")
     kill.add_argument("process")
     lab.set_defaults(func=_lab)

@@ -99,11 +99,11 @@ def main():
     if action == "status":
         return 0 if lab("power-state", plug) == 0 else 2
     if action == "off":
-        return lab("cut", plug)
+        return lab("cut", "--yes", plug)
     if action == "on":
         return lab("power-on", plug)
     if action == "reboot":
-        if lab("cut", plug) != 0:
+        if lab("cut", "--yes", plug) != 0:
             return 1
         if os.path.exists(os.path.join(LAB_DIR, "fence_no_poweron")):
             return 0

@@ -445,9 +445,16 @@ def fence_devices(target: str, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[str
 def agent_metadata(agent: str, *, timeout: float = 30) -> str | None:
     """An agent's metadata XML (`stonith:x` or `class:provider:type`); None if unknown."""
     if agent.startswith("stonith:"):
-        args = ["stonith_admin", "--metadata", "--agent", agent.split(":", 1)[1]]
-    else:
-        args = ["crm_resource", "--show-metadata", agent]
+        return _metadata(["stonith_admin", "--metadata", "--agent", agent[8:]], timeout)
+    return _metadata(["crm_resource", "--show-metadata", agent], timeout)
+
+
+def daemon_metadata(daemon: str, *, timeout: float = 30) -> str | None:
+    """The options a Pacemaker daemon reads (`schedulerd`, `controld`, `based`, `fenced`)."""
+    return _metadata([f"/usr/lib/pacemaker/pacemaker-{daemon}", "metadata"], timeout)
+
+
+def _metadata(args: list[str], timeout: float) -> str | None:
     try:
         code, output = run(args, timeout=timeout, ok_codes=range(256))
     except ClusterCommandError:
@@ -455,27 +462,10 @@ def agent_metadata(agent: str, *, timeout: float = 30) -> str | None:
     return output if code == 0 and output.strip() else None
 
 
-def daemon_metadata(daemon: str, *, timeout: float = 30) -> str | None:
-    """The options a Pacemaker daemon reads (`schedulerd`, `controld`, `based`, `fenced`)."""
-    try:
-        code, output = run(
-            [f"/usr/lib/pacemaker/pacemaker-{daemon}", "metadata"],
-            timeout=timeout,
-            ok_codes=range(256),
-        )
-    except ClusterCommandError:
-        return None
-    return output if code == 0 and output.strip() else None
-
-
 def verify_cib_file(path: str, *, timeout: float = 60) -> tuple[int, str]:
     """crm_verify on a CIB file: (exit code, its messages)."""
-    return run(
-        ["crm_verify", "--verbose", "--xml-file", path],
-        timeout=timeout,
-        ok_codes=range(256),
-        stderr=True,
-    )
+    args = ["crm_verify", "--verbose", "--xml-file", path]
+    return run(args, timeout=timeout, ok_codes=range(256), stderr=True)
 
 
 def empty_cib(*, timeout: float = DEFAULT_TIMEOUT) -> str:

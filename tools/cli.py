@@ -90,7 +90,7 @@ def _report(args: argparse.Namespace, loaded: Loaded) -> bool:
 
     for problem in loaded.problems:
         print(problem, file=sys.stderr)
-    for skipped in loaded.skipped:
+    for skipped in loaded.skipped if args.verb == "validate" or loaded.problems else ():
         print(f"{args.file}: not checked: {skipped}", file=sys.stderr)
     if loaded.problems or loaded.topology is None:
         print(f"{args.file}: {len(loaded.problems)} problem(s)", file=sys.stderr)
@@ -117,22 +117,27 @@ def _topology_export(args: argparse.Namespace, topology: object) -> int:
 
 
 def _topology_change(args: argparse.Namespace, topology: object) -> int:
+    """diff: 0 when the cluster already matches, 1 when it differs (crm_diff's codes);
+    apply: 0 once applied."""
+    from hakit.ocf import exits
+
     from .topology import apply as changes
     from .topology.model import Topology
 
     assert isinstance(topology, Topology)  # noqa: S101 — validated above
-    if args.verb == "apply" and not args.dry_run:
+    applying = args.verb == "apply" and not args.dry_run
+    if applying:
+        exits.confirm(args, f"apply {args.file} to the live cluster")
         change = changes.apply(topology)
-        print("no change" if change.empty else "applied in one cibadmin --patch")
     else:
-        change, _ = changes.compute(topology, live_file=getattr(args, "cib", None))
-        if change.empty:
-            print("no change")
-        else:
-            print(change.patch, end="")
-    for line in change.transition:
-        print(f"  would {line}" if args.verb != "apply" or args.dry_run else f"  {line}")
-    return 0
+        change = changes.compute(topology, live_file=getattr(args, "cib", None))
+    if getattr(args, "patch", False) and change.patch is not None:
+        print(change.patch, end="")
+    else:
+        print(changes.report(change, applied=applying))
+    if change.empty:
+        return 0
+    return 1 if args.verb == "diff" else 0
 
 
 def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
@@ -177,16 +182,15 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
 
 
 def _topology_import(args: argparse.Namespace) -> int:
-    from hakit.ocf import cluster
+    from hakit.ocf import cluster, exits
 
     from .topology.importer import import_cib, to_yaml
 
+    xml = Path(args.cib).read_text(encoding="utf-8") if args.cib else cluster.cib_text(timeout=30)
     try:
-        xml = Path(args.cib).read_text() if args.cib else cluster.cib_text(timeout=30)
         imported = import_cib(xml)
-    except (OSError, ValueError, cluster.ClusterCommandError) as error:
-        print(f"hakit: cannot import: {error}", file=sys.stderr)
-        return 1
+    except ValueError as error:
+        raise exits.UsageError(f"cannot import {args.cib or 'the live CIB'}: {error}") from None
     for note in imported.skipped:
         print(f"hakit: skipped {note}", file=sys.stderr)
     text = to_yaml(imported.topology)
@@ -215,7 +219,7 @@ def _in_lab(args: argparse.Namespace) -> int:
 TOPOLOGY_VERBS = (
     ("validate", "check everything, report every problem with file:line:col"),
     ("render", "print the CIB XML (validated first)"),
-    ("diff", "the patch against the live CIB, and what would start/stop"),
+    ("diff", "what would change in the live CIB, and what would start/stop (exit 1 if any)"),
     ("apply", "push the change in one cibadmin --patch (idempotent)"),
     ("export", "the equivalent pcs (default) or crmsh commands"),
     ("simulate", "what-if: a node or an operation fails (crm_simulate)"),
@@ -239,12 +243,11 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             sub.add_argument("--lab", metavar="NODE", help="run inside this lab node")
         if verb == "diff":
             sub.add_argument("--cib", help="compare with this CIB file instead of the live one")
+            sub.add_argument("--patch", action="store_true", help="print crm_diff's XML patch")
         if verb == "apply":
-            sub.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="show the change and its effect, change nothing",
-            )
+            from hakit.ocf import exits
+
+            exits.add_confirmation(sub)
         if verb == "simulate":
             sub.add_argument("--fail-node", metavar="NODE")
             sub.add_argument("--fail-op", metavar="RESOURCE:OP:NODE")
@@ -297,40 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hakit.lab.errors import LabError
+    from hakit.ocf import exits
 
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except LabError as error:
-        print(f"hakit: {error}", file=sys.stderr)
-        return 1
-    except PermissionError as error:
-        print(f"hakit: {error.strerror}: {error.filename} (run as root?)", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"hakit: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # never a traceback on the user's terminal
-        return _crashed(error)
-
-
-def _crashed(error: Exception) -> int:
-    import tempfile
-    import traceback
-
-    with tempfile.NamedTemporaryFile(
-        "w", prefix="hakit-crash-", suffix=".log", delete=False
-    ) as report:
-        traceback.print_exception(error, file=report)
-    print(
-        f"hakit: internal error: {type(error).__name__}: {error} (details: {report.name}; "
-        "please report it)",
-        file=sys.stderr,
-    )
-    return 70
+    return exits.run(args.func, args, "hakit")
 
 
 if __name__ == "__main__":

@@ -15,32 +15,45 @@ from pathlib import Path
 from typing import Any
 
 from hakit.lab.drill.scenarios import SCENARIOS
+from hakit.ocf import exits
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     drill = commands.add_parser("drill", help="failover drills: faults, timelines, invariants")
     verbs = drill.add_subparsers(dest="drill_verb", required=True)
     verbs.add_parser("list", help="the scenarios").set_defaults(func=_list)
-    run = verbs.add_parser("run", help="run a scenario (against the lab by default)")
+    run = verbs.add_parser(
+        "run",
+        help="inject a real fault: say where (--lab or --environment) and confirm (--yes)",
+        description="Injects the scenario's fault into the cluster you name: --lab (this "
+        "machine's hakit lab, brought up if it is down) or --environment FILE (another "
+        "cluster's nodes and fault verbs). Nodes are cut, processes killed, links cut; "
+        "--dry-run prints what would be hit, --yes goes ahead without asking.",
+    )
     run.add_argument("scenario", choices=sorted([*SCENARIOS, *CLOUD_DRILLS]))
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--lab", action="store_true", help="this machine's hakit lab (brought up if down)"
+    )
     run.add_argument(
         "--target",
         metavar="NODE|RESOURCE",
         help="a node to hit, or the A/P resource to watch (default: the node "
         "where --resource runs)",
     )
-    run.add_argument("--repeat", type=int, default=1, help="runs (a summary across them)")
+    run.add_argument("--repeat", type=exits.count, default=1, help="runs (a summary across them)")
     run.add_argument(
         "--profile",
         choices=("default", "fast"),
         default="fast",
         help="the lab's corosync timing profile",
     )
-    run.add_argument(
+    where.add_argument(
         "--environment", type=Path, help="YAML declaring another cluster's nodes and fault verbs"
     )
+    exits.add_confirmation(run)
     run.add_argument("--resource", default="web", help="the active/passive resource watched")
-    run.add_argument("--port", type=int, default=8080, help="its client port (HTTP probe)")
+    run.add_argument("--port", type=exits.port, default=8080, help="its client port (HTTP probe)")
     run.add_argument("--process", default="http.server", help="its process (command line)")
     run.add_argument("--out", type=Path, help="report directory (default: ./drill-<time>)")
     burst = run.add_argument_group("scheduler-burst")
@@ -106,9 +119,6 @@ def _run_cloud_drill(args: argparse.Namespace, out: Path) -> int:
     from hakit.lab.errors import LabError
     from hakit.resource_agents.health.nova import NovaError
 
-    if args.environment:
-        print(f"hakit drill: {args.scenario} runs on the lab's mini cloud only", file=sys.stderr)
-        return 2
     try:
         env = lab_environment(args.profile)
         if args.scenario == "console-tokens":
@@ -119,11 +129,30 @@ def _run_cloud_drill(args: argparse.Namespace, out: Path) -> int:
                 boots=args.boots, kill_scheduler=args.kill_scheduler, unsafe=args.unsafe
             )
             passed = [r.passed for r in scheduler.run(env, args.schedulers, options, out)]
-    except (DrillError, LabError, NovaError) as error:
+    except DrillError as error:  # a target or a setup the drill cannot use
         print(f"hakit drill: {error}", file=sys.stderr)
-        return 2
+        return exits.USAGE
+    except (LabError, NovaError) as error:
+        print(f"hakit drill: {error}", file=sys.stderr)
+        return exits.ENVIRONMENT
     print(f"report: {out / 'result.json'}")
     return 0 if all(passed) else 1
+
+
+def _plan(args: argparse.Namespace) -> str:
+    """What the drill would do, and where: for --dry-run and the confirmation."""
+    where = (
+        f"the cluster declared in {args.environment}"
+        if args.environment
+        else f"this machine's hakit lab ({args.profile} profile; brought up if down)"
+    )
+    if args.scenario in CLOUD_DRILLS:
+        what = CLOUD_DRILLS[args.scenario]
+    else:
+        hit = args.target or f"the node where {args.resource} runs"
+        what = f"{SCENARIOS[args.scenario].summary}, on {hit}"
+    times = f", {args.repeat} times" if args.repeat > 1 else ""
+    return f"drill {args.scenario} on {where}: {what}{times}"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -131,6 +160,16 @@ def _run(args: argparse.Namespace) -> int:
     from hakit.lab.drill.environment import CommandEnvironment, DrillError, lab_environment
     from hakit.lab.drill.runner import Options, run_once
 
+    if not (args.lab or args.environment):
+        raise exits.UsageError(
+            "say where the drill runs: --lab (this machine's hakit lab) or --environment FILE"
+        )
+    if args.scenario in CLOUD_DRILLS and args.environment:
+        raise exits.UsageError(f"{args.scenario} runs on the lab's mini cloud only (--lab)")
+    if args.dry_run:
+        print(f"would run {_plan(args)}")
+        return 0
+    exits.confirm(args, _plan(args))
     out = args.out or Path(f"drill-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.scenario in CLOUD_DRILLS:
         return _run_cloud_drill(args, out)
@@ -153,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     except DrillError as error:
         print(f"hakit drill: {error}", file=sys.stderr)
         if not runs:
-            return 2
+            return exits.USAGE
     try:
         index = report.write_report(runs, out)
         print(f"report: {index} (JSON: {out / 'result.json'})")

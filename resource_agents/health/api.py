@@ -50,6 +50,7 @@ class ApiServer(ThreadingHTTPServer):
         test_callbacks: bool = True,
         callback_timeout: float = 5.0,
     ) -> None:
+        SubscriptionStore(store_path).close()  # an unusable store fails here, not per request
         super().__init__((address, port), Handler)
         self.store_path = store_path
         host, bound_port = self.server_address[:2]

@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from hakit.ocf import exits
 from hakit.resource_agents.health import constants
 
 TYPE_CHECKING = False
@@ -42,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     health = commands.add_parser("health", help="node health, SOL 003 alarms, subscribers")
     health.add_argument("--json", action="store_true", help="JSON instead of a table")
     health.add_argument("--watch", action="store_true", help="follow: print again on change")
-    health.add_argument("--interval", type=float, default=2.0, help="--watch period (s)")
+    health.add_argument("--interval", type=exits.positive, default=2.0, help="--watch period (s)")
     health.add_argument("--outbox", default=constants.OUTBOX_PATH, help="alert outbox (evidence)")
     health.set_defaults(func=_friendly(_show))
     verbs = health.add_subparsers(dest="health_verb", metavar="VERB")
@@ -52,7 +53,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     publish.add_argument("--outbox", default=constants.OUTBOX_PATH)
     publish.add_argument("--inventory", help="JSON/YAML: host → instances, for instance alarms")
     publish.add_argument("--api-base", help="base of links in alarms (default: the API's)")
-    publish.add_argument("--api-port", type=int, help="also serve the API, in this process")
+    publish.add_argument("--api-port", type=exits.port, help="also serve the API, in this process")
     publish.add_argument("--api-address", default=constants.API_ADDRESS, help="with --api-port")
     publish.add_argument("--vim-connection-id", default=constants.VIM_CONNECTION_ID)
     publish.add_argument("--leader", action="store_true", help="deliver without being the DC")
@@ -69,13 +70,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     publish.set_defaults(func=_friendly(_publish))
 
+    _add_serve(verbs)
+    _add_store_verbs(verbs)
+    _add_receive(verbs)
+
+
+def _add_serve(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = verbs.add_parser("serve", help="the SOL 003-shaped subscriptions API")
     _store_options(serve)
     serve.add_argument("--address", default=constants.API_ADDRESS)
-    serve.add_argument("--port", type=int, default=constants.API_PORT)
+    serve.add_argument("--port", type=exits.port, default=constants.API_PORT)
     serve.add_argument("--api-base", help="public base URL (default: http://ADDRESS:PORT)")
     serve.set_defaults(func=_friendly(_serve))
 
+
+def _add_store_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`subscriptions` and `tokens`: list, add, delete (deleting asks first)."""
     subs = verbs.add_parser("subscriptions", help="list, add or delete subscriptions")
     _store_options(subs)
     sub_verbs = subs.add_subparsers(dest="subscriptions_verb", required=True)
@@ -90,9 +100,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.set_defaults(func=_friendly(_subscriptions_add))
     delete = sub_verbs.add_parser("delete")
     delete.add_argument("id")
+    exits.add_confirmation(delete, dry_run=False)
     delete.set_defaults(func=_friendly(_subscriptions_delete))
-
-    _add_receive(verbs)
     tokens = verbs.add_parser("tokens", help="bearer tokens for the API")
     _store_options(tokens)
     token_verbs = tokens.add_subparsers(dest="tokens_verb", required=True)
@@ -100,13 +109,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for verb, handler in (("add", _tokens_add), ("delete", _tokens_delete)):
         parser = token_verbs.add_parser(verb)
         parser.add_argument("name")
+        if verb == "delete":
+            exits.add_confirmation(parser, dry_run=False)
         parser.set_defaults(func=_friendly(handler))
 
 
 def _add_receive(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     receive = verbs.add_parser("receive", help="a reference subscriber: check and log deliveries")
     receive.add_argument("--address", default="127.0.0.1")
-    receive.add_argument("--port", type=int, default=8798)
+    receive.add_argument("--port", type=exits.port, default=8798)
     receive.add_argument("--secret-file", required=True, help="the subscription's HMAC secret")
     receive.add_argument("--log", required=True, help="JSON lines, one per arrival and answer")
     receive.add_argument("--delay", type=float, default=0.0, help="hold each answer S seconds")
@@ -122,7 +133,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _friendly(handler: Handler) -> Handler:
-    """Known failures as one line on stderr and exit 1."""
+    """Known failures as one line on stderr and their exit code."""
 
     def run(args: argparse.Namespace) -> int:
         import sqlite3
@@ -131,10 +142,12 @@ def _friendly(handler: Handler) -> Handler:
 
         try:
             return handler(args)
-        except (ClusterCommandError, sqlite3.Error, ValueError) as error:  # ValueError:
-            # SubscriptionError, a bad inventory
+        except (ClusterCommandError, sqlite3.Error) as error:
             print(f"hakit health: {error}", file=sys.stderr)
-            return 1
+            return exits.ENVIRONMENT
+        except ValueError as error:  # SubscriptionError, a bad inventory
+            print(f"hakit health: {error}", file=sys.stderr)
+            return exits.USAGE
 
     return run
 
@@ -306,7 +319,7 @@ def _serve_until_terminated(server: socketserver.BaseServer) -> int:
 def _subscriptions_list(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.subscriptions import SubscriptionStore
 
-    with SubscriptionStore(args.subscriptions) as store:
+    with SubscriptionStore(args.subscriptions, create=False) as store:
         for s in store.all():
             print(f"{s.id}  {s.callback_uri}  {json.dumps(s.filter.as_sol(), sort_keys=True)}")
     return 0
@@ -342,7 +355,8 @@ def _subscriptions_add(args: argparse.Namespace) -> int:
 def _subscriptions_delete(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.subscriptions import SubscriptionError, SubscriptionStore
 
-    with SubscriptionStore(args.subscriptions) as store:
+    exits.confirm(args, f"delete subscription {args.id}")
+    with SubscriptionStore(args.subscriptions, create=False) as store:
         if not store.delete(args.id):
             raise SubscriptionError(f"no subscription {args.id}")
     return 0
@@ -351,7 +365,7 @@ def _subscriptions_delete(args: argparse.Namespace) -> int:
 def _tokens_list(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.subscriptions import SubscriptionStore
 
-    with SubscriptionStore(args.subscriptions) as store:
+    with SubscriptionStore(args.subscriptions, create=False) as store:
         for name in store.token_names():
             print(name)
     return 0
@@ -368,7 +382,8 @@ def _tokens_add(args: argparse.Namespace) -> int:
 def _tokens_delete(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.subscriptions import SubscriptionError, SubscriptionStore
 
-    with SubscriptionStore(args.subscriptions) as store:
+    exits.confirm(args, f"delete token {args.name!r} (its holders lose access)")
+    with SubscriptionStore(args.subscriptions, create=False) as store:
         if not store.delete_token(args.name):
             raise SubscriptionError(f"no token {args.name!r}")
     return 0
@@ -388,13 +403,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hakit")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["health", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
-    except OSError as error:
-        print(f"hakit health: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # never a traceback in a log or on a terminal
-        print(f"hakit health: internal error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 70
+    return exits.run(args.func, args, "hakit health")

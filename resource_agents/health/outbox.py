@@ -209,13 +209,31 @@ class Transaction:
         self.db.execute("ROLLBACK" if kind else "COMMIT")
 
 
+class StoreError(OSError):
+    """A database path that cannot be used; str() names the path and why."""
+
+    exit_code = 2  # hakit.ocf.exits.USAGE (not imported: the alert path stays light)
+
+
 def open_database(
-    path: str, schema: str, version: int, *, mode: int, timeout: float = 5.0
+    path: str,
+    schema: str,
+    version: int,
+    *,
+    mode: int,
+    timeout: float = 5.0,
+    create: bool = True,
 ) -> sqlite3.Connection:
     """Connect in autocommit mode with WAL and synchronous=FULL; create the file with
-    `mode` and the schema (`;`-separated statements) when `PRAGMA user_version` is below
-    `version`."""
-    _create_file(path, mode)
+    `mode` (unless `create` is false: readers never create) and the schema
+    (`;`-separated statements) when `PRAGMA user_version` is below `version`. StoreError
+    when the path is missing, not a database, or in a directory that does not exist."""
+    if os.path.isdir(path):
+        raise StoreError(f"{path}: a directory, not a database file")
+    if not os.path.exists(path):
+        if not create:
+            raise StoreError(f"{path}: no such database (check the path)")
+        _create_file(path, mode)
     # Serialized SQLite: a connection may pass between threads (never used by two at once).
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     deadline = time.monotonic() + timeout
@@ -230,6 +248,9 @@ def open_database(
                 db.close()
                 raise
             time.sleep(0.01)
+        except sqlite3.DatabaseError as error:  # not a database (a mistyped path?)
+            db.close()
+            raise StoreError(f"{path}: {error} (a mistyped path?)") from None
         except BaseException:
             db.close()
             raise
@@ -249,8 +270,6 @@ def _prepare(db: sqlite3.Connection, schema: str, version: int) -> None:
 def _create_file(path: str, mode: int) -> None:
     """Create the database file with `mode` (not the umask's): SQLite gives its WAL and
     shm files the database's mode."""
-    if os.path.exists(path):
-        return
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

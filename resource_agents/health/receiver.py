@@ -33,6 +33,7 @@ class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], secret: str, log: Path, delay: float = 0.0):
+        log.open("a", encoding="utf-8").close()  # an unusable log fails here, not per POST
         super().__init__(address, _Handler)
         self.secret = secret
         self.log_path = log

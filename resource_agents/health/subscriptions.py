@@ -192,9 +192,9 @@ def hash_token(token: str) -> str:
 class SubscriptionStore:
     """Subscriptions and API tokens in one SQLite file (mode 0600)."""
 
-    def __init__(self, path: str = DEFAULT_PATH) -> None:
+    def __init__(self, path: str = DEFAULT_PATH, *, create: bool = True) -> None:
         self.path = str(path)
-        self.db = open_database(self.path, _SCHEMA, SCHEMA_VERSION, mode=0o600)
+        self.db = open_database(self.path, _SCHEMA, SCHEMA_VERSION, mode=0o600, create=create)
 
     def close(self) -> None:
         self.db.close()

@@ -33,7 +33,7 @@ def drill(*args: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_bad_burst_options_are_refused_with_the_reason(args: list[str], message: str) -> None:
-    done = drill("run", "scheduler-burst", *args)
+    done = drill("run", "scheduler-burst", "--lab", *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
 
@@ -45,8 +45,24 @@ def test_cloud_drills_refuse_another_cluster(scenario: str, tmp_path: Path) -> N
     done = drill("run", scenario, "--environment", str(declared), "--out", str(tmp_path))
     assert (done.returncode, done.stderr.strip()) == (
         2,
-        f"hakit drill: {scenario} runs on the lab's mini cloud only",
+        f"hakit: {scenario} runs on the lab's mini cloud only (--lab)",
     )
+
+
+def test_a_drill_names_its_target_and_asks_before_it_injects(tmp_path: Path) -> None:
+    """No target: refused; no --yes (and no terminal): refused before anything is done
+    (no lab brought up, no report written); --dry-run says what and where."""
+    nowhere = drill("run", "power-cut", "--out", str(tmp_path / "r"))
+    assert (
+        nowhere.returncode == 2 and "--lab" in nowhere.stderr and "--environment" in nowhere.stderr
+    )
+    unasked = drill("run", "power-cut", "--lab", "--out", str(tmp_path / "r"))
+    assert unasked.returncode == 2 and "add --yes" in unasked.stderr
+    assert not (tmp_path / "r").exists()
+    plan = drill("run", "power-cut", "--lab", "--target", "node2", "--dry-run")
+    assert plan.returncode == 0
+    assert plan.stdout.startswith("would run drill power-cut on this machine's hakit lab")
+    assert "node2" in plan.stdout
 
 
 def test_the_list_names_the_cloud_drills_and_what_they_need() -> None:

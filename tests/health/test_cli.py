@@ -54,7 +54,7 @@ def test_no_cluster_is_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no Pacemaker tools here
-    assert hakit_health("--outbox", str(tmp_path / "o.db")) == 1
+    assert hakit_health("--outbox", str(tmp_path / "o.db")) == 3  # the environment (README: exit codes)
     err = capsys.readouterr().err
     assert err.startswith("hakit health: crm_mon ") and err.endswith(
         ": not installed on this node\n"
@@ -68,7 +68,7 @@ def test_tokens_and_subscriptions(
     assert hakit_health("tokens", *store, "add", "mano") == 0
     token = capsys.readouterr().out.strip()
     assert token.startswith("hakit_")
-    assert hakit_health("tokens", *store, "add", "mano") == 1
+    assert hakit_health("tokens", *store, "add", "mano") == 2
     assert "a token named 'mano' exists" in capsys.readouterr().err
     assert hakit_health("tokens", *store, "list") == 0
     assert capsys.readouterr().out == "mano\n"
@@ -94,11 +94,13 @@ def test_tokens_and_subscriptions(
         f"{subscription_id}  {receiver.uri}  "
         '{"hosts": ["node2"], "perceivedSeverities": ["CRITICAL"]}\n'
     )
-    assert hakit_health("subscriptions", *store, "add", "http://127.0.0.1:9/x") == 1
+    assert hakit_health("subscriptions", *store, "add", "http://127.0.0.1:9/x") == 2
     assert capsys.readouterr().err.startswith("hakit health: callbackUri test failed: ")
-    assert hakit_health("subscriptions", *store, "delete", subscription_id) == 0
-    assert hakit_health("subscriptions", *store, "delete", subscription_id) == 1
-    assert hakit_health("tokens", *store, "delete", "mano") == 0
+    assert hakit_health("subscriptions", *store, "delete", subscription_id) == 2  # no --yes
+    assert "add --yes" in capsys.readouterr().err
+    assert hakit_health("subscriptions", *store, "delete", subscription_id, "--yes") == 0
+    assert hakit_health("subscriptions", *store, "delete", subscription_id, "--yes") == 2
+    assert hakit_health("tokens", *store, "delete", "mano", "--yes") == 0
 
 
 def test_watch_prints_each_change_once(cib: Cib, tmp_path: Path) -> None:

@@ -80,6 +80,8 @@ def test_process_kill_through_the_cli_with_a_report(env: LabEnvironment, tmp_pat
             "drill",
             "run",
             "process-kill",
+            "--lab",
+            "--yes",
             "--target",
             "web",
             "--out",
@@ -107,6 +109,8 @@ def test_an_unknown_target_is_refused(env: LabEnvironment, tmp_path: Path) -> No
             "drill",
             "run",
             "process-kill",
+            "--lab",
+            "--yes",
             "--target",
             "nosuch",
             "--out",
@@ -178,7 +182,7 @@ def test_a_cluster_declared_by_shell_commands(env: LabEnvironment, tmp_path: Pat
         "addresses": {node: lab.address(node) for node in lab.nodes},
         "processes": netns_pids.format("hakit-{node}"),
         "client_netns": INFRA_NETNS,
-        "verbs": {"kill": "kill -{signal} {pid}", "power-cut": f"{hakit} lab cut {{node}}"},
+        "verbs": {"kill": "kill -{signal} {pid}", "power-cut": f"{hakit} lab cut --yes {{node}}"},
     }
     path = tmp_path / "environment.yaml"
     path.write_text(json.dumps(declared))  # JSON is YAML

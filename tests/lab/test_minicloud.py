@@ -102,6 +102,8 @@ def scheduler_drill(tmp_path: Path, *options: str) -> tuple[int, list[dict[str, 
             "drill",
             "run",
             "scheduler-burst",
+            "--lab",
+            "--yes",
             *options,
             "--out",
             str(tmp_path),
@@ -178,7 +180,8 @@ def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
     """The drill SIGKILLed mid-burst (an interrupted run) leaves servers building; `cloud up`
     brings the known state back (no server, no claim, no compute forced down) and the
     next burst passes."""
-    burst = ["--schedulers", "3", "--boots", "60", "--out", str(tmp_path / "killed")]
+    burst = ["--lab", "--yes", "--schedulers", "3", "--boots", "60"]
+    burst += ["--out", str(tmp_path / "killed")]
     drill = subprocess.Popen(
         [sys.executable, "-m", "hakit.tools.cli", "drill", "run", "scheduler-burst", *burst],
         stdout=subprocess.DEVNULL,
@@ -279,6 +282,8 @@ def test_console_drill_one_token_through_every_proxy(minicloud: Lab, tmp_path: P
             "drill",
             "run",
             "console-tokens",
+            "--lab",
+            "--yes",
             "--out",
             str(tmp_path),
         ],

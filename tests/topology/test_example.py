@@ -63,8 +63,8 @@ def test_the_reference_topology_applies_to_the_lab(lab: Lab, tmp_path: Path) -> 
         )
     )
     try:
-        assert hakit(lab, "apply", quiet).startswith("applied in one cibadmin --patch")
-        assert hakit(lab, "apply", quiet).strip() == "no change"
+        assert hakit(lab, "apply", quiet, "--yes").startswith("applied: ")
+        assert hakit(lab, "apply", quiet, "--yes").strip() == "no change"
         live = lab.run("node1", ["cibadmin", "--query", "--scope", "configuration"]).stdout
         for expected in (
             'id="nova-scheduler-clone"',
@@ -75,5 +75,5 @@ def test_the_reference_topology_applies_to_the_lab(lab: Lab, tmp_path: Path) -> 
         ):
             assert expected in live
     finally:
-        hakit(lab, "apply", DEMO)
+        hakit(lab, "apply", DEMO, "--yes")
         lab.run("node1", ["crm_attribute", "--delete", "--name", "stop-all-resources"], check=False)

@@ -34,7 +34,7 @@ def problems(text: str, *, agents: bool = False) -> list[str]:
 
 
 BROKEN = [
-    ("cluster: {name: t\n", "t.yaml:2:1: (YAML): expected ',' or '}'"),
+    ("cluster: {name: t\n", "t.yaml:2:1: (YAML): did not find expected ',' or '}'"),
     ("cluster: {name: t}\nresources: {a: 1}\n", "t.yaml:2:12: resources: expected a list"),
     (
         BASE + "resources:\n  - {name: a, agent: ocf:hakit:service, parmas: {}}\n",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hakit.ocf import cluster
+from hakit.ocf import cluster, exits
 from hakit.tools.topology import model
 from hakit.tools.topology.render import render
 
@@ -33,10 +33,12 @@ OWNED_SECTIONS = (
 
 @dataclass
 class Change:
-    """What applying would do: the patch, and what crm_simulate predicts."""
+    """What applying would do: the patch, the objects it adds, changes and removes
+    (`summary`), and what crm_simulate predicts."""
 
     patch: str | None
     transition: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -102,29 +104,83 @@ def _merge_nodes(config: etree._Element, new_config: etree._Element) -> None:
             live.append(moved)
 
 
-def compute(topology: model.Topology, *, live_file: str | None = None) -> tuple[Change, str]:
-    """The change against the live CIB (or a CIB file); returns it and the desired CIB file."""
-    live_text = cluster.cib_text(timeout=30) if live_file is None else Path(live_file).read_text()
-    live_tree = etree.fromstring(live_text.encode(), etree.XMLParser(remove_blank_text=True))  # noqa: S320
-    desired = desired_cib(topology, live_tree)
-    workdir = Path(tempfile.mkdtemp(prefix="hakit-topology-"))
-    (workdir / "live.xml").write_text(_tostring(live_tree))
-    (workdir / "desired.xml").write_text(_tostring(desired))
-    patch = cluster.cib_diff(str(workdir / "live.xml"), str(workdir / "desired.xml"))
-    change = Change(patch)
-    if patch is not None:
-        change.transition = cluster.simulate_transition(str(workdir / "desired.xml"))
-    return change, str(workdir / "desired.xml")
+def report(change: Change, *, applied: bool) -> str:
+    """What `topology diff` and `apply` print: the counts, one line per object, and the
+    transition crm_simulate predicts (or ran)."""
+    if change.empty:
+        return "no change"
+    added, changed, removed = (sum(ln.startswith(m) for ln in change.summary) for m in "+~-")
+    head = f"{'applied' if applied else 'would apply'}: {added} added, {changed} changed, "
+    lines = [f"{head}{removed} removed", *(f"  {line}" for line in change.summary)]
+    return "\n".join(lines + [f"  {'' if applied else 'would '}{ln}" for ln in change.transition])
+
+
+def read_cib(text: str, source: str) -> etree._Element:
+    """A CIB from its text; UsageError naming `source` when it is not one."""
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    try:
+        tree = etree.fromstring(text.encode(), parser)  # noqa: S320 — entities off
+    except etree.XMLSyntaxError as error:
+        raise exits.UsageError(f"{source} is not XML: {error}") from None
+    if tree.tag != "cib" or tree.find("configuration") is None:
+        raise exits.UsageError(f"{source} is not a CIB (no <cib> with a <configuration>)")
+    return tree
+
+
+def compute(topology: model.Topology, *, live_file: str | None = None) -> Change:
+    """The change against the live CIB (or a CIB file), predicted by crm_simulate."""
+    with tempfile.TemporaryDirectory(prefix="hakit-topology-") as workdir:
+        return _compute(topology, Path(workdir), live_file)
 
 
 def apply(topology: model.Topology) -> Change:
     """Push the change to the live CIB in one patch (nothing when there is none)."""
-    change, desired = compute(topology)
-    if change.patch is not None:
-        patch_file = Path(desired).with_name("patch.xml")
-        patch_file.write_text(change.patch)
-        cluster.cib_patch(str(patch_file), timeout=60)
+    with tempfile.TemporaryDirectory(prefix="hakit-topology-") as workdir:
+        change = _compute(topology, Path(workdir), None)
+        if change.patch is not None:
+            patch_file = Path(workdir) / "patch.xml"
+            patch_file.write_text(change.patch)
+            cluster.cib_patch(str(patch_file), timeout=60)
     return change
+
+
+def _compute(topology: model.Topology, workdir: Path, live_file: str | None) -> Change:
+    if live_file is None:
+        live_tree = read_cib(cluster.cib_text(timeout=30), "the live CIB")
+    else:
+        live_tree = read_cib(Path(live_file).read_text(encoding="utf-8"), live_file)
+    desired = desired_cib(topology, live_tree)
+    (workdir / "live.xml").write_text(_tostring(live_tree))
+    (workdir / "desired.xml").write_text(_tostring(desired))
+    change = Change(cluster.cib_diff(str(workdir / "live.xml"), str(workdir / "desired.xml")))
+    if change.patch is not None:
+        change.summary = summarize(live_tree, desired)
+        change.transition = cluster.simulate_transition(str(workdir / "desired.xml"))
+    return change
+
+
+def summarize(live: etree._Element, desired: etree._Element) -> list[str]:
+    """The objects added (+), changed (~) and removed (-), one line each."""
+    before, after = _objects(live), _objects(desired)
+    lines = [f"+ {key}" for key in after if key not in before]
+    lines += [f"~ {key}" for key in after if key in before and before[key] != after[key]]
+    return lines + [f"- {key}" for key in before if key not in after]
+
+
+def _objects(cib: etree._Element) -> dict[str, bytes]:
+    """Each top-level configuration object (and each cluster property), by kind and id."""
+    objects: dict[str, bytes] = {}
+    config = cib.find("configuration")
+    for section in () if config is None else config:
+        if section.tag == "crm_config":
+            for pair in section.iter("nvpair"):
+                objects[f"property {pair.get('name')}"] = (pair.get("value") or "").encode()
+            continue
+        for child in section:
+            if isinstance(child.tag, str):
+                key = f"{child.tag} {child.get('id') or child.get('uname')}"
+                objects[key] = etree.tostring(child, method="c14n")
+    return objects
 
 
 def _tostring(element: etree._Element) -> str:

@@ -13,6 +13,7 @@ import yaml
 from lxml import etree
 
 from hakit.tools.topology import model, rules
+from hakit.tools.topology.apply import read_cib
 
 PACEMAKER_PROPERTIES = {
     "dc-version",
@@ -77,10 +78,9 @@ def _clone_spec(clone: etree._Element) -> model.CloneSpec:
 
 def import_cib(xml: str | bytes) -> Imported:
     """The topology a CIB describes (configuration section only)."""
-    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)  # noqa: S320
+    root = read_cib(xml if isinstance(xml, str) else xml.decode("utf-8", "replace"), "input")
     config = root.find("configuration")
-    if config is None:
-        raise ValueError("not a CIB: no configuration section")
+    assert config is not None  # noqa: S101 — read_cib checked
     skipped: list[str] = []
     props = {
         k: v

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from hakit.tools.topology import model
-from hakit.tools.topology.load import Loaded, Path_, _Converter, describe
+from hakit.tools.topology.load import LOADER, Loaded, Path_, _Converter, describe
 from hakit.tools.topology.problems import Problem
 
 #: Mappings whose keys are merged one by one (their values are not objects).
@@ -95,7 +95,7 @@ def _compose(name: str, text: str, layered: Layered) -> yaml.Node | None:
     stream = io.StringIO(text)
     stream.name = name  # marks carry the file name
     try:
-        node: yaml.Node | None = yaml.compose(stream, Loader=yaml.SafeLoader)
+        node: yaml.Node | None = yaml.compose(stream, Loader=LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)

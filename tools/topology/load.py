@@ -7,6 +7,7 @@ are checked from their annotations, and every problem is collected (`Problem`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from hakit.tools.topology import model
 from hakit.tools.topology.problems import Problem, did_you_mean
 
 Path_ = tuple[str | int, ...]
+#: libyaml's parser when PyYAML has it (ten times faster), the same marks either way.
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
 _FLOAT = "tag:yaml.org,2002:float"
@@ -72,13 +75,31 @@ def describe(path: Path_, loaded: Loaded | None = None) -> str:
     return text or "(top)"
 
 
+#: A topology larger than this is refused (the largest real ones are a few hundred KiB).
+MAX_BYTES = 2 * 1024 * 1024
+
+
 def load(path: Path) -> Loaded:
     """Read and convert a topology file; problems instead of exceptions."""
     loaded = Loaded(str(path), None)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         loaded.problems.append(Problem(str(path), 0, 0, "(file)", f"cannot read: {error}"))
+        return loaded
+    if len(data) > MAX_BYTES:
+        loaded.problems.append(
+            Problem(
+                str(path),
+                0,
+                0,
+                "(file)",
+                f"larger than {MAX_BYTES // 1024} KiB",
+                "split it into layers, or use templates for repeated resources",
+            )
+        )
         return loaded
     return load_text(text, str(path), loaded)
 
@@ -86,7 +107,7 @@ def load(path: Path) -> Loaded:
 def load_text(text: str, file: str = "<string>", loaded: Loaded | None = None) -> Loaded:
     loaded = loaded or Loaded(file, None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -104,19 +125,31 @@ def load_text(text: str, file: str = "<string>", loaded: Loaded | None = None) -
     except yaml.YAMLError as error:
         loaded.problems.append(Problem(file, 0, 0, "(YAML)", str(error)))
         return loaded
+    except RecursionError:
+        loaded.problems.append(Problem(file, 0, 0, "(YAML)", "nested too deeply"))
+        return loaded
     if node is None:
         loaded.problems.append(
             Problem(file, 1, 1, "(top)", "the file is empty", "start with `cluster: {name: ...}`")
         )
         return loaded
     converter = _Converter(loaded)
-    result = converter.convert(node, model.Topology, ())
+    try:
+        result = converter.convert(node, model.Topology, ())
+    except RecursionError:  # a mapping inside a value, a thousand levels down
+        loaded.problems.append(Problem(file, 0, 0, "(YAML)", "nested too deeply"))
+        return loaded
     if isinstance(result, model.Topology):
         loaded.topology = result
     return loaded
 
 
 _MISSING = object()
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, object]:
+    return typing.get_type_hints(cls, vars(model))
 
 
 class _Converter:
@@ -197,7 +230,7 @@ class _Converter:
                 f"fields: {', '.join(_yaml_names(cls))}",
             )
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls, vars(model))
+        hints = _hints(cls)
         values: dict[str, object] = {}
         present: set[str] = set()
         for key_node, value_node in node.value:

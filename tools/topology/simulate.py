@@ -12,9 +12,13 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lxml import etree
+
 from hakit.ocf import cluster
 from hakit.tools.topology import model
+from hakit.tools.topology.apply import read_cib
 from hakit.tools.topology.conventions import effective
+from hakit.tools.topology.problems import did_you_mean
 from hakit.tools.topology.render import render, to_text
 
 _ACTION = re.compile(
@@ -62,6 +66,18 @@ def parse(line: str) -> Action:
     )
 
 
+STANDARD_OPS = (
+    "start",
+    "stop",
+    "monitor",
+    "promote",
+    "demote",
+    "notify",
+    "migrate_to",
+    "migrate_from",
+)
+
+
 def what_if(
     topology: model.Topology,
     *,
@@ -71,26 +87,46 @@ def what_if(
     cib_file: str | None = None,
 ) -> tuple[list[Action], list[Action]]:
     """(initial placement, reaction to the failure). `fail_op` is RSC:OP:NODE; `tickets`
-    are ACTION:TICKET events (grant, revoke, standby, activate)."""
-    events = [arg for spec in tickets or [] for arg in ticket_event(spec)]
-    workdir = Path(tempfile.mkdtemp(prefix="hakit-simulate-"))
-    start = workdir / "start.xml"
-    if cib_file:
-        start.write_text(Path(cib_file).read_text())
-        placed = cluster.simulate_transition(str(start), save=str(workdir / "placed.xml"))
-    else:
-        start.write_text(to_text(render(topology)))
-        up = [arg for node in topology.nodes for arg in ("--node-up", node.name)]
-        up += [arg for name in ticket_names(topology) for arg in ("--ticket-grant", name)]
-        placed = cluster.simulate_transition(
-            str(start), "--quorum", "true", *up, save=str(workdir / "placed.xml")
-        )
+    are ACTION:TICKET events (grant, revoke, standby, activate). ValueError names what
+    does not exist (a node, a resource, an operation, a ticket, the CIB file)."""
+    start_cib = _start_cib(topology, cib_file)
+    nodes = [n.get("uname", "") for n in start_cib.iterfind("configuration/nodes/node")]
+    nodes += [n.name for n in topology.nodes if n.name not in nodes]
+    events = [arg for spec in tickets or [] for arg in ticket_event(topology, spec)]
     if fail_node:
+        _known("node", fail_node, nodes)
         events += ["--node-fail", fail_node]
     if fail_op:
-        events += ["--op-inject", op_key(topology, fail_op)]
-    reaction = cluster.simulate_transition(str(workdir / "placed.xml"), "--quorum", "true", *events)
+        events += ["--op-inject", op_key(topology, fail_op, nodes)]
+    with tempfile.TemporaryDirectory(prefix="hakit-simulate-") as workdir:
+        start, placed_file = Path(workdir) / "start.xml", str(Path(workdir) / "placed.xml")
+        start.write_text(to_text(start_cib))
+        if cib_file:
+            placed = cluster.simulate_transition(str(start), save=placed_file)
+        else:
+            up = [arg for node in topology.nodes for arg in ("--node-up", node.name)]
+            up += [arg for name in ticket_names(topology) for arg in ("--ticket-grant", name)]
+            placed = cluster.simulate_transition(
+                str(start), "--quorum", "true", *up, save=placed_file
+            )
+        reaction = cluster.simulate_transition(placed_file, "--quorum", "true", *events)
     return [parse(line) for line in placed], [parse(line) for line in reaction]
+
+
+def _start_cib(topology: model.Topology, cib_file: str | None) -> etree._Element:
+    if not cib_file:
+        return render(topology)
+    try:
+        text = Path(cib_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {cib_file}: {error}") from None
+    return read_cib(text, cib_file)
+
+
+def _known(kind: str, name: str, known: list[str]) -> None:
+    if name not in known:
+        hint = did_you_mean(name, known) or f"known: {', '.join(known) or 'none'}"
+        raise ValueError(f"no {kind} {name!r} ({hint})")
 
 
 TICKET_ACTIONS = ("grant", "revoke", "standby", "activate")
@@ -100,27 +136,29 @@ def ticket_names(topology: model.Topology) -> list[str]:
     return sorted({t.ticket for t in topology.constraints.tickets})
 
 
-def ticket_event(spec: str) -> list[str]:
+def ticket_event(topology: model.Topology, spec: str) -> list[str]:
     """revoke:T → crm_simulate's --ticket-revoke T."""
     action, _, name = spec.partition(":")
     if action not in TICKET_ACTIONS or not name:
         raise ValueError(
-            f"{spec!r}: expected ACTION:TICKET, ACTION one of " f"{', '.join(TICKET_ACTIONS)}"
+            f"{spec!r}: expected ACTION:TICKET, ACTION one of {', '.join(TICKET_ACTIONS)}"
         )
+    _known("ticket", name, ticket_names(topology))
     return [f"--ticket-{action}", name]
 
 
-def op_key(topology: model.Topology, spec: str) -> str:
+def op_key(topology: model.Topology, spec: str, nodes: list[str]) -> str:
     """RSC:OP:NODE → crm_simulate's RSC_OP_INTERVALMS@NODE=1 (a failed operation)."""
     try:
         rsc, op, node = spec.split(":")
     except ValueError:
         raise ValueError(f"{spec!r}: expected RESOURCE:OPERATION:NODE") from None
-    interval_ms = 0
-    for resource in topology.resources:
-        if resource.name == rsc:
-            declared = [o for o in effective(resource, topology).ops if o.name == op]
-            interval_ms = _ms(declared[0].interval) if declared else 0
+    resources = {r.name: r for r in topology.resources}
+    _known("resource", rsc, sorted(resources))
+    _known("node", node, nodes)
+    declared = [o for o in effective(resources[rsc], topology).ops if o.name == op]
+    _known(f"operation of {rsc}", op, sorted({*STANDARD_OPS, *(o.name for o in declared)}))
+    interval_ms = _ms(declared[0].interval) if declared else 0
     return f"{rsc}_{op}_{interval_ms}@{node}=1"
 
 
