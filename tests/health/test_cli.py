@@ -54,7 +54,9 @@ def test_no_cluster_is_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no Pacemaker tools here
-    assert hakit_health("--outbox", str(tmp_path / "o.db")) == 3  # the environment (README: exit codes)
+    assert (
+        hakit_health("--outbox", str(tmp_path / "o.db")) == 3
+    )  # the environment (README: exit codes)
     err = capsys.readouterr().err
     assert err.startswith("hakit health: crm_mon ") and err.endswith(
         ": not installed on this node\n"
