@@ -45,6 +45,17 @@ _FACILITIES = {
 MASK = "******"
 
 
+def mask_urls(text: str) -> str:
+    """`scheme://user:password@host` (and each `,user:password@host` of a multi-host URL)
+    with the user-info masked: it holds credentials."""
+    if "@" not in text:
+        return text
+    import re
+
+    text = re.sub(r"(?<=://)[^\s/@]+@", f"{MASK}@", text)
+    return re.sub(r"(?<=,)[^\s/@,:]*:[^\s/@,]*@", f"{MASK}@", text)
+
+
 def is_true(value: str | None) -> bool:
     """Pacemaker's notion of a true string: 1, yes, true, on (any case)."""
     return (value or "").strip().lower() in {"1", "yes", "true", "on", "y"}
@@ -79,9 +90,10 @@ class Logger:
         self._secrets = sorted({*self._secrets, *(v for v in values if v)}, key=len, reverse=True)
 
     def mask(self, text: str) -> str:
+        """The text with every known secret and every URL's user-info masked."""
         for secret in self._secrets:
             text = text.replace(secret, MASK)
-        return text
+        return mask_urls(text)
 
     def debug(self, message: str) -> None:
         if self.debug_enabled:

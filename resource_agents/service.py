@@ -290,6 +290,11 @@ def read_environment_file(path: str) -> dict[str, str]:
             lines = handle.read().splitlines()
     except OSError as error:
         raise OCFError(OCFExit.ERR_INSTALLED, f"environment_file: {error}") from None
+    except UnicodeDecodeError as error:
+        raise OCFError(
+            OCFExit.ERR_CONFIGURED,
+            f"environment_file {path}: not UTF-8 text (byte {error.start})",
+        ) from None
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):

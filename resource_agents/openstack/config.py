@@ -33,9 +33,22 @@ def read_config(files: Sequence[str]) -> RawConfigParser:
         except OSError as error:
             raise OCFError(OCFExit.ERR_INSTALLED, f"config file {path}: {error}") from None
         except (configparser.Error, UnicodeDecodeError) as error:
-            text = " ".join(str(error).split())
-            raise OCFError(OCFExit.ERR_CONFIGURED, f"config file {path}: {text}") from None
+            raise OCFError(OCFExit.ERR_CONFIGURED, f"config file {path}: {_why(error)}") from None
     return parser
+
+
+def _why(error: Exception) -> str:
+    """What is wrong with a config file, without its content (a line may hold a password)."""
+    import configparser
+
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {error.start})"
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return f"line {error.lineno}: a setting before any [section] header"
+    if isinstance(error, configparser.ParsingError):
+        lines = ", ".join(str(number) for number, _ in error.errors)
+        return f"line {lines}: not `name = value`"
+    return f"does not parse ({type(error).__name__})"
 
 
 def checked_config(ctx: Context, param: StringParam) -> str | None:
