@@ -102,7 +102,7 @@ def _report(args: argparse.Namespace, loaded: Loaded) -> bool:
 
 
 def _topology_export(args: argparse.Namespace, topology: object) -> int:
-    from .topology.export import ExportError, pcs_script
+    from .topology.export import ExportError, pcs_script, pcs_unexported
     from .topology.export_crm import crm_script
     from .topology.model import Topology
 
@@ -110,10 +110,13 @@ def _topology_export(args: argparse.Namespace, topology: object) -> int:
     try:
         script = crm_script(topology) if args.crm else pcs_script(topology)
     except ExportError as error:
-        print(f"hakit: {error}", file=sys.stderr)
+        print(f"hakit: not exported: {error}", file=sys.stderr)
         return 1
     sys.stdout.write(script)
-    return 0
+    dropped = [] if args.crm else pcs_unexported(topology)
+    for note in dropped:
+        print(f"hakit: not exported: {note}", file=sys.stderr)
+    return 1 if dropped else 0
 
 
 def _topology_change(args: argparse.Namespace, topology: object) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -59,21 +58,21 @@ def empty_cib(path: Path) -> Path:
     return path
 
 
-def pcs_built(topology: model.Topology, path: Path) -> Path:
-    """A CIB built by running the exported pcs script (every command must succeed); its
-    nodes are there first, as a cluster's are when pcs runs."""
+def pcs_built(topology: model.Topology, path: Path, *, with_nodes: bool = True) -> Path:
+    """A CIB built by running the exported pcs script with sh (it stops at the first
+    command that fails); the nodes are there first, as a cluster's are when pcs runs,
+    unless `with_nodes` is false (a fresh CIB)."""
     cib = empty_cib(path)
     tree = etree.parse(str(cib))
     nodes = tree.getroot().find("configuration/nodes")
     assert nodes is not None
-    for number, node in enumerate(topology.nodes, 1):
+    for number, node in enumerate(topology.nodes if with_nodes else [], 1):
         etree.SubElement(nodes, "node", id=str(number), uname=node.name)
     tree.write(str(cib))
-    for line in pcs_script(topology, str(cib)).splitlines():
-        if line.startswith("#"):
-            continue
-        done = subprocess.run(shlex.split(line), capture_output=True, text=True, check=False)
-        assert done.returncode == 0, (line, done.stderr)
+    script = path.with_suffix(".sh")
+    script.write_text(pcs_script(topology, str(cib)))
+    done = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
     return cib
 
 

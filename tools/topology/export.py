@@ -35,8 +35,15 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     lines: list[list[str]] = []
     if topology.cluster.properties:
         lines.append([*pcs, "property", "set", *pairs(topology.cluster.properties)])
+    for node in topology.nodes:
+        if node.attributes:
+            lines.append([*pcs, "node", "attribute", node.name, *pairs(node.attributes)])
+        if node.utilization:
+            lines.append([*pcs, "node", "utilization", node.name, *pairs(dict(node.utilization))])
     for device in topology.fencing.devices:
+        # --force: the fence agent may be missing where the file is built (hakit checked it)
         words = [*pcs, "stonith", "create", device.name, device.agent, *pairs(device.params)]
+        words.insert(words.index("create") + 1, "--force")
         for op in device.ops:
             words += ["op", *op_words(op)]
         words += ["meta", *pairs(device.meta)] if device.meta else []
@@ -68,12 +75,43 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
             words += ["meta", *pairs(recipient.meta)] if recipient.meta else []
             lines.append(words)
     header = (
+        "#!/bin/sh\n# Run with sh where the CIB file is (from `pcs cluster cib "
+        f"{cib_file}`; push it with `pcs cluster cib-push {cib_file}`).\nset -e\n"
         f"# cluster-name {topology.cluster.name} is set by "
         f"`pcs cluster setup {topology.cluster.name} ...`, not as a property\n"
     )
+    header += _node_entries(topology, cib_file)
     if any(alert.select for alert in topology.alerts):
         header += "# pcs 0.11 cannot set an alert's select; add it with cibadmin\n"
     return header + "".join(shlex.join(words) + "\n" for words in lines)
+
+
+def pcs_unexported(topology: model.Topology) -> list[str]:
+    """What the pcs script leaves out, each with the reason (the export then exits 1)."""
+    return [
+        f"alert {alert.name}: select {' '.join(alert.select)} (pcs 0.11 cannot set it; "
+        "add it with cibadmin, or apply the topology with hakit)"
+        for alert in topology.alerts
+        if alert.select
+    ]
+
+
+def _node_entries(topology: model.Topology, cib_file: str) -> str:
+    """Shell lines that add an entry for each node with attributes when the file has
+    none (a fresh CIB; a cluster's own CIB lists every node that has joined)."""
+    lines = ""
+    for node in topology.nodes:
+        if not (node.attributes or node.utilization):
+            continue
+        xpath = f"//node[@uname='{node.name}']"
+        entry = f'<node id="{node.name}" uname="{node.name}"/>'
+        query = ["cibadmin", "--query", "--scope", "nodes", "--xpath", xpath]
+        create = ["cibadmin", "--create", "--scope", "nodes", "--xml-text", entry]
+        lines += (
+            f"CIB_file={shlex.quote(cib_file)} {shlex.join(query)} >/dev/null 2>&1 || "
+            f"CIB_file={shlex.quote(cib_file)} {shlex.join(create)}\n"
+        )
+    return lines
 
 
 def refuse_tags_in_constraints(topology: model.Topology) -> None:
@@ -310,5 +348,7 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
             if level.target_pattern
             else f"attrib%{level.target_attribute}"
         )
-        lines.append([*pcs, "stonith", "level", "add", str(level.index), target, *level.devices])
+        lines.append(
+            [*pcs, "stonith", "level", "add", "--force", str(level.index), target, *level.devices]
+        )
     return lines

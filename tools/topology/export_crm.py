@@ -19,6 +19,12 @@ def crm_script(topology: model.Topology) -> str:
 
     props = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
     out.append(f"property cib-bootstrap-options: {nv(props)}")
+    for node in topology.nodes:
+        if node.attributes or node.utilization:
+            text = f"node {node.name}"
+            text += f" attributes {nv(node.attributes)}" if node.attributes else ""
+            text += f" utilization {nv(dict(node.utilization))}" if node.utilization else ""
+            out.append(text)
     for device in topology.fencing.devices:
         out.append(
             _crm_primitive(
@@ -96,21 +102,26 @@ def _crm_constraints(c: model.Constraints) -> list[str]:
 
 def _crm_sets(sets: list[model.ResourceSet], kind: str) -> str:
     """crmsh's set syntax: `( A B )` not sequential, `[ A B ]` neither sequential nor
-    require-all, bare names one sequential set."""
+    require-all, bare names one sequential set; `A:promote` gives a set its action (or
+    role), and crmsh splits bare names where the action changes."""
     words: list[str] = []
-    previous_plain = False
+    previous_plain: str | None = None
     for item in sets:
         shape = (item.sequential, item.require_all)
-        if item.role or item.action or shape not in ((None, None), (False, None), (False, False)):
+        if shape not in ((None, None), (False, None), (False, False)) or (
+            item.role and item.action
+        ):
             raise ExportError(
-                f"crmsh cannot express this {kind} set ({item.resources}): " "use the pcs export"
+                f"crmsh cannot express this {kind} set ({item.resources}): use the pcs export"
             )
+        suffix = f":{item.action or item.role}" if item.action or item.role else ""
         plain = shape == (None, None)
-        if plain and previous_plain:
+        if plain and previous_plain == suffix:
             raise ExportError(f"crmsh would merge two sequential {kind} sets: use the pcs export")
         brackets = None if plain else ("(", ")") if item.require_all is None else ("[", "]")
-        words += [brackets[0], *item.resources, brackets[1]] if brackets else item.resources
-        previous_plain = plain
+        names = [f"{name}{suffix}" for name in item.resources]
+        words += [brackets[0], *names, brackets[1]] if brackets else names
+        previous_plain = suffix if plain else None
     if kind == "colocation" and len(words) == 2:
         raise ExportError(
             "crmsh reads a two-resource colocation set as a plain colocation "
