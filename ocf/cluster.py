@@ -33,6 +33,7 @@ DAEMONS = ("corosync", "pacemakerd")
 PROGRAMS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "stonith_admin")
 #: pcs, the command an exported script calls (`topology export --pcs`).
 PCS = "pcs"
+CIBADMIN = "cibadmin"  # for scripts hakit writes (the pcs export), not run here
 
 
 class ClusterCommandError(Exception):

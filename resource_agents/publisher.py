@@ -28,6 +28,7 @@ from hakit.ocf import (
     Agent,
     BooleanParam,
     Context,
+    ListParam,
     OCFError,
     OCFExit,
     PathParam,
@@ -86,6 +87,29 @@ API_BASE = StringParam(
     "Public base URL of the API",
     "Used in links in alarms and subscriptions, e.g. "
     "a VIP's http://192.0.2.10:8797. Empty: http://api_address:api_port.",
+    default="",
+)
+API_TLS_CERT = PathParam(
+    "api_tls_cert",
+    "API certificate (PEM)",
+    "Serve the API over HTTPS with this certificate (and api_tls_key). Without it the API "
+    "speaks plain HTTP, which it does only on loopback unless api_plain_http is true.",
+    must_exist=True,
+)
+API_TLS_KEY = PathParam(
+    "api_tls_key", "API private key (PEM)", "With api_tls_cert.", must_exist=True
+)
+API_PLAIN_HTTP = BooleanParam(
+    "api_plain_http",
+    "Allow plain HTTP off loopback",
+    "Bearer tokens then travel in clear: only on a network you trust.",
+    default="false",
+)
+API_ALLOW_CALLBACKS = ListParam(
+    "api_allow_callbacks",
+    "Private networks callbacks may reach",
+    "CIDRs (e.g. 10.0.0.0/8) a subscriber's callbackUri may resolve to besides public "
+    "addresses; link-local and unspecified addresses are always refused.",
     default="",
 )
 VIM_CONNECTION_ID = StringParam(
@@ -163,6 +187,11 @@ def argv(ctx: Context) -> list[str]:
         command += ["--api-base", base]
     if port is not None:
         command += ["--api-port", str(port), "--api-address", params[API_ADDRESS]]
+        if params.get(API_TLS_CERT):
+            command += ["--tls-cert", params[API_TLS_CERT], "--tls-key", params[API_TLS_KEY]]
+        command += ["--plain-http"] if params.get(API_PLAIN_HTTP) else []
+        for network in params.get(API_ALLOW_CALLBACKS) or []:
+            command += ["--allow-callback", network]
     if params.get(NOVA_API):
         command += ["--nova-api", params[NOVA_API]]
         if params.get(NOVA_TOKEN_FILE):
@@ -240,7 +269,14 @@ def api_problem(ctx: Context, pid: int, port: int, token: str | None) -> str | N
 
     address = ctx.params[API_ADDRESS]
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(address, address)  # noqa: S104
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection: http.client.HTTPConnection
+    if ctx.params.get(API_TLS_CERT):  # its own API on this node: the channel, not the name
+        import ssl
+
+        unverified = ssl._create_unverified_context()  # noqa: S323
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=unverified)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request(
             "GET", "/vnffm/v1/subscriptions", headers={"Authorization": f"Bearer {token}"}
@@ -286,6 +322,7 @@ def validate(ctx: Context) -> int:
     port = ctx.params.get(API_PORT)
     if port is not None:
         check_address(ctx.params[API_ADDRESS])
+        check_api_security(ctx)
     nova = ctx.params.get(NOVA_API)
     if nova and not nova.startswith(("http://", "https://")):
         raise OCFError(OCFExit.ERR_CONFIGURED, f"nova_api={nova!r} is not an http(s) URL")
@@ -342,6 +379,28 @@ def check_inventory(ctx: Context) -> None:
     except Exception as error:  # ValueError, yaml.YAMLError, ...: the content is wrong
         text = " ".join(str(error).split()).removeprefix(f"{path}: ")
         raise OCFError(OCFExit.ERR_CONFIGURED, f"inventory {path}: {text}") from None
+
+
+def check_api_security(ctx: Context) -> None:
+    """HTTPS (cert and key together), or plain HTTP on loopback or when allowed; the
+    callback networks parse."""
+    from hakit.resource_agents.health import callbacks
+    from hakit.resource_agents.health.api import loopback
+
+    if bool(ctx.params.get(API_TLS_CERT)) != bool(ctx.params.get(API_TLS_KEY)):
+        raise OCFError(OCFExit.ERR_CONFIGURED, "api_tls_cert and api_tls_key go together")
+    address = ctx.params[API_ADDRESS]
+    plain_ok = ctx.params.get(API_PLAIN_HTTP) or loopback(address)
+    if not ctx.params.get(API_TLS_CERT) and not plain_ok:
+        raise OCFError(
+            OCFExit.ERR_CONFIGURED,
+            f"api_address {address} is not loopback: set api_tls_cert and api_tls_key "
+            "(or api_plain_http=true)",
+        )
+    try:
+        callbacks.networks(ctx.params.get(API_ALLOW_CALLBACKS) or [])
+    except ValueError as error:
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"api_allow_callbacks: {error}") from None
 
 
 def check_address(address: str) -> None:
@@ -408,6 +467,10 @@ AGENT = Agent(
         API_PORT,
         API_ADDRESS,
         API_BASE,
+        API_TLS_CERT,
+        API_TLS_KEY,
+        API_PLAIN_HTTP,
+        API_ALLOW_CALLBACKS,
         VIM_CONNECTION_ID,
         MONITOR_TOKEN_FILE,
         NOVA_API,

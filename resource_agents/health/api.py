@@ -6,20 +6,28 @@
     GET    /vnffm/v1/subscriptions/{id}   → 200 FmSubscription | 404
     DELETE /vnffm/v1/subscriptions/{id}   → 204 | 404
 
-Every request needs `Authorization: Bearer <token>` (`hakit health tokens add`); errors
-are ProblemDetails. Before a subscription is created its callback is tested with a
-signed GET that must answer 204, as SOL 003 asks. Binds to 127.0.0.1 unless told.
+    GET    /vnffm/v1/openapi.json         → 200 this API's OpenAPI document (no token)
+
+Every other request needs `Authorization: Bearer <token>` (`hakit health tokens add`);
+errors are ProblemDetails. A callbackUri must pass the callback policy (callbacks.py)
+and answer a signed test GET with 204, as SOL 003 asks. Binds to 127.0.0.1 unless told;
+HTTPS with a certificate (and optional client-certificate verification), plain HTTP only
+on loopback or when explicitly allowed. Each connection has a read timeout; a refused
+body is never read as a next request (the connection closes).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hakit.resource_agents.health import subscriptions
+from hakit.resource_agents.health import callbacks, openapi, subscriptions
 from hakit.resource_agents.health.constants import API_ADDRESS, API_PORT
 from hakit.resource_agents.health.sol003 import FM_PATH
 from hakit.resource_agents.health.subscriptions import (
@@ -32,7 +40,26 @@ from hakit.resource_agents.health.subscriptions import (
 DEFAULT_ADDRESS = API_ADDRESS
 DEFAULT_PORT = API_PORT
 MAX_BODY = 64 * 1024
+MAX_JSON_DEPTH = 32
+READ_TIMEOUT = 15.0  # seconds a connection may sit idle or send slowly
 COLLECTION = f"{FM_PATH}/subscriptions"
+OPENAPI_PATH = f"{FM_PATH}/openapi.json"
+
+
+class ApiConfigError(ValueError):
+    """A server that must not start as configured (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Tls:
+    """HTTPS: the server's certificate and key, and the CA that client certificates must
+    chain to (None: no client certificate asked)."""
+
+    cert: str
+    key: str
+    client_ca: str | None = None
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -49,14 +76,30 @@ class ApiServer(ThreadingHTTPServer):
         api_base: str | None = None,
         test_callbacks: bool = True,
         callback_timeout: float = 5.0,
+        allow_callbacks: Sequence[str] = (),
+        tls: Tls | None = None,
+        plain_http: bool = False,
+        numeric_callbacks: bool = False,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
+        if tls is None and not plain_http and not loopback(address):
+            raise ApiConfigError(
+                f"{address}: plain HTTP only on loopback; give a certificate (--tls-cert, "
+                "--tls-key) or allow it explicitly (--plain-http)"
+            )
+        self.allow_callbacks = callbacks.networks(allow_callbacks)
         SubscriptionStore(store_path).close()  # an unusable store fails here, not per request
         super().__init__((address, port), Handler)
+        if tls is not None:
+            self.socket = _tls_context(tls).wrap_socket(self.socket, server_side=True)
         self.store_path = store_path
         host, bound_port = self.server_address[:2]
-        self.api_base = api_base or f"http://{host!s}:{bound_port}"
+        scheme = "https" if tls else "http"
+        self.api_base = api_base or f"{scheme}://{host!s}:{bound_port}"
         self.test_callbacks = test_callbacks
         self.callback_timeout = callback_timeout
+        self.numeric_callbacks = numeric_callbacks
+        self.read_timeout = read_timeout
 
     def handle_error(self, request: object, client_address: object) -> None:
         """One line, never a traceback; a client that hung up is no error at all."""
@@ -66,12 +109,40 @@ class ApiServer(ThreadingHTTPServer):
         print(f"hakit health: a request failed: {error!r}", file=sys.stderr)
 
 
+def loopback(address: str) -> bool:
+    """Whether `address` is a loopback address (or localhost)."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def _tls_context(tls: Tls) -> Any:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(tls.cert, tls.key)
+        if tls.client_ca:
+            context.load_verify_locations(tls.client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as error:
+        raise ApiConfigError(f"TLS: {error}") from None
+    return context
+
+
 class Handler(BaseHTTPRequestHandler):
     """One request: authenticate, route, answer JSON or ProblemDetails."""
 
     server: ApiServer
     server_version = "hakit-health"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once on keep-alive
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.read_timeout)  # idle or slow: let go
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -86,6 +157,9 @@ class Handler(BaseHTTPRequestHandler):
         """Quiet: the publisher's log is for deliveries."""
 
     def _handle(self, method: str) -> None:
+        if method == "GET" and self.path.split("?", 1)[0] == OPENAPI_PATH:
+            self._json(HTTPStatus.OK, openapi.document())
+            return
         try:
             body = self._body()
             with SubscriptionStore(self.server.store_path) as store:
@@ -100,15 +174,35 @@ class Handler(BaseHTTPRequestHandler):
         except _Refused as refusal:
             self._problem(refusal.status, refusal.detail, refusal.headers)
         except Exception as error:  # never a traceback to the client or the terminal
+            self.close_connection = True
             self._problem(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(error).__name__}: {error}")
 
     def _body(self) -> bytes:
+        """The body (Content-Length only); a refusal closes the connection, so an unread
+        body is never taken for a next request."""
         length = self.headers.get("Content-Length") or "0"
-        if not length.isdigit():
-            raise _Refused(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+        if "Transfer-Encoding" in self.headers:
+            self._refuse_and_close(HTTPStatus.BAD_REQUEST, "Transfer-Encoding is not supported")
+        if (
+            not (length.isascii() and length.isdigit())
+            or len(self.headers.get_all("Content-Length") or []) > 1
+        ):
+            self._refuse_and_close(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
         if int(length) > MAX_BODY:
-            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the limit is {MAX_BODY} bytes")
-        return self.rfile.read(int(length))
+            self._refuse_and_close(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the limit is {MAX_BODY} bytes"
+            )
+        try:
+            body = self.rfile.read(int(length))
+        except OSError:  # the read timeout: a slow or stalled client
+            body = b""
+        if len(body) < int(length):
+            self._refuse_and_close(HTTPStatus.REQUEST_TIMEOUT, "the body did not arrive")
+        return body
+
+    def _refuse_and_close(self, status: HTTPStatus, detail: str) -> None:
+        self.close_connection = True
+        raise _Refused(status, detail, {"Connection": "close"})
 
     def _authenticated(self, store: SubscriptionStore) -> bool:
         scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
@@ -148,11 +242,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def _create(self, body: bytes, store: SubscriptionStore) -> None:
         try:
-            request = parse_request(json.loads(body or b"null"))
+            data = _json_body(body)
+            request = parse_request(data)
+            callbacks.check(
+                request.callback_uri,
+                self.server.allow_callbacks,
+                numeric_only=self.server.numeric_callbacks,
+            )
             timeout = self.server.callback_timeout if self.server.test_callbacks else None
             subscription, created = subscribe(store, request, test_timeout=timeout)
-        except CallbackTestFailed as error:
+        except callbacks.CallbackRefused as error:
             raise _Refused(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
+        except CallbackTestFailed:  # generic: what was found there is not the caller's
+            raise _Refused(
+                HTTPStatus.UNPROCESSABLE_ENTITY, "callbackUri did not answer the test GET with 204"
+            ) from None
         except ValueError as error:  # SubscriptionError, or JSON that does not parse
             raise _Refused(HTTPStatus.BAD_REQUEST, str(error)) from None
         resource = subscription.resource(self.server.api_base)
@@ -196,6 +300,28 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
+
+
+def _json_body(body: bytes) -> object:
+    """The parsed body; ValueError when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for byte in body:  # nesting is counted before parsing: json recurses
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
+        elif byte == 0x22:
+            quoted = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise ValueError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(body or b"null")
+    except RecursionError:
+        raise ValueError("the body nests too deeply") from None
 
 
 class _Refused(Exception):

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from hakit.ocf import exits
 from hakit.resource_agents.health import constants
@@ -55,6 +56,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     publish.add_argument("--api-base", help="base of links in alarms (default: the API's)")
     publish.add_argument("--api-port", type=exits.port, help="also serve the API, in this process")
     publish.add_argument("--api-address", default=constants.API_ADDRESS, help="with --api-port")
+    _api_security_options(publish)
     publish.add_argument("--vim-connection-id", default=constants.VIM_CONNECTION_ID)
     publish.add_argument("--leader", action="store_true", help="deliver without being the DC")
     publish.add_argument(
@@ -81,7 +83,42 @@ def _add_serve(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--address", default=constants.API_ADDRESS)
     serve.add_argument("--port", type=exits.port, default=constants.API_PORT)
     serve.add_argument("--api-base", help="public base URL (default: http://ADDRESS:PORT)")
+    _api_security_options(serve)
     serve.set_defaults(func=_friendly(_serve))
+
+
+def _api_security_options(parser: argparse.ArgumentParser) -> None:
+    """TLS and the callback policy of the API (serve, and publish --api-port)."""
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", metavar="PEM", help="... and this private key")
+    parser.add_argument(
+        "--tls-client-ca", metavar="PEM", help="require client certificates from this CA"
+    )
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="allow plain HTTP on an address other than loopback (tokens travel in clear)",
+    )
+    parser.add_argument(
+        "--allow-callback",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a private or loopback network callbacks may reach (repeatable; public "
+        "addresses always may, link-local and unspecified never)",
+    )
+
+
+def _api_security(args: argparse.Namespace) -> dict[str, Any]:
+    """ApiServer's keyword arguments for TLS and the callback policy."""
+    from hakit.resource_agents.health.api import Tls
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise exits.UsageError("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        raise exits.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+    tls = Tls(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+    return {"tls": tls, "plain_http": args.plain_http, "allow_callbacks": args.allow_callback}
 
 
 def _add_store_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -257,7 +294,11 @@ def _api_server(args: argparse.Namespace) -> ApiServer | None:
     from hakit.resource_agents.health.api import ApiServer
 
     server = ApiServer(
-        args.api_address, args.api_port, store_path=args.subscriptions, api_base=args.api_base
+        args.api_address,
+        args.api_port,
+        store_path=args.subscriptions,
+        api_base=args.api_base,
+        **_api_security(args),
     )
     args.api_base = server.api_base
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -280,7 +321,11 @@ def _serve(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.api import ApiServer
 
     server = ApiServer(
-        args.address, args.port, store_path=args.subscriptions, api_base=args.api_base
+        args.address,
+        args.port,
+        store_path=args.subscriptions,
+        api_base=args.api_base,
+        **_api_security(args),
     )
     print(f"hakit health: API on {server.api_base}", file=sys.stderr)
     return _serve_until_terminated(server)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 import uuid
@@ -30,6 +31,7 @@ from hakit.resource_agents.health.sol003 import FM_PATH
 DEFAULT_PATH = SUBSCRIPTIONS_PATH
 HMAC_AUTH = "HMAC_SHA256"
 MIN_SECRET_LENGTH = 16
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 TOKEN_PREFIX = "hakit_"  # noqa: S105 — a prefix, not a password
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -262,8 +264,11 @@ class SubscriptionStore:
 
     def add_token(self, name: str) -> str:
         """A new bearer token for the API, shown once; only its hash is kept."""
-        if not name:
-            raise SubscriptionError("a token needs a name")
+        if not TOKEN_NAME.fullmatch(name):
+            raise SubscriptionError(
+                "a token name is 1 to 64 letters, digits, '.', '_', '@' or '-' "
+                "(starting with a letter or digit)"
+            )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with Transaction(self.db):
             if self.db.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():

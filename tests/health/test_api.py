@@ -60,7 +60,13 @@ def token(store_path: Path) -> str:
 
 @pytest.fixture
 def api(store_path: Path) -> Iterator[Client]:
-    server = ApiServer(DEFAULT_ADDRESS, 0, store_path=str(store_path), callback_timeout=2.0)
+    server = ApiServer(
+        DEFAULT_ADDRESS,
+        0,
+        store_path=str(store_path),
+        callback_timeout=2.0,
+        allow_callbacks=["127.0.0.0/8"],  # the receivers run on loopback
+    )
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -152,7 +158,7 @@ def test_a_given_secret_is_used_and_not_echoed(
         (
             {"callbackUri": "http://127.0.0.1:9/"},
             422,
-            "callbackUri test failed: GET http://127.0.0.1:9/",
+            "callbackUri did not answer the test GET with 204",
         ),
     ],
 )
@@ -175,9 +181,7 @@ def test_a_callback_that_does_not_answer_204_is_refused(api: Client, token: str)
     status, _, problem = api(
         "POST", PATH, {"callbackUri": f"http://127.0.0.1:{api.port}/nowhere"}, token
     )
-    assert (
-        status == 422 and problem["detail"] == "callbackUri test failed: GET answered 401, not 204"
-    )
+    assert (status, problem["detail"]) == (422, "callbackUri did not answer the test GET with 204")
 
 
 def test_unknown_paths_and_methods(api: Client, token: str) -> None:

@@ -105,8 +105,8 @@ def _node_entries(topology: model.Topology, cib_file: str) -> str:
             continue
         xpath = f"//node[@uname='{node.name}']"
         entry = f'<node id="{node.name}" uname="{node.name}"/>'
-        query = ["cibadmin", "--query", "--scope", "nodes", "--xpath", xpath]
-        create = ["cibadmin", "--create", "--scope", "nodes", "--xml-text", entry]
+        query = [cluster.CIBADMIN, "--query", "--scope", "nodes", "--xpath", xpath]
+        create = [cluster.CIBADMIN, "--create", "--scope", "nodes", "--xml-text", entry]
         lines += (
             f"CIB_file={shlex.quote(cib_file)} {shlex.join(query)} >/dev/null 2>&1 || "
             f"CIB_file={shlex.quote(cib_file)} {shlex.join(create)}\n"
