@@ -97,7 +97,7 @@ class LabReceiver:
         for node in self.lab.nodes:
             listed = self.lab.run(node, [HEALTH, "subscriptions", "list"]).stdout.splitlines()
             for stale in [line.split()[0] for line in listed if f" {self.uri} " in line]:
-                self.lab.run(node, [HEALTH, "subscriptions", "delete", stale])
+                self.lab.run(node, [HEALTH, "subscriptions", "delete", stale, "--yes"])
             out = self.lab.run(
                 node, [HEALTH, "subscriptions", "add", self.uri, "--secret-file", str(self.secret)]
             ).stdout
@@ -106,7 +106,9 @@ class LabReceiver:
     def unsubscribe(self) -> None:
         for node, subscription in self.subscriptions.items():
             if self.lab.powered(node):
-                self.lab.run(node, [HEALTH, "subscriptions", "delete", subscription], check=False)
+                self.lab.run(
+                    node, [HEALTH, "subscriptions", "delete", subscription, "--yes"], check=False
+                )
         self.subscriptions.clear()
 
     def entries(self, stage: str = "accepted") -> list[Entry]:
