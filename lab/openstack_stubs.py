@@ -156,6 +156,14 @@ class VncStub(socketserver.BaseRequestHandler):
 class VncServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    request_queue_size = 128
+
+
+class StubServer(ThreadingHTTPServer):
+    """A burst of boots (hundreds of nova calls at once) waits in the listen queue
+    instead of finding it full (the default queue of 5 drops connections)."""
+
+    request_queue_size = 128
 
 
 def serve(service: str, port: int) -> None:
@@ -164,7 +172,7 @@ def serve(service: str, port: int) -> None:
     if service not in ("glance", "neutron"):
         raise SystemExit(f"unknown service {service!r}: glance, neutron or vnc")
     handler = type(f"{service.title()}Stub", (Stub,), {"service": service, "port": port})
-    ThreadingHTTPServer((HOST, port), handler).serve_forever()
+    StubServer((HOST, port), handler).serve_forever()
 
 
 if __name__ == "__main__":

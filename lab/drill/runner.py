@@ -323,11 +323,17 @@ def _judge_end(
         grown = {k: v for k, v in final.fail_counts.items() if v > fails_before.get(k, 0)}
         if grown:
             (resource, node), count = next(iter(grown.items()))
+            why = [
+                f"{f.op_key}: {f.exit_reason or f'exit {f.exit_code}'}"
+                for f in final.failures
+                if f.node == node and f.op_key.startswith(f"{resource}_")
+            ]
             judge.fail(
                 "no-failure-during-outage",
                 time.time(),
                 node,
-                f"{resource} fail count {count} on {node}",
+                f"{resource} fail count {count} on {node}"
+                + (f" ({'; '.join(why)})" if why else ""),
             )
 
 

@@ -164,7 +164,7 @@ def test_cinder_volume_refuses_unsafe_and_broken_configurations(
             "no section header",
             {"config": str(tmp_path / "broken.conf")},
             6,
-            "File contains no section headers",
+            "line 1: a setting before any [section] header",
         )
     )
     for name, params, code, reason in cases:
