@@ -129,11 +129,14 @@ def _topology_change(args: argparse.Namespace, topology: object) -> int:
 
     assert isinstance(topology, Topology)  # noqa: S101 — validated above
     applying = args.verb == "apply" and not args.dry_run
+    keep = not args.replace_unexpressed
     if applying:
         exits.confirm(args, f"apply {args.file} to the live cluster")
-        change = changes.apply(topology)
+        change = changes.apply(topology, keep_unexpressed=keep)
     else:
-        change = changes.compute(topology, live_file=getattr(args, "cib", None))
+        change = changes.compute(
+            topology, live_file=getattr(args, "cib", None), keep_unexpressed=keep
+        )
     if getattr(args, "patch", False) and change.patch is not None:
         print(change.patch, end="")
     else:
@@ -195,13 +198,20 @@ def _topology_import(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise exits.UsageError(f"cannot import {args.cib or 'the live CIB'}: {error}") from None
     for note in imported.skipped:
-        print(f"hakit: skipped {note}", file=sys.stderr)
+        print(f"hakit: not imported: {note}", file=sys.stderr)
+    if imported.skipped and not args.partial:
+        print(
+            f"hakit: nothing written: the topology would not say the {len(imported.skipped)} "
+            "object(s) above (--partial writes it anyway; diff and apply keep them)",
+            file=sys.stderr,
+        )
+        return 1
     text = to_yaml(imported.topology)
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
-    return 0
+    return 1 if imported.skipped else 0
 
 
 def _in_lab(args: argparse.Namespace) -> int:
@@ -244,6 +254,12 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             sub.add_argument("-o", "--output", help="write to this file")
         if verb in ("diff", "apply"):
             sub.add_argument("--lab", metavar="NODE", help="run inside this lab node")
+            sub.add_argument(
+                "--replace-unexpressed",
+                action="store_true",
+                help="also delete or rewrite objects a topology cannot express "
+                "(by default they are kept and listed)",
+            )
         if verb == "diff":
             sub.add_argument("--cib", help="compare with this CIB file instead of the live one")
             sub.add_argument("--patch", action="store_true", help="print crm_diff's XML patch")
@@ -271,6 +287,11 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")
     importer.add_argument("--cib", help="read this CIB file instead of the live CIB")
     importer.add_argument("-o", "--output", help="write to this file")
+    importer.add_argument(
+        "--partial",
+        action="store_true",
+        help="write the YAML even if it cannot say every object (those are listed; exit 1)",
+    )
     topology.set_defaults(func=_topology)
 
 

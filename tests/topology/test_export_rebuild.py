@@ -46,6 +46,7 @@ def rendered(topology: model.Topology, path: Path) -> Path:
 def test_every_topology_is_in_the_list() -> None:
     files = {p for p in REPO.glob("**/*.yaml") if "cluster:" in p.read_text()[:2000]}
     files = {p for p in files if ".venv" not in p.parts and "build" not in p.parts}
+    files = {p for p in files if "broken" not in p.parts}  # the invalid-topology corpus
     assert files <= set(TOPOLOGIES) | LAYERS, files - set(TOPOLOGIES) - LAYERS
 
 

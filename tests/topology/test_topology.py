@@ -138,7 +138,7 @@ def test_the_example_is_valid_and_renders_deterministically(lab: object) -> None
     assert len(ids) == len(set(ids))
     assert cib.find(".//clone[@id='worker-clone']/primitive[@id='worker']") is not None
     assert cib.find(".//op[@id='web-monitor-interval-11s']") is not None
-    assert cib.find(".//rsc_order[@id='order-worker-clone-web-optional']") is not None
+    assert cib.find(".//rsc_order[@id='order-worker-clone-web-Optional']") is not None
     level = cib.find(".//op[@id='web-monitor-interval-11s']//nvpair")
     assert level is not None and level.get("name") == "OCF_CHECK_LEVEL"
 
@@ -224,7 +224,8 @@ def test_json_schema_describes_the_whole_model() -> None:
         assert set(entry["properties"]) == names
         assert entry["additionalProperties"] is False
     assert defs["Colocation"]["required"] == ["resource", "with"]
-    assert defs["Order"]["properties"]["kind"]["enum"] == ["Mandatory", "Optional", "Serialize"]
+    kind = defs["Order"]["properties"]["kind"]["anyOf"]
+    assert kind[0]["enum"] == ["Mandatory", "Optional", "Serialize"] and kind[1] == {"type": "null"}
 
 
 def test_simulate_a_node_failure_and_a_failed_monitor() -> None:

@@ -4,6 +4,10 @@ hakit owns what the topology describes: the resources, constraints, fencing topo
 resource/op defaults, tags, ACLs, alerts and the attributes of the nodes it lists.
 Cluster properties are merged: the ones the topology names get its values, the others are left alone
 (Pacemaker maintains some itself, and timing profiles such as the lab's set others).
+
+An object of the live CIB that a topology cannot express (`importer`, `roundtrip`) is kept
+when the topology does not name it, and never rewritten: what import could not say is
+never deleted by applying what it wrote (unless `keep_unexpressed` is off).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 from hakit.ocf import cluster, exits
-from hakit.tools.topology import model
+from hakit.tools.topology import model, roundtrip
 from hakit.tools.topology.render import render
 
 OWNED_SECTIONS = (
@@ -39,14 +43,19 @@ class Change:
     patch: str | None
     transition: list[str] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
+    #: live objects a topology cannot express, kept as they are (with the reason)
+    kept: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return self.patch is None
 
 
-def desired_cib(topology: model.Topology, live: etree._Element) -> etree._Element:
-    """The live CIB with the topology's configuration in place (status kept)."""
+def desired_cib(
+    topology: model.Topology, live: etree._Element, keep: dict[str, str] | None = None
+) -> etree._Element:
+    """The live CIB with the topology's configuration in place (status kept), and the
+    live objects named in `keep` (by `kind id`) carried over."""
     wanted = render(topology)
     result = copy.deepcopy(live)
     config = result.find("configuration")
@@ -55,15 +64,80 @@ def desired_cib(topology: model.Topology, live: etree._Element) -> etree._Elemen
         raise ValueError("a CIB without a configuration section")
     for section in OWNED_SECTIONS:
         old, new = config.find(section), new_config.find(section)
+        position = len(config)
         if old is not None:
+            position = list(config).index(old)
             config.remove(old)
         if new is not None:
-            config.append(copy.deepcopy(new))
+            config.insert(position, _same_as_live(copy.deepcopy(new), old))
         elif section in ("resources", "constraints"):
             etree.SubElement(config, section)
     _merge_properties(config, new_config)
     _merge_nodes(config, new_config)
+    if keep:
+        _carry_over(config, live, keep)
     return result
+
+
+def unexpressed(live: etree._Element) -> dict[str, str]:
+    """The live objects a topology cannot express, by `kind id`, with what it would lose."""
+    from hakit.tools.topology.importer import import_cib
+
+    found = {}
+    for line in import_cib(etree.tostring(live, encoding="unicode")).skipped:
+        key, _, why = line.partition(": ")
+        found[key] = why
+    return found
+
+
+def _carry_over(config: etree._Element, live: etree._Element, keep: dict[str, str]) -> None:
+    """Put the kept live objects back; refuse when the topology names one of them."""
+    taken = {e.get("id") for e in config.iter() if e.get("id")}
+    named = []
+    for section in OWNED_SECTIONS:
+        for element in live.iterfind(f"configuration/{section}/*"):
+            key = f"{element.tag} {element.get('id')}"
+            if key not in keep:
+                continue
+            if any(e.get("id") in taken for e in element.iter() if e.get("id")):
+                named.append(f"{key} ({keep[key]})")
+                continue
+            target = config.find(section)
+            if target is None:
+                target = etree.SubElement(config, section)
+            target.append(copy.deepcopy(element))
+    if named:
+        raise exits.UsageError(
+            "the topology rewrites live objects it cannot express, which would lose what it "
+            f"cannot say: {'; '.join(named)}; leave them out of the file, or pass "
+            "--replace-unexpressed"
+        )
+
+
+def _same_as_live(section: etree._Element, live: etree._Element | None) -> etree._Element:
+    """Objects that say the same as the live ones (ids of nvpairs, operations and rule
+    parts aside, attribute and nvpair order aside) are the live ones, in the live order,
+    so that applying over a cluster built by pcs or crmsh churns nothing."""
+    if live is None:
+        return section
+    existing = {(e.tag, e.get("id")): e for e in live if isinstance(e.tag, str)}
+    order = {key: number for number, key in enumerate(existing)}
+    placed = []
+    for rendered in list(section):
+        section.remove(rendered)
+        key = (rendered.tag, rendered.get("id"))
+        match = existing.get(key)
+        element = rendered
+        if match is not None and _meaning(match) == _meaning(rendered):
+            element = copy.deepcopy(match)
+        placed.append((order.get(key, len(order)), element))
+    for _, kept in sorted(placed, key=lambda pair: pair[0]):  # live order; new ones last
+        section.append(kept)
+    return section
+
+
+def _meaning(element: etree._Element) -> bytes:
+    return etree.tostring(roundtrip.canonical(element, keep_id=True), method="c14n")
 
 
 def _merge_properties(config: etree._Element, new_config: etree._Element) -> None:
@@ -107,12 +181,16 @@ def _merge_nodes(config: etree._Element, new_config: etree._Element) -> None:
 def report(change: Change, *, applied: bool) -> str:
     """What `topology diff` and `apply` print: the counts, one line per object, and the
     transition crm_simulate predicts (or ran)."""
+    kept = [f"  = {line}" for line in change.kept]
+    if kept:
+        kept.insert(0, "kept, as a topology cannot express them (--replace-unexpressed):")
     if change.empty:
-        return "no change"
+        return "\n".join(["no change", *kept])
     added, changed, removed = (sum(ln.startswith(m) for ln in change.summary) for m in "+~-")
     head = f"{'applied' if applied else 'would apply'}: {added} added, {changed} changed, "
     lines = [f"{head}{removed} removed", *(f"  {line}" for line in change.summary)]
-    return "\n".join(lines + [f"  {'' if applied else 'would '}{ln}" for ln in change.transition])
+    lines += [f"  {'' if applied else 'would '}{ln}" for ln in change.transition]
+    return "\n".join(lines + kept)
 
 
 def read_cib(text: str, source: str) -> etree._Element:
@@ -127,16 +205,18 @@ def read_cib(text: str, source: str) -> etree._Element:
     return tree
 
 
-def compute(topology: model.Topology, *, live_file: str | None = None) -> Change:
+def compute(
+    topology: model.Topology, *, live_file: str | None = None, keep_unexpressed: bool = True
+) -> Change:
     """The change against the live CIB (or a CIB file), predicted by crm_simulate."""
     with tempfile.TemporaryDirectory(prefix="hakit-topology-") as workdir:
-        return _compute(topology, Path(workdir), live_file)
+        return _compute(topology, Path(workdir), live_file, keep_unexpressed)
 
 
-def apply(topology: model.Topology) -> Change:
+def apply(topology: model.Topology, *, keep_unexpressed: bool = True) -> Change:
     """Push the change to the live CIB in one patch (nothing when there is none)."""
     with tempfile.TemporaryDirectory(prefix="hakit-topology-") as workdir:
-        change = _compute(topology, Path(workdir), None)
+        change = _compute(topology, Path(workdir), None, keep_unexpressed)
         if change.patch is not None:
             patch_file = Path(workdir) / "patch.xml"
             patch_file.write_text(change.patch)
@@ -144,15 +224,20 @@ def apply(topology: model.Topology) -> Change:
     return change
 
 
-def _compute(topology: model.Topology, workdir: Path, live_file: str | None) -> Change:
+def _compute(
+    topology: model.Topology, workdir: Path, live_file: str | None, keep_unexpressed: bool
+) -> Change:
     if live_file is None:
         live_tree = read_cib(cluster.cib_text(timeout=30), "the live CIB")
     else:
         live_tree = read_cib(Path(live_file).read_text(encoding="utf-8"), live_file)
-    desired = desired_cib(topology, live_tree)
+    keep = unexpressed(live_tree) if keep_unexpressed else {}
+    desired = desired_cib(topology, live_tree, keep)
     (workdir / "live.xml").write_text(_tostring(live_tree))
     (workdir / "desired.xml").write_text(_tostring(desired))
     change = Change(cluster.cib_diff(str(workdir / "live.xml"), str(workdir / "desired.xml")))
+    before = _objects(live_tree)
+    change.kept = [f"{key} ({why})" for key, why in keep.items() if key in before]
     if change.patch is not None:
         change.summary = summarize(live_tree, desired)
         change.transition = cluster.simulate_transition(str(workdir / "desired.xml"))

@@ -3,7 +3,12 @@ way: a value's CIB text, a resource with its template applied, pcs-style ids."""
 
 from __future__ import annotations
 
+import re
+
 from hakit.tools.topology import model
+
+_ID_FIRST_NOT = re.compile("[^a-zA-Z_]")
+_ID_REST_NOT = re.compile("[^a-zA-Z0-9_.-]")
 
 
 def text_value(value: model.Scalar) -> str:
@@ -26,11 +31,21 @@ def effective(resource: model.Resource, topology: model.Topology) -> model.Resou
         ops=resource.ops or template.ops,
         utilization=resource.utilization,
         clone=resource.clone or template.clone,
+        description=resource.description,
     )
 
 
-def clone_id(name: str) -> str:
-    return f"{name}-clone"
+def clone_id(name: str, spec: model.CloneSpec | None = None) -> str:
+    """The clone's id: its own, or pcs's NAME-clone."""
+    return spec.id if spec is not None and spec.id else f"{name}-clone"
+
+
+def sanitize_id(candidate: str) -> str:
+    """pcs's sanitize_id: characters an XML id cannot hold are dropped."""
+    if not candidate:
+        return candidate
+    first = "" if _ID_FIRST_NOT.match(candidate[0]) else candidate[0]
+    return first + _ID_REST_NOT.sub("", candidate[1:])
 
 
 def clone_meta(spec: model.CloneSpec) -> dict[str, model.Scalar]:
@@ -47,5 +62,26 @@ def clone_meta(spec: model.CloneSpec) -> dict[str, model.Scalar]:
 
 
 def set_constraint_id(kind: str, sets: list[model.ResourceSet]) -> str:
-    """pcs's style: colocation_set_A_B_set_C."""
-    return f"{kind}_set_" + "_set_".join("_".join(s.resources) for s in sets)
+    """pcs's create_id: KIND_set_ and the first and last letters of the first three
+    resources (web, db, app → colocation_set_wbdbap)."""
+    names = [name for item in sets for name in item.resources][:3]
+    return f"{kind}_set_" + "".join(name[0] + name[-1] for name in names if name)
+
+
+def recipient_ids(alert: model.Alert) -> list[str]:
+    """pcs's recipient ids: the given one, else the first free of ALERT-recipient,
+    ALERT-recipient-1, ... (given ones reserved first)."""
+    taken = {r.id for r in alert.recipients if r.id}
+    result = []
+    for recipient in alert.recipients:
+        if recipient.id:
+            result.append(recipient.id)
+            continue
+        base, number = f"{alert.name}-recipient", 0
+        candidate = base
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}-{number}"
+        taken.add(candidate)
+        result.append(candidate)
+    return result

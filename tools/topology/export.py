@@ -8,7 +8,13 @@ from collections.abc import Mapping
 
 from hakit.ocf import cluster
 from hakit.tools.topology import model, rules
-from hakit.tools.topology.conventions import clone_meta, effective, text_value
+from hakit.tools.topology.conventions import (
+    clone_meta,
+    effective,
+    recipient_ids,
+    sanitize_id,
+    text_value,
+)
 
 
 class ExportError(ValueError):
@@ -25,6 +31,14 @@ def op_words(op: model.Op) -> list[str]:
     words += [f"role={op.role}"] if op.role else []
     words += [f"on-fail={op.on_fail}"] if op.on_fail else []
     words += [f"OCF_CHECK_LEVEL={op.check_level}"] if op.check_level is not None else []
+    for key, value in (
+        ("start-delay", op.start_delay),
+        ("enabled", op.enabled),
+        ("record-pending", op.record_pending),
+        ("interval-origin", op.interval_origin),
+        ("description", op.description),
+    ):
+        words += [f"{key}={text_value(value)}"] if value is not None else []
     return words
 
 
@@ -57,11 +71,11 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     lines += [[*pcs, *words] for words in _pcs_acls(topology.acls)]
     for alert in topology.alerts:
         words = [*pcs, "alert", "create", f"id={alert.name}", f"path={alert.path}"]
+        words += [f"description={alert.description}"] if alert.description is not None else []
         words += ["options", *pairs(alert.params)] if alert.params else []
         words += ["meta", *pairs(alert.meta)] if alert.meta else []
         lines.append(words)
-        for number, recipient in enumerate(alert.recipients, 1):
-            rid = f"{alert.name}-recipient" + (f"-{number}" if number > 1 else "")
+        for recipient, rid in zip(alert.recipients, recipient_ids(alert), strict=True):
             words = [
                 *pcs,
                 "alert",
@@ -71,6 +85,7 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
                 f"value={recipient.value}",
                 f"id={rid}",
             ]
+            words += [f"description={recipient.description}"] if recipient.description else []
             words += ["options", *pairs(recipient.params)] if recipient.params else []
             words += ["meta", *pairs(recipient.meta)] if recipient.meta else []
             lines.append(words)
@@ -88,12 +103,50 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
 
 def pcs_unexported(topology: model.Topology) -> list[str]:
     """What the pcs script leaves out, each with the reason (the export then exits 1)."""
-    return [
-        f"alert {alert.name}: select {' '.join(alert.select)} (pcs 0.11 cannot set it; "
-        "add it with cibadmin, or apply the topology with hakit)"
+    why = "(pcs 0.11 cannot set it; apply the topology with hakit, or use cibadmin)"
+    left = [
+        f"alert {alert.name}: select {' '.join(alert.select)} {why}"
         for alert in topology.alerts
         if alert.select
     ]
+    owners: list[tuple[str, model.Resource | model.Group | model.FenceDevice]] = [
+        *(("resource", r) for r in topology.resources),
+        *(("group", g) for g in topology.groups),
+        *(("fence device", d) for d in topology.fencing.devices),
+    ]
+    for kind, owner in owners:
+        clone = getattr(owner, "clone", None)
+        left += [f"{kind} {owner.name}: description {why}"] if owner.description else []
+        left += (
+            [f"{kind} {owner.name}: clone description {why}"] if clone and clone.description else []
+        )
+        for op in getattr(owner, "ops", []):
+            left += [f"{kind} {owner.name}: meta of op {op.name} {why}"] if op.meta else []
+    left += [
+        f"fencing level {level.index} ({level.id}): its id {why}"
+        for level in topology.fencing.levels
+        if level.id
+    ]
+    c = topology.constraints
+    set_owners: list[model.ColocationSet | model.OrderSet | model.Ticket] = [
+        *c.colocation_sets,
+        *c.order_sets,
+        *c.tickets,
+    ]
+    for set_owner in set_owners:
+        for item in set_owner.sets:
+            given = {
+                "id": item.id,
+                "ordering": item.ordering,
+                "kind": item.kind,
+                "score": item.score,
+            }
+            left += [
+                f"resource set {' '.join(item.resources)}: {key} {why}"
+                for key, value in given.items()
+                if value is not None
+            ]
+    return left
 
 
 def _node_entries(topology: model.Topology, cib_file: str) -> str:
@@ -163,6 +216,23 @@ def _pcs_bundles(topology: model.Topology) -> list[list[str]]:
     return lines
 
 
+def _location_words(loc: model.Location) -> list[str]:
+    """After `constraint location`: prefers, add (an id or resource-discovery) or rule."""
+    subject = loc.resource or f"regexp%{loc.resource_pattern}"
+    discovery = [f"resource-discovery={loc.resource_discovery}"] if loc.resource_discovery else []
+    if loc.rule is not None:
+        words = [subject, "rule", *([f"constraint-id={loc.id}"] if loc.id else []), *discovery]
+        words += [f"role={loc.role}"] if loc.role else []
+        score = f"score-attribute={loc.score_attribute}" if loc.score_attribute else None
+        return [*words, score or f"score={loc.score}", *_rule_words(loc.rule)]
+    if loc.id or discovery:
+        default = sanitize_id(
+            f"location-{loc.resource or loc.resource_pattern}-{loc.node}-{loc.score}"
+        )
+        return ["add", loc.id or default, subject, loc.node or "", loc.score, *discovery]
+    return [subject, "prefers", f"{loc.node}={loc.score}"]
+
+
 def _rule_words(text: str) -> list[str]:
     """A rule as pcs's argument words (parentheses are words of their own)."""
     return rules.to_text(rules.parse(text)).replace("(", "( ").replace(")", " )").split()
@@ -192,22 +262,36 @@ def _pcs_set_constraints(c: model.Constraints) -> list[list[str]]:
                 *_set_words(colocation.sets),
                 "setoptions",
                 f"score={colocation.score}",
+                *([f"id={colocation.id}"] if colocation.id else []),
             ]
         )
     for order in c.order_sets:
-        words = ["constraint", "order", *_set_words(order.sets), "setoptions", f"kind={order.kind}"]
-        words += (
-            [f"symmetrical={text_value(order.symmetrical)}"]
-            if order.symmetrical is not None
-            else []
-        )
-        lines.append(words)
+        options = [
+            f"{key}={text_value(value)}"
+            for key, value in (
+                ("kind", order.kind),
+                ("symmetrical", order.symmetrical),
+                ("id", order.id),
+            )
+            if value is not None
+        ]
+        setoptions = ["setoptions", *options] if options else []
+        lines.append(["constraint", "order", *_set_words(order.sets), *setoptions])
     for ticket in c.tickets:
         policy = [f"loss-policy={ticket.loss_policy}"] if ticket.loss_policy else []
         if ticket.resource:
             role = [ticket.role] if ticket.role else []
             lines.append(
-                ["constraint", "ticket", "add", ticket.ticket, *role, ticket.resource, *policy]
+                [
+                    "constraint",
+                    "ticket",
+                    "add",
+                    ticket.ticket,
+                    *role,
+                    ticket.resource,
+                    *policy,
+                    *([f"id={ticket.id}"] if ticket.id else []),
+                ]
             )
         else:
             lines.append(
@@ -218,6 +302,7 @@ def _pcs_set_constraints(c: model.Constraints) -> list[list[str]]:
                     "setoptions",
                     f"ticket={ticket.ticket}",
                     *policy,
+                    *([f"id={ticket.id}"] if ticket.id else []),
                 ]
             )
     return lines
@@ -279,11 +364,15 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
             words += ["op", *op_words(op)]
         words += ["meta", *pairs(full.meta)] if full.meta else []
         words += ["bundle", bundled[full.name]] if full.name in bundled else []
-        if full.clone and full.name not in grouped:
+        if full.clone and full.name not in grouped and not full.clone.id:
             # pcs 0.11: clone options follow the keyword directly ("meta" would be the primitive's)
             words += ["promotable" if full.clone.promotable else "clone"]
             words += pairs(clone_meta(full.clone))
         lines.append(words)
+        if full.clone and full.name not in grouped and full.clone.id:
+            kind = "promotable" if full.clone.promotable else "clone"
+            clone_words = [full.clone.id, *pairs(clone_meta(full.clone))]
+            lines.append([*pcs, "resource", kind, full.name, *clone_words])
         if full.utilization:
             lines.append([*pcs, "resource", "utilization", full.name, *pairs(full.utilization)])
     for group in topology.groups:
@@ -292,7 +381,10 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
             lines.append([*pcs, "resource", "meta", group.name, *pairs(group.meta)])
         if group.clone:
             kind = "promotable" if group.clone.promotable else "clone"
-            lines.append([*pcs, "resource", kind, group.name, *pairs(clone_meta(group.clone))])
+            custom = [group.clone.id] if group.clone.id else []
+            lines.append(
+                [*pcs, "resource", kind, group.name, *custom, *pairs(clone_meta(group.clone))]
+            )
     return lines
 
 
@@ -300,47 +392,27 @@ def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]
     lines: list[list[str]] = []
     c = topology.constraints
     for loc in c.locations:
-        if loc.rule is not None:
-            role = [f"role={loc.role}"] if loc.role else []
-            lines.append(
-                [
-                    *pcs,
-                    "constraint",
-                    "location",
-                    loc.resource,
-                    "rule",
-                    *role,
-                    f"score={loc.score}",
-                    *_rule_words(loc.rule),
-                ]
-            )
-            continue
-        lines.append(
-            [*pcs, "constraint", "location", loc.resource, "prefers", f"{loc.node}={loc.score}"]
-        )
+        lines.append([*pcs, "constraint", "location", *_location_words(loc)])
     for col in c.colocations:
-        lines.append(
-            [
-                *pcs,
-                "constraint",
-                "colocation",
-                "add",
-                *([col.role] if col.role else []),
-                col.resource,
-                "with",
-                *([col.with_role] if col.with_role else []),
-                col.with_,
-                col.score,
-            ]
-        )
+        words = [*pcs, "constraint", "colocation", "add"]
+        words += [*([col.role] if col.role else []), col.resource, "with"]
+        words += [*([col.with_role] if col.with_role else []), col.with_, col.score]
+        words += [f"node-attribute={col.node_attribute}"] if col.node_attribute else []
+        words += [f"id={col.id}"] if col.id else []
+        lines.append(words)
     for order in c.orders:
         words = [*pcs, "constraint", "order"]
         words += [order.first_action] if order.first_action else []
         words += [order.first, "then"]
         words += [order.then_action] if order.then_action else []
-        words += [order.then, f"kind={order.kind}"]
-        if order.symmetrical is not None:
-            words.append(f"symmetrical={text_value(order.symmetrical)}")
+        words += [order.then]
+        for key, value in (
+            ("kind", order.kind),
+            ("symmetrical", order.symmetrical),
+            ("require-all", order.require_all),
+            ("id", order.id),
+        ):
+            words += [f"{key}={text_value(value)}"] if value is not None else []
         lines.append(words)
     for level in topology.fencing.levels:
         target = level.target or (

@@ -12,6 +12,7 @@ from hakit.tools.topology.export import ExportError, op_words, pairs
 
 def crm_script(topology: model.Topology) -> str:
     """A `crm configure load update -` script for the same configuration."""
+    refuse_unwritten(topology)
     out: list[str] = []
 
     def nv(values: dict[str, model.Scalar]) -> str:
@@ -38,7 +39,8 @@ def crm_script(topology: model.Topology) -> str:
         if full.clone and full.name not in grouped:
             meta = clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable else {})
             out.append(
-                f"clone {clone_id(full.name)} {full.name}" + (f" meta {nv(meta)}" if meta else "")
+                f"clone {clone_id(full.name, full.clone)} {full.name}"
+                + (f" meta {nv(meta)}" if meta else "")
             )
     for group in topology.groups:
         out.append(
@@ -46,7 +48,7 @@ def crm_script(topology: model.Topology) -> str:
             + (f" meta {nv(group.meta)}" if group.meta else "")
         )
         if group.clone:
-            out.append(f"clone {clone_id(group.name)} {group.name}")
+            out.append(f"clone {clone_id(group.name, group.clone)} {group.name}")
     out += _crm_constraints(topology.constraints)
     out += _crm_bundles_tags_acls(topology)
     if topology.defaults.resource_sets or topology.defaults.operation_sets:
@@ -72,6 +74,59 @@ def crm_script(topology: model.Topology) -> str:
     return "\n".join(out) + "\n"
 
 
+def refuse_unwritten(topology: model.Topology) -> None:
+    """ExportError naming what this crmsh export does not write (the pcs export does)."""
+    c = topology.constraints
+    found = [
+        *(
+            f"location {x.resource_pattern}: resource_pattern"
+            for x in c.locations
+            if x.resource_pattern
+        ),
+        *(f"location {x.resource}: score_attribute" for x in c.locations if x.score_attribute),
+        *(
+            f"location {x.resource}: resource_discovery"
+            for x in c.locations
+            if x.resource_discovery
+        ),
+        *(f"colocation {x.resource}: node_attribute" for x in c.colocations if x.node_attribute),
+        *(
+            f"order {x.first} then {x.then}: require_all"
+            for x in c.orders
+            if x.require_all is not None
+        ),
+        *(
+            f"{kind} set {' '.join(s.resources)}: ordering, kind or score"
+            for kind, owners in (("colocation", c.colocation_sets), ("order", c.order_sets))
+            for owner in owners
+            for s in owner.sets
+            if s.ordering or s.kind or s.score
+        ),
+    ]
+    things: list[model.Resource | model.Group | model.FenceDevice | model.Alert] = [
+        *topology.resources,
+        *topology.groups,
+        *topology.fencing.devices,
+        *topology.alerts,
+    ]
+    found += [f"{x.name}: description" for x in things if x.description]
+    with_ops: list[model.Resource | model.FenceDevice] = [
+        *topology.resources,
+        *topology.fencing.devices,
+    ]
+    ops = [(r.name, op) for r in with_ops for op in r.ops]
+    found += [
+        f"{name}: op {op.name} meta or extra attributes" for name, op in ops if _op_extras(op)
+    ]
+    if found:
+        raise ExportError(f"the crm export does not write {'; '.join(found)}: use the pcs export")
+
+
+def _op_extras(op: model.Op) -> bool:
+    extras = (op.start_delay, op.enabled, op.record_pending, op.interval_origin, op.description)
+    return bool(op.meta) or any(value is not None for value in extras)
+
+
 def _crm_constraints(c: model.Constraints) -> list[str]:
     out = []
     for loc in c.locations:
@@ -93,9 +148,9 @@ def _crm_constraints(c: model.Constraints) -> list[str]:
         sym = (
             f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
         )
+        kind = order.kind or "Mandatory"
         out.append(
-            f"order order-{order.first}-{order.then}-{order.kind.lower()} {order.kind}: "
-            f"{first} {then}{sym}"
+            f"order order-{order.first}-{order.then}-{kind.lower()} {kind}: {first} {then}{sym}"
         )
     return out + _crm_rules_and_sets(c)
 
@@ -152,7 +207,8 @@ def _crm_rules_and_sets(c: model.Constraints) -> list[str]:
         sym = (
             f" symmetrical={text_value(order.symmetrical)}" if order.symmetrical is not None else ""
         )
-        out.append(f"order order_set-{number} {order.kind}: {_crm_sets(order.sets, 'order')}{sym}")
+        kind = order.kind or "Mandatory"
+        out.append(f"order order_set-{number} {kind}: {_crm_sets(order.sets, 'order')}{sym}")
     for number, ticket in enumerate(c.tickets):
         what = (
             (f"{ticket.resource}:{ticket.role}" if ticket.role else ticket.resource)

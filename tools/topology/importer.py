@@ -1,7 +1,8 @@
 """CIB → topology: an existing cluster's configuration as hakit YAML.
 
-What the model cannot say (rsc-pattern locations, score-attribute rules, clones not
-named <resource>-clone, ...) is listed in `skipped` rather than dropped silently.
+Lossless or said: the imported topology is rendered back and compared object by object
+with the CIB (`roundtrip`); whatever it cannot say is listed in `skipped`. Ids that
+pcs would generate anyway are left out of the YAML; others are kept.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 import yaml
 from lxml import etree
 
-from hakit.tools.topology import model, rules
+from hakit.tools.topology import model, roundtrip, rules
 from hakit.tools.topology.apply import read_cib
+from hakit.tools.topology.render import render
 
 PACEMAKER_PROPERTIES = {
     "dc-version",
@@ -26,8 +28,19 @@ PACEMAKER_PROPERTIES = {
 
 @dataclass
 class Imported:
+    """The topology, and every object of the CIB it does not say exactly."""
+
     topology: model.Topology
     skipped: list[str] = field(default_factory=list)
+
+    @property
+    def lossless(self) -> bool:
+        return not self.skipped
+
+
+def _flag(element: etree._Element, key: str) -> bool | None:
+    value = element.get(key)
+    return None if value is None else value.lower() in ("true", "yes", "on", "1", "y")
 
 
 def _nv(element: etree._Element | None, tag: str) -> dict[str, model.Scalar]:
@@ -43,15 +56,20 @@ def _ops(element: etree._Element) -> list[model.Op]:
     ops = []
     for op in element.iterfind("operations/op"):
         level = _nv(op, "instance_attributes").get("OCF_CHECK_LEVEL")
-        role = op.get("role")
         ops.append(
             model.Op(
                 name=op.get("name", ""),
                 interval=op.get("interval", "0s"),
                 timeout=op.get("timeout"),
-                check_level=int(level) if level is not None else None,
-                role=role if role in ("Promoted", "Unpromoted", "Started", "Stopped") else None,  # type: ignore[arg-type]
+                check_level=int(str(level)) if str(level or "").isdigit() else None,
+                role=op.get("role"),  # type: ignore[arg-type]
                 on_fail=op.get("on-fail"),
+                start_delay=op.get("start-delay"),
+                enabled=_flag(op, "enabled"),
+                record_pending=_flag(op, "record-pending"),
+                interval_origin=op.get("interval-origin"),
+                description=op.get("description"),
+                meta=_nv(op, "meta_attributes"),
             )
         )
     return ops
@@ -62,23 +80,65 @@ def _agent(element: etree._Element) -> str:
     return ":".join(p for p in parts if p)
 
 
-def _clone_spec(clone: etree._Element) -> model.CloneSpec:
+def _clone_spec(clone: etree._Element, inner_id: str) -> model.CloneSpec:
     meta = _nv(clone, "meta_attributes")
     spec = model.CloneSpec(promotable=str(meta.pop("promotable", "false")) == "true")
+    spec.description = clone.get("description")
+    if clone.get("id") != f"{inner_id}-clone":
+        spec.id = clone.get("id")
     for key, attr in (
         ("clone-max", "max"),
         ("clone-node-max", "node_max"),
         ("promoted-max", "promoted_max"),
     ):
-        if key in meta:
+        if key in meta and str(meta[key]).lstrip("-").isdigit():
             setattr(spec, attr, int(str(meta.pop(key))))
     spec.meta = meta
     return spec
 
 
 def import_cib(xml: str | bytes) -> Imported:
-    """The topology a CIB describes (configuration section only)."""
+    """The topology a CIB describes (configuration section only), checked against it."""
     root = read_cib(xml if isinstance(xml, str) else xml.decode("utf-8", "replace"), "input")
+    imported = _read(root)
+    said = {line.split(":", 1)[0] for line in imported.skipped}
+    first = [ln for ln in roundtrip.losses(root, render(imported.topology)) if _key(ln) not in said]
+    left_out = _leave_out_constraints(imported.topology, {_key(line) for line in first})
+    _drop_generated_ids(imported.topology, root)
+    said |= left_out
+    imported.skipped += [line for line in first if _key(line) in left_out]
+    imported.skipped += [
+        line for line in roundtrip.losses(root, render(imported.topology)) if _key(line) not in said
+    ]
+    return imported
+
+
+def _key(line: str) -> str:
+    return line.split(":", 1)[0]
+
+
+def _leave_out_constraints(topology: model.Topology, lost: set[str]) -> set[str]:
+    """Constraints the topology would say otherwise are left out of it (diff and apply
+    keep them as they are); their keys."""
+    c = topology.constraints
+    left_out = set()
+    for tag, items in (
+        ("rsc_location", c.locations),
+        ("rsc_colocation", c.colocations),
+        ("rsc_order", c.orders),
+        ("rsc_colocation", c.colocation_sets),
+        ("rsc_order", c.order_sets),
+        ("rsc_ticket", c.tickets),
+    ):
+        for item in list(items):
+            key = f"{tag} {getattr(item, 'id', None)}"
+            if key in lost:
+                items.remove(item)  # type: ignore[arg-type]
+                left_out.add(key)
+    return left_out
+
+
+def _read(root: etree._Element) -> Imported:
     config = root.find("configuration")
     assert config is not None  # noqa: S101 — read_cib checked
     skipped: list[str] = []
@@ -95,7 +155,7 @@ def import_cib(xml: str | bytes) -> Imported:
             model.Node(
                 name=node.get("uname", ""),
                 attributes=_nv(node, "instance_attributes"),
-                utilization={k: int(str(v)) for k, v in _nv(node, "utilization").items()},
+                utilization=_numbers(_nv(node, "utilization")),
             )
         )
     for child in config.iterfind("resources/*"):
@@ -105,6 +165,7 @@ def import_cib(xml: str | bytes) -> Imported:
         attribute = level.get("target-attribute")
         topology.fencing.levels.append(
             model.FenceLevel(
+                id=level.get("id"),
                 index=int(level.get("index", "1")),
                 devices=level.get("devices", "").split(","),
                 target=level.get("target"),
@@ -112,7 +173,7 @@ def import_cib(xml: str | bytes) -> Imported:
                 target_attribute=f"{attribute}={level.get('target-value')}" if attribute else None,
             )
         )
-    _import_defaults(topology.defaults, config)
+    _import_defaults(topology.defaults, config, skipped)
     for tag in config.iterfind("tags/tag"):
         topology.tags.append(
             model.Tag(name=tag.get("id", ""), resources=[r.get("id", "") for r in tag])
@@ -124,6 +185,7 @@ def import_cib(xml: str | bytes) -> Imported:
             model.Alert(
                 name=alert.get("id", ""),
                 path=alert.get("path", ""),
+                description=alert.get("description"),
                 params=_nv(alert, "instance_attributes"),
                 meta=_nv(alert, "meta_attributes"),
                 select=[c.tag.removeprefix("select_") for c in select]  # type: ignore[misc]
@@ -131,6 +193,8 @@ def import_cib(xml: str | bytes) -> Imported:
                 else [],
                 recipients=[
                     model.Recipient(
+                        id=r.get("id"),
+                        description=r.get("description"),
                         value=r.get("value", ""),
                         params=_nv(r, "instance_attributes"),
                         meta=_nv(r, "meta_attributes"),
@@ -142,7 +206,7 @@ def import_cib(xml: str | bytes) -> Imported:
     return Imported(topology, skipped)
 
 
-def _import_defaults(defaults: model.Defaults, config: etree._Element) -> None:
+def _import_defaults(defaults: model.Defaults, config: etree._Element, skipped: list[str]) -> None:
     """The first plain meta_attributes is the plain set; scored or ruled ones are sets."""
     for tag, plain, sets in (
         ("rsc_defaults", defaults.resources, defaults.resource_sets),
@@ -153,15 +217,18 @@ def _import_defaults(defaults: model.Defaults, config: etree._Element) -> None:
                 str(p.get("name")): str(p.get("value", "")) for p in element.iterfind("nvpair")
             }
             rule, score = element.find("rule"), element.get("score")
-            if rule is None and score is None and not plain:
+            plain_id = element.get("id") == f"{tag}-meta_attributes"
+            if rule is None and score is None and plain_id and not plain:
                 plain.update(values)
+                continue
+            try:
+                text = rules.to_text(rules.from_element(rule)) if rule is not None else None
+            except ValueError as error:
+                skipped.append(f"meta_attributes {element.get('id')}: its rule ({error})")
                 continue
             sets.append(
                 model.DefaultSet(
-                    name=element.get("id", ""),
-                    meta=dict(values),
-                    rule=rules.to_text(rules.from_element(rule)) if rule is not None else None,
-                    score=int(score) if score is not None and score.lstrip("-").isdigit() else None,
+                    name=element.get("id", ""), meta=dict(values), rule=text, score=score
                 )
             )
 
@@ -204,6 +271,7 @@ def _import_resource(
             model.FenceDevice(
                 name=rid,
                 agent=element.get("type", ""),
+                description=element.get("description"),
                 params=_nv(element, "instance_attributes"),
                 meta=_nv(element, "meta_attributes"),
                 ops=_ops(element),
@@ -217,8 +285,9 @@ def _import_resource(
                 params=_nv(element, "instance_attributes"),
                 meta=_nv(element, "meta_attributes"),
                 ops=_ops(element),
-                utilization={k: int(str(v)) for k, v in _nv(element, "utilization").items()},
+                utilization=_numbers(_nv(element, "utilization")),
                 clone=clone,
+                description=element.get("description"),
             )
         )
     elif element.tag == "group":
@@ -226,16 +295,23 @@ def _import_resource(
         for primitive in element.iterfind("primitive"):
             _import_resource(topology, primitive, skipped)
         meta = _nv(element, "meta_attributes")
-        topology.groups.append(model.Group(name=rid, members=members, meta=meta, clone=clone))
+        topology.groups.append(
+            model.Group(
+                name=rid,
+                members=members,
+                meta=meta,
+                clone=clone,
+                description=element.get("description"),
+            )
+        )
     elif element.tag == "clone":
-        spec = _clone_spec(element)
         inner = element.find("primitive")
         if inner is None:
             inner = element.find("group")
-        if inner is not None and element.get("id") == f"{inner.get('id')}-clone":
-            _import_resource(topology, inner, skipped, spec)
+        if inner is not None:
+            _import_resource(topology, inner, skipped, _clone_spec(element, inner.get("id", "")))
         else:
-            skipped.append(f"clone {rid}: only clones named <resource>-clone are imported")
+            skipped.append(f"clone {rid}: nothing inside")
     elif element.tag == "bundle":
         _import_bundle(topology, element, skipped)
     else:
@@ -294,89 +370,104 @@ def _import_constraints(
 ) -> None:
     c = topology.constraints
     for element in config.iterfind("constraints/*"):
-        cid = element.get("id", "")
-        if (
-            element.tag == "rsc_location"
-            and element.get("rsc")
-            and element.find("rule") is not None
-        ):
-            _import_location_rules(c, element, skipped)
-        elif element.find("resource_set") is not None:
+        cid = element.get("id")
+        if element.find("resource_set") is not None:
             _import_set_constraint(c, element, skipped)
+        elif element.tag == "rsc_location":
+            _import_location(c, element, skipped)
         elif element.tag == "rsc_ticket":
             c.tickets.append(
                 model.Ticket(
+                    id=cid,
                     ticket=element.get("ticket", ""),
                     resource=element.get("rsc"),
                     role=element.get("rsc-role"),  # type: ignore[arg-type]
                     loss_policy=element.get("loss-policy"),  # type: ignore[arg-type]
                 )
             )
-        elif element.tag == "rsc_location" and element.get("node"):
-            c.locations.append(
-                model.Location(
-                    resource=element.get("rsc", ""),
-                    node=element.get("node", ""),
-                    score=element.get("score", "INFINITY"),
-                    role=element.get("role"),  # type: ignore[arg-type]
-                )
-            )
         elif element.tag == "rsc_colocation":
             c.colocations.append(
                 model.Colocation(
+                    id=cid,
                     resource=element.get("rsc", ""),
                     with_=element.get("with-rsc", ""),
                     score=element.get("score", "INFINITY"),
                     role=element.get("rsc-role"),  # type: ignore[arg-type]
                     with_role=element.get("with-rsc-role"),  # type: ignore[arg-type]
+                    node_attribute=element.get("node-attribute"),
                 )
             )
         elif element.tag == "rsc_order":
-            symmetrical = element.get("symmetrical")
             c.orders.append(
                 model.Order(
+                    id=cid,
                     first=element.get("first", ""),
                     then=element.get("then", ""),
-                    kind=element.get("kind", "Mandatory"),  # type: ignore[arg-type]
+                    kind=element.get("kind"),  # type: ignore[arg-type]
                     first_action=element.get("first-action"),  # type: ignore[arg-type]
                     then_action=element.get("then-action"),  # type: ignore[arg-type]
-                    symmetrical=None if symmetrical is None else symmetrical == "true",
+                    symmetrical=_flag(element, "symmetrical"),
+                    require_all=_flag(element, "require-all"),
                 )
             )
         else:
             skipped.append(f"{element.tag} {cid}: not in the topology model yet")
 
 
-def _import_location_rules(
-    c: model.Constraints, element: etree._Element, skipped: list[str]
-) -> None:
-    """One location per rule (a location's rules are alternatives, like separate ones)."""
-    for rule in element.iterfind("rule"):
-        if rule.get("score-attribute") or rule.get("score") is None:
-            skipped.append(f"rsc_location {element.get('id')}: a rule without a plain score")
-            continue
+def _import_location(c: model.Constraints, element: etree._Element, skipped: list[str]) -> None:
+    """A location for a node, or with one rule."""
+    found = element.findall("rule")
+    if len(found) > 1:
+        skipped.append(
+            f"rsc_location {element.get('id')}: {len(found)} rules in one constraint (a "
+            "topology location has one; kept as it is by diff and apply)"
+        )
+        return
+    try:
+        text = rules.to_text(rules.from_element(found[0])) if found else None
+    except ValueError as error:
+        skipped.append(f"rsc_location {element.get('id')}: its rule ({error})")
+        return
+    common = {
+        "resource": element.get("rsc"),
+        "resource_pattern": element.get("rsc-pattern"),
+        "resource_discovery": element.get("resource-discovery"),
+    }
+    if not found:
         c.locations.append(
             model.Location(
-                resource=element.get("rsc", ""),
-                rule=rules.to_text(rules.from_element(rule)),
+                id=element.get("id"),
+                node=element.get("node", ""),
+                score=element.get("score", "INFINITY"),
+                role=element.get("role"),  # type: ignore[arg-type]
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    for rule in found:
+        c.locations.append(
+            model.Location(
+                id=element.get("id"),
+                rule=text,
                 score=rule.get("score", "INFINITY"),
+                score_attribute=rule.get("score-attribute"),
                 role=rule.get("role"),  # type: ignore[arg-type]
+                **common,  # type: ignore[arg-type]
             )
         )
 
 
 def _resource_sets(element: etree._Element) -> list[model.ResourceSet]:
-    def flag(item: etree._Element, key: str) -> bool | None:
-        value = item.get(key)
-        return None if value is None else value == "true"
-
     return [
         model.ResourceSet(
+            id=item.get("id"),
             resources=[r.get("id", "") for r in item.iterfind("resource_ref")],
-            sequential=flag(item, "sequential"),
-            require_all=flag(item, "require-all"),
+            sequential=_flag(item, "sequential"),
+            require_all=_flag(item, "require-all"),
+            ordering=item.get("ordering"),  # type: ignore[arg-type]
             role=item.get("role"),  # type: ignore[arg-type]
             action=item.get("action"),  # type: ignore[arg-type]
+            kind=item.get("kind"),  # type: ignore[arg-type]
+            score=item.get("score"),
         )
         for item in element.iterfind("resource_set")
     ]
@@ -385,30 +476,80 @@ def _resource_sets(element: etree._Element) -> list[model.ResourceSet]:
 def _import_set_constraint(
     c: model.Constraints, element: etree._Element, skipped: list[str]
 ) -> None:
-    sets = _resource_sets(element)
+    sets, cid = _resource_sets(element), element.get("id")
     if element.tag == "rsc_colocation":
         score = element.get("score", "INFINITY")
-        c.colocation_sets.append(model.ColocationSet(sets=sets, score=score))
+        c.colocation_sets.append(model.ColocationSet(id=cid, sets=sets, score=score))
     elif element.tag == "rsc_order":
-        symmetrical = element.get("symmetrical")
         c.order_sets.append(
             model.OrderSet(
+                id=cid,
                 sets=sets,
-                kind=element.get("kind", "Mandatory"),  # type: ignore[arg-type]
-                symmetrical=None if symmetrical is None else symmetrical == "true",
+                kind=element.get("kind"),  # type: ignore[arg-type]
+                symmetrical=_flag(element, "symmetrical"),
             )
         )
     elif element.tag == "rsc_ticket":
-        policy = element.get("loss-policy")
         c.tickets.append(
             model.Ticket(
+                id=cid,
                 ticket=element.get("ticket", ""),
                 sets=sets,
-                loss_policy=policy,  # type: ignore[arg-type]
+                loss_policy=element.get("loss-policy"),  # type: ignore[arg-type]
             )
         )
     else:
-        skipped.append(f"{element.tag} {element.get('id')}: resource sets here are not supported")
+        skipped.append(f"{element.tag} {cid}: resource sets here are not supported")
+
+
+def _numbers(values: dict[str, model.Scalar]) -> dict[str, int]:
+    """Utilization as integers (a value that is not one stays for `roundtrip` to name)."""
+    return {k: int(str(v)) for k, v in values.items() if str(v).lstrip("-").isdigit()}
+
+
+def _identified(topology: model.Topology) -> list[tuple[str, list[object]]]:
+    """Per CIB object (`kind id`): the model objects whose ids it holds."""
+    c = topology.constraints
+    found: list[tuple[str, list[object]]] = []
+    for tag, items in (
+        ("rsc_location", c.locations),
+        ("rsc_colocation", c.colocations),
+        ("rsc_order", c.orders),
+        ("rsc_colocation", c.colocation_sets),
+        ("rsc_order", c.order_sets),
+        ("rsc_ticket", c.tickets),
+        ("fencing-level", topology.fencing.levels),
+    ):
+        for item in items:
+            if item.id:
+                found.append((f"{tag} {item.id}", [item, *getattr(item, "sets", [])]))
+    for alert in topology.alerts:
+        found.append((f"alert {alert.name}", list(alert.recipients)))
+    return found
+
+
+def _drop_generated_ids(topology: model.Topology, original: etree._Element) -> None:
+    """Leave out the ids render generates the same way; an object whose ids then come
+    out differently (pcs's -1, -2 suffixes can shift) keeps them."""
+    owners = _identified(topology)
+    given = [(key, [(item, getattr(item, "id", None)) for item in items]) for key, items in owners]
+    before = set(roundtrip.losses(original, render(topology)))
+    for _, items in given:
+        for item, _ in items:
+            item.id = None  # type: ignore[attr-defined]
+    for _ in range(4):
+        lost = {line.split(":", 1)[0] for line in roundtrip.losses(original, render(topology))}
+        lost -= {line.split(":", 1)[0] for line in before}
+        if not lost:
+            return
+        for key, items in given:
+            if key in lost:  # the object's own id first, then those inside it
+                dropped = [(item, value) for item, value in items if item.id != value]  # type: ignore[attr-defined]
+                for item, value in dropped[:1] if dropped[0][0] is items[0][0] else dropped:
+                    item.id = value  # type: ignore[attr-defined]
+    for _, items in given:
+        for item, value in items:
+            item.id = value  # type: ignore[attr-defined]
 
 
 def to_yaml(topology: model.Topology) -> str:

@@ -14,6 +14,7 @@ from typing import Literal
 Scalar = str | int | float | bool
 Role = Literal["Promoted", "Unpromoted", "Started", "Stopped"]
 Action = Literal["start", "stop", "promote", "demote"]
+Kind = Literal["Mandatory", "Optional", "Serialize"]
 
 
 def doc(text: str) -> dict[str, str]:
@@ -31,6 +32,12 @@ class Op:
     check_level: int | None = field(default=None, metadata=doc("OCF_CHECK_LEVEL: 0, 10, 20"))
     role: Role | None = field(default=None, metadata=doc("run only in this role"))
     on_fail: str | None = field(default=None, metadata=doc("ignore, block, stop, restart, fence"))
+    start_delay: str | None = field(default=None, metadata=doc("wait this long before it"))
+    enabled: bool | None = field(default=None, metadata=doc("false: never run it"))
+    record_pending: bool | None = field(default=None, metadata=doc("record it as pending"))
+    interval_origin: str | None = field(default=None, metadata=doc("when recurring runs start"))
+    description: str | None = field(default=None, metadata=doc("free text"))
+    meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("op meta attributes"))
 
 
 @dataclass
@@ -42,6 +49,8 @@ class CloneSpec:
     node_max: int | None = field(default=None, metadata=doc("clone-node-max: per node"))
     promoted_max: int | None = field(default=None, metadata=doc("promoted-max"))
     meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("clone meta attributes"))
+    id: str | None = field(default=None, metadata=doc("the clone's id; default NAME-clone"))
+    description: str | None = field(default=None, metadata=doc("free text"))
 
 
 @dataclass
@@ -67,6 +76,7 @@ class Resource:
     ops: list[Op] = field(default_factory=list, metadata=doc("operations"))
     utilization: dict[str, int] = field(default_factory=dict, metadata=doc("e.g. cpu: 2"))
     clone: CloneSpec | None = field(default=None, metadata=doc("run it as a clone"))
+    description: str | None = field(default=None, metadata=doc("free text"))
 
 
 @dataclass
@@ -77,6 +87,7 @@ class Group:
     members: list[str] = field(metadata=doc("resource names, in start order"))
     meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("meta attributes"))
     clone: CloneSpec | None = field(default=None, metadata=doc("run the group as a clone"))
+    description: str | None = field(default=None, metadata=doc("free text"))
 
 
 @dataclass
@@ -88,6 +99,7 @@ class FenceDevice:
     params: dict[str, Scalar] = field(default_factory=dict, metadata=doc("agent parameters"))
     meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("meta attributes"))
     ops: list[Op] = field(default_factory=list, metadata=doc("operations"))
+    description: str | None = field(default=None, metadata=doc("free text"))
 
 
 @dataclass
@@ -99,6 +111,7 @@ class FenceLevel:
     target: str | None = field(default=None, metadata=doc("a node name"))
     target_pattern: str | None = field(default=None, metadata=doc("a regular expression"))
     target_attribute: str | None = field(default=None, metadata=doc("name=value"))
+    id: str | None = field(default=None, metadata=doc("default as pcs: fl-TARGET-INDEX"))
 
 
 @dataclass
@@ -122,13 +135,25 @@ class Node:
 class Location:
     """Prefer (positive score) or avoid (negative) a node, or the nodes a rule matches."""
 
-    resource: str = field(metadata=doc("resource, group, clone, bundle or tag name"))
+    resource: str | None = field(
+        default=None, metadata=doc("resource, group, clone, bundle or tag name")
+    )
+    resource_pattern: str | None = field(
+        default=None, metadata=doc("instead of resource: a regular expression over resource ids")
+    )
     node: str | None = field(default=None, metadata=doc("node name (or give a rule)"))
     rule: str | None = field(
         default=None, metadata=doc("pcs rule syntax, e.g. `defined pingd and #uname ne n3`")
     )
     score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
+    score_attribute: str | None = field(
+        default=None, metadata=doc("with a rule: the node attribute that gives the score")
+    )
     role: Role | None = field(default=None, metadata=doc("only for this role"))
+    resource_discovery: Literal["always", "never", "exclusive"] | None = field(
+        default=None, metadata=doc("probe the resource on the node: always, never, exclusive")
+    )
+    id: str | None = field(default=None, metadata=doc("the constraint id; default as pcs"))
 
 
 @dataclass
@@ -140,6 +165,10 @@ class Colocation:
     score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
     role: Role | None = field(default=None, metadata=doc("the dependent's role"))
     with_role: Role | None = field(default=None, metadata=doc("the followed resource's role"))
+    node_attribute: str | None = field(
+        default=None, metadata=doc("colocate on nodes with the same value of it; default #uname")
+    )
+    id: str | None = field(default=None, metadata=doc("the constraint id; default as pcs"))
 
 
 @dataclass
@@ -148,12 +177,16 @@ class Order:
 
     first: str = field(metadata=doc("resource started first"))
     then: str = field(metadata=doc("resource started after it"))
-    kind: Literal["Mandatory", "Optional", "Serialize"] = field(
-        default="Mandatory", metadata=doc("Mandatory, Optional or Serialize")
+    kind: Kind | None = field(
+        default=None, metadata=doc("Mandatory (the default), Optional or Serialize")
     )
     first_action: Action | None = field(default=None, metadata=doc("default start"))
     then_action: Action | None = field(default=None, metadata=doc("default: first's action"))
     symmetrical: bool | None = field(default=None, metadata=doc("stop in reverse order"))
+    require_all: bool | None = field(
+        default=None, metadata=doc("false: `then` may start once any instance of a clone has")
+    )
+    id: str | None = field(default=None, metadata=doc("the constraint id; default as pcs"))
 
 
 @dataclass
@@ -165,6 +198,12 @@ class ResourceSet:
     require_all: bool | None = field(default=None, metadata=doc("false: any one member is enough"))
     role: Role | None = field(default=None, metadata=doc("the members' role"))
     action: Action | None = field(default=None, metadata=doc("the members' action (orders)"))
+    id: str | None = field(default=None, metadata=doc("the set's id; default as pcs"))
+    ordering: Literal["group", "listed"] | None = field(
+        default=None, metadata=doc("order sets: group or listed")
+    )
+    kind: Kind | None = field(default=None, metadata=doc("order sets: this set's kind"))
+    score: str | None = field(default=None, metadata=doc("colocation sets: this set's score"))
 
 
 @dataclass
@@ -173,6 +212,7 @@ class ColocationSet:
 
     sets: list[ResourceSet] = field(metadata=doc("two or more sets, or one sequential set"))
     score: str = field(default="INFINITY", metadata=doc("integer, INFINITY or -INFINITY"))
+    id: str | None = field(default=None, metadata=doc("the constraint id; default as pcs"))
 
 
 @dataclass
@@ -180,10 +220,11 @@ class OrderSet:
     """An order of resource sets (each set starts after the one before it)."""
 
     sets: list[ResourceSet] = field(metadata=doc("the sets, in start order"))
-    kind: Literal["Mandatory", "Optional", "Serialize"] = field(
-        default="Mandatory", metadata=doc("Mandatory, Optional or Serialize")
+    kind: Kind | None = field(
+        default=None, metadata=doc("Mandatory (the default), Optional or Serialize")
     )
     symmetrical: bool | None = field(default=None, metadata=doc("stop in reverse order"))
+    id: str | None = field(default=None, metadata=doc("the constraint id; default as pcs"))
 
 
 @dataclass
@@ -197,6 +238,7 @@ class Ticket:
     loss_policy: Literal["stop", "demote", "fence", "freeze"] | None = field(
         default=None, metadata=doc("what happens when the ticket is revoked; default stop")
     )
+    id: str | None = field(default=None, metadata=doc("the constraint id; default as pcs"))
 
 
 @dataclass
@@ -222,7 +264,9 @@ class DefaultSet:
     rule: str | None = field(
         default=None, metadata=doc("pcs rule syntax, e.g. `resource ocf:hakit:` or `op monitor`")
     )
-    score: int | None = field(default=None, metadata=doc("precedence among sets"))
+    score: str | None = field(
+        default=None, metadata=doc("precedence among sets: integer or INFINITY")
+    )
 
 
 @dataclass
@@ -331,6 +375,8 @@ class Recipient:
     value: str = field(metadata=doc("passed to the agent as CRM_alert_recipient"))
     params: dict[str, Scalar] = field(default_factory=dict, metadata=doc("instance attributes"))
     meta: dict[str, Scalar] = field(default_factory=dict, metadata=doc("e.g. timestamp-format"))
+    id: str | None = field(default=None, metadata=doc("default as pcs: ALERT-recipient[-N]"))
+    description: str | None = field(default=None, metadata=doc("free text"))
 
 
 @dataclass
@@ -345,6 +391,7 @@ class Alert:
         default_factory=list, metadata=doc("events to send; empty = all")
     )
     recipients: list[Recipient] = field(default_factory=list, metadata=doc("recipients"))
+    description: str | None = field(default=None, metadata=doc("free text"))
 
 
 @dataclass

@@ -5,7 +5,7 @@ One small function per CIB object; `render` assembles the document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from lxml import etree
 
@@ -14,6 +14,8 @@ from hakit.tools.topology.conventions import (
     clone_id,
     clone_meta,
     effective,
+    recipient_ids,
+    sanitize_id,
     set_constraint_id,
     text_value,
 )
@@ -40,10 +42,20 @@ def operations(parent: Element, rsc: str, ops: list[model.Op]) -> None:
     for op in ops:
         op_id = f"{rsc}-{op.name}-interval-{op.interval}"
         attrs = {"id": op_id, "name": op.name, "interval": op.interval}
-        for key, value in (("timeout", op.timeout), ("role", op.role), ("on-fail", op.on_fail)):
+        for key, value in (
+            ("timeout", op.timeout),
+            ("role", op.role),
+            ("on-fail", op.on_fail),
+            ("start-delay", op.start_delay),
+            ("enabled", op.enabled),
+            ("record-pending", op.record_pending),
+            ("interval-origin", op.interval_origin),
+            ("description", op.description),
+        ):
             if value is not None:
-                attrs[key] = value
+                attrs[key] = text_value(value)
         op_element = etree.SubElement(element, "op", attrs)
+        nvset(op_element, "meta_attributes", f"{op_id}-meta_attributes", op.meta)
         if op.check_level is not None:
             nvset(
                 op_element,
@@ -65,6 +77,8 @@ def agent_attributes(agent: str) -> dict[str, str]:
 
 def primitive(parent: Element, resource: model.Resource) -> Element:
     attrs = {"id": resource.name, **agent_attributes(resource.agent or "")}
+    if resource.description is not None:
+        attrs["description"] = resource.description
     element = etree.SubElement(parent, "primitive", attrs)
     nvset(element, "instance_attributes", f"{resource.name}-instance_attributes", resource.params)
     nvset(element, "meta_attributes", f"{resource.name}-meta_attributes", resource.meta)
@@ -74,12 +88,14 @@ def primitive(parent: Element, resource: model.Resource) -> Element:
 
 
 def wrap_clone(parent: Element, name: str, spec: model.CloneSpec) -> Element:
-    element = etree.SubElement(parent, "clone", id=clone_id(name))
+    element = etree.SubElement(parent, "clone", id=clone_id(name, spec))
+    if spec.description is not None:
+        element.set("description", spec.description)
     meta: dict[str, model.Scalar] = dict(spec.meta)
     if spec.promotable:
         meta["promotable"] = True
     meta |= clone_meta(spec)
-    nvset(element, "meta_attributes", f"{clone_id(name)}-meta_attributes", meta)
+    nvset(element, "meta_attributes", f"{clone_id(name, spec)}-meta_attributes", meta)
     return element
 
 
@@ -98,37 +114,7 @@ def render(topology: model.Topology) -> Element:
         element = etree.SubElement(nodes, "node", id=str(number), uname=node.name)
         nvset(element, "instance_attributes", f"nodes-{number}", node.attributes)
         nvset(element, "utilization", f"nodes-{number}-utilization", node.utilization)
-    resources = etree.SubElement(configuration, "resources")
-    for device in topology.fencing.devices:
-        primitive(
-            resources,
-            model.Resource(
-                name=device.name,
-                agent=f"stonith:{device.agent}",
-                params=device.params,
-                meta=device.meta,
-                ops=device.ops,
-            ),
-        )
-    grouped = {member for group in topology.groups for member in group.members}
-    grouped |= {bundle.resource for bundle in topology.bundles if bundle.resource}
-    by_name = {r.name: effective(r, topology) for r in topology.resources}
-    for resource in by_name.values():
-        if resource.name in grouped:
-            continue
-        parent = (
-            wrap_clone(resources, resource.name, resource.clone) if resource.clone else resources
-        )
-        primitive(parent, resource)
-    for group in topology.groups:
-        parent = wrap_clone(resources, group.name, group.clone) if group.clone else resources
-        element = etree.SubElement(parent, "group", id=group.name)
-        nvset(element, "meta_attributes", f"{group.name}-meta_attributes", group.meta)
-        for member in group.members:
-            if member in by_name:
-                primitive(element, by_name[member])
-    for item in topology.bundles:
-        bundle(resources, item, by_name.get(item.resource or ""))
+    resources(etree.SubElement(configuration, "resources"), topology)
     constraints(etree.SubElement(configuration, "constraints"), topology)
     if topology.fencing.levels:
         fencing_topology(etree.SubElement(configuration, "fencing-topology"), topology)
@@ -141,6 +127,42 @@ def render(topology: model.Topology) -> Element:
         alerts(etree.SubElement(configuration, "alerts"), topology.alerts)
     etree.SubElement(cib, "status")
     return cib
+
+
+def resources(section: Element, topology: model.Topology) -> None:
+    """Fence devices, primitives (cloned or not), groups and bundles."""
+    for device in topology.fencing.devices:
+        primitive(
+            section,
+            model.Resource(
+                name=device.name,
+                agent=f"stonith:{device.agent}",
+                params=device.params,
+                meta=device.meta,
+                ops=device.ops,
+                description=device.description,
+            ),
+        )
+    grouped = {member for group in topology.groups for member in group.members}
+    grouped |= {bundle.resource for bundle in topology.bundles if bundle.resource}
+    by_name = {r.name: effective(r, topology) for r in topology.resources}
+    for resource in by_name.values():
+        if resource.name not in grouped:
+            holder = (
+                wrap_clone(section, resource.name, resource.clone) if resource.clone else section
+            )
+            primitive(holder, resource)
+    for group in topology.groups:
+        holder = wrap_clone(section, group.name, group.clone) if group.clone else section
+        element = etree.SubElement(holder, "group", id=group.name)
+        if group.description is not None:
+            element.set("description", group.description)
+        nvset(element, "meta_attributes", f"{group.name}-meta_attributes", group.meta)
+        for member in group.members:
+            if member in by_name:
+                primitive(element, by_name[member])
+    for item in topology.bundles:
+        bundle(section, item, by_name.get(item.resource or ""))
 
 
 def bundle(parent: Element, item: model.Bundle, inner: model.Resource | None) -> None:
@@ -208,7 +230,7 @@ def defaults(configuration: Element, values: model.Defaults) -> None:
         for item in sets:
             meta = etree.SubElement(element, "meta_attributes", id=item.name)
             if item.score is not None:
-                meta.set("score", str(item.score))
+                meta.set("score", item.score)
             if item.rule:
                 rule = rules.parse(item.rule)
                 rules.to_element(
@@ -246,114 +268,152 @@ def acls(parent: Element, values: model.Acls) -> None:
 
 
 def alerts(parent: Element, items: list[model.Alert]) -> None:
-    """Alerts with pcs's ids: the alert's name, recipients `<alert>-recipient[-N]`."""
+    """Alerts with pcs's ids: the alert's name, recipients `<alert>-recipient[-N]`
+    (N from 1, the first id not taken)."""
     for alert in items:
         element = etree.SubElement(parent, "alert", id=alert.name, path=alert.path)
+        if alert.description is not None:
+            element.set("description", alert.description)
         nvset(element, "meta_attributes", f"{alert.name}-meta_attributes", alert.meta)
         nvset(element, "instance_attributes", f"{alert.name}-instance_attributes", alert.params)
         if alert.select:
             select = etree.SubElement(element, "select")
             for kind in alert.select:
                 etree.SubElement(select, f"select_{kind}")
-        for number, recipient in enumerate(alert.recipients, 1):
-            rid = f"{alert.name}-recipient" + (f"-{number}" if number > 1 else "")
+        for recipient, rid in zip(alert.recipients, recipient_ids(alert), strict=True):
             node = etree.SubElement(element, "recipient", id=rid, value=recipient.value)
+            if recipient.description is not None:
+                node.set("description", recipient.description)
             nvset(node, "meta_attributes", f"{rid}-meta_attributes", recipient.meta)
             nvset(node, "instance_attributes", f"{rid}-instance_attributes", recipient.params)
 
 
-def constraints(parent: Element, topology: model.Topology) -> None:
-    c = topology.constraints
-    used: set[str] = set()
+class Ids:
+    """pcs's find_unique_id: a taken id gets -1, -2, ... (ids the topology gives are
+    reserved first)."""
 
-    def unique(base: str) -> str:
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+
+    def __call__(self, given: str | None, base: str) -> str:
+        if given:
+            return given
         number, candidate = 0, base
-        while candidate in used:
+        while candidate in self.taken:
             number += 1
             candidate = f"{base}-{number}"
-        used.add(candidate)
+        self.taken.add(candidate)
         return candidate
 
+
+def constraints(parent: Element, topology: model.Topology) -> None:
+    c = topology.constraints
+    ids = _ids_in(parent, topology)
     for location in c.locations:
-        _location(parent, location, unique)
+        _location(parent, location, ids)
     for colocation in c.colocations:
+        base = f"colocation-{colocation.resource}-{colocation.with_}-{colocation.score}"
         attrs = {
-            "id": unique(
-                f"colocation-{colocation.resource}-{colocation.with_}-" f"{colocation.score}"
-            ),
+            "id": ids(colocation.id, sanitize_id(base)),
             "rsc": colocation.resource,
             "with-rsc": colocation.with_,
             "score": colocation.score,
         }
-        for key, value in (("rsc-role", colocation.role), ("with-rsc-role", colocation.with_role)):
+        for key, value in (
+            ("rsc-role", colocation.role),
+            ("with-rsc-role", colocation.with_role),
+            ("node-attribute", colocation.node_attribute),
+        ):
             if value:
                 attrs[key] = value
         etree.SubElement(parent, "rsc_colocation", attrs)
     for order in c.orders:
-        attrs = {
-            "id": unique(f"order-{order.first}-{order.then}-{order.kind.lower()}"),
-            "first": order.first,
-            "then": order.then,
-            "kind": order.kind,
-        }
-        if order.first_action:
-            attrs["first-action"] = order.first_action
-        if order.then_action:
-            attrs["then-action"] = order.then_action
-        if order.symmetrical is not None:
-            attrs["symmetrical"] = text_value(order.symmetrical)
+        base = f"order-{order.first}-{order.then}-{order.kind or 'mandatory'}"
+        attrs = {"id": ids(order.id, sanitize_id(base)), "first": order.first, "then": order.then}
+        options: tuple[tuple[str, model.Scalar | None], ...] = (
+            ("kind", order.kind),
+            ("first-action", order.first_action),
+            ("then-action", order.then_action),
+            ("symmetrical", order.symmetrical),
+            ("require-all", order.require_all),
+        )
+        for key, option in options:
+            if option is not None:
+                attrs[key] = text_value(option)
         etree.SubElement(parent, "rsc_order", attrs)
-    _set_constraints(parent, c, unique)
+    _set_constraints(parent, c, ids)
 
 
-def _location(parent: Element, location: model.Location, unique: Callable[[str], str]) -> None:
+def _ids_in(parent: Element, topology: model.Topology) -> Ids:
+    """Every id already in the document, and every constraint id the topology gives."""
+    taken = {str(e.get("id")) for e in parent.getroottree().iter() if e.get("id")}
+    c = topology.constraints
+    for items in (c.locations, c.colocations, c.orders, c.colocation_sets, c.order_sets, c.tickets):
+        taken |= {item.id for item in items if item.id}
+    return Ids(taken)
+
+
+def _location(parent: Element, location: model.Location, ids: Ids) -> None:
+    target: dict[str, str] = (
+        {"rsc": location.resource}
+        if location.resource is not None
+        else {"rsc-pattern": location.resource_pattern or ""}
+    )
+    subject = location.resource or location.resource_pattern or ""
+    discovery: dict[str, str] = (
+        {"resource-discovery": location.resource_discovery} if location.resource_discovery else {}
+    )
     if location.rule is not None:
-        rsc_id = unique(f"location-{location.resource}")
-        element = etree.SubElement(parent, "rsc_location", id=rsc_id, rsc=location.resource)
+        rsc_id = ids(location.id, sanitize_id(f"location-{subject}"))
+        element = etree.SubElement(parent, "rsc_location", {"id": rsc_id, **target, **discovery})
         extra: dict[str, str] = {"role": location.role} if location.role else {}
+        score = (
+            {"score-attribute": location.score_attribute}
+            if location.score_attribute
+            else {"score": location.score}
+        )
         rule = rules.parse(location.rule)
-        rules.to_element(element, rule, f"{rsc_id}-rule", extra | {"score": location.score})
+        rules.to_element(element, rule, f"{rsc_id}-rule", extra | score)
         return
     attrs = {
-        "id": unique(f"location-{location.resource}-{location.node}-{location.score}"),
-        "rsc": location.resource,
+        "id": ids(location.id, sanitize_id(f"location-{subject}-{location.node}-{location.score}")),
+        **target,
         "node": location.node or "",
         "score": location.score,
+        **discovery,
     }
     if location.role:
         attrs["role"] = location.role
     etree.SubElement(parent, "rsc_location", attrs)
 
 
-def _set_constraints(parent: Element, c: model.Constraints, unique: Callable[[str], str]) -> None:
+def _set_constraints(parent: Element, c: model.Constraints, ids: Ids) -> None:
     for colocation_set in c.colocation_sets:
         element = etree.SubElement(
             parent,
             "rsc_colocation",
-            id=unique(set_constraint_id("colocation", colocation_set.sets)),
+            id=ids(colocation_set.id, set_constraint_id("colocation", colocation_set.sets)),
             score=colocation_set.score,
         )
         resource_sets(element, colocation_set.sets)
     for order_set in c.order_sets:
         element = etree.SubElement(
-            parent,
-            "rsc_order",
-            id=unique(set_constraint_id("order", order_set.sets)),
-            kind=order_set.kind,
+            parent, "rsc_order", id=ids(order_set.id, set_constraint_id("order", order_set.sets))
         )
-        if order_set.symmetrical is not None:
-            element.set("symmetrical", text_value(order_set.symmetrical))
+        for key, value in (("kind", order_set.kind), ("symmetrical", order_set.symmetrical)):
+            if value is not None:
+                element.set(key, text_value(value))
         resource_sets(element, order_set.sets)
     for ticket in c.tickets:
         if ticket.resource:
             base = f"ticket-{ticket.ticket}-{ticket.resource}" + (
                 f"-{ticket.role}" if ticket.role else ""
             )
-            attrs = {"id": unique(base), "ticket": ticket.ticket, "rsc": ticket.resource}
+            attrs = {"id": ids(ticket.id, base), "ticket": ticket.ticket, "rsc": ticket.resource}
             attrs |= {"rsc-role": ticket.role} if ticket.role else {}
         else:
             attrs = {
-                "id": unique(set_constraint_id("ticket", ticket.sets)),
+                "id": ids(ticket.id, set_constraint_id("ticket", ticket.sets)),
                 "ticket": ticket.ticket,
             }
         if ticket.loss_policy:
@@ -363,15 +423,18 @@ def _set_constraints(parent: Element, c: model.Constraints, unique: Callable[[st
 
 
 def resource_sets(parent: Element, sets: list[model.ResourceSet]) -> None:
+    """pcs's set ids: CONSTRAINT_set, CONSTRAINT_set-1, ..."""
     for number, item in enumerate(sets):
-        element = etree.SubElement(
-            parent, "resource_set", id=f"{parent.get('id')}_set" + (f"-{number}" if number else "")
-        )
+        set_id = item.id or f"{parent.get('id')}_set" + (f"-{number}" if number else "")
+        element = etree.SubElement(parent, "resource_set", id=set_id)
         for key, value in (
             ("sequential", item.sequential),
             ("require-all", item.require_all),
-            ("role", item.role),
+            ("ordering", item.ordering),
             ("action", item.action),
+            ("role", item.role),
+            ("kind", item.kind),
+            ("score", item.score),
         ):
             if value is not None:
                 element.set(key, text_value(value))
@@ -380,19 +443,21 @@ def resource_sets(parent: Element, sets: list[model.ResourceSet]) -> None:
 
 
 def fencing_topology(parent: Element, topology: model.Topology) -> None:
+    """Levels with pcs's ids: fl-TARGET-INDEX (pattern or attribute name as TARGET)."""
+    ids = Ids({str(e.get("id")) for e in parent.getroottree().iter() if e.get("id")})
     for level in topology.fencing.levels:
         attrs = {"index": str(level.index), "devices": ",".join(level.devices)}
         if level.target:
-            attrs |= {"id": f"fl-{level.target}-{level.index}", "target": level.target}
+            attrs |= {"target": level.target}
+            part = level.target
         elif level.target_pattern:
-            attrs |= {"id": f"fl-pattern-{level.index}", "target-pattern": level.target_pattern}
-        elif level.target_attribute:
-            name, _, value = level.target_attribute.partition("=")
-            attrs |= {
-                "id": f"fl-{name}-{level.index}",
-                "target-attribute": name,
-                "target-value": value,
-            }
+            attrs |= {"target-pattern": level.target_pattern}
+            part = level.target_pattern
+        else:
+            name, _, value = (level.target_attribute or "").partition("=")
+            attrs |= {"target-attribute": name, "target-value": value}
+            part = name
+        attrs = {"id": ids(level.id, sanitize_id(f"fl-{part}-{level.index}")), **attrs}
         etree.SubElement(parent, "fencing-level", attrs)
 
 
