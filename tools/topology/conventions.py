@@ -32,6 +32,8 @@ def effective(resource: model.Resource, topology: model.Topology) -> model.Resou
         utilization=resource.utilization,
         clone=resource.clone or template.clone,
         description=resource.description,
+        instance_sets=resource.instance_sets,
+        meta_sets=resource.meta_sets,
     )
 
 

@@ -117,11 +117,14 @@ def pcs_unexported(topology: model.Topology) -> list[str]:
     for kind, owner in owners:
         clone = getattr(owner, "clone", None)
         left += [f"{kind} {owner.name}: description {why}"] if owner.description else []
+        more = getattr(owner, "instance_sets", []) + getattr(owner, "meta_sets", [])
+        left += [f"{kind} {owner.name}: attribute set {x.id} {why}" for x in more]
         left += (
             [f"{kind} {owner.name}: clone description {why}"] if clone and clone.description else []
         )
         for op in getattr(owner, "ops", []):
             left += [f"{kind} {owner.name}: meta of op {op.name} {why}"] if op.meta else []
+    left += [f"property set {x.id} {why}" for x in topology.cluster.property_sets]
     left += [
         f"fencing level {level.index} ({level.id}): its id {why}"
         for level in topology.fencing.levels

@@ -110,6 +110,12 @@ def refuse_unwritten(topology: model.Topology) -> None:
         *topology.alerts,
     ]
     found += [f"{x.name}: description" for x in things if x.description]
+    found += [
+        f"{r.name}: more attribute sets"
+        for r in topology.resources
+        if r.instance_sets or r.meta_sets
+    ]
+    found += [f"property set {x.id}" for x in topology.cluster.property_sets]
     with_ops: list[model.Resource | model.FenceDevice] = [
         *topology.resources,
         *topology.fencing.devices,

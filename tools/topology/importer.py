@@ -52,6 +52,28 @@ def _nv(element: etree._Element | None, tag: str) -> dict[str, model.Scalar]:
     return {str(p.get("name")): str(p.get("value", "")) for p in found.iterfind("nvpair")}
 
 
+def _sets(
+    element: etree._Element | None, tag: str
+) -> tuple[dict[str, model.Scalar], list[model.NvSet]]:
+    """The plain set (the first, if it has no rule or score) and the further ones."""
+    plain: dict[str, model.Scalar] = {}
+    extra: list[model.NvSet] = []
+    for number, found in enumerate(() if element is None else element.iterfind(tag)):
+        values: dict[str, model.Scalar] = {
+            str(p.get("name")): str(p.get("value", "")) for p in found.iterfind("nvpair")
+        }
+        rule, score = found.find("rule"), found.get("score")
+        if number == 0 and rule is None and score is None:
+            plain = values
+            continue
+        try:
+            text = rules.to_text(rules.from_element(rule)) if rule is not None else None
+        except ValueError:
+            text = None  # the rule is then missing, and roundtrip names the object
+        extra.append(model.NvSet(id=found.get("id", ""), values=values, rule=text, score=score))
+    return plain, extra
+
+
 def _ops(element: etree._Element) -> list[model.Op]:
     ops = []
     for op in element.iterfind("operations/op"):
@@ -142,14 +164,13 @@ def _read(root: etree._Element) -> Imported:
     config = root.find("configuration")
     assert config is not None  # noqa: S101 — read_cib checked
     skipped: list[str] = []
-    props = {
-        k: v
-        for k, v in _nv(config.find("crm_config"), "cluster_property_set").items()
-        if k not in PACEMAKER_PROPERTIES
-    }
+    plain, property_sets = _sets(config.find("crm_config"), "cluster_property_set")
+    props = {k: v for k, v in plain.items() if k not in PACEMAKER_PROPERTIES}
     name_pair = config.find("crm_config/cluster_property_set/nvpair[@name='cluster-name']")
     cluster_name = name_pair.get("value", "cluster") if name_pair is not None else "cluster"
-    topology = model.Topology(cluster=model.Cluster(name=cluster_name, properties=props))
+    topology = model.Topology(
+        cluster=model.Cluster(name=cluster_name, properties=props, property_sets=property_sets)
+    )
     for node in config.iterfind("nodes/node"):
         topology.nodes.append(
             model.Node(
@@ -278,12 +299,16 @@ def _import_resource(
             )
         )
     elif element.tag == "primitive":
+        params, instance_sets = _sets(element, "instance_attributes")
+        meta, meta_sets = _sets(element, "meta_attributes")
         topology.resources.append(
             model.Resource(
                 name=rid,
                 agent=_agent(element),
-                params=_nv(element, "instance_attributes"),
-                meta=_nv(element, "meta_attributes"),
+                params=params,
+                meta=meta,
+                instance_sets=instance_sets,
+                meta_sets=meta_sets,
                 ops=_ops(element),
                 utilization=_numbers(_nv(element, "utilization")),
                 clone=clone,

@@ -41,6 +41,16 @@ class Op:
 
 
 @dataclass
+class NvSet:
+    """A further name/value set, used where its rule matches (the highest score first)."""
+
+    id: str = field(metadata=doc("the set's id"))
+    values: dict[str, Scalar] = field(metadata=doc("names and values"))
+    rule: str | None = field(default=None, metadata=doc("pcs rule syntax, e.g. `#uname eq node1`"))
+    score: str | None = field(default=None, metadata=doc("precedence: integer or INFINITY"))
+
+
+@dataclass
 class CloneSpec:
     """Makes a resource (or group) a clone; `promotable` for promoted/unpromoted roles."""
 
@@ -77,6 +87,12 @@ class Resource:
     utilization: dict[str, int] = field(default_factory=dict, metadata=doc("e.g. cpu: 2"))
     clone: CloneSpec | None = field(default=None, metadata=doc("run it as a clone"))
     description: str | None = field(default=None, metadata=doc("free text"))
+    instance_sets: list[NvSet] = field(
+        default_factory=list, metadata=doc("more instance attribute sets, with rules")
+    )
+    meta_sets: list[NvSet] = field(
+        default_factory=list, metadata=doc("more meta attribute sets, with rules")
+    )
 
 
 @dataclass
@@ -400,6 +416,9 @@ class Cluster:
 
     name: str = field(metadata=doc("cluster-name"))
     properties: dict[str, Scalar] = field(default_factory=dict, metadata=doc("crm_config"))
+    property_sets: list[NvSet] = field(
+        default_factory=list, metadata=doc("more cluster property sets, with rules")
+    )
 
 
 @dataclass

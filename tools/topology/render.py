@@ -35,6 +35,20 @@ def nvset(parent: Element, tag: str, set_id: str, values: Mapping[str, model.Sca
         )
 
 
+def ruled_sets(parent: Element, tag: str, sets: list[model.NvSet]) -> None:
+    """Further name/value sets with their ids, scores and rules."""
+    for item in sets:
+        element = etree.SubElement(parent, tag, id=item.id)
+        if item.score is not None:
+            element.set("score", item.score)
+        if item.rule:
+            rules.to_element(element, rules.parse(item.rule), f"{item.id}-rule", {})
+        for name, value in item.values.items():
+            etree.SubElement(
+                element, "nvpair", id=f"{item.id}-{name}", name=name, value=text_value(value)
+            )
+
+
 def operations(parent: Element, rsc: str, ops: list[model.Op]) -> None:
     if not ops:
         return
@@ -81,7 +95,9 @@ def primitive(parent: Element, resource: model.Resource) -> Element:
         attrs["description"] = resource.description
     element = etree.SubElement(parent, "primitive", attrs)
     nvset(element, "instance_attributes", f"{resource.name}-instance_attributes", resource.params)
+    ruled_sets(element, "instance_attributes", resource.instance_sets)
     nvset(element, "meta_attributes", f"{resource.name}-meta_attributes", resource.meta)
+    ruled_sets(element, "meta_attributes", resource.meta_sets)
     nvset(element, "utilization", f"{resource.name}-utilization", resource.utilization)
     operations(element, resource.name, resource.ops)
     return element
@@ -109,6 +125,7 @@ def render(topology: model.Topology) -> Element:
     crm_config = etree.SubElement(configuration, "crm_config")
     properties = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
     nvset(crm_config, "cluster_property_set", "cib-bootstrap-options", properties)
+    ruled_sets(crm_config, "cluster_property_set", topology.cluster.property_sets)
     nodes = etree.SubElement(configuration, "nodes")
     for number, node in enumerate(topology.nodes, 1):
         element = etree.SubElement(nodes, "node", id=str(number), uname=node.name)

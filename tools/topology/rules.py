@@ -103,16 +103,24 @@ class _Parser:
     def expression(self) -> Rule:
         items: list[Expr | Rule] = [self.term()]
         boolean_op: str | None = None
+        mixed: tuple[str, int] | None = None
         while self.peek() in ("and", "or"):
             word, column = self.take()
             if boolean_op and word != boolean_op:
-                raise RuleError(
-                    f"{word!r} after {boolean_op!r}",
-                    column,
-                    "add parentheses to say which goes first",
-                )
+                # pcs reads and/or left to right, without precedence: keep reading so
+                # that the hint can show that grouping
+                mixed = mixed or (f"{word!r} after {boolean_op!r}", column)
+                items = [Rule(boolean_op, items)]
             boolean_op = word
             items.append(self.term())
+        if mixed:
+            grouped = to_text(Rule(boolean_op, items))
+            raise RuleError(
+                mixed[0],
+                mixed[1],
+                f"pcs reads and/or left to right: `{grouped}`; write that, or the grouping "
+                "you mean, with parentheses",
+            )
         return Rule(boolean_op, items)
 
     def term(self) -> Expr | Rule:
