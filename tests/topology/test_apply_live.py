@@ -68,3 +68,27 @@ def test_import_the_live_cluster(lab: Lab) -> None:
     ours, live = sections(render(expected)), sections(render(imported.topology))
     assert ours["resources"] == live["resources"]
     assert ours["constraints"] == live["constraints"]
+
+
+def test_apply_keeps_what_a_topology_cannot_express(lab: Lab) -> None:
+    """A live location with two rules (no topology can say it) survives apply of a file
+    that does not name it, and goes only with --replace-unexpressed."""
+    topology(lab, "apply", EXAMPLE, "--yes")
+    two_rules = (
+        '<rsc_location id="two-rules" rsc="web"><rule id="two-rules-a" score="5">'
+        '<expression id="two-rules-a-e" attribute="a" operation="defined"/></rule>'
+        '<rule id="two-rules-b" score="7"><expression id="two-rules-b-e" attribute="b" '
+        'operation="defined"/></rule></rsc_location>'
+    )
+    lab.run("node1", ["cibadmin", "--create", "--scope", "constraints", "--xml-text", two_rules])
+    query = ["cibadmin", "--query", "--xpath", "//rsc_location[@id='two-rules']"]
+    kept = topology(lab, "apply", EXAMPLE, "--yes")
+    assert "= rsc_location two-rules" in kept, kept
+    assert lab.run("node1", query, check=False).returncode == 0
+    imported = lab.run(
+        "node1", [sys.executable, "-I", "-m", "hakit.tools.cli", "topology", "import"], check=False
+    )
+    assert imported.returncode == 1 and "rsc_location two-rules" in imported.stderr
+    replaced = topology(lab, "apply", EXAMPLE, "--yes", "--replace-unexpressed")
+    assert "- rsc_location two-rules" in replaced, replaced
+    assert lab.run("node1", query, check=False).returncode != 0
