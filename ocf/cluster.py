@@ -450,9 +450,17 @@ def agent_metadata(agent: str, *, timeout: float = 30) -> str | None:
     return _metadata(["crm_resource", "--show-metadata", agent], timeout)
 
 
+#: Where Pacemaker's daemons are: Debian and Ubuntu, then Fedora, RHEL and SUSE.
+DAEMON_DIRS = ("/usr/lib/pacemaker", "/usr/libexec/pacemaker")
+
+
 def daemon_metadata(daemon: str, *, timeout: float = 30) -> str | None:
     """The options a Pacemaker daemon reads (`schedulerd`, `controld`, `based`, `fenced`)."""
-    return _metadata([f"/usr/lib/pacemaker/pacemaker-{daemon}", "metadata"], timeout)
+    for directory in DAEMON_DIRS:
+        found = _metadata([f"{directory}/pacemaker-{daemon}", "metadata"], timeout)
+        if found is not None:
+            return found
+    return None
 
 
 def _metadata(args: list[str], timeout: float) -> str | None:

@@ -187,7 +187,8 @@ BROKEN = [
     (
         RESOURCES
         + "constraints:\n  locations:\n    - resource: a\n      rule: defined p and q eq 1 or r eq 2\n",
-        "t.yaml:9:34: constraints.locations[0].rule: rule: 'or' after 'and' (hint: add parentheses",
+        "t.yaml:9:34: constraints.locations[0].rule: rule: 'or' after 'and' (hint: pcs reads "
+        "and/or left to right: `(defined p and q eq 1) or r eq 2`",
     ),
     (
         RESOURCES + "constraints:\n  locations: [{resource: a, node: n1, rule: defined p}]\n",

@@ -15,15 +15,14 @@ from lxml import etree
 
 from hakit.tools.topology import model, roundtrip, rules
 from hakit.tools.topology.apply import read_cib
+from hakit.tools.topology.import_constraints import (
+    drop_generated_ids,
+    flag,
+    leave_out,
+    read_constraints,
+)
+from hakit.tools.topology.pacemaker_options import MAINTAINED_PROPERTIES
 from hakit.tools.topology.render import render
-
-PACEMAKER_PROPERTIES = {
-    "dc-version",
-    "cluster-infrastructure",
-    "have-watchdog",
-    "last-lrm-refresh",
-    "cluster-name",
-}
 
 
 @dataclass
@@ -36,11 +35,6 @@ class Imported:
     @property
     def lossless(self) -> bool:
         return not self.skipped
-
-
-def _flag(element: etree._Element, key: str) -> bool | None:
-    value = element.get(key)
-    return None if value is None else value.lower() in ("true", "yes", "on", "1", "y")
 
 
 def _nv(element: etree._Element | None, tag: str) -> dict[str, model.Scalar]:
@@ -87,8 +81,8 @@ def _ops(element: etree._Element) -> list[model.Op]:
                 role=op.get("role"),  # type: ignore[arg-type]
                 on_fail=op.get("on-fail"),
                 start_delay=op.get("start-delay"),
-                enabled=_flag(op, "enabled"),
-                record_pending=_flag(op, "record-pending"),
+                enabled=flag(op, "enabled"),
+                record_pending=flag(op, "record-pending"),
                 interval_origin=op.get("interval-origin"),
                 description=op.get("description"),
                 meta=_nv(op, "meta_attributes"),
@@ -125,8 +119,8 @@ def import_cib(xml: str | bytes) -> Imported:
     imported = _read(root)
     said = {line.split(":", 1)[0] for line in imported.skipped}
     first = [ln for ln in roundtrip.losses(root, render(imported.topology)) if _key(ln) not in said]
-    left_out = _leave_out_constraints(imported.topology, {_key(line) for line in first})
-    _drop_generated_ids(imported.topology, root)
+    left_out = leave_out(imported.topology, {_key(line) for line in first})
+    drop_generated_ids(imported.topology, root)
     said |= left_out
     imported.skipped += [line for line in first if _key(line) in left_out]
     imported.skipped += [
@@ -139,33 +133,12 @@ def _key(line: str) -> str:
     return line.split(":", 1)[0]
 
 
-def _leave_out_constraints(topology: model.Topology, lost: set[str]) -> set[str]:
-    """Constraints the topology would say otherwise are left out of it (diff and apply
-    keep them as they are); their keys."""
-    c = topology.constraints
-    left_out = set()
-    for tag, items in (
-        ("rsc_location", c.locations),
-        ("rsc_colocation", c.colocations),
-        ("rsc_order", c.orders),
-        ("rsc_colocation", c.colocation_sets),
-        ("rsc_order", c.order_sets),
-        ("rsc_ticket", c.tickets),
-    ):
-        for item in list(items):
-            key = f"{tag} {getattr(item, 'id', None)}"
-            if key in lost:
-                items.remove(item)  # type: ignore[arg-type]
-                left_out.add(key)
-    return left_out
-
-
 def _read(root: etree._Element) -> Imported:
     config = root.find("configuration")
     assert config is not None  # noqa: S101 — read_cib checked
     skipped: list[str] = []
     plain, property_sets = _sets(config.find("crm_config"), "cluster_property_set")
-    props = {k: v for k, v in plain.items() if k not in PACEMAKER_PROPERTIES}
+    props = {k: v for k, v in plain.items() if k not in MAINTAINED_PROPERTIES}
     name_pair = config.find("crm_config/cluster_property_set/nvpair[@name='cluster-name']")
     cluster_name = name_pair.get("value", "cluster") if name_pair is not None else "cluster"
     topology = model.Topology(
@@ -181,7 +154,7 @@ def _read(root: etree._Element) -> Imported:
         )
     for child in config.iterfind("resources/*"):
         _import_resource(topology, child, skipped)
-    _import_constraints(topology, config, skipped)
+    read_constraints(topology, config, skipped)
     for level in config.iterfind("fencing-topology/fencing-level"):
         attribute = level.get("target-attribute")
         topology.fencing.levels.append(
@@ -390,191 +363,9 @@ def _import_bundle(topology: model.Topology, element: etree._Element, skipped: l
     topology.bundles.append(bundle)
 
 
-def _import_constraints(
-    topology: model.Topology, config: etree._Element, skipped: list[str]
-) -> None:
-    c = topology.constraints
-    for element in config.iterfind("constraints/*"):
-        cid = element.get("id")
-        if element.find("resource_set") is not None:
-            _import_set_constraint(c, element, skipped)
-        elif element.tag == "rsc_location":
-            _import_location(c, element, skipped)
-        elif element.tag == "rsc_ticket":
-            c.tickets.append(
-                model.Ticket(
-                    id=cid,
-                    ticket=element.get("ticket", ""),
-                    resource=element.get("rsc"),
-                    role=element.get("rsc-role"),  # type: ignore[arg-type]
-                    loss_policy=element.get("loss-policy"),  # type: ignore[arg-type]
-                )
-            )
-        elif element.tag == "rsc_colocation":
-            c.colocations.append(
-                model.Colocation(
-                    id=cid,
-                    resource=element.get("rsc", ""),
-                    with_=element.get("with-rsc", ""),
-                    score=element.get("score", "INFINITY"),
-                    role=element.get("rsc-role"),  # type: ignore[arg-type]
-                    with_role=element.get("with-rsc-role"),  # type: ignore[arg-type]
-                    node_attribute=element.get("node-attribute"),
-                )
-            )
-        elif element.tag == "rsc_order":
-            c.orders.append(
-                model.Order(
-                    id=cid,
-                    first=element.get("first", ""),
-                    then=element.get("then", ""),
-                    kind=element.get("kind"),  # type: ignore[arg-type]
-                    first_action=element.get("first-action"),  # type: ignore[arg-type]
-                    then_action=element.get("then-action"),  # type: ignore[arg-type]
-                    symmetrical=_flag(element, "symmetrical"),
-                    require_all=_flag(element, "require-all"),
-                )
-            )
-        else:
-            skipped.append(f"{element.tag} {cid}: not in the topology model yet")
-
-
-def _import_location(c: model.Constraints, element: etree._Element, skipped: list[str]) -> None:
-    """A location for a node, or with one rule."""
-    found = element.findall("rule")
-    if len(found) > 1:
-        skipped.append(
-            f"rsc_location {element.get('id')}: {len(found)} rules in one constraint (a "
-            "topology location has one; kept as it is by diff and apply)"
-        )
-        return
-    try:
-        text = rules.to_text(rules.from_element(found[0])) if found else None
-    except ValueError as error:
-        skipped.append(f"rsc_location {element.get('id')}: its rule ({error})")
-        return
-    common = {
-        "resource": element.get("rsc"),
-        "resource_pattern": element.get("rsc-pattern"),
-        "resource_discovery": element.get("resource-discovery"),
-    }
-    if not found:
-        c.locations.append(
-            model.Location(
-                id=element.get("id"),
-                node=element.get("node", ""),
-                score=element.get("score", "INFINITY"),
-                role=element.get("role"),  # type: ignore[arg-type]
-                **common,  # type: ignore[arg-type]
-            )
-        )
-    for rule in found:
-        c.locations.append(
-            model.Location(
-                id=element.get("id"),
-                rule=text,
-                score=rule.get("score", "INFINITY"),
-                score_attribute=rule.get("score-attribute"),
-                role=rule.get("role"),  # type: ignore[arg-type]
-                **common,  # type: ignore[arg-type]
-            )
-        )
-
-
-def _resource_sets(element: etree._Element) -> list[model.ResourceSet]:
-    return [
-        model.ResourceSet(
-            id=item.get("id"),
-            resources=[r.get("id", "") for r in item.iterfind("resource_ref")],
-            sequential=_flag(item, "sequential"),
-            require_all=_flag(item, "require-all"),
-            ordering=item.get("ordering"),  # type: ignore[arg-type]
-            role=item.get("role"),  # type: ignore[arg-type]
-            action=item.get("action"),  # type: ignore[arg-type]
-            kind=item.get("kind"),  # type: ignore[arg-type]
-            score=item.get("score"),
-        )
-        for item in element.iterfind("resource_set")
-    ]
-
-
-def _import_set_constraint(
-    c: model.Constraints, element: etree._Element, skipped: list[str]
-) -> None:
-    sets, cid = _resource_sets(element), element.get("id")
-    if element.tag == "rsc_colocation":
-        score = element.get("score", "INFINITY")
-        c.colocation_sets.append(model.ColocationSet(id=cid, sets=sets, score=score))
-    elif element.tag == "rsc_order":
-        c.order_sets.append(
-            model.OrderSet(
-                id=cid,
-                sets=sets,
-                kind=element.get("kind"),  # type: ignore[arg-type]
-                symmetrical=_flag(element, "symmetrical"),
-            )
-        )
-    elif element.tag == "rsc_ticket":
-        c.tickets.append(
-            model.Ticket(
-                id=cid,
-                ticket=element.get("ticket", ""),
-                sets=sets,
-                loss_policy=element.get("loss-policy"),  # type: ignore[arg-type]
-            )
-        )
-    else:
-        skipped.append(f"{element.tag} {cid}: resource sets here are not supported")
-
-
 def _numbers(values: dict[str, model.Scalar]) -> dict[str, int]:
     """Utilization as integers (a value that is not one stays for `roundtrip` to name)."""
     return {k: int(str(v)) for k, v in values.items() if str(v).lstrip("-").isdigit()}
-
-
-def _identified(topology: model.Topology) -> list[tuple[str, list[object]]]:
-    """Per CIB object (`kind id`): the model objects whose ids it holds."""
-    c = topology.constraints
-    found: list[tuple[str, list[object]]] = []
-    for tag, items in (
-        ("rsc_location", c.locations),
-        ("rsc_colocation", c.colocations),
-        ("rsc_order", c.orders),
-        ("rsc_colocation", c.colocation_sets),
-        ("rsc_order", c.order_sets),
-        ("rsc_ticket", c.tickets),
-        ("fencing-level", topology.fencing.levels),
-    ):
-        for item in items:
-            if item.id:
-                found.append((f"{tag} {item.id}", [item, *getattr(item, "sets", [])]))
-    for alert in topology.alerts:
-        found.append((f"alert {alert.name}", list(alert.recipients)))
-    return found
-
-
-def _drop_generated_ids(topology: model.Topology, original: etree._Element) -> None:
-    """Leave out the ids render generates the same way; an object whose ids then come
-    out differently (pcs's -1, -2 suffixes can shift) keeps them."""
-    owners = _identified(topology)
-    given = [(key, [(item, getattr(item, "id", None)) for item in items]) for key, items in owners]
-    before = set(roundtrip.losses(original, render(topology)))
-    for _, items in given:
-        for item, _ in items:
-            item.id = None  # type: ignore[attr-defined]
-    for _ in range(4):
-        lost = {line.split(":", 1)[0] for line in roundtrip.losses(original, render(topology))}
-        lost -= {line.split(":", 1)[0] for line in before}
-        if not lost:
-            return
-        for key, items in given:
-            if key in lost:  # the object's own id first, then those inside it
-                dropped = [(item, value) for item, value in items if item.id != value]  # type: ignore[attr-defined]
-                for item, value in dropped[:1] if dropped[0][0] is items[0][0] else dropped:
-                    item.id = value  # type: ignore[attr-defined]
-    for _, items in given:
-        for item, value in items:
-            item.id = value  # type: ignore[attr-defined]
 
 
 def to_yaml(topology: model.Topology) -> str:

@@ -14,6 +14,8 @@ import copy
 
 from lxml import etree
 
+from hakit.tools.topology.pacemaker_options import MAINTAINED_PROPERTIES
+
 Element = etree._Element
 
 #: Sections compared object by object (children keyed by tag and id).
@@ -26,10 +28,6 @@ SECTIONS = (
     "tags",
     "acls",
     "alerts",
-)
-#: Properties Pacemaker (or cluster set-up) writes itself; never the operator's.
-MAINTAINED_PROPERTIES = frozenset(
-    {"dc-version", "cluster-infrastructure", "have-watchdog", "last-lrm-refresh", "cluster-name"}
 )
 #: Elements whose ids nobody chooses: pcs, crmsh and hakit each generate their own.
 _GENERATED_IDS = frozenset(

@@ -7,18 +7,21 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
 from hakit.ocf import cluster
-from hakit.tools.topology import model, rules, values
+from hakit.tools.topology import model, ordering, rules, values
 from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.conventions import clone_id, effective
+from hakit.tools.topology.ids import NOT_IDS, check_given_ids, check_rendered_ids, locate
 from hakit.tools.topology.load import Loaded, load
 from hakit.tools.topology.problems import suggest
 from hakit.tools.topology.render import VALIDATE_WITH, render, to_text
+from hakit.tools.topology.values import milliseconds
 
 RNG_DIR = Path("/usr/share/pacemaker")
 SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
@@ -65,7 +68,12 @@ def check_names(loaded: Loaded, topology: model.Topology) -> None:
     _check_defaults(loaded, topology.defaults)
     _check_acls(loaded, topology.acls)
     _check_fencing_levels(loaded, topology)
+    _check_levels(loaded, topology.fencing.levels)
     _check_alerts(loaded, topology)
+    check_given_ids(loaded, topology)
+    _check_shapes(loaded, topology)
+    _check_wrapped(loaded, topology)
+    ordering.check_orders(loaded, topology)
 
 
 def check_rule(loaded: Loaded, text: str, path: tuple[str | int, ...]) -> rules.Rule | None:
@@ -250,7 +258,7 @@ def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
         declare(resource.name, ("resources", i, "name"))
         full = effective(resource, topology)
         if full.clone:
-            declare(clone_id(resource.name), ("resources", i, "clone"))
+            declare(clone_id(resource.name, full.clone), ("resources", i, "clone"))
         if resource.template and resource.template not in topology.templates:
             loaded.problem(
                 ("resources", i, "template"),
@@ -267,12 +275,26 @@ def _check_declarations(loaded: Loaded, topology: model.Topology) -> set[str]:
     for i, group in enumerate(topology.groups):
         declare(group.name, ("groups", i, "name"))
         if group.clone:
-            declare(clone_id(group.name), ("groups", i, "clone"))
+            declare(clone_id(group.name, group.clone), ("groups", i, "clone"))
     for i, bundle in enumerate(topology.bundles):
         declare(bundle.name, ("bundles", i, "name"))
     for i, tag in enumerate(topology.tags):
         declare(tag.name, ("tags", i, "name"))
-    return set(seen)
+    placeable = set(seen)
+    c = topology.constraints
+    given: dict[str, list[str | None]] = {
+        "locations": [x.id for x in c.locations],
+        "colocations": [x.id for x in c.colocations],
+        "orders": [x.id for x in c.orders],
+        "colocation_sets": [x.id for x in c.colocation_sets],
+        "order_sets": [x.id for x in c.order_sets],
+        "tickets": [x.id for x in c.tickets],
+    }
+    for kind, ids in given.items():
+        for i, constraint_id in enumerate(ids):
+            if constraint_id:
+                declare(constraint_id, ("constraints", kind, i, "id"))
+    return placeable
 
 
 def _check_groups(loaded: Loaded, topology: model.Topology) -> None:
@@ -307,6 +329,8 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
         for i, item in enumerate(items):
             for key in keys:
                 name = getattr(item, key + "_" if key == "with" else key)
+                if name is None and kind == "locations":
+                    continue  # resource_pattern instead (checked below)
                 if name not in known:
                     loaded.problem(
                         ("constraints", kind, i, key),
@@ -322,6 +346,7 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
                 )
     for i, location in enumerate(c.locations):
         path: tuple[str | int, ...] = ("constraints", "locations", i)
+        _check_location_subject(loaded, location, path)
         if (location.node is None) == (location.rule is None):
             loaded.problem(
                 path,
@@ -334,6 +359,30 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
             loaded.problem(
                 (*path, "node"), f"no node {location.node!r}", suggest(location.node or "", nodes)
             )
+
+
+def _check_location_subject(
+    loaded: Loaded, location: model.Location, path: tuple[str | int, ...]
+) -> None:
+    """resource xor resource_pattern (a valid regular expression); score_attribute
+    only with a rule."""
+    if (location.resource is None) == (location.resource_pattern is None):
+        loaded.problem(
+            path,
+            "a location needs resource or resource_pattern (one of them)",
+            "e.g. `resource: web` or `resource_pattern: ^web-`",
+        )
+    elif location.resource_pattern is not None:
+        try:
+            re.compile(location.resource_pattern)
+        except re.error as error:
+            loaded.problem((*path, "resource_pattern"), f"not a regular expression: {error}")
+    if location.score_attribute is not None and location.rule is None:
+        loaded.problem(
+            (*path, "score_attribute"),
+            "score_attribute needs a rule",
+            "give `rule:`, or a plain `score:` for a node",
+        )
 
 
 def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
@@ -362,15 +411,181 @@ def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
 
 
 def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...]) -> None:
-    seen: set[tuple[str, str]] = set()
+    """Pacemaker's rule: one op of a name per interval, whatever their roles; 10s and
+    10000ms are one interval (and so are P1DT1H and 1h, as Pacemaker 2.1 reads them)."""
+    if len({op.name for op in ops}) == len(ops):
+        return  # one op of each name
+    seen: dict[tuple[str, str, object], int] = {}
     for i, op in enumerate(ops):
-        if (op.name, op.interval) in seen:
+        keys: set[tuple[str, str, object]] = {(op.name, "text", op.interval)}
+        for legacy in (False, True):
+            if ms := milliseconds(op.interval, as_pacemaker_2_1=legacy):
+                keys.add((op.name, str(legacy), ms))
+        clash = min((seen[key] for key in keys if key in seen), default=None)
+        if clash is not None:
+            other = ops[clash].interval
+            same = other == op.interval or milliseconds(other) == milliseconds(op.interval)
             loaded.problem(
-                (*path, i),
-                f"a second {op.name} every {op.interval}",
-                "Pacemaker needs a different interval for each monitor",
+                (*path, i, "interval"),
+                f"a second {op.name} every {op.interval}"
+                + ("" if other == op.interval else f" ({other} in ops[{clash}])"),
+                "Pacemaker needs a different interval for each op of one name, whatever "
+                "their roles"
+                + ("" if same else f" (Pacemaker 2.1 reads {op.interval} and {other} alike)"),
             )
-        seen.add((op.name, op.interval))
+        for key in keys:
+            seen.setdefault(key, i)
+
+
+def _check_levels(loaded: Loaded, levels: list[model.FenceLevel]) -> None:
+    """Indexes count from 1, one level per index and target (pcs's rule); a level has
+    devices; its target attribute is NAME=VALUE, its pattern a regular expression."""
+    seen: set[tuple[str | None, str | None, str | None, int]] = set()
+    for i, level in enumerate(levels):
+        path: tuple[str | int, ...] = ("fencing", "levels", i)
+        if level.index < 1:
+            loaded.problem(
+                (*path, "index"),
+                f"level {level.index}: levels count from 1",
+                "index: 1 for the devices tried first, 2 for the next, ...",
+            )
+        key = (level.target, level.target_pattern, level.target_attribute, level.index)
+        if key in seen:
+            target = level.target or level.target_pattern or level.target_attribute
+            loaded.problem(
+                (*path, "index"),
+                f"a second level {level.index} for {target!r}",
+                "put the devices of one level in one list: devices: [a, b]",
+            )
+        seen.add(key)
+        if not level.devices:
+            loaded.problem((*path, "devices"), "a level with no device", "devices: [DEVICE, ...]")
+        attribute = level.target_attribute
+        if attribute is not None and not re.fullmatch(r"[^=\s]+=.+", attribute):
+            loaded.problem(
+                ("fencing", "levels", i, "target_attribute"),
+                f"{attribute!r} is not NAME=VALUE",
+                "e.g. rack=r1: the nodes whose attribute rack is r1",
+            )
+        if level.target_pattern is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    re.compile(level.target_pattern)
+                except re.error as error:
+                    loaded.problem(
+                        ("fencing", "levels", i, "target_pattern"),
+                        f"not a regular expression: {error}",
+                        "a regular expression over node names, e.g. ^node[0-9]+$",
+                    )
+
+
+def _check_shapes(loaded: Loaded, topology: model.Topology) -> None:
+    """What the schema (or pcs) requires of an object's fields: groups and tags hold
+    something, node names are unique, a bundle storage mapping has one source, a default
+    set's score is a score."""
+    for key, items in (("groups", topology.groups), ("tags", topology.tags)):
+        for i, item in enumerate(items):
+            if not getattr(item, "members", getattr(item, "resources", None)):
+                field = "members" if key == "groups" else "resources"
+                loaded.problem((key, i, field), f"an empty {key[:-1]}", "name one or more")
+    names: set[str] = set()
+    for i, node in enumerate(topology.nodes):
+        if node.name in names:
+            loaded.problem(
+                ("nodes", i, "name"), f"a second node named {node.name!r}", "list each node once"
+            )
+        names.add(node.name)
+    for i, bundle in enumerate(topology.bundles):
+        for j, mapping in enumerate(bundle.storage):
+            if (mapping.source_dir is None) == (mapping.source_dir_root is None):
+                loaded.problem(
+                    ("bundles", i, "storage", j),
+                    "give source_dir or source_dir_root (one of them)",
+                    "source_dir: one host directory for all replicas; source_dir_root: "
+                    "a directory per replica under it",
+                )
+    for key in ("resource_sets", "operation_sets"):
+        for i, default_set in enumerate(getattr(topology.defaults, key)):
+            score = default_set.score
+            if score is not None and not _is_score(str(score)):
+                loaded.problem(
+                    ("defaults", key, i, "score"),
+                    f"{score!r} is not a score",
+                    "an integer, INFINITY or -INFINITY",
+                )
+
+
+def _wrapping(topology: model.Topology) -> dict[str, str]:
+    """Names Pacemaker ignores in a constraint or tag (a cloned primitive or group, a
+    cloned group's member, a bundle's resource), and what to name instead."""
+    wrapped: dict[str, str] = {}
+    for resource in topology.resources:
+        clone = effective(resource, topology).clone
+        if clone is not None:
+            wrapped[resource.name] = clone_id(resource.name, clone)
+    for group in topology.groups:
+        if group.clone is not None:
+            for name in (group.name, *group.members):
+                wrapped[name] = clone_id(group.name, group.clone)
+    for bundle in topology.bundles:
+        if bundle.resource:
+            wrapped[bundle.resource] = bundle.name
+    return wrapped
+
+
+def _check_wrapped(loaded: Loaded, topology: model.Topology) -> None:
+    """Constraints and tags that name what is inside a clone or a bundle."""
+    wrapped = _wrapping(topology)
+    if not wrapped:
+        return
+    bundles = {b.name for b in topology.bundles}
+    c = topology.constraints
+    named: list[tuple[tuple[str | int, ...], str | None]] = [
+        *(
+            (("tags", i, "resources", j), n)
+            for i, t in enumerate(topology.tags)
+            for j, n in enumerate(t.resources)
+        ),
+        *(
+            (("constraints", "locations", i, "resource"), x.resource)
+            for i, x in enumerate(c.locations)
+        ),
+        *(
+            (("constraints", "colocations", i, "resource"), x.resource)
+            for i, x in enumerate(c.colocations)
+        ),
+        *(
+            (("constraints", "colocations", i, "with"), x.with_)
+            for i, x in enumerate(c.colocations)
+        ),
+        *((("constraints", "orders", i, "first"), x.first) for i, x in enumerate(c.orders)),
+        *((("constraints", "orders", i, "then"), x.then) for i, x in enumerate(c.orders)),
+        *((("constraints", "tickets", i, "resource"), x.resource) for i, x in enumerate(c.tickets)),
+    ]
+    owners: list[tuple[str, int, list[model.ResourceSet]]] = [
+        *(("colocation_sets", i, x.sets) for i, x in enumerate(c.colocation_sets)),
+        *(("order_sets", i, x.sets) for i, x in enumerate(c.order_sets)),
+        *(("tickets", i, x.sets) for i, x in enumerate(c.tickets)),
+    ]
+    for key, i, sets in owners:
+        for j, resource_set in enumerate(sets):
+            named += [
+                (("constraints", key, i, "sets", j, "resources", k), name)
+                for k, name in enumerate(resource_set.resources)
+            ]
+    for path, name in named:
+        if name is None or name not in wrapped:
+            continue
+        outer = wrapped[name]
+        what = "bundle" if outer in bundles else "clone"
+        loaded.problem(
+            path,
+            f"{name!r} is inside {what} {outer!r}: Pacemaker ignores "
+            + ("a tag" if path[0] == "tags" else "a constraint")
+            + " that names it",
+            f"name the {what}: {outer}",
+        )
 
 
 # --- Pacemaker's own checks -------------------------------------------------------------
@@ -382,21 +597,38 @@ def relaxng() -> etree.RelaxNG:
 
 
 def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
-    """RelaxNG of the rendered CIB, then crm_verify (which also checks IDREFs): whatever
-    crm_verify rejects (its exit code) is a problem, located where its message names one."""
+    """The rendered CIB's ids, its RelaxNG, then crm_verify (which also checks IDREFs):
+    whatever crm_verify rejects (its exit code) is a problem; each is located at the
+    YAML object the rendered element or the message comes from."""
     cib = render(topology)
+    if not check_rendered_ids(loaded, topology, cib):
+        loaded.skipped.append(
+            f"Pacemaker's {VALIDATE_WITH}.rng and crm_verify: they check a CIB whose ids are right"
+        )
+        return
+    text = to_text(cib)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    document = etree.fromstring(text, parser)  # noqa: S320 — rendered here; lines for errors
     schema = relaxng()
-    if not schema.validate(cib):
-        for error in schema.error_log:
+    if not schema.validate(document):
+        lines: dict[int, etree._Element] = {}
+        for element in document.iter():
+            lines.setdefault(getattr(element, "sourceline", 0) or 0, element)
+        found = [
+            (locate(lines[error.line], topology) if error.line in lines else (), error)
+            for error in schema.error_log
+        ]
+        located = [(path, error) for path, error in found if path]
+        for path, error in located or found:  # the unlocated follow from the located
             loaded.problem(
-                (),
-                f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message} "
-                f"(CIB line {error.line})",
+                path,
+                f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message}",
+                f"line {error.line} of `hakit topology render`" if error.line else "",
             )
         loaded.skipped.append(f"crm_verify: it needs a CIB that {VALIDATE_WITH}.rng accepts")
         return
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
-        handle.write(to_text(cib))
+        handle.write(text)
     try:
         code, messages = cluster.verify_cib_file(handle.name)
     except cluster.ClusterCommandError as error:
@@ -409,8 +641,11 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
     errors = _crm_verify_errors(messages)
     if code != 0 and not errors and "Warnings found" not in messages:  # warnings: exit 1
         errors = [" ".join(messages.split()) or f"exit code {code}"]
+    by_id: dict[str, etree._Element] = {}
     for message in errors:
-        path, hint = _locate(message, topology)
+        if not by_id:
+            by_id = {str(e.get("id")): e for e in document.iter() if e.tag not in NOT_IDS}
+        path, hint = _locate(message, topology, by_id)
         loaded.problem(path, f"crm_verify: {message}", hint)
 
 
@@ -431,8 +666,11 @@ def _crm_verify_errors(messages: str) -> list[str]:
     return [text for _, text in errors]
 
 
-def _locate(error: str, topology: model.Topology) -> tuple[tuple[str | int, ...], str]:
-    """The object a crm_verify message is about, and what to do."""
+def _locate(
+    error: str, topology: model.Topology, by_id: dict[str, etree._Element]
+) -> tuple[tuple[str | int, ...], str]:
+    """The object a crm_verify message is about (the first CIB id it names), and what
+    to do."""
     if "STONITH" in error:
         where: tuple[str | int, ...] = ("cluster", "properties", "stonith-enabled")
         return where, (
@@ -441,17 +679,22 @@ def _locate(error: str, topology: model.Topology) -> tuple[tuple[str | int, ...]
         )
     if "loss-policy" in error:
         return ("constraints", "tickets"), "loss_policy: fence needs stonith-enabled: true"
-    objects: list[tuple[str, tuple[str | int, ...]]] = [
-        *((r.name, ("resources", i)) for i, r in enumerate(topology.resources)),
-        *((g.name, ("groups", i)) for i, g in enumerate(topology.groups)),
-        *((b.name, ("bundles", i)) for i, b in enumerate(topology.bundles)),
-        *((d.name, ("fencing", "devices", i)) for i, d in enumerate(topology.fencing.devices)),
-        *((n.name, ("nodes", i)) for i, n in enumerate(topology.nodes)),
-    ]
-    for name, path in sorted(objects, key=lambda item: -len(item[0])):
-        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", error):
-            return path, ""
+    quoted = re.findall(r"'([^']+)'", error)
+    for word in quoted:  # an id, else a value: the element that holds it
+        if word in by_id:
+            return locate(by_id[word], topology), ""
+    for word in quoted:
+        holder = next((e for e in by_id.values() if word in e.attrib.values()), None)
+        if holder is not None:
+            return locate(holder, topology), ""
+    for word in re.findall(r"[A-Za-z_](?:[\w.-]*[\w-])?", error):  # unquoted, not English
+        if word in by_id and word.lower() not in _WORDS:
+            return locate(by_id[word], topology), ""
     return (), ""
+
+
+#: Words of crm_verify's messages that are also short resource names.
+_WORDS = frozenset("a i an as at be by do if in is it no of on or so to up".split())
 
 
 def _is_score(text: str) -> bool:
