@@ -21,10 +21,10 @@ from hakit.tools.topology.ids import NOT_IDS, check_given_ids, check_rendered_id
 from hakit.tools.topology.load import Loaded, load
 from hakit.tools.topology.problems import suggest
 from hakit.tools.topology.render import VALIDATE_WITH, render, to_text
+from hakit.tools.topology.rule_sets import check_rule, check_rule_sets, is_score
 from hakit.tools.topology.values import milliseconds
 
 RNG_DIR = Path("/usr/share/pacemaker")
-SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
 
 
 def validate(path: Path, *, agents: bool = True, pacemaker: bool = True) -> Loaded:
@@ -74,15 +74,7 @@ def check_names(loaded: Loaded, topology: model.Topology) -> None:
     _check_shapes(loaded, topology)
     _check_wrapped(loaded, topology)
     ordering.check_orders(loaded, topology)
-
-
-def check_rule(loaded: Loaded, text: str, path: tuple[str | int, ...]) -> rules.Rule | None:
-    """The parsed rule, or None after reporting where it goes wrong."""
-    try:
-        return rules.parse(text)
-    except rules.RuleError as error:
-        loaded.problem(path, f"rule: {error}", error.hint, offset=error.column)
-        return None
+    check_rule_sets(loaded, topology)
 
 
 def _check_bundles(loaded: Loaded, topology: model.Topology) -> None:
@@ -144,7 +136,7 @@ def _check_set_constraints(loaded: Loaded, c: model.Constraints, placeable: set[
             loaded.problem(path, "no sets", "add `sets: [{resources: [A, B]}, ...]`")
     _check_tickets(loaded, c, placeable)
     for i, colocation_set in enumerate(c.colocation_sets):
-        if not _is_score(colocation_set.score):
+        if not is_score(colocation_set.score):
             loaded.problem(
                 ("constraints", "colocation_sets", i, "score"),
                 f"{colocation_set.score!r} is not a score",
@@ -338,7 +330,7 @@ def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[
                         suggest(name, sorted(known)),
                     )
             score = getattr(item, "score", None)
-            if score is not None and not _is_score(score):
+            if score is not None and not is_score(score):
                 loaded.problem(
                     ("constraints", kind, i, "score"),
                     f"{score!r} is not a score",
@@ -508,7 +500,7 @@ def _check_shapes(loaded: Loaded, topology: model.Topology) -> None:
     for key in ("resource_sets", "operation_sets"):
         for i, default_set in enumerate(getattr(topology.defaults, key)):
             score = default_set.score
-            if score is not None and not _is_score(str(score)):
+            if score is not None and not is_score(str(score)):
                 loaded.problem(
                     ("defaults", key, i, "score"),
                     f"{score!r} is not a score",
@@ -607,7 +599,10 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
         )
         return
     text = to_text(cib)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    del cib  # one document at a time (50,000 resources: 250 MB each)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=True
+    )
     document = etree.fromstring(text, parser)  # noqa: S320 — rendered here; lines for errors
     schema = relaxng()
     if not schema.validate(document):
@@ -630,7 +625,8 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
         handle.write(text)
     try:
-        code, messages = cluster.verify_cib_file(handle.name)
+        # its scheduler takes about a minute for 50,000 resources
+        code, messages = cluster.verify_cib_file(handle.name, timeout=60 + len(text) / 200_000)
     except cluster.ClusterCommandError as error:
         loaded.problem(
             (), f"crm_verify could not run: {error}", "is pacemaker-cli-utils installed?"
@@ -695,10 +691,6 @@ def _locate(
 
 #: Words of crm_verify's messages that are also short resource names.
 _WORDS = frozenset("a i an as at be by do if in is it no of on or so to up".split())
-
-
-def _is_score(text: str) -> bool:
-    return text in SCORE_WORDS or text.lstrip("+-").isdigit()
 
 
 def _where(path: tuple[str | int, ...]) -> str:

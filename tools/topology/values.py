@@ -28,6 +28,7 @@ from hakit.tools.topology.pacemaker_options import (
     fencing_options,
 )
 from hakit.tools.topology.problems import did_you_mean
+from hakit.tools.topology.rule_sets import SCORE_WORDS
 
 __all__ = ["Kind", "check", "milliseconds", "problem"]
 
@@ -43,7 +44,6 @@ _UNIT_MS = {"ms": 1, "msec": 1, "us": 1e-3, "usec": 1e-3, "s": 1e3, "sec": 1e3}
 _UNIT_MS |= {"m": 6e4, "min": 6e4, "h": 36e5, "hr": 36e5, "": 1e3}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _BOOLEAN = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
-_SCORE_WORDS = {"INFINITY", "+INFINITY", "-INFINITY"}
 #: What people write for a role, and the role they mean.
 _ROLE_WORDS = {"run": "Started", "up": "Started", "on": "Started", "down": "Stopped"}
 _ROLE_WORDS |= {"off": "Stopped", "primary": "Promoted", "secondary": "Unpromoted"}
@@ -100,11 +100,11 @@ def problem(kind: Kind, text: str) -> str | None:
         return f"{text!r} is not a duration"
     if kind.name == "integer" and not _INTEGER.fullmatch(text.strip()):
         return f"{text!r} is not an integer"
-    if kind.name == "pcmk-integer" and not (_INTEGER.fullmatch(text) or text in _SCORE_WORDS):
+    if kind.name == "pcmk-integer" and not (_INTEGER.fullmatch(text) or text in SCORE_WORDS):
         return f"{text!r} is not an integer"
     if kind.name == "count" and not re.fullmatch(r"\+?[0-9]+", text.strip()):
         return f"{text!r} is not a count"
-    if kind.name == "score" and not (_INTEGER.fullmatch(text) or text in _SCORE_WORDS):
+    if kind.name == "score" and not (_INTEGER.fullmatch(text) or text in SCORE_WORDS):
         return f"{text!r} is not a score"
     if kind.name == "boolean" and text.lower() not in _BOOLEAN:
         return f"{text!r} is not a boolean"
