@@ -127,7 +127,7 @@ def test_alerts_render_export_and_import(tmp_path: Path) -> None:
     from hakit.tools.topology.importer import import_cib, to_yaml
     from hakit.tools.topology.load import load_text
     from hakit.tools.topology.render import to_text
-    from hakit.tools.topology.validate import relaxng
+    from hakit.tools.topology.verify import relaxng
 
     topology = load_text(ALERTS, "alerts.yaml").topology
     assert topology is not None

@@ -15,7 +15,8 @@ from hakit.tools.topology import model
 from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.load import load_text
 from hakit.tools.topology.render import render, to_text
-from hakit.tools.topology.validate import check_names, relaxng, validate
+from hakit.tools.topology.validate import check_names, validate
+from hakit.tools.topology.verify import relaxng
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "lab" / "demo.yaml"

@@ -4,27 +4,25 @@ and crm_verify on the rendered CIB."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-import warnings
-from functools import cache
 from pathlib import Path
 
-from lxml import etree
-
-from hakit.ocf import cluster
 from hakit.tools.topology import model, ordering, rules, values
 from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.conventions import clone_id, effective
-from hakit.tools.topology.ids import NOT_IDS, check_given_ids, check_rendered_ids, locate
+from hakit.tools.topology.ids import check_given_ids
 from hakit.tools.topology.load import Loaded, load
 from hakit.tools.topology.problems import suggest
-from hakit.tools.topology.render import VALIDATE_WITH, render, to_text
+from hakit.tools.topology.render import VALIDATE_WITH
 from hakit.tools.topology.rule_sets import check_rule, check_rule_sets, is_score
+from hakit.tools.topology.structure import (
+    check_fencing_levels,
+    check_levels,
+    check_shapes,
+    check_wrapped,
+)
 from hakit.tools.topology.values import milliseconds
-
-RNG_DIR = Path("/usr/share/pacemaker")
+from hakit.tools.topology.verify import check_pacemaker
 
 
 def validate(path: Path, *, agents: bool = True, pacemaker: bool = True) -> Loaded:
@@ -67,12 +65,12 @@ def check_names(loaded: Loaded, topology: model.Topology) -> None:
     _check_set_constraints(loaded, topology.constraints, placeable)
     _check_defaults(loaded, topology.defaults)
     _check_acls(loaded, topology.acls)
-    _check_fencing_levels(loaded, topology)
-    _check_levels(loaded, topology.fencing.levels)
+    check_fencing_levels(loaded, topology)
+    check_levels(loaded, topology.fencing.levels)
     _check_alerts(loaded, topology)
     check_given_ids(loaded, topology)
-    _check_shapes(loaded, topology)
-    _check_wrapped(loaded, topology)
+    check_shapes(loaded, topology)
+    check_wrapped(loaded, topology)
     ordering.check_orders(loaded, topology)
     check_rule_sets(loaded, topology)
 
@@ -377,31 +375,6 @@ def _check_location_subject(
         )
 
 
-def _check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
-    nodes = [n.name for n in topology.nodes]
-    devices = [d.name for d in topology.fencing.devices]
-    for i, level in enumerate(topology.fencing.levels):
-        targets = [t for t in (level.target, level.target_pattern, level.target_attribute) if t]
-        if len(targets) != 1:
-            loaded.problem(
-                ("fencing", "levels", i),
-                "a level needs exactly one of target, " "target_pattern, target_attribute",
-            )
-        if level.target and nodes and level.target not in nodes:
-            loaded.problem(
-                ("fencing", "levels", i, "target"),
-                f"no node {level.target!r}",
-                suggest(level.target, nodes),
-            )
-        for j, device in enumerate(level.devices):
-            if device not in devices:
-                loaded.problem(
-                    ("fencing", "levels", i, "devices", j),
-                    f"no fencing device {device!r}",
-                    suggest(device, devices),
-                )
-
-
 def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...]) -> None:
     """Pacemaker's rule: one op of a name per interval, whatever their roles; 10s and
     10000ms are one interval (and so are P1DT1H and 1h, as Pacemaker 2.1 reads them)."""
@@ -427,270 +400,6 @@ def _check_ops(loaded: Loaded, ops: list[model.Op], path: tuple[str | int, ...])
             )
         for key in keys:
             seen.setdefault(key, i)
-
-
-def _check_levels(loaded: Loaded, levels: list[model.FenceLevel]) -> None:
-    """Indexes count from 1, one level per index and target (pcs's rule); a level has
-    devices; its target attribute is NAME=VALUE, its pattern a regular expression."""
-    seen: set[tuple[str | None, str | None, str | None, int]] = set()
-    for i, level in enumerate(levels):
-        path: tuple[str | int, ...] = ("fencing", "levels", i)
-        if level.index < 1:
-            loaded.problem(
-                (*path, "index"),
-                f"level {level.index}: levels count from 1",
-                "index: 1 for the devices tried first, 2 for the next, ...",
-            )
-        key = (level.target, level.target_pattern, level.target_attribute, level.index)
-        if key in seen:
-            target = level.target or level.target_pattern or level.target_attribute
-            loaded.problem(
-                (*path, "index"),
-                f"a second level {level.index} for {target!r}",
-                "put the devices of one level in one list: devices: [a, b]",
-            )
-        seen.add(key)
-        if not level.devices:
-            loaded.problem((*path, "devices"), "a level with no device", "devices: [DEVICE, ...]")
-        attribute = level.target_attribute
-        if attribute is not None and not re.fullmatch(r"[^=\s]+=.+", attribute):
-            loaded.problem(
-                ("fencing", "levels", i, "target_attribute"),
-                f"{attribute!r} is not NAME=VALUE",
-                "e.g. rack=r1: the nodes whose attribute rack is r1",
-            )
-        if level.target_pattern is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    re.compile(level.target_pattern)
-                except re.error as error:
-                    loaded.problem(
-                        ("fencing", "levels", i, "target_pattern"),
-                        f"not a regular expression: {error}",
-                        "a regular expression over node names, e.g. ^node[0-9]+$",
-                    )
-
-
-def _check_shapes(loaded: Loaded, topology: model.Topology) -> None:
-    """What the schema (or pcs) requires of an object's fields: groups and tags hold
-    something, node names are unique, a bundle storage mapping has one source, a default
-    set's score is a score."""
-    for key, items in (("groups", topology.groups), ("tags", topology.tags)):
-        for i, item in enumerate(items):
-            if not getattr(item, "members", getattr(item, "resources", None)):
-                field = "members" if key == "groups" else "resources"
-                loaded.problem((key, i, field), f"an empty {key[:-1]}", "name one or more")
-    names: set[str] = set()
-    for i, node in enumerate(topology.nodes):
-        if node.name in names:
-            loaded.problem(
-                ("nodes", i, "name"), f"a second node named {node.name!r}", "list each node once"
-            )
-        names.add(node.name)
-    for i, bundle in enumerate(topology.bundles):
-        for j, mapping in enumerate(bundle.storage):
-            if (mapping.source_dir is None) == (mapping.source_dir_root is None):
-                loaded.problem(
-                    ("bundles", i, "storage", j),
-                    "give source_dir or source_dir_root (one of them)",
-                    "source_dir: one host directory for all replicas; source_dir_root: "
-                    "a directory per replica under it",
-                )
-    for key in ("resource_sets", "operation_sets"):
-        for i, default_set in enumerate(getattr(topology.defaults, key)):
-            score = default_set.score
-            if score is not None and not is_score(str(score)):
-                loaded.problem(
-                    ("defaults", key, i, "score"),
-                    f"{score!r} is not a score",
-                    "an integer, INFINITY or -INFINITY",
-                )
-
-
-def _wrapping(topology: model.Topology) -> dict[str, str]:
-    """Names Pacemaker ignores in a constraint or tag (a cloned primitive or group, a
-    cloned group's member, a bundle's resource), and what to name instead."""
-    wrapped: dict[str, str] = {}
-    for resource in topology.resources:
-        clone = effective(resource, topology).clone
-        if clone is not None:
-            wrapped[resource.name] = clone_id(resource.name, clone)
-    for group in topology.groups:
-        if group.clone is not None:
-            for name in (group.name, *group.members):
-                wrapped[name] = clone_id(group.name, group.clone)
-    for bundle in topology.bundles:
-        if bundle.resource:
-            wrapped[bundle.resource] = bundle.name
-    return wrapped
-
-
-def _check_wrapped(loaded: Loaded, topology: model.Topology) -> None:
-    """Constraints and tags that name what is inside a clone or a bundle."""
-    wrapped = _wrapping(topology)
-    if not wrapped:
-        return
-    bundles = {b.name for b in topology.bundles}
-    c = topology.constraints
-    named: list[tuple[tuple[str | int, ...], str | None]] = [
-        *(
-            (("tags", i, "resources", j), n)
-            for i, t in enumerate(topology.tags)
-            for j, n in enumerate(t.resources)
-        ),
-        *(
-            (("constraints", "locations", i, "resource"), x.resource)
-            for i, x in enumerate(c.locations)
-        ),
-        *(
-            (("constraints", "colocations", i, "resource"), x.resource)
-            for i, x in enumerate(c.colocations)
-        ),
-        *(
-            (("constraints", "colocations", i, "with"), x.with_)
-            for i, x in enumerate(c.colocations)
-        ),
-        *((("constraints", "orders", i, "first"), x.first) for i, x in enumerate(c.orders)),
-        *((("constraints", "orders", i, "then"), x.then) for i, x in enumerate(c.orders)),
-        *((("constraints", "tickets", i, "resource"), x.resource) for i, x in enumerate(c.tickets)),
-    ]
-    owners: list[tuple[str, int, list[model.ResourceSet]]] = [
-        *(("colocation_sets", i, x.sets) for i, x in enumerate(c.colocation_sets)),
-        *(("order_sets", i, x.sets) for i, x in enumerate(c.order_sets)),
-        *(("tickets", i, x.sets) for i, x in enumerate(c.tickets)),
-    ]
-    for key, i, sets in owners:
-        for j, resource_set in enumerate(sets):
-            named += [
-                (("constraints", key, i, "sets", j, "resources", k), name)
-                for k, name in enumerate(resource_set.resources)
-            ]
-    for path, name in named:
-        if name is None or name not in wrapped:
-            continue
-        outer = wrapped[name]
-        what = "bundle" if outer in bundles else "clone"
-        loaded.problem(
-            path,
-            f"{name!r} is inside {what} {outer!r}: Pacemaker ignores "
-            + ("a tag" if path[0] == "tags" else "a constraint")
-            + " that names it",
-            f"name the {what}: {outer}",
-        )
-
-
-# --- Pacemaker's own checks -------------------------------------------------------------
-
-
-@cache
-def relaxng() -> etree.RelaxNG:
-    return etree.RelaxNG(etree.parse(str(RNG_DIR / f"{VALIDATE_WITH}.rng")))  # noqa: S320
-
-
-def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
-    """The rendered CIB's ids, its RelaxNG, then crm_verify (which also checks IDREFs):
-    whatever crm_verify rejects (its exit code) is a problem; each is located at the
-    YAML object the rendered element or the message comes from."""
-    cib = render(topology)
-    if not check_rendered_ids(loaded, topology, cib):
-        loaded.skipped.append(
-            f"Pacemaker's {VALIDATE_WITH}.rng and crm_verify: they check a CIB whose ids are right"
-        )
-        return
-    text = to_text(cib)
-    del cib  # one document at a time (50,000 resources: 250 MB each)
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=True
-    )
-    document = etree.fromstring(text, parser)  # noqa: S320 — rendered here; lines for errors
-    schema = relaxng()
-    if not schema.validate(document):
-        lines: dict[int, etree._Element] = {}
-        for element in document.iter():
-            lines.setdefault(getattr(element, "sourceline", 0) or 0, element)
-        found = [
-            (locate(lines[error.line], topology) if error.line in lines else (), error)
-            for error in schema.error_log
-        ]
-        located = [(path, error) for path, error in found if path]
-        for path, error in located or found:  # the unlocated follow from the located
-            loaded.problem(
-                path,
-                f"the rendered CIB breaks {VALIDATE_WITH}.rng: {error.message}",
-                f"line {error.line} of `hakit topology render`" if error.line else "",
-            )
-        loaded.skipped.append(f"crm_verify: it needs a CIB that {VALIDATE_WITH}.rng accepts")
-        return
-    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
-        handle.write(text)
-    try:
-        # its scheduler takes about a minute for 50,000 resources
-        code, messages = cluster.verify_cib_file(handle.name, timeout=60 + len(text) / 200_000)
-    except cluster.ClusterCommandError as error:
-        loaded.problem(
-            (), f"crm_verify could not run: {error}", "is pacemaker-cli-utils installed?"
-        )
-        return
-    finally:
-        os.unlink(handle.name)
-    errors = _crm_verify_errors(messages)
-    if code != 0 and not errors and "Warnings found" not in messages:  # warnings: exit 1
-        errors = [" ".join(messages.split()) or f"exit code {code}"]
-    by_id: dict[str, etree._Element] = {}
-    for message in errors:
-        if not by_id:
-            by_id = {str(e.get("id")): e for e in document.iter() if e.tag not in NOT_IDS}
-        path, hint = _locate(message, topology, by_id)
-        loaded.problem(path, f"crm_verify: {message}", hint)
-
-
-def _crm_verify_errors(messages: str) -> list[str]:
-    """crm_verify's errors, the lines of one message (same function) joined."""
-    errors: list[tuple[str, str]] = []
-    for line in messages.splitlines():
-        match = re.match(r"\s*(\(\w+\))?\s*error:\s*(.*)", line, re.IGNORECASE)
-        if not match:
-            continue
-        where, text = match.group(1) or "", match.group(2).strip()
-        if any(text in seen for _, seen in errors):
-            continue  # crm_verify says some things twice
-        if errors and where and errors[-1][0] == where:
-            errors[-1] = (where, f"{errors[-1][1]} {text}")
-        else:
-            errors.append((where, text))
-    return [text for _, text in errors]
-
-
-def _locate(
-    error: str, topology: model.Topology, by_id: dict[str, etree._Element]
-) -> tuple[tuple[str | int, ...], str]:
-    """The object a crm_verify message is about (the first CIB id it names), and what
-    to do."""
-    if "STONITH" in error:
-        where: tuple[str | int, ...] = ("cluster", "properties", "stonith-enabled")
-        return where, (
-            "add a device under fencing.devices, or set stonith-enabled: false "
-            "(only where the cluster shares no data)"
-        )
-    if "loss-policy" in error:
-        return ("constraints", "tickets"), "loss_policy: fence needs stonith-enabled: true"
-    quoted = re.findall(r"'([^']+)'", error)
-    for word in quoted:  # an id, else a value: the element that holds it
-        if word in by_id:
-            return locate(by_id[word], topology), ""
-    for word in quoted:
-        holder = next((e for e in by_id.values() if word in e.attrib.values()), None)
-        if holder is not None:
-            return locate(holder, topology), ""
-    for word in re.findall(r"[A-Za-z_](?:[\w.-]*[\w-])?", error):  # unquoted, not English
-        if word in by_id and word.lower() not in _WORDS:
-            return locate(by_id[word], topology), ""
-    return (), ""
-
-
-#: Words of crm_verify's messages that are also short resource names.
-_WORDS = frozenset("a i an as at be by do if in is it no of on or so to up".split())
 
 
 def _where(path: tuple[str | int, ...]) -> str:
