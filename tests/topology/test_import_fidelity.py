@@ -101,33 +101,28 @@ tag t1 p1 g1
 """
 
 
+def _create(cib: Path, scope: str, xml: str) -> None:
+    """Add an element to a CIB file, as cibadmin does on a cluster."""
+    subprocess.run(
+        ["cibadmin", "--create", "--scope", scope, "--xml-text", xml],
+        env={**os.environ, "CIB_file": str(cib)},
+        check=True,
+    )
+
+
 def _empty_cib(path: Path) -> None:
     path.write_text(
         subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True, check=True).stdout
     )
-    properties = (
+    _create(
+        path,
+        "crm_config",
         '<cluster_property_set id="cib-bootstrap-options"><nvpair '
         'id="cib-bootstrap-options-cluster-name" name="cluster-name" value="fidelity"/>'
-        "</cluster_property_set>"
-    )
-    subprocess.run(
-        ["cibadmin", "--create", "--scope", "crm_config", "--xml-text", properties],
-        env={**os.environ, "CIB_file": str(path)},
-        check=True,
+        "</cluster_property_set>",
     )
     for number, name in enumerate(NODES, 1):
-        subprocess.run(
-            [
-                "cibadmin",
-                "--create",
-                "--scope",
-                "nodes",
-                "--xml-text",
-                f'<node id="{number}" uname="{name}"/>',
-            ],
-            env={**os.environ, "CIB_file": str(path)},
-            check=True,
-        )
+        _create(path, "nodes", f'<node id="{number}" uname="{name}"/>')
 
 
 def _run_all(tool: list[str], commands: str, cib: Path) -> None:
@@ -179,11 +174,7 @@ def crm_cib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _empty_cib(cib)
     _run_all(["crm", "-F", "configure"], CRM_COMMANDS, cib)
     for scope, xml in RULED_SETS:
-        subprocess.run(
-            ["cibadmin", "--create", "--scope", scope, "--xml-text", xml],
-            env={**os.environ, "CIB_file": str(cib)},
-            check=True,
-        )
+        _create(cib, scope, xml)
     return cib
 
 
@@ -281,11 +272,7 @@ def lossy_cib(pcs_cib: Path, tmp_path: Path) -> Path:
     cib = tmp_path / "lossy.xml"
     cib.write_bytes(pcs_cib.read_bytes())
     for scope, xml in UNEXPRESSED:
-        subprocess.run(
-            ["cibadmin", "--create", "--scope", scope, "--xml-text", xml],
-            env={**os.environ, "CIB_file": str(cib)},
-            check=True,
-        )
+        _create(cib, scope, xml)
     return cib
 
 

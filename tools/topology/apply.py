@@ -23,16 +23,8 @@ from hakit.ocf import cluster, exits
 from hakit.tools.topology import model, roundtrip
 from hakit.tools.topology.render import render
 
-OWNED_SECTIONS = (
-    "resources",
-    "constraints",
-    "fencing-topology",
-    "rsc_defaults",
-    "op_defaults",
-    "tags",
-    "acls",
-    "alerts",
-)
+#: The sections a topology owns (each replaced by the rendered one).
+OWNED_SECTIONS = roundtrip.SECTIONS
 
 
 @dataclass

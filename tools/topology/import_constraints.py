@@ -149,43 +149,40 @@ def _import_set_constraint(
         skipped.append(f"{element.tag} {cid}: resource sets here are not supported")
 
 
+def _by_tag(c: model.Constraints) -> list[tuple[str, list[object]]]:
+    """The model's constraint lists, each with the CIB element it renders."""
+    return [
+        ("rsc_location", c.locations),  # type: ignore[list-item]
+        ("rsc_colocation", c.colocations),  # type: ignore[list-item]
+        ("rsc_order", c.orders),  # type: ignore[list-item]
+        ("rsc_colocation", c.colocation_sets),  # type: ignore[list-item]
+        ("rsc_order", c.order_sets),  # type: ignore[list-item]
+        ("rsc_ticket", c.tickets),  # type: ignore[list-item]
+    ]
+
+
 def leave_out(topology: model.Topology, lost: set[str]) -> set[str]:
     """Constraints the topology would say otherwise are left out of it (diff and apply
     keep them as they are); their keys."""
-    c = topology.constraints
     left_out = set()
-    for tag, items in (
-        ("rsc_location", c.locations),
-        ("rsc_colocation", c.colocations),
-        ("rsc_order", c.orders),
-        ("rsc_colocation", c.colocation_sets),
-        ("rsc_order", c.order_sets),
-        ("rsc_ticket", c.tickets),
-    ):
+    for tag, items in _by_tag(topology.constraints):
         for item in list(items):
             key = f"{tag} {getattr(item, 'id', None)}"
             if key in lost:
-                items.remove(item)  # type: ignore[arg-type]
+                items.remove(item)
                 left_out.add(key)
     return left_out
 
 
 def _identified(topology: model.Topology) -> list[tuple[str, list[object]]]:
     """Per CIB object (`kind id`): the model objects whose ids it holds."""
-    c = topology.constraints
     found: list[tuple[str, list[object]]] = []
-    for tag, items in (
-        ("rsc_location", c.locations),
-        ("rsc_colocation", c.colocations),
-        ("rsc_order", c.orders),
-        ("rsc_colocation", c.colocation_sets),
-        ("rsc_order", c.order_sets),
-        ("rsc_ticket", c.tickets),
-        ("fencing-level", topology.fencing.levels),
-    ):
+    levels: list[object] = list(topology.fencing.levels)
+    for tag, items in [*_by_tag(topology.constraints), ("fencing-level", levels)]:
         for item in items:
-            if item.id:
-                found.append((f"{tag} {item.id}", [item, *getattr(item, "sets", [])]))
+            given = getattr(item, "id", None)
+            if given:
+                found.append((f"{tag} {given}", [item, *getattr(item, "sets", [])]))
     for alert in topology.alerts:
         found.append((f"alert {alert.name}", list(alert.recipients)))
     return found
