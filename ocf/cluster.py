@@ -34,6 +34,7 @@ PROGRAMS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "st
 #: pcs, the command an exported script calls (`topology export --pcs`).
 PCS = "pcs"
 CIBADMIN = "cibadmin"  # for scripts hakit writes (the pcs export), not run here
+CRM_VERIFY = "crm_verify"  # also named by the topology benchmark, which times it alone
 
 
 class ClusterCommandError(Exception):
@@ -388,11 +389,7 @@ def cleanup(resource: str | None = None, *, node: str | None = None, timeout: fl
 
 def wait_for_idle(*, timeout: float = 300) -> bool:
     """Wait until the cluster has no pending actions; False if it did not settle in time."""
-    try:
-        run(["crm_resource", "--wait", "--timeout", f"{int(timeout)}s"], timeout=timeout + 30)
-    except ClusterCommandError:
-        return False
-    return True
+    return _succeeds(["crm_resource", "--wait", "--timeout", f"{int(timeout)}s"], timeout + 30)
 
 
 def status_text(*, timeout: float = DEFAULT_TIMEOUT) -> str:
@@ -450,17 +447,11 @@ def agent_metadata(agent: str, *, timeout: float = 30) -> str | None:
     return _metadata(["crm_resource", "--show-metadata", agent], timeout)
 
 
-#: Where Pacemaker's daemons are: Debian and Ubuntu, then Fedora, RHEL and SUSE.
-DAEMON_DIRS = ("/usr/lib/pacemaker", "/usr/libexec/pacemaker")
-
-
 def daemon_metadata(daemon: str, *, timeout: float = 30) -> str | None:
-    """The options a Pacemaker daemon reads (`schedulerd`, `controld`, `based`, `fenced`)."""
-    for directory in DAEMON_DIRS:
-        found = _metadata([f"{directory}/pacemaker-{daemon}", "metadata"], timeout)
-        if found is not None:
-            return found
-    return None
+    """The options a Pacemaker daemon reads (`schedulerd`, `controld`, `based`, `fenced`),
+    from /usr/lib/pacemaker (Debian) or /usr/libexec/pacemaker (Fedora, RHEL, SUSE)."""
+    found = _metadata([f"/usr/lib/pacemaker/pacemaker-{daemon}", "metadata"], timeout)
+    return found or _metadata([f"/usr/libexec/pacemaker/pacemaker-{daemon}", "metadata"], timeout)
 
 
 def _metadata(args: list[str], timeout: float) -> str | None:
@@ -473,7 +464,7 @@ def _metadata(args: list[str], timeout: float) -> str | None:
 
 def verify_cib_file(path: str, *, timeout: float = 60) -> tuple[int, str]:
     """crm_verify on a CIB file: (exit code, its messages)."""
-    args = ["crm_verify", "--verbose", "--xml-file", path]
+    args = [CRM_VERIFY, "--verbose", "--xml-file", path]
     return run(args, timeout=timeout, ok_codes=range(256), stderr=True)
 
 
@@ -487,17 +478,17 @@ def empty_cib(*, timeout: float = DEFAULT_TIMEOUT) -> str:
 
 def corosync_reload(*, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Make corosync re-read corosync.conf; False if it could not."""
-    try:
-        run(["corosync-cfgtool", "-R"], timeout=timeout)
-    except ClusterCommandError:
-        return False
-    return True
+    return _succeeds(["corosync-cfgtool", "-R"], timeout)
 
 
 def corosync_answers(*, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Whether corosync answers on this node (its rings' status)."""
+    return _succeeds(["corosync-cfgtool", "-s"], timeout)
+
+
+def _succeeds(args: list[str], timeout: float) -> bool:
     try:
-        run(["corosync-cfgtool", "-s"], timeout=timeout)
+        run(args, timeout=timeout)
     except ClusterCommandError:
         return False
     return True

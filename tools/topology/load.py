@@ -2,29 +2,177 @@
 
 The dataclasses in `model` are the schema: types, required keys and unknown keys
 are checked from their annotations, and every problem is collected (`Problem`).
+
+libyaml's events are read once and converted as they come (`load_reader.Reader`): no
+PyYAML nodes, and no tree of the whole document, so that 50,000 resources load in
+seconds. Duplicate keys are problems, merge keys (`<<`) follow YAML 1.1, and aliases
+that expand beyond `MAX_EXPANSION` are refused. The place of a value is looked up when
+a problem needs it: a tree of the text is built then (`Marks`), so a valid file keeps
+no per-value marks in memory.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import types
+import gc
 import typing
+import zlib
+from collections.abc import Iterator, MutableMapping, MutableSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from hakit.tools.topology import model
-from hakit.tools.topology.problems import Problem, did_you_mean
+from hakit.tools.topology.load_convert import (
+    MERGE,
+    MISSING,
+    Converter,
+    Map,
+    Node,
+    Path_,
+    Scalar,
+    Seq,
+    child,
+    plan_of,
+)
+from hakit.tools.topology.load_reader import (
+    DEEP,
+    LOADER,
+    MAX_DEPTH,
+    MAX_EXPANSION,
+    RAW,
+    Frame,
+    Note,
+    Reader,
+    Stop,
+    merge_tree,
+)
+from hakit.tools.topology.problems import Problem
 
-Path_ = tuple[str | int, ...]
-#: libyaml's parser when PyYAML has it (ten times faster), the same marks either way.
-LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_INT = "tag:yaml.org,2002:int"
-_BOOL = "tag:yaml.org,2002:bool"
-_FLOAT = "tag:yaml.org,2002:float"
-_NULL = "tag:yaml.org,2002:null"
+__all__ = [
+    "LOADER",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_EXPANSION",
+    "Loaded",
+    "Marks",
+    "Path_",
+    "Quoted",
+    "describe",
+    "load",
+    "load_text",
+]
+
+#: A topology larger than this is refused (50,000 resources take about 8 MiB).
+MAX_BYTES = 64 * 1024 * 1024
+
+# --- where values are ------------------------------------------------------------------
+
+
+class _Source:
+    """The document tree a `Loaded` answers places from: given, or rebuilt from the text
+    on the first question (a valid file never asks; the text waits compressed)."""
+
+    def __init__(self) -> None:
+        self.packed: bytes | None = None
+        self.tree: Node | None = None
+
+    def keep(self, root: Node) -> None:
+        """Answer from this tree."""
+        self.tree, self.packed = root, None
+
+    def later(self, text: str) -> None:
+        """Answer from `text` once asked."""
+        self.tree, self.packed = None, zlib.compress(text.encode(), 1)
+
+    def root(self) -> Node | None:
+        if self.tree is None and self.packed is not None:
+            text, self.packed = zlib.decompress(self.packed).decode(), None
+            try:
+                self.tree = Reader().tree(text)
+            except (yaml.YAMLError, Stop):  # reading stops there too: no problem is kept
+                self.tree = None
+        return self.tree
+
+    def node(self, path: Path_) -> Node | None:
+        node = self.root()
+        for part in path:
+            if node is None:
+                return None
+            node = child(node, part)
+        return node
+
+    def walk(self) -> Iterator[tuple[Path_, Node]]:
+        root = self.root()
+        todo: list[tuple[Path_, Node]] = [((), root)] if root is not None else []
+        while todo:
+            path, node = todo.pop()
+            yield path, node
+            if isinstance(node, Map):
+                todo.extend(((*path, key), value) for key, _, _, value in reversed(node.pairs))
+            elif isinstance(node, Seq):
+                todo.extend(((*path, i), item) for i, item in reversed(list(enumerate(node.items))))
+
+
+class Marks(MutableMapping[Path_, tuple[int, int]]):
+    """(line, column) by path: what was set here, else the document's own place."""
+
+    def __init__(self) -> None:
+        self.explicit: dict[Path_, tuple[int, int]] = {}
+        self.source = _Source()
+
+    def __getitem__(self, path: Path_) -> tuple[int, int]:
+        if path in self.explicit:
+            return self.explicit[path]
+        node = self.source.node(path)
+        if node is None:
+            raise KeyError(path)
+        return node.line, node.column
+
+    def __contains__(self, path: object) -> bool:
+        if path in self.explicit:
+            return True
+        return isinstance(path, tuple) and self.source.node(path) is not None
+
+    def __setitem__(self, path: Path_, mark: tuple[int, int]) -> None:
+        self.explicit[path] = mark
+
+    def __delitem__(self, path: Path_) -> None:
+        del self.explicit[path]
+
+    def __iter__(self) -> Iterator[Path_]:
+        yield from self.explicit
+        yield from (p for p, _ in self.source.walk() if p not in self.explicit)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class Quoted(MutableSet[Path_]):
+    """Paths of quoted scalars (their text starts one column after the mark)."""
+
+    def __init__(self, source: _Source) -> None:
+        self.explicit: set[Path_] = set()
+        self.source = source
+
+    def __contains__(self, path: object) -> bool:
+        if path in self.explicit:
+            return True
+        node = self.source.node(path) if isinstance(path, tuple) else None
+        return isinstance(node, Scalar) and node.quoted
+
+    def add(self, path: Path_) -> None:
+        self.explicit.add(path)
+
+    def discard(self, path: Path_) -> None:
+        self.explicit.discard(path)
+
+    def __iter__(self) -> Iterator[Path_]:
+        found = {p for p, n in self.source.walk() if isinstance(n, Scalar) and n.quoted}
+        return iter(found | self.explicit)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass
@@ -35,16 +183,19 @@ class Loaded:
     topology: model.Topology | None
     problems: list[Problem] = field(default_factory=list)
     #: (line, column) of every value, by its path in the document.
-    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    marks: Marks = field(default_factory=Marks)
     #: the `name` of list items, by their path, to name objects in messages.
     names: dict[Path_, str] = field(default_factory=dict)
     #: paths of quoted scalars (their text starts one column after the mark).
-    quoted: set[Path_] = field(default_factory=set)
+    quoted: Quoted = field(init=False)
     #: objects kept with defaults in place of values that did not load: later checks
     #: say nothing about them (they would judge the defaults, not the file).
     incomplete: set[Path_] = field(default_factory=set)
     #: checks that could not run, and why.
     skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.quoted = Quoted(self.marks.source)
 
     def problem(self, path: Path_, message: str, hint: str = "", offset: int = 0) -> None:
         """Record a problem about the object at `path` (the nearest known place);
@@ -75,8 +226,7 @@ def describe(path: Path_, loaded: Loaded | None = None) -> str:
     return text or "(top)"
 
 
-#: A topology larger than this is refused (the largest real ones are a few hundred KiB).
-MAX_BYTES = 2 * 1024 * 1024
+# --- reading ---------------------------------------------------------------------------
 
 
 def load(path: Path) -> Loaded:
@@ -96,200 +246,162 @@ def load(path: Path) -> Loaded:
                 0,
                 0,
                 "(file)",
-                f"larger than {MAX_BYTES // 1024} KiB",
+                f"larger than {MAX_BYTES // 1024 // 1024} MiB",
                 "split it into layers, or use templates for repeated resources",
             )
         )
         return loaded
+    del data
     return load_text(text, str(path), loaded)
 
 
 def load_text(text: str, file: str = "<string>", loaded: Loaded | None = None) -> Loaded:
+    """Convert a topology text; problems instead of exceptions."""
     loaded = loaded or Loaded(file, None)
+    collecting = gc.isenabled()
+    gc.disable()  # a million young objects that all live: collections would find nothing
     try:
-        node = yaml.compose(text, Loader=LOADER)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        loaded.problems.append(
-            Problem(
-                file,
-                line,
-                column,
-                "(YAML)",
-                f"{error.problem or error.context}",
-                "fix the YAML syntax here",
-            )
-        )
-        return loaded
-    except yaml.YAMLError as error:
-        loaded.problems.append(Problem(file, 0, 0, "(YAML)", str(error)))
-        return loaded
-    except RecursionError:
-        loaded.problems.append(Problem(file, 0, 0, "(YAML)", "nested too deeply"))
-        return loaded
-    if node is None:
-        loaded.problems.append(
-            Problem(file, 1, 1, "(top)", "the file is empty", "start with `cluster: {name: ...}`")
-        )
-        return loaded
-    converter = _Converter(loaded)
-    try:
-        result = converter.convert(node, model.Topology, ())
-    except RecursionError:  # a mapping inside a value, a thousand levels down
-        loaded.problems.append(Problem(file, 0, 0, "(YAML)", "nested too deeply"))
-        return loaded
-    if isinstance(result, model.Topology):
-        loaded.topology = result
+        values = _load(text, file, loaded)
+    finally:
+        if collecting:
+            gc.enable()
+    if collecting and values > LARGE:
+        gc.collect()  # once, now: not three times later, over a heap of young objects
     return loaded
 
 
-_MISSING = object()
+#: Values in a document above which the loader collects garbage once it has read it.
+LARGE = 200_000
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, object]:
-    return typing.get_type_hints(cls, vars(model))
+def _load(text: str, file: str, loaded: Loaded) -> int:
+    """Read `text` into `loaded`; the number of values read."""
+    source = loaded.marks.source
+    source.later(text)  # a problem's place: the tree is rebuilt from the text when asked
+    reader = Reader(Converter(loaded))
+    before = len(loaded.problems)
+    try:
+        found, result = reader.convert(text, plan_of(model.Topology))
+    except (yaml.YAMLError, Stop) as error:
+        # what conversion found before the text stopped making sense is dropped
+        del loaded.problems[before:]
+        loaded.names.clear()
+        loaded.incomplete.clear()
+        loaded.marks.explicit.clear()
+        source.packed = source.tree = None
+        loaded.problems.append(_unreadable(error, file))
+        return reader.built
+    if not found:
+        loaded.problems.append(
+            Problem(file, 1, 1, "(top)", "the file is empty", "start with `cluster: {name: ...}`")
+        )
+    else:
+        _finish(loaded, result, reader.notes)
+    return reader.built
 
 
-class _Converter:
-    def __init__(self, loaded: Loaded) -> None:
-        self.loaded = loaded
+def _unreadable(error: yaml.YAMLError | Stop, file: str) -> Problem:
+    """The problem that stopped reading."""
+    if isinstance(error, Stop):
+        return Problem(file, *error.place)
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        message = f"{error.problem or error.context}"
+        return Problem(file, line, column, "(YAML)", message, "fix the YAML syntax here")
+    return Problem(file, 0, 0, "(YAML)", str(error))
 
-    def convert(self, node: yaml.Node, hint: object, path: Path_) -> object:
-        self.mark(node, path)
-        origin = typing.get_origin(hint)
-        args = typing.get_args(hint)
-        if origin in (typing.Union, types.UnionType):
-            if isinstance(node, yaml.ScalarNode) and node.tag == _NULL and type(None) in args:
-                return None
-            members = [a for a in args if a is not type(None)]
-            if all(m in (str, int, float, bool) for m in members) and len(members) > 1:
-                return self.scalar(node, path)
-            return self.convert(node, members[0], path)
-        if origin is typing.Literal:
-            value = self.convert(node, str, path)
-            if value is not _MISSING and value not in args:
-                return self.fail(
-                    path,
-                    f"{value!r} is not one of {', '.join(map(str, args))}",
-                    did_you_mean(str(value), [str(a) for a in args]),
-                )
-            return value
-        if origin is list:
-            if not isinstance(node, yaml.SequenceNode):
-                return self.fail(path, "expected a list", "write `- item` lines or `[a, b]`")
-            items = [self.convert(child, args[0], (*path, i)) for i, child in enumerate(node.value)]
-            return [item for item in items if item is not _MISSING]
-        if origin is dict:
-            if not isinstance(node, yaml.MappingNode):
-                return self.fail(path, "expected a mapping", "write `key: value` lines")
-            result = {}
-            for key_node, value_node in node.value:
-                key = str(key_node.value)
-                value = self.convert(value_node, args[1], (*path, key))
-                if value is not _MISSING:
-                    result[key] = value
-            return result
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            return self.dataclass(node, hint, path)
-        return self.plain(node, hint, path)
 
-    def mark(self, node: yaml.Node, path: Path_) -> None:
-        self.loaded.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            self.loaded.quoted.add(path)
+def _finish(loaded: Loaded, result: object, notes: list[Note]) -> None:
+    """Keep the topology; the reader's problems first, named now that names are known."""
+    if isinstance(result, model.Topology):
+        loaded.topology = result
+    loaded.problems[:0] = [
+        Problem(file or loaded.file, line, column, describe(path, loaded), message, hint)
+        for file, path, line, column, message, hint in notes
+    ]
 
-    def scalar(self, node: yaml.Node, path: Path_) -> object:
-        if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
-            return self.fail(path, "expected a value (text, number or true/false)")
-        if node.tag == _BOOL:
-            return node.value.lower() in ("true", "yes", "on", "y")
-        return str(node.value)
 
-    def plain(self, node: yaml.Node, hint: object, path: Path_) -> object:
-        if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
-            return self.fail(path, f"expected {_name(hint)}")
-        if hint is str:
-            return str(node.value)
-        if hint is int:
-            if node.tag != _INT:
-                return self.fail(path, f"{node.value!r} is not an integer")
-            return int(node.value)
-        if hint is bool:
-            if node.tag != _BOOL:
-                return self.fail(path, f"{node.value!r} is not true or false")
-            return node.value.lower() in ("true", "yes", "on", "y")
-        return self.fail(path, f"unsupported type {hint}")
+class _NodeReader(Reader):
+    """PyYAML's nodes (as `layers` composes and merges them) → the tree, with the checks
+    reading text has: duplicate keys, merge keys, alias expansion, depth."""
 
-    def dataclass(self, node: yaml.Node, cls: type, path: Path_) -> object:
-        if not isinstance(node, yaml.MappingNode):
-            return self.fail(
-                path,
-                f"expected a mapping ({cls.__name__.lower()})",
-                f"fields: {', '.join(_yaml_names(cls))}",
-            )
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        hints = _hints(cls)
-        values: dict[str, object] = {}
-        present: set[str] = set()
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: dict[int, tuple[Node, int]] = {}
+        self.path: list[str | int] = []
+
+    def read(self, root: yaml.Node) -> Node:
+        """The tree; raises Stop."""
+        return self.visit(root)[0]
+
+    def visit(self, node: yaml.Node) -> tuple[Node, int]:
+        mark = node.start_mark
+        if id(node) in self.done:  # an alias
+            self._expand(self.done[id(node)][1], "an alias", mark)
+            return self.done[id(node)]
+        line, column = mark.line + 1, mark.column + 1
+        self.file = mark.name
+        if len(self.path) > MAX_DEPTH:
+            raise Stop(line, column, "nested too deeply", DEEP)
+        self.built += 1
+        result: tuple[Node, int]
+        if isinstance(node, yaml.ScalarNode):
+            quoted = node.style in ("'", '"')
+            result = (Scalar(str(node.value), node.tag, line, column, quoted), 1)
+        elif isinstance(node, yaml.SequenceNode):
+            seq, size = Seq(line, column), 1
+            for i, item in enumerate(node.value):
+                self.path.append(i)
+                child, child_size = self.visit(item)
+                self.path.pop()
+                seq.items.append(child)
+                size += child_size
+            result = (seq, size)
+        else:
+            result = self.mapping(node, line, column)
+        self.done[id(node)] = result
+        return result
+
+    def mapping(self, node: yaml.Node, line: int, column: int) -> tuple[Node, int]:
+        frame, size = Frame(RAW, True, Map(line, column)), 1
         for key_node, value_node in node.value:
-            key = str(key_node.value)
-            attr = key + "_" if key + "_" in fields else key
-            if attr not in fields:
-                self.loaded.marks[(*path, key)] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
-                self.fail(
-                    (*path, key),
-                    f"unknown key {key!r}",
-                    did_you_mean(key, _yaml_names(cls))
-                    or f"known keys: {', '.join(_yaml_names(cls))}",
-                )
-                continue
-            present.add(attr)
-            value = self.convert(value_node, hints[attr], (*path, key))
-            if value is not _MISSING:
-                values[attr] = value
-            if attr == "name" and isinstance(value, str):
-                self.loaded.names[path] = value
-        broken = present - set(values)  # already reported where the value is
-        if path == () and "cluster" not in values:
-            # keep checking the rest of the file against a nameless cluster
-            if "cluster" not in broken:
-                self.fail(("cluster",), "missing cluster", "cluster: {name: NAME}")
-            values["cluster"], broken = model.Cluster(name=""), broken | {"cluster"}
-            self.loaded.incomplete.add(("cluster",))
-        elif broken:
-            if any(_required(fields[name]) for name in broken):
-                return _MISSING
-            self.loaded.incomplete.add(path)
-        missing = [
-            f.name.rstrip("_") for f in fields.values() if f.name not in values and _required(f)
-        ]
-        if missing:
-            first = fields.get(missing[0]) or fields[missing[0] + "_"]
-            return self.fail(
-                path,
-                f"missing {', '.join(missing)}",
-                f"{missing[0]}: {first.metadata.get('doc', '')}",
-            )
-        return cls(**values)
+            key_mark = key_node.start_mark
+            self.file = key_mark.name
+            frame.key, frame.key_line = str(key_node.value), key_mark.line + 1
+            frame.key_column = key_mark.column + 1
+            frame.merge = key_node.tag == MERGE
+            frame.skip = not isinstance(key_node, yaml.ScalarNode)
+            if frame.skip:
+                self._note(frame.key_line, frame.key_column, (), "a key must be text", "")
+            else:
+                self._key(frame)
+            self.path.append(str(frame.key))
+            child, child_size = self.visit(value_node)
+            self.path.pop()
+            size += child_size
+            self._value(frame, child)
+        if frame.merges:
+            merge_tree(frame)
+        return typing.cast(Map, frame.node), size
 
-    def fail(self, path: Path_, message: str, hint: str = "") -> object:
-        self.loaded.problem(path, message, hint)
-        return _MISSING
+    def _here(self) -> Path_:
+        return tuple(self.path)
 
 
-def _required(field_: dataclasses.Field[object]) -> bool:
-    return field_.default is dataclasses.MISSING and field_.default_factory is dataclasses.MISSING
+class _Converter(Converter):
+    """A `Converter` that also takes PyYAML's nodes, as `layers` composes and merges them."""
 
-
-def _yaml_names(cls: type) -> list[str]:
-    return [f.name.rstrip("_") for f in dataclasses.fields(cls)]
-
-
-def _name(hint: object) -> str:
-    names: dict[object, str] = {str: "text", int: "an integer", bool: "true or false"}
-    return names.get(hint, str(hint))
+    def convert(self, node: Node | yaml.Node, hint: object, path: Path_) -> object:
+        if not isinstance(node, yaml.Node):
+            return super().convert(node, hint, path)
+        reader = _NodeReader()
+        try:
+            tree = reader.read(node)
+        except Stop as stop:
+            self.loaded.problems.append(Problem(reader.file or self.loaded.file, *stop.place))
+            return MISSING
+        self.loaded.marks.source.keep(tree)
+        result = super().convert(tree, hint, path)
+        _finish(self.loaded, None, reader.notes)
+        return result

@@ -12,7 +12,7 @@ from pathlib import Path
 from lxml import etree
 
 from hakit.ocf import cluster
-from hakit.tools.topology import model
+from hakit.tools.topology import model, rng
 from hakit.tools.topology.ids import NOT_IDS, check_rendered_ids, locate
 from hakit.tools.topology.load import Loaded
 from hakit.tools.topology.render import VALIDATE_WITH, render, to_text
@@ -44,7 +44,7 @@ def check_pacemaker(loaded: Loaded, topology: model.Topology) -> None:
     )
     document = etree.fromstring(text, parser)  # noqa: S320 — rendered here; lines for errors
     schema = relaxng()
-    if not schema.validate(document):
+    if not rng.valid(schema, document, lambda: etree.fromstring(text, parser)):  # noqa: S320
         lines: dict[int, etree._Element] = {}
         for element in document.iter():
             lines.setdefault(getattr(element, "sourceline", 0) or 0, element)
