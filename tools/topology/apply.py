@@ -73,10 +73,10 @@ def desired_cib(
 
 def unexpressed(live: etree._Element) -> dict[str, str]:
     """The live objects a topology cannot express, by `kind id`, with what it would lose."""
-    from hakit.tools.topology.importer import import_cib
+    from hakit.tools.topology.importer import import_tree
 
     found = {}
-    for line in import_cib(etree.tostring(live, encoding="unicode")).skipped:
+    for line in import_tree(live).skipped:
         key, _, why = line.partition(": ")
         found[key] = why
     return found

@@ -115,9 +115,15 @@ def _clone_spec(clone: etree._Element, inner_id: str) -> model.CloneSpec:
 
 def import_cib(xml: str | bytes) -> Imported:
     """The topology a CIB describes (configuration section only), checked against it."""
-    root = read_cib(xml if isinstance(xml, str) else xml.decode("utf-8", "replace"), "input")
+    return import_tree(
+        read_cib(xml if isinstance(xml, str) else xml.decode("utf-8", "replace"), "input")
+    )
+
+
+def import_tree(root: etree._Element) -> Imported:
+    """`import_cib` of a CIB already parsed (`read_cib`); `root` is left as it is."""
     imported = _read(root)
-    said = {line.split(":", 1)[0] for line in imported.skipped}
+    said = {_key(line) for line in imported.skipped}
     first = [ln for ln in roundtrip.losses(root, render(imported.topology)) if _key(ln) not in said]
     left_out = leave_out(imported.topology, {_key(line) for line in first})
     drop_generated_ids(imported.topology, root)
