@@ -8,9 +8,13 @@ DEV_TREE := build/dev
 APT_PACKAGES := pacemaker corosync pacemaker-cli-utils pcs crmsh resource-agents fence-agents time \
 	python3-venv libxml2-utils iproute2 procps python3-pymysql mariadb-server rabbitmq-server
 STAMP_APT := build/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
-STAMP_VENV := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
+# Two distributions: hakit (node runtime and operator tools: the wheel) and hakit-lab
+# (lab/pyproject.toml: the lab and the drills), both installed editable.
+PYPROJECTS := pyproject.toml lab/pyproject.toml
+STAMP_VENV := $(VENV)/.installed-$(shell cat $(PYPROJECTS) | md5sum | cut -c1-8)
+DIST := build/dist
 
-.PHONY: test lint typecheck pytest install-agents uninstall-agents bench drill-soak demo clean deps venv
+.PHONY: test lint typecheck pytest install-agents uninstall-agents bench drill-soak demo clean deps venv wheel
 
 test: lint typecheck pytest
 
@@ -29,10 +33,16 @@ $(STAMP_APT):
 	@touch $@
 
 venv: $(STAMP_VENV) $(DEV_TREE)/hakit
-$(STAMP_VENV): pyproject.toml | $(STAMP_APT)
+$(STAMP_VENV): $(PYPROJECTS) | $(STAMP_APT)
 	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v -e '^$$' -e 'WARNING: Location' || true
-	@$(PY) -c 'import hakit.ocf' && touch $@
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e ./lab 2>&1 | grep -v -e '^$$' -e 'WARNING: Location' || true
+	@$(PY) -c 'import hakit.ocf, hakit.tools, hakit.lab' && touch $@
+
+# The wheel to install on an existing cluster's nodes (docs/install.md): node runtime
+# and operator tools, no lab. build/lib goes first: setuptools would add stale files to it.
+wheel: venv
+	@rm -rf build/lib build/bdist.* $(DIST)/hakit-*.whl
+	$(PY) -m build --wheel --outdir $(DIST) .
 
 # The `hakit.*` import names map onto the top-level folders. This tree of symlinks
 # lets mypy and the venv see the source under those names (see README, "Import names").

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.monitor import write
-from hakit.lab import cloud
+from hakit.lab import cloud, cloud_access
 from hakit.lab.drill import scheduler
 from hakit.lab.drill.environment import LabEnvironment
 from hakit.lab.drill.runner import wait_for
@@ -33,7 +33,7 @@ UNSAFE_BOOTS = 100
 
 def power_cut(lab: Lab) -> float:
     """Seconds from node3's power cut to its three servers ACTIVE on node1/node2."""
-    api = cloud.compute_api(lab, "node1")
+    api = cloud_access.compute_api(lab, "node1")
     ids = lab.as_client(lambda: [cloud.boot(api, f"cut-{i}", "node3") for i in range(3)])
     wait_for(
         lambda: set(cloud.placed(lab, ids).values()) == {("node3", "ACTIVE")},

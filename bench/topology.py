@@ -232,7 +232,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
     began = time.perf_counter()
-    loaded = validate(EXAMPLE, agents=False)  # agent metadata needs the lab's fence agent
+    loaded = validate(EXAMPLE, agents=False)  # the model's time, no agent metadata calls
     render(loaded.topology)  # type: ignore[arg-type]
     hakit_s = time.perf_counter() - began
     topology = load(EXAMPLE).topology

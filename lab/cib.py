@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from hakit.tools.topology.load import Loaded
 
 BASE = Path(__file__).with_name("base.yaml")
+#: The reference topology (in a checkout: examples/ beside lab/) and the lab's layer over
+#: it: the same fence devices, each swapped for fence_hakit_lab.
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "openstack.yaml"
+EXAMPLE_FENCING = Path(__file__).with_name("example-fencing.yaml")
 FENCE_ID = "hakit-fence"
 CLUSTER_NAME = "hakit-lab"
 NO_SUCH_OBJECT = 105  # cibadmin's exit code when the xpath matches nothing (CRM_EX_NOSUCH)
@@ -43,10 +47,23 @@ def base_layers(lab: Lab) -> list[tuple[str, str]]:
 def layered(lab: Lab, layers: Sequence[tuple[str, str]] = ()) -> Loaded:
     """The lab's base layers with `layers` (file, text) above them, merged and checked
     for names; a LabError lists every problem."""
+    return _merged([*base_layers(lab), *layers])
+
+
+def example_layers(example: Path = EXAMPLE, layers: Sequence[tuple[str, str]] = ()) -> Loaded:
+    """The reference topology as the lab applies it (instead of its base layers, whose
+    cluster name it does not share): `example`, example-fencing.yaml above it, then
+    `layers` (file, text); merged and checked for names, a LabError lists every problem."""
+    if not example.is_file():
+        raise LabError(f"{example}: no such file (the reference topology is in a checkout)")
+    return _merged([(str(p), p.read_text()) for p in (example, EXAMPLE_FENCING)] + [*layers])
+
+
+def _merged(layers: Sequence[tuple[str, str]]) -> Loaded:
     from hakit.tools.topology.layers import layer_texts
     from hakit.tools.topology.validate import check_names
 
-    loaded = layer_texts([*base_layers(lab), *layers])
+    loaded = layer_texts(layers)
     if loaded.topology is not None and not loaded.problems:
         check_names(loaded, loaded.topology)
     _refuse(loaded)

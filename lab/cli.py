@@ -58,7 +58,7 @@ def _lab_infra(lab: Lab, args: argparse.Namespace) -> None:
 
 
 def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
-    from hakit.lab import cloud
+    from hakit.lab import cloud, cloud_access
 
     compute = args.verb == "cloud"
     if args.action == "down":
@@ -75,8 +75,9 @@ def _lab_openstack(lab: Lab, args: argparse.Namespace) -> None:
         print(f"  {clone:<24} {' '.join(nodes) or '-'}")
     if compute:
         print(
-            f"compute API: http://<node address>:{cloud.NOVA_API_PORT}/v2.1, "
-            f"X-Auth-Token {cloud.NOVA_TOKEN} (noauth, labs only)"
+            f"compute API: http://<node address>:{cloud_access.NOVA_API_PORT}/v2.1, Keystone "
+            f"http://<node address>:5000/v3; credentials: clouds {cloud_access.CLOUD}@<node> "
+            f"in {cloud_access.clouds_path(lab)}"
         )
 
 
@@ -100,7 +101,7 @@ def _lab_demo(lab: Lab, args: argparse.Namespace) -> int:
 LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
     "up": _lab_up,
     "down": _lab_down,
-    "status": lambda lab, args: _print_status(lab),
+    "status": lambda lab, args: _lab_status(lab, args),
     "infra": _lab_infra,
     "openstack": _lab_openstack,
     "cloud": _lab_openstack,
@@ -113,6 +114,33 @@ LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
     "kill": lambda lab, args: print(f"killed {lab.kill(args.node, args.process)}"),
     "demo": _lab_demo,
 }
+
+
+def _lab_status(lab: Lab, args: argparse.Namespace) -> None:
+    """The status; `--json`: {"profile", "dc", "quorate", "nodes": [{"name", "address",
+    "power": "on" | "off", "online"}]} (dc null and every node off when no lab runs)."""
+    if not args.json:
+        _print_status(lab)
+        return
+    import json
+
+    status = lab.status()
+    nodes = status["nodes"] if isinstance(status["nodes"], dict) else {}
+    document = {
+        "profile": status["profile"],
+        "dc": status["dc"] or None,
+        "quorate": bool(status["quorate"]),
+        "nodes": [
+            {
+                "name": name,
+                "address": lab.address(name),
+                "power": node["power"],
+                "online": bool(node["online"]),
+            }
+            for name, node in nodes.items()
+        ],
+    }
+    print(json.dumps(document, indent=2))
 
 
 def _print_status(lab: Lab) -> None:
@@ -144,7 +172,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
     down.add_argument("--purge", action="store_true", help="also delete node state and logs")
     exits.add_confirmation(down, dry_run=False)
-    verbs.add_parser("status", help="power, membership, DC")
+    status = verbs.add_parser("status", help="power, membership, DC")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document on stdout (its shape: README, The command line)",
+    )
     verbs.add_parser("infra", help="start (or repair) the infra node: MariaDB, RabbitMQ")
     cloud = verbs.add_parser("openstack", help="cinder and nova services as clones (real)")
     cloud.add_argument("action", choices=("up", "status", "down"))

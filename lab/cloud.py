@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hakit.lab import cib, openstack, openstack_stubs
+from hakit.lab import cib, cloud_access, openstack, openstack_stubs
+from hakit.lab.cloud_access import NOVA_API_PORT, compute_api, placement_providers
 from hakit.lab.errors import LabError
 from hakit.lab.lab import Lab
 from hakit.ocf import cluster
@@ -28,6 +29,7 @@ from hakit.ocf import cluster
 if TYPE_CHECKING:
     from hakit.resource_agents.health.nova import ComputeAPI, Server
 
+KEYSTONE_TEMPLATE = Path(__file__).with_name("keystone.yaml")
 TEMPLATE = Path(__file__).with_name("cloud.yaml")
 COMPUTE_TEMPLATE = Path(__file__).with_name("compute.yaml")
 DEMO = Path(__file__).with_name("demo.yaml")
@@ -37,6 +39,7 @@ CLONES = (
     "cinder-volume-clone",
     "nova-scheduler-clone",
     "nova-novncproxy-clone",
+    "keystone-clone",
 )
 COMPUTE_CLONES = (
     "glance-stub-clone",
@@ -57,7 +60,7 @@ CONFIGURED = (
     "nova-compute-clone",
 )
 #: clones of hakit's OpenStack agents (they publish hakit-<resource>-broker|db attributes)
-OPENSTACK_AGENT_CLONES = (*CLONES[1:], "nova-conductor-clone", "nova-compute-clone")
+OPENSTACK_AGENT_CLONES = (*CLONES[1:5], "nova-conductor-clone", "nova-compute-clone")
 DEMO_CLONES = ("health-publisher-clone",)  # demo.yaml has them too: they stay
 #: nova's fake driver that keeps a node identity (nova refuses to restart a compute without
 #: one), with COMPUTE_VCPUS of its 1000 VCPU usable; $host is the node name (the agent's)
@@ -66,13 +69,10 @@ COMPUTE_SETTINGS = {
     "compute_driver": "fake.FakeDriverWithoutFakeNodes",
     "reserved_host_cpus": 1000 - COMPUTE_VCPUS,
 }
-DATABASES = ("cinder", "nova_api", "nova", "nova_cell0", "placement")
-NOVA_API_PORT = 8774
-#: user:project for hakit's noauth filter; user admin gets the admin role (labs only)
-NOVA_TOKEN = "admin:admin"  # noqa: S105 (no secret: noauth names the user)
+DATABASES = ("keystone", "cinder", "nova_api", "nova", "nova_cell0", "placement")
 #: nova.conf for the compute layer (harmless to the scheduler and console proxies): the
 #: node's own placement and stand-ins, no quotas, the fake driver's capacity used 1:1, new
-#: computes mapped by the schedulers, quick stops, nova's service token
+#: computes mapped by the schedulers, quick stops
 NOVA_LAB_SETTINGS: dict[str, dict[str, object]] = {
     "DEFAULT": {
         "reserved_host_memory_mb": 0,
@@ -89,13 +89,6 @@ NOVA_LAB_SETTINGS: dict[str, dict[str, object]] = {
         "endpoint_override": "http://127.0.0.1:9696",
     },
     "quota": {"instances": -1, "cores": -1, "ram": -1},
-    # the service token cinder needs to detach an evacuated server's volumes (the health
-    # publisher's validate-all requires it with evacuate=true)
-    "service_user": {
-        "send_service_user_token": True,
-        "auth_type": "admin_token",
-        "token": "nova:service",
-    },
     "scheduler": {"discover_hosts_in_cells_interval": 10},
     "conductor": {"workers": 1},
 }
@@ -119,7 +112,10 @@ def database_url(server_url: str, name: str) -> str:
 
 
 def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> tuple[Path, Path]:
+    """cinder.conf and nova.conf (Keystone's users from `cloud_access`), the WSGI server."""
     directory = config_dir(lab)
+    identity = cloud_access.identity(lab)
+    (directory / "wsgi_server.py").write_text(openstack.WSGI_SERVER)
     cinder = openstack.cinder_config(
         transport_url=transport_url,
         database_url=database_url(server_url, "cinder"),
@@ -131,6 +127,7 @@ def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> 
         api_port=CINDER_API_PORT,
         api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
         api_listen=ANY_ADDRESS,
+        identity=identity,
     )
     nova = merged(
         openstack.nova_config(
@@ -142,6 +139,7 @@ def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> 
             service_down_time=SERVICE_DOWN_TIME,
             scheduler_workers=1,
             novncproxy_host=ANY_ADDRESS,
+            identity=identity,
         ),
         NOVA_LAB_SETTINGS,
     )
@@ -154,9 +152,8 @@ def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> 
 
 
 def write_compute_configs(lab: Lab, venv: Path, server_url: str, nova_conf: Path) -> Path:
-    """The compute layer's files: compute.conf, placement.conf, nova-api's paste and the
-    environment files of the WSGI services, the server script, the publisher's token.
-    Returns placement.conf."""
+    """The compute layer's files: compute.conf, placement.conf and the environment files
+    of the WSGI services. Returns placement.conf."""
     directory = config_dir(lab)
     for node in lab.nodes:  # each compute keeps its node identity (compute_id) there
         (directory / "compute-state" / node).mkdir(parents=True, exist_ok=True)
@@ -166,21 +163,16 @@ def write_compute_configs(lab: Lab, venv: Path, server_url: str, nova_conf: Path
     )
     placement = openstack.write_config(
         directory / "placement" / "placement.conf",
-        openstack.placement_config(database_url=database_url(server_url, "placement")),
+        openstack.placement_config(
+            database_url=database_url(server_url, "placement"), identity=cloud_access.identity(lab)
+        ),
     )
-    paste = openstack.write_nova_api_paste(venv, directory / "nova-api")
     environments = {
         "placement.env": openstack.service_env(venv, OS_PLACEMENT_CONFIG_DIR=str(placement.parent)),
-        "nova-api.env": openstack.service_env(
-            venv, OS_NOVA_CONFIG_DIR=str(paste.parent), OS_NOVA_CONFIG_FILES=f"{paste};{nova_conf}"
-        ),
+        "nova-api.env": openstack.nova_api_command(venv, [nova_conf], port=NOVA_API_PORT)[1],
     }
     for name, env in environments.items():
         (directory / name).write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    (directory / "wsgi_server.py").write_text(openstack.WSGI_SERVER)
-    token = directory / "nova-token"
-    token.write_text(NOVA_TOKEN + "\n")
-    token.chmod(0o600)
     return placement
 
 
@@ -203,7 +195,7 @@ def topology_layers(lab: Lab, venv: Path, *, compute: bool = False) -> list[Path
     configuration directory (problems point at them), in layer order."""
     values = {"conf": config_dir(lab), "venv": venv, "stubs": openstack_stubs.__file__}
     paths = []
-    for template in (TEMPLATE, COMPUTE_TEMPLATE) if compute else (TEMPLATE,):
+    for template in (KEYSTONE_TEMPLATE, TEMPLATE, *((COMPUTE_TEMPLATE,) if compute else ())):
         path = config_dir(lab) / template.name
         path.write_text(string.Template(template.read_text()).substitute(values))
         paths.append(path)
@@ -256,9 +248,16 @@ def up(
     openstack.nova_db_sync(venv, [nova_conf], prefix=inside)
     if compute:
         openstack.placement_db_sync(venv, [placement_conf], prefix=inside)
+    cloud_access.prepare(lab, venv, database_url(infra.mysql_url, "keystone"))
     timings["databases"] = time.monotonic() - began
+    layers = topology_layers(lab, venv, compute=compute)
+    if not running(lab).get("keystone-clone"):  # a first up: Keystone alone, first
+        say("Keystone first: the users and the catalog before any service authenticates")
+        apply(lab, layers[:1])
+        _wait_running(lab, ("keystone-clone",), time.monotonic() + timeout)
+    cloud_access.ensure_catalog(lab)
     say("applying the OpenStack topology" + (" with the compute layer" if compute else ""))
-    apply(lab, topology_layers(lab, venv, compute=compute))
+    apply(lab, layers)
     with lab.on("node1"):
         for clone in stale:  # running with an older configuration
             say(f"restarting {clone}: its configuration changed")
@@ -266,14 +265,8 @@ def up(
         # the transition ends late: e.g. the demo's health-publisher restarts with new
         # parameters after the services started, so "running everywhere" alone is too early
         cluster.wait_for_idle(timeout=timeout)
-    nodes = sorted(lab.nodes)
     deadline = time.monotonic() + timeout
-    placed = running(lab, compute=compute)
-    while not placed or any(where != nodes for where in placed.values()):
-        if time.monotonic() > deadline:
-            raise LabError(f"OpenStack clones not running everywhere: {placed}")
-        time.sleep(1)
-        placed = running(lab, compute=compute)
+    _wait_running(lab, CLONES + (COMPUTE_CLONES if compute else ()), deadline)
     timings["running"] = time.monotonic() - began
     if compute:
         say("the mini cloud's known state: no server, no claim, no compute forced down")
@@ -281,6 +274,18 @@ def up(
         known_state(lab)
         timings["known_state"] = time.monotonic() - began
     return timings
+
+
+def _wait_running(lab: Lab, clones: tuple[str, ...], deadline: float) -> None:
+    nodes = sorted(lab.nodes)
+    while True:
+        status = lab.cluster_status("node1")
+        placed = {c: sorted(status.running_on(c)) for c in clones} if status else {}
+        if placed and all(where == nodes for where in placed.values()):
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"OpenStack clones not running everywhere: {placed}")
+        time.sleep(1)
 
 
 def _wait_for_computes(lab: Lab, deadline: float) -> None:
@@ -341,52 +346,6 @@ def down(lab: Lab, progress: Progress | None = None) -> None:
 
 
 # --- the mini cloud as a client sees it -----------------------------------------------------
-
-#: Run inside a node: placement's VCPU usage, capacity and consumers per provider, as JSON.
-PLACEMENT_USAGES = """\
-import json, urllib.request
-def get(path):
-    request = urllib.request.Request("http://127.0.0.1:8778" + path,
-                                     headers={"X-Auth-Token": "admin"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.load(answer)
-out = {}
-for rp in get("/resource_providers")["resource_providers"]:
-    vcpu = get(f"/resource_providers/{rp['uuid']}/inventories")["inventories"].get("VCPU")
-    if vcpu:
-        used = get(f"/resource_providers/{rp['uuid']}/usages")["usages"].get("VCPU", 0)
-        consumers = get(f"/resource_providers/{rp['uuid']}/allocations")["allocations"]
-        out[rp["name"]] = [used, int((vcpu["total"] - vcpu["reserved"]) * vcpu["allocation_ratio"]),
-                           sorted(consumers)]
-print(json.dumps(out))
-"""
-
-
-def placement_providers(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int, list[str]]]:
-    """{provider: (VCPU used, capacity, consumers)} from placement, asked on `node`."""
-    import json
-
-    done = lab.run(node, [sys.executable, "-I", "-c", PLACEMENT_USAGES], timeout=120)
-    return {
-        name: (used, capacity, consumers)
-        for name, (used, capacity, consumers) in json.loads(done.stdout).items()
-    }
-
-
-def placement_usages(lab: Lab, node: str = "node1") -> dict[str, tuple[int, int]]:
-    """{provider: (VCPU used, capacity)} from placement, asked on `node`."""
-    return {
-        name: (used, capacity)
-        for name, (used, capacity, _) in placement_providers(lab, node).items()
-    }
-
-
-def compute_api(lab: Lab, node: str, timeout: float = 30) -> ComputeAPI:
-    """`node`'s nova-api as the admin; call it from a client namespace (`Lab.as_client`)."""
-    from hakit.resource_agents.health.nova import ComputeAPI
-
-    return ComputeAPI(f"http://{lab.address(node)}:{NOVA_API_PORT}/v2.1", NOVA_TOKEN, timeout)
-
 
 FLAVOR = "lab-1"  # 1 VCPU, made by `ensure_flavor`
 
@@ -469,16 +428,6 @@ def delete_servers(lab: Lab, timeout: float = 180) -> None:
         time.sleep(1)
 
 
-#: Run inside a node: delete placement allocations of consumers in argv (stale claims).
-PLACEMENT_FORGET = """\
-import sys, urllib.request
-for consumer in sys.argv[1:]:
-    request = urllib.request.Request("http://127.0.0.1:8778/allocations/" + consumer,
-                                     method="DELETE", headers={"X-Auth-Token": "admin"})
-    urllib.request.urlopen(request, timeout=30).close()
-"""
-
-
 def known_state(lab: Lab, timeout: float = 600) -> None:
     """The mini cloud as a run expects it, whatever an interrupted run left: no server,
     no claim in placement, no nova-compute forced down (the state `cloud up` ends in)."""
@@ -493,7 +442,7 @@ def known_state(lab: Lab, timeout: float = 600) -> None:
     delete_servers(lab, timeout=timeout)
     stale = sorted({c for _, _, consumers in placement_providers(lab).values() for c in consumers})
     if stale:
-        lab.run("node1", [sys.executable, "-I", "-c", PLACEMENT_FORGET, *stale], timeout=120)
+        cloud_access.placement_forget(lab, stale)
     try:
         ensure_flavor(lab)
     except NovaError as error:

@@ -21,13 +21,23 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hakit.lab.errors import LabError
+
+if TYPE_CHECKING:
+    from hakit.lab.keystone import Identity
 
 DEFAULT_VENV = Path("/opt/hakit/openstack-venv")
 VENV_ENV = "HAKIT_OPENSTACK_VENV"
 SYSTEM_PYTHON = "/usr/bin/python3"
-REQUIREMENTS = ("cinder==29.0.0", "nova==34.0.0", "openstack-placement==16.0.0", "PyMySQL")
+REQUIREMENTS = (
+    "cinder==29.0.0",
+    "nova==34.0.0",
+    "openstack-placement==16.0.0",
+    "keystone==30.0.0",
+    "PyMySQL",
+)
 CONSTRAINTS = Path(__file__).with_name("openstack-constraints.txt")
 STAMP = ".hakit-openstack-stamp"
 #: The only driver in the cinder wheel that supports active/active (no LVM, no sudo).
@@ -180,9 +190,11 @@ def cinder_config(
     api_port: int | None = None,
     api_paste_config: Path | None = None,
     api_listen: str = "127.0.0.1",
+    identity: Identity | None = None,
 ) -> dict[str, dict[str, object]]:
-    """cinder.conf for cinder-volume/-scheduler (and cinder-api, noauth, when `api_port`
-    is given: `api_paste_config` is the venv's etc/cinder/api-paste.ini) on one backend."""
+    """cinder.conf for cinder-volume/-scheduler (and cinder-api when `api_port` is given:
+    `api_paste_config` is the venv's etc/cinder/api-paste.ini) on one backend. cinder-api
+    authenticates through Keystone (`identity`, required with `api_port`)."""
     default: dict[str, object] = {
         "transport_url": transport_url,
         "enabled_backends": backend,
@@ -191,10 +203,12 @@ def cinder_config(
         "report_interval": report_interval,
         "service_down_time": service_down_time,
         "state_path": state_dir,
-        "auth_strategy": "noauth",
+        "auth_strategy": "keystone",
         "debug": False,
         "use_stderr": True,
     }
+    if api_port is not None and identity is None:
+        raise LabError("cinder-api needs Keystone: pass identity")
     if api_port is not None:
         default |= {
             "osapi_volume_listen": api_listen,
@@ -210,6 +224,9 @@ def cinder_config(
     }
     if coordination_url:
         sections["coordination"] = {"backend_url": coordination_url}
+    if identity is not None:
+        sections["keystone_authtoken"] = identity.authtoken("cinder")
+        sections["nova"] = identity.credentials("cinder")  # external events to nova
     return sections
 
 
@@ -226,12 +243,15 @@ def nova_config(
     novncproxy_port: int = 6080,
     novncproxy_host: str = "127.0.0.1",
     placement_url: str = "http://127.0.0.1:8778",
+    identity: Identity | None = None,
 ) -> dict[str, dict[str, object]]:
-    """nova.conf for nova-scheduler and nova-novncproxy, without keystone. Placement is
-    reached with a static token (keystoneauth's admin_token plugin, as placement's noauth2
-    expects); nova-scheduler starts and heartbeats even when nothing answers there.
-    nova-novncproxy serves `<state_dir>/novnc` (create it; empty is fine: 404 on /)."""
-    return {
+    """nova.conf for every nova service: nova-api validates tokens with Keystone
+    (`identity`), and nova reaches placement and cinder as its service user, sending its
+    service token along (cinder deletes an evacuated server's attachment only then).
+    Without `identity` (nova-scheduler and the console proxies alone) nothing reaches
+    placement; nova-scheduler still starts and heartbeats. nova-novncproxy serves
+    `<state_dir>/novnc` (create it; empty is fine: 404 on /)."""
+    sections: dict[str, dict[str, object]] = {
         "DEFAULT": {
             "transport_url": transport_url,
             "web": state_dir / "novnc",
@@ -251,21 +271,31 @@ def nova_config(
             "novncproxy_port": novncproxy_port,
         },
         "oslo_concurrency": {"lock_path": state_dir / "locks"},
-        "placement": {
-            "auth_type": "admin_token",
-            "token": "admin",
-            "endpoint": placement_url,
-            "endpoint_override": placement_url,
-        },
+        "placement": {"endpoint_override": placement_url},
     }
+    if identity is not None:
+        sections["keystone_authtoken"] = identity.authtoken("nova")
+        sections["service_user"] = {
+            "send_service_user_token": True,
+            **identity.credentials("nova"),
+        }
+        sections["placement"] |= identity.credentials("nova")
+        sections["cinder"] = {**identity.credentials("nova"), "os_region_name": identity.region}
+    return sections
 
 
 # --- databases ----------------------------------------------------------------------------
 
 
-def _manage(
-    venv: Path, program: str, configs: Sequence[Path], *args: str, prefix: Sequence[str] = ()
+def manage(
+    venv: Path,
+    program: str,
+    configs: Sequence[Path],
+    *args: str,
+    prefix: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
 ) -> str:
+    """Run a `*-manage` program of the venv on `configs`; its output."""
     argv = [*prefix, str(venv / "bin" / program)]
     for config in configs:
         argv += ["--config-file", str(config)]
@@ -273,6 +303,7 @@ def _manage(
         "PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",
         "HOME": os.environ.get("HOME", "/root"),
+        **(extra_env or {}),
     }
     return _run([*argv, *args], f"{program} {' '.join(args)}", timeout=600, env=env)
 
@@ -317,25 +348,24 @@ def create_databases(
 
 
 def cinder_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] = ()) -> None:
-    _manage(venv, "cinder-manage", configs, "db", "sync", prefix=prefix)
+    manage(venv, "cinder-manage", configs, "db", "sync", prefix=prefix)
 
 
 def nova_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] = ()) -> None:
     """API database, cell0 (the [database] name + `_cell0`, so no URL on a command line),
     cell1 (from [database] and transport_url), then the cell databases. Idempotent."""
     for args in (("api_db", "sync"), ("cell_v2", "map_cell0")):
-        _manage(venv, "nova-manage", configs, *args, prefix=prefix)
-    cells = _manage(venv, "nova-manage", configs, "cell_v2", "list_cells", prefix=prefix)
+        manage(venv, "nova-manage", configs, *args, prefix=prefix)
+    cells = manage(venv, "nova-manage", configs, "cell_v2", "list_cells", prefix=prefix)
     if " cell1 " not in cells:
-        _manage(
+        manage(
             venv, "nova-manage", configs, "cell_v2", "create_cell", "--name", "cell1", prefix=prefix
         )
-    _manage(venv, "nova-manage", configs, "db", "sync", prefix=prefix)
+    manage(venv, "nova-manage", configs, "db", "sync", prefix=prefix)
 
 
-# --- nova-api without keystone, placement (labs and tests only) --------------------------
+# --- WSGI services (nova-api, placement, keystone) -------------------------------------
 
-NOVA_NOAUTH_MODULE = "hakit_nova_noauth"
 #: requests one API process serves at once, as uwsgi's or mod_wsgi's fixed threads would;
 #: the others wait their turn. Unbounded, a burst of boots ran hundreds of placement
 #: requests at once: its connection pool ran dry (500 after pool_timeout), InnoDB
@@ -383,65 +413,14 @@ def wsgi_command(
     return [str(venv / "bin" / "python"), "-c", WSGI_SERVER, host, str(port), str(path or ""), app]
 
 
-def write_nova_api_paste(venv: Path, directory: Path) -> Path:
-    """`directory`/api-paste.ini: the venv's nova api-paste.ini with keystonemiddleware's
-    `authtoken` replaced by hakit's keystone-less filter (`nova_noauth`: labs and tests,
-    never production), copied beside it as hakit_nova_noauth.py. nova-api must have
-    `directory` on its sys.path (`nova_api_command` does that)."""
-    return _spliced_paste(
-        venv / "etc" / "nova" / "api-paste.ini",
-        directory,
-        " authtoken keystonecontext",
-        " hakitnoauth keystonecontext",
-        "hakitnoauth",
-        NOVA_NOAUTH_MODULE,
-    )
-
-
-CINDER_NOAUTH_MODULE = "hakit_cinder_noauth"
-
-
-def write_cinder_api_paste(venv: Path, directory: Path) -> Path:
-    """`directory`/api-paste.ini: the venv's cinder api-paste.ini with hakit's service-token
-    filter (`cinder_noauth`: labs and tests, never production) before cinder's `noauth`,
-    copied beside it as hakit_cinder_noauth.py. cinder-api needs `api_paste_config` set to
-    the file, `auth_strategy = noauth` and `directory` on PYTHONPATH."""
-    return _spliced_paste(
-        venv / "etc" / "cinder" / "api-paste.ini",
-        directory,
-        " osprofiler noauth apiv3",
-        " osprofiler hakitservicetoken noauth apiv3",
-        "hakitservicetoken",
-        CINDER_NOAUTH_MODULE,
-    )
-
-
-def _spliced_paste(
-    source: Path, directory: Path, old: str, new: str, name: str, module: str
-) -> Path:
-    """`source` with `old` replaced by `new`, which uses the filter `name`: written to
-    `directory`/api-paste.ini with that filter's section, and the filter's file of this
-    package (`module` without `hakit_`) copied beside it as `module`.py."""
-    text = source.read_text()
-    spliced = text.replace(old, new)
-    if spliced == text:
-        raise LabError(f"{source} has no `{old.strip()}` to splice hakit's filter into")
-    directory.mkdir(parents=True, exist_ok=True)
-    filter_file = Path(__file__).with_name(module.removeprefix("hakit_") + ".py")
-    shutil.copyfile(filter_file, directory / f"{module}.py")
-    path = directory / "api-paste.ini"
-    path.write_text(f"{spliced}\n[filter:{name}]\npaste.filter_factory = {module}:filter_factory\n")
-    return path
-
-
 def nova_api_command(
-    venv: Path, paste: Path, configs: Sequence[Path], *, port: int, host: str = "127.0.0.1"
+    venv: Path, configs: Sequence[Path], *, port: int, host: str = "127.0.0.1"
 ) -> tuple[list[str], dict[str, str]]:
     """argv and environment of nova-api (nova.wsgi.osapi_compute) under `wsgi_command`:
-    `paste` from `write_nova_api_paste`, then the nova.conf files."""
-    argv = wsgi_command(
-        venv, "nova.wsgi.osapi_compute:application", port=port, host=host, path=paste.parent
-    )
+    the venv's own api-paste.ini (keystonemiddleware's authtoken), then the nova.conf
+    files."""
+    paste = venv / "etc" / "nova" / "api-paste.ini"
+    argv = wsgi_command(venv, "nova.wsgi.osapi_compute:application", port=port, host=host)
     files = ";".join(str(p) for p in [paste, *configs])
     env = service_env(venv, OS_NOVA_CONFIG_DIR=str(paste.parent), OS_NOVA_CONFIG_FILES=files)
     return argv, env
@@ -458,20 +437,24 @@ PLACEMENT_POOL = {"max_pool_size": 10, "max_overflow": 50}
 
 
 def placement_config(
-    *, database_url: str, safe_claims: bool = True
+    *, database_url: str, identity: Identity | None = None, safe_claims: bool = True
 ) -> dict[str, dict[str, object]]:
-    """placement.conf with noauth2: token `admin` is the admin (nova_config's [placement]);
-    `safe_claims=False` keeps placement's default retry (reproducers only)."""
-    return {
+    """placement.conf validating tokens with Keystone (`identity`). Without one, placement's
+    own noauth2 (token `admin` is the admin): only for the placement-race reproducers,
+    which run placement alone. `safe_claims=False` keeps placement's default retry."""
+    sections: dict[str, dict[str, object]] = {
         "DEFAULT": {"debug": False, "use_stderr": True},
-        "api": {"auth_strategy": "noauth2"},
+        "api": {"auth_strategy": "noauth2" if identity is None else "keystone"},
         "placement": dict(SAFE_CLAIMS) if safe_claims else {},
         "placement_database": {"connection": database_url, **PLACEMENT_POOL},
     }
+    if identity is not None:
+        sections["keystone_authtoken"] = identity.authtoken("placement")
+    return sections
 
 
 def placement_db_sync(venv: Path, configs: Sequence[Path], *, prefix: Sequence[str] = ()) -> None:
-    _manage(venv, "placement-manage", configs, "db", "sync", prefix=prefix)
+    manage(venv, "placement-manage", configs, "db", "sync", prefix=prefix)
 
 
 def placement_command(

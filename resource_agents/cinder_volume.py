@@ -10,9 +10,10 @@ configuration: `[DEFAULT] cluster` must be set, `[coordination] backend_url` rea
 and every backend's driver must declare SUPPORTS_ACTIVE_ACTIVE (read from the driver's
 source, without importing cinder). Otherwise run it as a primitive (active/passive).
 
-With notify=true, when a member's node is lost and its fencing is confirmed — never
-before — one surviving instance asks cinder-api (`cinder_api_url`, API 3.24
-workers/cleanup) to clean the lost host's resources, and logs what is cleaned.
+With notify=true and a `cloud` (clouds.yaml, Keystone), when a member's node is lost and
+its fencing is confirmed — never before — one surviving instance asks cinder-api (API
+3.24 workers/cleanup) to clean the lost host's resources, and logs what is cleaned.
+Depth 20 also checks that the cloud's credentials get a token (degraded otherwise).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from __future__ import annotations
 import os
 import time
 
-from hakit.ocf import Context, IntegerParam, OCFError, OCFExit, PathParam, StringParam
+from hakit.ocf import Context, IntegerParam, OCFError, OCFExit, StringParam
 from hakit.ocf._typing import TYPE_CHECKING
 from hakit.ocf.params import find_program
-from hakit.resource_agents import service
+from hakit.resource_agents import clouds
 from hakit.resource_agents.openstack.agent import make_agent
 from hakit.resource_agents.openstack.config import DEBIAN_DIST_PACKAGES, option
 from hakit.resource_agents.openstack.database import DatabaseError, query
@@ -39,20 +40,16 @@ if TYPE_CHECKING:
     from hakit.ocf.context import NotifyFacts
     from hakit.ocf.status import FenceEvent
 
+CLOUD, CLOUDS_YAML = clouds.agent_parameters(
+    "ask cinder-api (API 3.24 workers/cleanup) to clean a fenced member's resources (the "
+    "user needs cinder's admin role)"
+)
 CINDER_API_URL = StringParam(
     "cinder_api_url",
-    "cinder-api endpoint for workers/cleanup",
-    "The block-storage API base URL, e.g. http://10.0.0.5:8776/v3 (add /<project id> "
-    "where project ids are in URLs). Empty: no cleanup of lost members.",
+    "Block-storage API URL instead of the catalog's",
+    "With cloud: e.g. http://10.0.0.5:8776/v3 (add /<project id> where project ids are in "
+    "URLs). Empty: the cloud's catalog says.",
     default="",
-)
-CREDENTIALS_FILE = PathParam(
-    "credentials_file",
-    "openrc-style credentials for cinder-api",
-    "KEY=VALUE lines: OS_TOKEN, or OS_AUTH_TYPE=noauth with OS_USERNAME and OS_PROJECT_ID "
-    "(cinder's noauth). Empty: noauth as admin:admin. Keystone password authentication is "
-    "not implemented yet.",
-    must_exist=True,
 )
 FENCE_MAX_AGE = IntegerParam(
     "fence_max_age",
@@ -120,10 +117,11 @@ def queues(facts: Facts) -> list[str]:
 
 def validate(ctx: Context, facts: Facts) -> None:
     api = ctx.params.get(CINDER_API_URL)
-    if api:
-        if not api.startswith(("http://", "https://")):
-            raise OCFError(OCFExit.ERR_CONFIGURED, f"cinder_api_url {api!r} is not an http(s) URL")
-        api_token(ctx)  # the credentials file must be usable before it is needed
+    if api and not api.startswith(("http://", "https://")):
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"cinder_api_url {api!r} is not an http(s) URL")
+    if api and not ctx.params.get(CLOUD):
+        raise OCFError(OCFExit.ERR_CONFIGURED, "cinder_api_url needs cloud (its credentials)")
+    clouds.validate_entry(ctx, CLOUD, CLOUDS_YAML)  # usable before a cleanup needs it
     if facts.clone_max <= 1:
         return
     problems = active_active_problems(facts, timeout=min(5.0, max(ctx.remaining(2), 1.0)))
@@ -360,70 +358,35 @@ def cleanup_plan(
     return fenced, [n for n in lost if n != me and n not in fenced]
 
 
-def api_token(ctx: Context) -> str:
-    """X-Auth-Token for cinder-api from credentials_file (never from the command line)."""
-    path = ctx.params.get(CREDENTIALS_FILE)
-    values = service.read_environment_file(path) if path else {}
-    ctx.log.add_secrets([v for k, v in values.items() if "PASSWORD" in k or "TOKEN" in k])
-    if values.get("OS_TOKEN"):
-        return values["OS_TOKEN"]
-    if values.get("OS_AUTH_TYPE", "noauth") not in ("noauth", "none"):
-        raise OCFError(
-            OCFExit.ERR_CONFIGURED, "credentials_file: only OS_TOKEN or noauth are supported"
-        )
-    user = values.get("OS_USERNAME") or "admin"
-    return f"{user}:{values.get('OS_PROJECT_ID') or values.get('OS_PROJECT_NAME') or 'admin'}"
-
-
 def request_cleanup(
-    api_url: str, token: str, body: dict[str, object], timeout: float
+    ctx: Context, session: clouds.CloudSession, body: dict[str, object]
 ) -> dict[str, Any]:
-    """POST <api>/workers/cleanup (microversion 3.24); the decoded answer."""
-    import http.client
-    import json
-
-    scheme, _, rest = api_url.partition("://")
-    netloc, _, path = rest.partition("/")
-    host, port = host_port(netloc, 443 if scheme == "https" else 80)
-    connection_class = (
-        http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    """POST workers/cleanup (microversion 3.24) of the block-storage API; the answer."""
+    answer = session.request(
+        "block-storage",
+        "POST",
+        "/workers/cleanup",
+        body=body,
+        headers={"OpenStack-API-Version": "volume 3.24"},
+        endpoint=ctx.params.get(CINDER_API_URL) or None,
     )
-    conn = connection_class(host, port, timeout=timeout)
-    try:
-        conn.request(
-            "POST",
-            f"/{path.rstrip('/')}/workers/cleanup",
-            body=json.dumps(body),
-            headers={
-                "X-Auth-Token": token,
-                "Content-Type": "application/json",
-                "OpenStack-API-Version": "volume 3.24",
-            },
-        )
-        reply = conn.getresponse()
-        text = reply.read().decode(errors="replace")
-    finally:
-        conn.close()
-    if reply.status != 202:
-        raise OSError(f"HTTP {reply.status}: {' '.join(text.split())[:200]}")
-    answer = json.loads(text)
     return answer if isinstance(answer, dict) else {}
 
 
 def cleanup_lost_host(ctx: Context, facts: Facts, node: str) -> None:
     """Ask cinder to clean every backend host of `node`, whether cinder still believes
     it up (its heartbeat is not stale yet: fencing says it is down) or not."""
-    api = ctx.params.get(CINDER_API_URL) or ""
-    token = api_token(ctx)
+    timeout = min(10.0, max(ctx.remaining(2), 1.0))
+    session = clouds.CloudSession(ctx.params[CLOUDS_YAML], ctx.params[CLOUD], timeout=timeout)
     names = backends(facts)
     hosts = [f"{node}@{b}" for b in names] if names else [node]
     for host in hosts:
         for is_up in (False, True):
             body: dict[str, object] = {"host": host, "binary": "cinder-volume", "is_up": is_up}
             try:
-                answer = request_cleanup(api, token, body, min(10.0, max(ctx.remaining(2), 1.0)))
-            except (OSError, ValueError) as error:
-                ctx.log.error(f"workers/cleanup for {host} failed: {error}")
+                answer = request_cleanup(ctx, session, body)
+            except clouds.CloudError as error:
+                ctx.log.error(f"workers/cleanup for {host} failed: {error.reason}")
                 continue
             cleaning = [s.get("host") for s in answer.get("cleaning", []) if isinstance(s, dict)]
             unavailable = [
@@ -442,7 +405,7 @@ def notify(ctx: Context) -> int:
     facts_notify = ctx.notify
     if facts_notify is None or (facts_notify.type, facts_notify.operation) != ("post", "stop"):
         return OCFExit.SUCCESS
-    if not ctx.params.get(CINDER_API_URL):
+    if not ctx.params.get(CLOUD):
         return OCFExit.SUCCESS
     try:
         cleanup_after_stop(ctx, facts_notify)
@@ -485,9 +448,10 @@ PROFILE = Profile(
     service_binary=lambda facts: "cinder-volume",
     rows=rows,
     queues=queues,
-    extra_parameters=[CINDER_API_URL, CREDENTIALS_FILE, FENCE_MAX_AGE],
+    extra_parameters=[CLOUD, CLOUDS_YAML, CINDER_API_URL, FENCE_MAX_AGE],
     validate=validate,
     notify=notify,
+    deep_check=lambda ctx: clouds.auth_problem(ctx, CLOUD, CLOUDS_YAML),
     stop_timeout=90,
 )
 AGENT = make_agent(PROFILE)

@@ -13,10 +13,12 @@ Start returns once the daemon holds the outbox open (and, with an API, its port 
 listened on and answers HTTP). Monitor depth 0 checks the process; depth 10 that the
 outbox is readable and is still the file the daemon holds, and that the API answers
 (401 without a token is alive; with monitor_token_file an authenticated request must
-succeed). Stop sends TERM — the publisher finishes the delivery in flight and closes
-the outbox — and KILL only near the deadline. No secret is ever a parameter value or on
-a command line: subscribers' HMAC secrets and the API's token hashes live in the
-subscriptions store (root only), the monitor's token in monitor_token_file.
+succeed); depth 20 that the cloud's credentials get a Keystone token (degraded, 190,
+with the reason otherwise: a restart cannot fix them). Stop sends TERM — the publisher
+finishes the delivery in flight and closes the outbox — and KILL only near the deadline.
+No secret is ever a parameter value or on a command line: subscribers' HMAC secrets and
+the API's token hashes live in the subscriptions store (root only), the monitor's token
+in monitor_token_file, OpenStack credentials in clouds_yaml.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from hakit.ocf import (
     PathParam,
     PortParam,
     StringParam,
-    proc,
 )
-from hakit.resource_agents import service
+from hakit.resource_agents import clouds, service
 from hakit.resource_agents.health import constants
+from hakit.resource_agents.health.liveness import holds_open, outbox_problem
 
 VERSION = "1.0.0"
 FORCED = ("1", "yes", "true")
@@ -123,24 +125,21 @@ MONITOR_TOKEN_FILE = PathParam(
     "Never logged.",
     must_exist=True,
 )
+CLOUD, CLOUDS_YAML = clouds.agent_parameters(
+    "force a fenced host's nova-compute down (and back up once the host is OK) and, with "
+    "evacuate, evacuate its servers; without an inventory, nova's servers are the "
+    "per-instance alarms (the user needs nova's admin role)"
+)
 NOVA_API = StringParam(
     "nova_api",
-    "Compute API URL (…/v2.1)",
-    "nova-compute is forced down on a host whose "
-    "fencing is confirmed, and back once the host is OK; without an inventory, nova's servers "
-    "are the per-instance alarms. Empty: no nova.",
+    "Compute API URL (…/v2.1) instead of the catalog's",
+    "With cloud: the compute endpoint to use. Empty: the cloud's catalog says.",
     default="",
-)
-NOVA_TOKEN_FILE = PathParam(
-    "nova_token_file",
-    "File holding the compute API token",
-    "A Keystone token, or user:project with nova's noauth (labs). Never logged.",
-    must_exist=True,
 )
 EVACUATE = BooleanParam(
     "evacuate",
     "Evacuate a fenced host's servers",
-    "With nova_api: once the host is forced down, each of its servers is evacuated once.",
+    "With cloud: once the host is forced down, each of its servers is evacuated once.",
     default="false",
 )
 DEFAULT_NOVA_CONFIG = "/etc/nova/nova.conf"
@@ -153,6 +152,20 @@ NOVA_CONFIG = StringParam(
     "default path is checked when it exists on this node; an explicit path must exist. "
     "Empty: not checked.",
     default=DEFAULT_NOVA_CONFIG,
+)
+METRICS_PORT = PortParam(
+    "metrics_port",
+    "Serve Prometheus metrics on this TCP port",
+    "The publisher's hakit_* metrics at /metrics (node health classes, alarms, deliveries, "
+    "outbox depth, evacuations), on metrics_address; needs prometheus_client (`hakit agents "
+    "install` copies it). Empty: no metrics.",
+)
+METRICS_ADDRESS = StringParam(
+    "metrics_address",
+    "Address the metrics listen on",
+    "An address of this node; loopback unless a scraper elsewhere needs them (they carry no "
+    "secret). Only with metrics_port.",
+    default="127.0.0.1",
 )
 ENVIRONMENT_FILE = PathParam(
     "environment_file",
@@ -192,52 +205,16 @@ def argv(ctx: Context) -> list[str]:
         command += ["--plain-http"] if params.get(API_PLAIN_HTTP) else []
         for network in params.get(API_ALLOW_CALLBACKS) or []:
             command += ["--allow-callback", network]
-    if params.get(NOVA_API):
-        command += ["--nova-api", params[NOVA_API]]
-        if params.get(NOVA_TOKEN_FILE):
-            command += ["--nova-token-file", params[NOVA_TOKEN_FILE]]
+    if params.get(CLOUD):
+        command += ["--cloud", params[CLOUD], "--clouds-yaml", params[CLOUDS_YAML]]
+        if params.get(NOVA_API):
+            command += ["--nova-api", params[NOVA_API]]
         if params.get(EVACUATE):
             command.append("--evacuate")
+    if params.get(METRICS_PORT) is not None:
+        command += ["--metrics-port", str(params[METRICS_PORT])]
+        command += ["--metrics-address", params[METRICS_ADDRESS]]
     return command
-
-
-def holds_open(pid: int, path: str) -> bool:
-    """Whether a process of `pid`'s tree has the file now at `path` open (same inode)."""
-    try:
-        wanted = os.stat(path)
-    except OSError:
-        return False
-    for member in proc.tree(pid):
-        try:
-            fds = os.listdir(f"/proc/{member}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                held = os.stat(f"/proc/{member}/fd/{fd}")
-            except OSError:
-                continue
-            if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino):
-                return True
-    return False
-
-
-def outbox_problem(
-    path: str, timeout: float, query: str = "SELECT max(seq) FROM records"
-) -> str | None:
-    """Why the outbox cannot be read (opened read-only: a check never creates it), or None."""
-    import sqlite3
-
-    uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True, timeout=timeout)
-        try:
-            db.execute(query).fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error as error:
-        return f"outbox {path} is not readable: {error}"
-    return None
 
 
 def read_token(ctx: Context) -> str | None:
@@ -323,11 +300,15 @@ def validate(ctx: Context) -> int:
     if port is not None:
         check_address(ctx.params[API_ADDRESS])
         check_api_security(ctx)
+    check_metrics(ctx, port)
     nova = ctx.params.get(NOVA_API)
     if nova and not nova.startswith(("http://", "https://")):
         raise OCFError(OCFExit.ERR_CONFIGURED, f"nova_api={nova!r} is not an http(s) URL")
-    if ctx.params.get(EVACUATE) and not nova:
-        raise OCFError(OCFExit.ERR_CONFIGURED, "evacuate=true needs nova_api")
+    if nova and not ctx.params.get(CLOUD):
+        raise OCFError(OCFExit.ERR_CONFIGURED, "nova_api needs cloud (its credentials)")
+    if ctx.params.get(EVACUATE) and not ctx.params.get(CLOUD):
+        raise OCFError(OCFExit.ERR_CONFIGURED, "evacuate=true needs cloud")
+    clouds.validate_entry(ctx, CLOUD, CLOUDS_YAML)
     if ctx.params.get(EVACUATE):
         check_service_token(ctx)
     if read_token(ctx) is not None and port is None:
@@ -403,21 +384,35 @@ def check_api_security(ctx: Context) -> None:
         raise OCFError(OCFExit.ERR_CONFIGURED, f"api_allow_callbacks: {error}") from None
 
 
-def check_address(address: str) -> None:
+def check_metrics(ctx: Context, api_port: int | None) -> None:
+    """metrics_port: not the API's, on an address of this node, prometheus_client there."""
+    port = ctx.params.get(METRICS_PORT)
+    if port is None:
+        return
+    if port == api_port:
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"metrics_port {port} is also api_port")
+    check_address(ctx.params[METRICS_ADDRESS], METRICS_ADDRESS.name)
+    import importlib.util
+
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise OCFError(OCFExit.ERR_INSTALLED, "metrics_port needs prometheus_client here")
+
+
+def check_address(address: str, name: str = API_ADDRESS.name) -> None:
     """The API's address must be one this node has (a VIP elsewhere cannot be bound)."""
     import socket
 
     try:
         infos = socket.getaddrinfo(address or None, 0, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise OCFError(OCFExit.ERR_CONFIGURED, f"api_address={address!r}: {error}") from None
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"{name}={address!r}: {error}") from None
     family, kind, _, _, where = infos[0]
     with socket.socket(family, kind) as probe:
         try:
             probe.bind(where)
         except OSError as error:
             raise OCFError(
-                OCFExit.ERR_INSTALLED, f"api_address {address} cannot be bound here: {error}"
+                OCFExit.ERR_INSTALLED, f"{name} {address} cannot be bound here: {error}"
             ) from None
 
 
@@ -451,6 +446,9 @@ def monitor(ctx: Context) -> int:
             problems.append(problem)
     if problems:
         raise OCFError(OCFExit.ERR_GENERIC, "running but not healthy: " + "; ".join(problems))
+    problem = clouds.auth_problem(ctx, CLOUD, CLOUDS_YAML) if ctx.check_level >= 20 else None
+    if problem is not None:  # a restart cannot fix credentials: degraded, with the reason
+        raise OCFError(OCFExit.DEGRADED, problem)
     return OCFExit.SUCCESS
 
 
@@ -473,10 +471,13 @@ AGENT = Agent(
         API_ALLOW_CALLBACKS,
         VIM_CONNECTION_ID,
         MONITOR_TOKEN_FILE,
+        CLOUD,
+        CLOUDS_YAML,
         NOVA_API,
-        NOVA_TOKEN_FILE,
         EVACUATE,
         NOVA_CONFIG,
+        METRICS_PORT,
+        METRICS_ADDRESS,
         ENVIRONMENT_FILE,
         service.LOG_FILE,
     ],
@@ -485,6 +486,7 @@ AGENT = Agent(
         Action("stop", service.stop, timeout=60),
         Action("monitor", monitor, timeout=20, interval=10),
         Action("monitor", monitor, timeout=30, interval=30, depth=10),
+        Action("monitor", monitor, timeout=30, interval=300, depth=20),
     ],
     validate=validate,
 )

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cli_format import HakitParser, VersionAction
+
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .topology.load import Loaded
+
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _agents_install(args: argparse.Namespace) -> int:
-    from .install_agents import install
+    from hakit.ocf import exits
 
-    report = install(python=args.python, root=Path(args.ocf_root) if args.ocf_root else None)
+    from .install_agents import InstallError, install
+
+    try:
+        report = install(python=args.python, root=Path(args.ocf_root) if args.ocf_root else None)
+    except InstallError as error:
+        print(f"hakit agents install: {error}", file=sys.stderr)
+        return exits.ENVIRONMENT
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for path in report.written:
         print(f"wrote   {path}")
     for path in report.removed:
@@ -39,8 +54,17 @@ def _agents_list(args: argparse.Namespace) -> int:
 
     from hakit.resource_agents import AGENTS
 
-    for agent_type, module in sorted(AGENTS.items()):
-        agent = import_module(module).AGENT
+    found = [(agent_type, import_module(AGENTS[agent_type]).AGENT) for agent_type in sorted(AGENTS)]
+    if args.json:
+        from .cli_json import dumps
+
+        agents = [
+            {"name": f"ocf:hakit:{agent_type}", "type": agent_type, "shortdesc": agent.shortdesc}
+            for agent_type, agent in found
+        ]
+        print(dumps({"agents": agents}))
+        return 0
+    for agent_type, agent in found:
         print(f"ocf:hakit:{agent_type:<20} {agent.shortdesc}")
     return 0
 
@@ -66,6 +90,8 @@ def _topology(args: argparse.Namespace) -> int:
         print(json.dumps(json_schema(), indent=2))
         return 0
     loaded = validate(Path(args.file), agents=not args.no_agents)
+    if getattr(args, "json", False) and args.verb in ("validate", "diff"):
+        return _topology_json(args, loaded)
     if not _report(args, loaded) or loaded.topology is None:
         return 1
     if args.verb == "validate":
@@ -99,6 +125,24 @@ def _report(args: argparse.Namespace, loaded: Loaded) -> bool:
         agents = "" if args.no_agents else "agents, "
         print(f"{args.file}: valid (types, names, values, {agents}{VALIDATE_WITH}.rng, crm_verify)")
     return True
+
+
+def _topology_json(args: argparse.Namespace, loaded: Loaded) -> int:
+    """validate and diff --json: one JSON document on stdout (tools/cli_json.py says its
+    shape), the same exit codes as the text."""
+    from . import cli_json
+    from .topology import apply as changes
+
+    valid = not loaded.problems and loaded.topology is not None
+    if args.verb == "validate":
+        print(cli_json.dumps(cli_json.validation(args.file, loaded)))
+        return 0 if valid else 1
+    change = None
+    if valid and loaded.topology is not None:
+        keep = not args.replace_unexpressed
+        change = changes.compute(loaded.topology, live_file=args.cib, keep_unexpressed=keep)
+    print(cli_json.dumps(cli_json.diff(args.file, loaded, change)))
+    return 0 if change is not None and change.empty else 1
 
 
 def _topology_export(args: argparse.Namespace, topology: object) -> int:
@@ -229,6 +273,8 @@ def _in_lab(args: argparse.Namespace) -> int:
         return _topology(argparse.Namespace(**{**vars(args), "lab": None}))
 
 
+JSON_HELP = "one JSON document on stdout (its shape: README, The command line)"
+
 TOPOLOGY_VERBS = (
     ("validate", "check everything, report every problem with file:line:col"),
     ("render", "print the CIB XML (validated first)"),
@@ -239,7 +285,7 @@ TOPOLOGY_VERBS = (
 )
 
 
-def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_topology(commands: Commands, *, lab: bool = True) -> None:
     topology = commands.add_parser("topology", help="YAML topology → Pacemaker CIB")
     verbs = topology.add_subparsers(dest="verb", required=True)
     for verb, text in TOPOLOGY_VERBS:
@@ -252,8 +298,11 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         )
         if verb == "render":
             sub.add_argument("-o", "--output", help="write to this file")
-        if verb in ("diff", "apply"):
+        if verb == "validate":
+            sub.add_argument("--json", action="store_true", help=JSON_HELP)
+        if verb in ("diff", "apply") and lab:
             sub.add_argument("--lab", metavar="NODE", help="run inside this lab node")
+        if verb in ("diff", "apply"):
             sub.add_argument(
                 "--replace-unexpressed",
                 action="store_true",
@@ -262,7 +311,9 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             )
         if verb == "diff":
             sub.add_argument("--cib", help="compare with this CIB file instead of the live one")
-            sub.add_argument("--patch", action="store_true", help="print crm_diff's XML patch")
+            output = sub.add_mutually_exclusive_group()
+            output.add_argument("--patch", action="store_true", help="print crm_diff's XML patch")
+            output.add_argument("--json", action="store_true", help=JSON_HELP)
         if verb == "apply":
             from hakit.ocf import exits
 
@@ -295,9 +346,42 @@ def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     topology.set_defaults(func=_topology)
 
 
+def _lab_parsers() -> tuple[Callable[[Commands], None], Callable[[Commands], None]] | None:
+    """`add_parser` of `hakit lab` and of `hakit drill`; None when the hakit.lab package is
+    not installed (it may ship apart from the operator's tools)."""
+    try:
+        from hakit.lab.cli import add_parser as add_lab
+        from hakit.lab.drill.cli import add_parser as add_drill
+    except ModuleNotFoundError as error:
+        name = error.name or ""
+        if name == "hakit.lab" or name.startswith("hakit.lab."):
+            return None
+        raise
+    return add_lab, add_drill
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from .completion import bash
+
+    sys.stdout.write(bash(build_parser()))
+    return 0
+
+
+def _man(args: argparse.Namespace) -> int:
+    from .manpage import page
+
+    sys.stdout.write(page(build_parser()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hakit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser: argparse.ArgumentParser = HakitParser(  # its sub-parsers are HakitParsers
+        prog="hakit",
+        description="High availability for the OpenStack control plane on Pacemaker/Corosync.",
+        epilog="`hakit COMMAND --help` for each command; `hakit man` for all of them.",
+    )
+    parser.add_argument("--version", action=VersionAction)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     agents = commands.add_parser("agents", help="hakit's OCF resource agents")
     verbs = agents.add_subparsers(dest="verb", required=True)
     install = verbs.add_parser("install", help="install as ocf:hakit:* (needs root)")
@@ -311,23 +395,39 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall = verbs.add_parser("uninstall", help="remove ocf:hakit:*")
     uninstall.add_argument("--ocf-root", help="default: $OCF_ROOT or /usr/lib/ocf")
     uninstall.set_defaults(func=_agents_uninstall)
-    verbs.add_parser("list", help="list the agents").set_defaults(func=_agents_list)
-    from hakit.lab.cli import add_parser as add_lab
-    from hakit.lab.drill.cli import add_parser as add_drill
+    listing = verbs.add_parser("list", help="list the agents")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
+    listing.set_defaults(func=_agents_list)
     from hakit.resource_agents.health.cli import add_parser as add_health
 
-    add_lab(commands)
-    _add_topology(commands)
+    lab = _lab_parsers()
+    if lab is not None:
+        lab[0](commands)
+    _add_topology(commands, lab=lab is not None)
     add_health(commands)
-    add_drill(commands)
+    if lab is not None:
+        lab[1](commands)
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description="Install: hakit completion bash > /etc/bash_completion.d/hakit "
+        "(or, in ~/.bashrc: source <(hakit completion bash)).",
+    )
+    completion.add_argument("shell", choices=("bash",))
+    completion.set_defaults(func=_completion)
+    man = commands.add_parser("man", help="print the hakit(1) man page (roff)")
+    man.set_defaults(func=_man)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from hakit.ocf import exits
 
-    args = build_parser().parse_args(argv)
-    return exits.run(args.func, args, "hakit")
+    def parse(_: argparse.Namespace) -> int:
+        args = build_parser().parse_args(argv)
+        return exits.run(args.func, args, "hakit")
+
+    return exits.run(parse, argparse.Namespace(), "hakit")  # a parser that cannot be built
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@
   node-side health code), the closed set that runs on a node (standard library only;
   a test keeps it from importing operator or lab code) — is copied to
   `<OCF_ROOT>/lib/hakit/` and byte-compiled, so agents start fast and run as any user.
+- The node's third-party share — keystoneauth1 (OpenStack calls), PyYAML (clouds.yaml),
+  prometheus_client (the publisher's metrics) and what they require — copied from this
+  environment to `<OCF_ROOT>/lib/hakit/site-packages/`, last on the agents' sys.path and
+  imported only by the code paths that need them (a monitor never does).
 - One entry script per agent in `<OCF_ROOT>/resource.d/hakit/<type>`, run by the system
   interpreter with `-I -S`: no pyenv shim, no site-packages, no environment influence.
 - Two entry scripts of the same kind in `/usr/libexec/hakit/`: `alert`, the Pacemaker
@@ -22,9 +26,11 @@ import ast
 import grp
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from importlib import metadata
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
@@ -38,6 +44,11 @@ STATE_DIR = Path(constants.STATE_DIR)
 STATE_GROUP = "haclient"
 #: Packages copied whole; the hakit modules they import come along.
 LIBRARY = ("hakit.ocf", "hakit.resource_agents")
+#: Distributions the node's library imports lazily, copied with what they require...
+NODE_DISTRIBUTIONS = ("keystoneauth1", "PyYAML", "prometheus_client")
+#: ...except build-time requirements (pbr declares setuptools; nothing imports it at run time)
+NOT_AT_RUN_TIME = frozenset({"setuptools", "pip", "wheel"})
+SITE = "site-packages"
 #: Entry scripts in LIBEXEC: name → (what it is, the module whose main() it runs).
 COMMANDS = {
     "alert": ("hakit's Pacemaker alert agent", "hakit.resource_agents.health.alert_agent"),
@@ -47,6 +58,7 @@ COMMAND_ENTRY = """#!{python} -IS
 # {what} — installed by `hakit agents install`; rewritten on every install.
 import sys
 sys.path.insert(0, {lib!r})
+sys.path.append({site!r})
 from {module} import main
 sys.exit(main())
 """
@@ -54,6 +66,7 @@ ENTRY = """#!{python} -IS
 # ocf:{provider}:{type} — installed by `hakit agents install`; rewritten on every install.
 import sys
 sys.path.insert(0, {lib!r})
+sys.path.append({site!r})
 from {module} import AGENT
 AGENT.main()
 """
@@ -66,6 +79,7 @@ class InstallReport:
     written: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
     unchanged: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def ocf_root() -> Path:
@@ -91,18 +105,31 @@ def install(
     agents_dir = root / "resource.d" / PROVIDER
     report = InstallReport()
     wanted: set[Path] = set()
-    for relative, source in sorted(library_files().items()):
-        wanted.add(lib / relative)
-        _write(lib / relative, source.read_bytes(), 0o644, report)
+    site = lib / SITE
+    mismatch = _version_mismatch(python)
+    if mismatch:
+        report.warnings.append(mismatch)
+    copies = {lib / k: v for k, v in library_files().items()}
+    copies |= {site / k: v for k, v in distribution_files().items()}
+    for dest, source in sorted(copies.items()):
+        wanted.add(dest)
+        _write(dest, source.read_bytes(), 0o644, report)
     for agent_type, module in sorted(AGENTS.items()):
         script = ENTRY.format(
-            python=python, provider=PROVIDER, type=agent_type, lib=str(lib), module=module
+            python=python,
+            provider=PROVIDER,
+            type=agent_type,
+            lib=str(lib),
+            site=str(site),
+            module=module,
         )
         dest = agents_dir / agent_type
         wanted.add(dest)
         _write(dest, script.encode(), 0o755, report)
     for command, (what, module) in sorted(COMMANDS.items()):
-        script = COMMAND_ENTRY.format(python=python, what=what, lib=str(lib), module=module)
+        script = COMMAND_ENTRY.format(
+            python=python, what=what, lib=str(lib), site=str(site), module=module
+        )
         wanted.add(libexec / command)
         _write(libexec / command, script.encode(), 0o755, report)
     if state_dir is not None:
@@ -115,7 +142,7 @@ def install(
     _write(manifest, "".join(f"{p}\n" for p in sorted(map(str, wanted))).encode(), 0o644, report)
     if report.written or report.removed:
         subprocess.run(
-            [python, "-I", "-m", "compileall", "-q", "-j", "0", str(lib / "hakit")],
+            [python, "-I", "-m", "compileall", "-q", "-j", "0", str(lib / "hakit"), str(site)],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -166,6 +193,67 @@ def library_files(packages: tuple[str, ...] = LIBRARY) -> dict[Path, Path]:
                 pending.append(".".join((*parts, *inner)).removesuffix(".__init__"))
         pending.extend(_hakit_imports(origin, name if is_package else name.rpartition(".")[0]))
     return files
+
+
+def distribution_files(names: tuple[str, ...] = NODE_DISTRIBUTIONS) -> dict[Path, Path]:
+    """{path under site-packages: installed file} of `names` and, transitively, the
+    distributions they require (extras and build-time ones left out; one under an
+    environment marker when it is installed), with their dist-info (keystoneauth1 finds
+    its plugins through entry points)."""
+    files: dict[Path, Path] = {}
+    pending, seen = [(name, True) for name in names], set()
+    while pending:
+        name, needed = pending.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen or key in NOT_AT_RUN_TIME:
+            continue
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            if not needed:
+                continue
+            raise InstallError(f"{name} is not installed here (pip install hakit)") from None
+        seen.add(key)
+        for item in distribution.files or ():
+            relative = Path(str(item))
+            if relative.parts[0] != ".." and relative.suffix != ".pyc":
+                files[relative] = Path(str(distribution.locate_file(item)))
+        for requirement in distribution.requires or ():
+            project, _, marker = requirement.partition(";")
+            if "extra" not in marker:
+                match = re.match(r"\s*([A-Za-z0-9_.\-]+)", project)
+                if match:
+                    pending.append((match[1], not marker.strip()))
+    return files
+
+
+def _version_mismatch(python: str) -> str | None:
+    """Why the copied dependencies may not all load under `python` (another version:
+    compiled parts such as libyaml's bindings then fall back or fail), or None."""
+    import sys
+
+    try:
+        done = subprocess.run(
+            [python, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise InstallError(f"{python} cannot run: {error}") from None
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    there = done.stdout.strip()
+    if there == here:
+        return None
+    return (
+        f"{python} is Python {there}, this environment {here}: the dependencies copied "
+        f"beside the agents were installed for {here} (install hakit with {python})"
+    )
+
+
+class InstallError(Exception):
+    """The environment lacks something the node's library needs."""
 
 
 def _find_spec(name: str) -> ModuleSpec | None:

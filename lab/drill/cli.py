@@ -21,7 +21,13 @@ from hakit.ocf import exits
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     drill = commands.add_parser("drill", help="failover drills: faults, timelines, invariants")
     verbs = drill.add_subparsers(dest="drill_verb", required=True)
-    verbs.add_parser("list", help="the scenarios").set_defaults(func=_list)
+    listing = verbs.add_parser("list", help="the scenarios")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help='JSON: {"scenarios": [{"name", "summary", "kind", "needs"}]}',
+    )
+    listing.set_defaults(func=_list)
     run = verbs.add_parser(
         "run",
         help="inject a real fault: say where (--lab or --environment) and confirm (--yes)",
@@ -103,7 +109,25 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _list(_: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> int:
+    if args.json:
+        import json
+
+        scenarios = [
+            {
+                "name": name,
+                "summary": scenario.summary,
+                "kind": "fault",
+                "needs": "hakit lab openstack up" if scenario.openstack else None,
+            }
+            for name, scenario in SCENARIOS.items()
+        ]
+        scenarios += [
+            {"name": name, "summary": summary, "kind": "cloud", "needs": "hakit lab cloud up"}
+            for name, summary in CLOUD_DRILLS.items()
+        ]
+        print(json.dumps({"scenarios": scenarios}, indent=2))
+        return 0
     width = max(len(name) for name in [*SCENARIOS, *CLOUD_DRILLS])
     for name, scenario in SCENARIOS.items():
         extra = " [needs `hakit lab openstack up`]" if scenario.openstack else ""

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hakit.lab import cloud, openstack, openstack_stubs
+from hakit.lab import cloud, cloud_access, openstack, openstack_stubs
 from hakit.lab.drill.environment import DrillError, LabEnvironment
 from hakit.lab.drill.runner import Judge, wait_for
 
@@ -141,7 +141,7 @@ def run(env: LabEnvironment, out: Path) -> ConsoleResult:
         raise DrillError("console-tokens needs the lab's mini cloud (`hakit lab cloud up`)")
     result, judge = ConsoleResult(), Judge()
     cloud.ensure_flavor(lab)
-    api = cloud.compute_api(lab, "node1", timeout=60)
+    api = cloud_access.compute_api(lab, "node1", timeout=60)
     result.server = lab.as_client(lambda: cloud.boot(api, "console-drill"))
     try:
         host, _ = wait_for(lambda: _active(lab, result.server), 180, "the server ACTIVE")
@@ -196,7 +196,7 @@ def _active(lab: Lab, server: str) -> tuple[str, str] | None:
 
 
 def _new_token(lab: Lab, server: str) -> str:
-    api = cloud.compute_api(lab, "node1", timeout=60)
+    api = cloud_access.compute_api(lab, "node1", timeout=60)
     body = {"remote_console": {"protocol": "vnc", "type": "novnc"}}
     answer: Any = lab.as_client(
         lambda: api.request("POST", f"/servers/{server}/remote-consoles", body)

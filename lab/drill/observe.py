@@ -15,6 +15,7 @@ from typing import Any
 
 from hakit.lab.drill.environment import Environment
 from hakit.lab.timeline import matching_lines
+from hakit.resource_agents.clouds import CloudError
 
 Check = Callable[[], bool]
 
@@ -85,26 +86,26 @@ def tcp_any(addresses: list[str], port: int, timeout: float = 0.3) -> Check:
     return check
 
 
-def cinder_round_trip(addresses: list[str], port: int, timeout: float = 15.0) -> Check:
-    """A volume created, available and deleted through any cinder-api (noauth, as the
-    lab's cloud runs it): the API, the scheduler, a volume service and the database.
+def cinder_round_trip(
+    addresses: list[str], port: int, token: Callable[[], str], timeout: float = 15.0
+) -> Check:
+    """A volume created, available and deleted through any cinder-api, with a Keystone
+    `token` (asked for each round trip: kept and renewed by its session): the API, Keystone,
+    the scheduler, a volume service and the database.
     After a failed round trip, the probe's leftovers (a volume stuck in "creating" cannot
     be deleted plainly) are force-deleted before the next one, so they never use up the
     project's quota."""
     import json
 
-    headers = {
-        "X-Auth-Token": "drill:drill",
-        "Content-Type": "application/json",
-        "OpenStack-API-Version": "volume 3.24",
-    }
+    headers = {"Content-Type": "application/json", "OpenStack-API-Version": "volume 3.24"}
     name = "drill-probe"
     dirty = [True]  # leftovers of an earlier drill may exist
 
     def call(address: str, method: str, path: str, body: object = None) -> Any:
         connection = http.client.HTTPConnection(address, port, timeout=5)
         try:
-            connection.request(method, f"/v3{path}", json.dumps(body) if body else None, headers)
+            data = json.dumps(body) if body else None
+            connection.request(method, f"/v3{path}", data, {**headers, "X-Auth-Token": token()})
             answer = connection.getresponse()
             text = answer.read()
             if answer.status >= 400:
@@ -140,6 +141,8 @@ def cinder_round_trip(addresses: list[str], port: int, timeout: float = 15.0) ->
                 return round_trip(address)
             except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
                 continue
+            except CloudError:  # no Keystone answers: no volume can be made either
+                return False
         return False
 
     return check

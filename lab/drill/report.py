@@ -98,7 +98,7 @@ def plot_run(run: Run, path: Path) -> None:
     except ImportError as error:
         raise ReportError(
             f"the drill timelines need matplotlib ({error});"
-            " install it with: pip install 'hakit[report]'"
+            " install it with: pip install 'hakit-lab[report]'"
         ) from error
 
     t0 = fault_time(run)

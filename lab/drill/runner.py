@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hakit.lab.cloud_access import any_token
 from hakit.lab.drill.environment import DrillError, Environment, LabEnvironment
 from hakit.lab.drill.observe import Probe, Watch, cinder_round_trip, http_any, log_events
 from hakit.lab.drill.scenarios import Scenario
@@ -207,10 +208,10 @@ def _probes(env: Environment, scenario: Scenario, options: Options) -> list[Prob
         probes.append(
             Probe(f"novncproxy http :{OPENSTACK_PORT}", http_any(addresses, OPENSTACK_PORT))
         )
-        probes.append(
-            Probe("cinder volume create/delete", cinder_round_trip(addresses, CINDER_API_PORT), 1.0)
-        )
         if isinstance(env, LabEnvironment):
+            lab = env.lab
+            volumes = cinder_round_trip(addresses, CINDER_API_PORT, lambda: any_token(lab))
+            probes.append(Probe("cinder volume create/delete", volumes, 1.0))
             probes.append(Probe("scheduler queue consumers", scheduler_consumers(env), 1.0))
     return probes
 

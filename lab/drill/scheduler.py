@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hakit.lab import cloud
+from hakit.lab import cloud, cloud_access
 from hakit.lab.drill.environment import DrillError, LabEnvironment
 from hakit.lab.drill.runner import Judge, wait_for
 from hakit.ocf import cluster
@@ -123,7 +123,7 @@ def run_burst(env: LabEnvironment, options: BurstOptions) -> BurstResult:
     refused = _refused_claims(env, logs_before)
     result.claim_conflicts = sum(1 for line in refused if "concurrent_update" in line)
     result.claims_over_capacity = len(refused) - result.claim_conflicts
-    providers = cloud.placement_providers(lab)
+    providers = cloud_access.placement_providers(lab)
     result.usages = {name: (used, capacity) for name, (used, capacity, _) in providers.items()}
     claims = {consumer for *_, consumers in providers.values() for consumer in consumers}
     active = {i for i, s in details.items() if s["status"] == "ACTIVE"}
@@ -213,7 +213,7 @@ def _scheduler_consumers(lab: Lab) -> int:
 
 
 def _post_all(lab: Lab, boots: int) -> list[str]:
-    apis = [cloud.compute_api(lab, node, timeout=300) for node in lab.nodes]
+    apis = [cloud_access.compute_api(lab, node, timeout=300) for node in lab.nodes]
 
     def post(i: int) -> str:
         return cloud.boot(apis[i % len(apis)], f"burst-{i:03d}")
@@ -223,7 +223,7 @@ def _post_all(lab: Lab, boots: int) -> list[str]:
 
 
 def _details(lab: Lab) -> dict[str, dict[str, Any]]:
-    api = cloud.compute_api(lab, "node1", timeout=120)
+    api = cloud_access.compute_api(lab, "node1", timeout=120)
     answer: Any = lab.as_client(lambda: api.request("GET", "/servers/detail?all_tenants=1"))
     return {s["id"]: s for s in answer["servers"]}
 
@@ -252,7 +252,7 @@ def _await_settled(
 
 def _reschedules(lab: Lab, ids: list[str]) -> int:
     """Builds beyond the first: compute handed the server back to the conductor."""
-    api = cloud.compute_api(lab, "node1", timeout=60)
+    api = cloud_access.compute_api(lab, "node1", timeout=60)
 
     def extra_builds(server: str) -> int:
         actions: Any = api.request("GET", f"/servers/{server}/os-instance-actions")

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hakit.ocf import exits
+from hakit.resource_agents.clouds import DEFAULT_CLOUDS_YAML
 from hakit.resource_agents.health import constants
 
 TYPE_CHECKING = False
@@ -60,16 +61,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     publish.add_argument("--vim-connection-id", default=constants.VIM_CONNECTION_ID)
     publish.add_argument("--leader", action="store_true", help="deliver without being the DC")
     publish.add_argument(
-        "--nova-api", metavar="URL", help="compute API …/v2.1: force nova-compute down if fenced"
+        "--cloud",
+        metavar="NAME",
+        help="clouds.yaml entry (Keystone): force a fenced host's nova-compute down",
     )
     publish.add_argument(
-        "--nova-token-file",
-        metavar="FILE",
-        help="file holding the API token (noauth2: user:project)",
+        "--clouds-yaml", metavar="FILE", default=DEFAULT_CLOUDS_YAML, help="with --cloud"
     )
     publish.add_argument(
-        "--evacuate", action="store_true", help="with --nova-api: evacuate a fenced host's servers"
+        "--nova-api", metavar="URL", help="with --cloud: compute API …/v2.1 (not the catalog's)"
     )
+    publish.add_argument(
+        "--evacuate", action="store_true", help="with --cloud: evacuate a fenced host's servers"
+    )
+    publish.add_argument(
+        "--metrics-port", type=exits.port, help="serve Prometheus metrics (/metrics) on this port"
+    )
+    publish.add_argument("--metrics-address", default="127.0.0.1", help="with --metrics-port")
     publish.set_defaults(func=_friendly(_publish))
 
     _add_serve(verbs)
@@ -121,12 +129,18 @@ def _api_security(args: argparse.Namespace) -> dict[str, Any]:
     return {"tls": tls, "plain_http": args.plain_http, "allow_callbacks": args.allow_callback}
 
 
+#: `--json` of a list verb: sets `json` only when given, not to undo `health --json`
+_JSON: dict[str, Any] = {"action": "store_true", "default": argparse.SUPPRESS}
+
+
 def _add_store_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`subscriptions` and `tokens`: list, add, delete (deleting asks first)."""
     subs = verbs.add_parser("subscriptions", help="list, add or delete subscriptions")
     _store_options(subs)
     sub_verbs = subs.add_subparsers(dest="subscriptions_verb", required=True)
-    sub_verbs.add_parser("list").set_defaults(func=_friendly(_subscriptions_list))
+    listing = sub_verbs.add_parser("list", help="every subscription (never its secret)")
+    listing.add_argument("--json", **_JSON, help='JSON: {"subscriptions": [{"id", …}]}')
+    listing.set_defaults(func=_friendly(_subscriptions_list))
     add = sub_verbs.add_parser("add", help="subscribe a callback URI")
     add.add_argument("uri")
     add.add_argument("--type", action="append", default=[], choices=constants.NOTIFICATION_TYPES)
@@ -142,7 +156,9 @@ def _add_store_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     tokens = verbs.add_parser("tokens", help="bearer tokens for the API")
     _store_options(tokens)
     token_verbs = tokens.add_subparsers(dest="tokens_verb", required=True)
-    token_verbs.add_parser("list").set_defaults(func=_friendly(_tokens_list))
+    listing = token_verbs.add_parser("list", help="the tokens' names (never a token)")
+    listing.add_argument("--json", **_JSON, help='JSON: {"tokens": [{"name"}]}')
+    listing.set_defaults(func=_friendly(_tokens_list))
     for verb, handler in (("add", _tokens_add), ("delete", _tokens_delete)):
         parser = token_verbs.add_parser(verb)
         parser.add_argument("name")
@@ -176,9 +192,13 @@ def _friendly(handler: Handler) -> Handler:
         import sqlite3
 
         from hakit.ocf.cluster import ClusterCommandError
+        from hakit.resource_agents.clouds import CloudError
 
         try:
             return handler(args)
+        except CloudError as error:  # a clouds.yaml entry that cannot work
+            print(f"hakit health: {error}", file=sys.stderr)
+            return exits.USAGE
         except (ClusterCommandError, sqlite3.Error) as error:
             print(f"hakit health: {error}", file=sys.stderr)
             return exits.ENVIRONMENT
@@ -260,8 +280,13 @@ def _publish(args: argparse.Namespace) -> int:
         watch_cib="CIB_file" not in os.environ,
         context=Context(args.vim_connection_id, args.api_base),
     )
+    metrics = None
+    if args.metrics_port is not None:  # only then is prometheus_client imported
+        from hakit.resource_agents.health.metrics import serve
+
+        metrics = serve(args.metrics_address, args.metrics_port)
     try:
-        publisher = Publisher(config)  # the outbox is open from here on
+        publisher = Publisher(config, metrics=metrics)  # the outbox is open from here on
     except BaseException:
         _close(server)
         raise
@@ -269,21 +294,22 @@ def _publish(args: argparse.Namespace) -> int:
     _log(f"publishing from {args.outbox}" + (f"; API on {server.api_base}" if server else ""))
     publisher.run()
     _close(server)
+    if metrics is not None:
+        metrics.close()
     _log("stopped")
     return 0
 
 
 def _compute_api(args: argparse.Namespace) -> ComputeAPI | None:
-    """`--nova-api`: the compute API, its token read from `--nova-token-file`."""
-    if not args.nova_api:
+    """`--cloud`: the compute API of that clouds.yaml entry, checked before the first call
+    (a bad entry is refused at start, with what to fix)."""
+    if not args.cloud:
         return None
+    from hakit.resource_agents.clouds import CloudSession, read_entry
     from hakit.resource_agents.health.nova import ComputeAPI
 
-    token = ""
-    if args.nova_token_file:
-        with open(args.nova_token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    return ComputeAPI(args.nova_api, token)
+    read_entry(args.clouds_yaml, args.cloud)
+    return ComputeAPI(CloudSession(args.clouds_yaml, args.cloud), args.nova_api or None)
 
 
 def _api_server(args: argparse.Namespace) -> ApiServer | None:
@@ -365,8 +391,17 @@ def _subscriptions_list(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.subscriptions import SubscriptionStore
 
     with SubscriptionStore(args.subscriptions, create=False) as store:
-        for s in store.all():
-            print(f"{s.id}  {s.callback_uri}  {json.dumps(s.filter.as_sol(), sort_keys=True)}")
+        found = [(s.id, s.callback_uri, s.filter.as_sol()) for s in store.all()]
+    if getattr(args, "json", False):  # what the text says: never the secret
+        keys = ("id", "callbackUri", "filter")
+        print(
+            json.dumps(
+                {"subscriptions": [dict(zip(keys, s, strict=True)) for s in found]}, indent=2
+            )
+        )
+        return 0
+    for ident, uri, wanted in found:
+        print(f"{ident}  {uri}  {json.dumps(wanted, sort_keys=True)}")
     return 0
 
 
@@ -411,8 +446,12 @@ def _tokens_list(args: argparse.Namespace) -> int:
     from hakit.resource_agents.health.subscriptions import SubscriptionStore
 
     with SubscriptionStore(args.subscriptions, create=False) as store:
-        for name in store.token_names():
-            print(name)
+        names = store.token_names()  # the tokens are not kept, only their hashes
+    if getattr(args, "json", False):
+        print(json.dumps({"tokens": [{"name": name} for name in names]}, indent=2))
+        return 0
+    for name in names:
+        print(name)
     return 0
 
 

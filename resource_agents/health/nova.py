@@ -3,22 +3,28 @@ API, microversion 2.53.
 
 Only for a host whose fencing is confirmed (HOST_DOWN_FENCED): nova then lets its
 servers be evacuated at once instead of waiting for the heartbeat to go stale; the
-flag is cleared when the host is healthy again. Authentication is a token: Keystone's
-(OS_TOKEN) or, with nova's noauth2 (labs), "user:project".
+flag is cleared when the host is healthy again. Authentication is Keystone's, through a
+clouds.yaml entry (`hakit.resource_agents.clouds`); the endpoint is the catalog's
+compute endpoint unless `endpoint` overrides it.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import urllib.parse
 from dataclasses import dataclass
 
+from hakit.resource_agents.clouds import CloudError, CloudSession
+
 MICROVERSION = "2.53"
+HEADERS = {
+    "OpenStack-API-Version": f"compute {MICROVERSION}",
+    "X-OpenStack-Nova-API-Version": MICROVERSION,
+}
 
 
-class NovaError(Exception):
-    """The compute API could not be reached or refused the request."""
+class NovaError(CloudError):
+    """The compute API could not be reached or refused the request (`kind` says which:
+    auth when Keystone refused the credentials)."""
 
 
 @dataclass(frozen=True)
@@ -39,47 +45,20 @@ class Server:
 
 @dataclass(frozen=True)
 class ComputeAPI:
-    """The compute endpoint, e.g. http://10.0.0.5:8774/v2.1, and a token."""
+    """The compute API of a cloud (clouds.yaml), at `endpoint` when given, e.g.
+    http://10.0.0.5:8774/v2.1, else at the catalog's."""
 
-    url: str
-    token: str
-    timeout: float = 10.0
+    cloud: CloudSession
+    endpoint: str | None = None
 
     def request(self, method: str, path: str, body: object = None) -> object:
-        """One JSON call under `url`; the decoded answer (NovaError when refused/unreachable)."""
-        parts = urllib.parse.urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise NovaError(f"not an http(s) URL: {self.url!r}")
-        connection_class = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
-        headers = {
-            "X-Auth-Token": self.token,
-            "Accept": "application/json",
-            "OpenStack-API-Version": f"compute {MICROVERSION}",
-            "X-OpenStack-Nova-API-Version": MICROVERSION,
-        }
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+        """One JSON call; the decoded answer (NovaError when refused or unreachable)."""
         try:
-            connection.request(method, parts.path.rstrip("/") + path, body=data, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode(errors="replace")
-        except (OSError, http.client.HTTPException) as error:
-            raise NovaError(f"{method} {path}: {error}") from None
-        finally:
-            connection.close()
-        if not 200 <= response.status < 300:
-            raise NovaError(
-                f"{method} {path}: HTTP {response.status} {' '.join(text.split())[:200]}"
+            return self.cloud.request(
+                "compute", method, path, body=body, headers=HEADERS, endpoint=self.endpoint
             )
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            raise NovaError(f"{method} {path}: not JSON") from None
+        except CloudError as error:
+            raise NovaError(error.reason, kind=error.kind, status=error.status) from None
 
     def compute_services(self, host: str) -> list[ComputeService]:
         query = urllib.parse.urlencode({"binary": "nova-compute", "host": host})

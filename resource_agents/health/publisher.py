@@ -17,6 +17,9 @@ Only the leader derives and delivers: the DC of a quorate partition (see
 `sources.leadership`), so a node cut off from the majority publishes nothing. A
 non-leader skips past the events (they stay as fencing and membership evidence); every
 derivation looks at every host, so a new leader catches up in its first one.
+
+With `metrics` (`metrics.PublisherMetrics`, only given a metrics port) it counts the
+alarms it stores, its deliveries and evacuations; scrapes read `report`, its latest health.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hakit.ocf import cluster
 from hakit.resource_agents.health import outbox, sources, subscriptions, webhook
@@ -51,6 +54,9 @@ from hakit.resource_agents.health.sol003 import (
 )
 from hakit.resource_agents.health.sources import ClusterView, Leadership, Snapshot
 from hakit.resource_agents.health.subscriptions import Subscription, SubscriptionStore
+
+if TYPE_CHECKING:  # imported only with a metrics port: it needs prometheus_client
+    from hakit.resource_agents.health.metrics import PublisherMetrics
 
 DERIVER = "publisher"
 ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
@@ -125,6 +131,7 @@ class Publisher:
         *,
         view_source: ViewSource = live_view,
         leadership_source: LeadershipSource | None = None,
+        metrics: PublisherMetrics | None = None,
     ) -> None:
         self.config = config
         self.view_source = view_source
@@ -138,6 +145,10 @@ class Publisher:
         self.outbox = Outbox(config.outbox)
         self.outbox.db.execute(ALARMS_TABLE)
         self.recovery = ComputeRecovery(self.outbox, config, log)
+        self.report: HealthReport | None = None  # the latest health derived (or seen)
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.watch(self)
 
     # --- stage 1: derive -----------------------------------------------------------
 
@@ -148,6 +159,7 @@ class Publisher:
         if not events and not resync:
             return 0
         view = self.view_source(self.outbox)
+        self.report = report = classify(view)
         was_leader = self.leader.is_set()
         leadership = self.leadership_source(view.snapshot)
         if leadership.leader != was_leader:
@@ -159,20 +171,23 @@ class Publisher:
             return 0
         if resync and self.config.nova is not None and not self.config.inventory:
             self.refresh_inventory(self.config.nova)
-        added = self.derive(view, events)
+        added = self.derive(view, events, report)
         if self.config.nova is not None:
-            self.reconcile_nova(self.config.nova, classify(view))
+            self.reconcile_nova(self.config.nova, report)
         if added:
             for delivery in list(self.deliveries.values()):
                 delivery.wake.set()
         return added
 
-    def derive(self, view: ClusterView, events: list[outbox.Record]) -> int:
-        """Move every host's alarm on to its health in `view`; store what that says."""
-        report = classify(view)
+    def derive(
+        self, view: ClusterView, events: list[outbox.Record], report: HealthReport | None = None
+    ) -> int:
+        """Move every host's alarm on to its health in `view` (classified as `report`);
+        store what that says."""
+        report = report or classify(view)
         latest = {e.node: e.occurred for e in events}
         default_time = events[-1].occurred if events else view.now
-        added = 0
+        stored: list[tuple[OpenAlarm | None, Outgoing]] = []
         with self.outbox.transaction() as db:
             book = {
                 host: OpenAlarm.from_dict(json.loads(state))
@@ -198,14 +213,19 @@ class Publisher:
                         "INSERT OR REPLACE INTO alarms (host, state) VALUES (?, ?)",
                         (host, json.dumps(alarm.as_dict())),
                     )
-                added += sum(self._store(item) for item in outgoing)
+                stored += [(book.get(host), item) for item in outgoing if self._store(item)]
             if events:
                 self.outbox.advance(DERIVER, events[-1].seq)
-        return added
+        if self.metrics is not None:
+            self.metrics.stored(stored)
+        return len(stored)
 
     def reconcile_nova(self, api: ComputeAPI, report: HealthReport) -> None:
         """nova-compute forced down on fenced hosts, their servers evacuated (`evacuation`)."""
-        self.recovery.reconcile(api, report)
+        if self.metrics is not None:
+            self.metrics.reconcile(self.recovery, api, report)
+        else:
+            self.recovery.reconcile(api, report)
 
     def refresh_inventory(self, api: ComputeAPI) -> None:
         """host → servers from nova (the alarms' instances), when no inventory file is set."""
@@ -298,6 +318,8 @@ class Publisher:
         for gone in set(self.deliveries) - set(current):
             self.deliveries.pop(gone).stop()
             self.outbox.forget(Delivery.cursor_name(gone))
+            if self.metrics is not None:
+                self.metrics.forget(gone)
         for subscription_id, subscription in current.items():
             if subscription_id not in self.deliveries:
                 delivery = Delivery(self, subscription)
@@ -433,6 +455,13 @@ class Delivery(threading.Thread):
             problem = None if 200 <= status < 300 else f"HTTP {status}"
         except webhook.DeliveryError as error:
             problem = str(error)
+        if self.publisher.metrics is not None:
+            self.publisher.metrics.delivery(
+                self.subscription.id,
+                problem is None,
+                retry=self.failures > 0,
+                recorded=record.recorded,
+            )
         if problem is None:
             if self.failures:
                 log(f"{uri}: delivering again after {self.failures} failed attempt(s)")

@@ -12,7 +12,9 @@ the tree). On top of it, health by depth, cheap first:
   `service_down_time`, measured with the database's own clock), or for console proxies
   an HTTP answer from the tree's listening port and the token database.
 - 20: the queues' consumers through the RabbitMQ management API (`management_url`),
-  counted only when the consumer's connection belongs to this process tree.
+  counted only when the consumer's connection belongs to this process tree; and the
+  profile's deep check (cinder-volume: its cloud's credentials get a Keystone token),
+  whose problem degrades (190) the instance.
 
 A running service that is hung (stale heartbeat) or disconnected fails (1), never 7;
 a service whose first heartbeat is late by design (cinder-scheduler waits for the volume
@@ -225,6 +227,9 @@ def make_monitor(profile: Profile) -> Callable[[Context], int]:
         check_service(ctx, facts, pid, health, findings)
         if ctx.check_level >= 20 and not findings.failures:
             check_queues(ctx, facts, pid, health, findings)
+            problem = profile.deep_check(ctx) if profile.deep_check else None
+            if problem:
+                findings.degraded.append(problem)
         health.publish()
         if findings.failures:
             reason = "; ".join(findings.failures + findings.degraded)

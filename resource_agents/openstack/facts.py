@@ -46,6 +46,7 @@ class Profile:
         extra_parameters: Sequence[Parameter[Any]] = (),
         validate: Hook | None = None,
         notify: Callable[[Context], int] | None = None,
+        deep_check: Callable[[Context], str | None] | None = None,
         requires_transport: bool = True,
         stop_timeout: float = 60,
         start_timeout: float = 120,
@@ -64,6 +65,8 @@ class Profile:
         self.extra_parameters = list(extra_parameters)
         self.validate = validate
         self.notify = notify
+        #: at depth 20: a problem that degrades (190) the instance, e.g. refused credentials
+        self.deep_check = deep_check
         self.requires_transport = requires_transport
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout

@@ -1,9 +1,10 @@
 """The mini cloud in the lab (`hakit lab cloud up`): placement, nova-api, nova-conductor,
 three nova-schedulers and three nova-computes on nova's fake driver (10 usable VCPU each), all
 Pacemaker clones through hakit's agents, on the infra node's MariaDB and RabbitMQ.
-Keystone is not used: nova-api runs hakit's noauth paste filter (labs only), and glance
-and neutron are stand-ins (hakit.lab.openstack_stubs): the fake driver never reads
-an image or plugs a port. The client is outside the cluster (the infra namespace) and
+Every API checks tokens with real Keystone (a clone on every node, fernet keys shared);
+the client and the health publisher authenticate from clouds.yaml. Glance and neutron
+are stand-ins (hakit.lab.openstack_stubs): the fake driver never reads an image or plugs
+a port. The client is outside the cluster (the infra namespace) and
 talks to any node's nova-api.
 
 - The scheduler drill (`hakit drill run scheduler-burst`): 200 boots beyond capacity through
@@ -33,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from hakit.lab import cloud
+from hakit.lab import cloud, cloud_access
 from hakit.lab.lab import Lab
 from tests.lab.test_openstack import fail_count, wait_for
 
@@ -69,13 +70,13 @@ def minicloud(lab: Lab) -> Iterator[Lab]:
 
 def hypervisors(lab: Lab) -> set[str]:
     answer: Any = lab.as_client(
-        lambda: cloud.compute_api(lab, "node1").request("GET", "/os-hypervisors")
+        lambda: cloud_access.compute_api(lab, "node1").request("GET", "/os-hypervisors")
     )
     return {h["hypervisor_hostname"] for h in answer["hypervisors"]}
 
 
 def boot_on(lab: Lab, host: str, prefix: str, count: int) -> list[str]:
-    api = cloud.compute_api(lab, "node1")
+    api = cloud_access.compute_api(lab, "node1")
     return lab.as_client(lambda: [cloud.boot(api, f"{prefix}-{i}", host) for i in range(count)])
 
 
@@ -89,7 +90,7 @@ def test_every_service_runs_everywhere_without_failures(minicloud: Lab) -> None:
         for n in NODES
     }  # the demo's publisher keeps its history
     assert set(counts.values()) == {0}, counts
-    assert cloud.placement_usages(minicloud) == {n: (0, CAPACITY) for n in NODES}
+    assert cloud_access.placement_usages(minicloud) == {n: (0, CAPACITY) for n in NODES}
 
 
 def scheduler_drill(tmp_path: Path, *options: str) -> tuple[int, list[dict[str, Any]], str]:
@@ -197,7 +198,7 @@ def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
     cloud.up(minicloud, compute=True, timeout=900)
     print(f"\ncloud up after the killed burst: {time.monotonic() - began:.0f}s")
     assert not cloud.servers(minicloud)
-    assert cloud.placement_providers(minicloud) == {n: (0, CAPACITY, []) for n in NODES}
+    assert cloud_access.placement_providers(minicloud) == {n: (0, CAPACITY, []) for n in NODES}
     assert set(cloud.compute_states(minicloud).values()) == {"up"}
     code, results, _ = scheduler_drill(tmp_path / "next", "--schedulers", "3", "--boots", "40")
     assert code == 0 and results[0]["passed"], results

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hakit.lab import cloud
+from hakit.lab import cloud, cloud_access
 from hakit.lab.lab import Lab, pids_in_netns
 from hakit.ocf import proc
 
@@ -192,19 +192,20 @@ def attribute(lab: Lab, node: str, name: str) -> str | None:
 
 
 def cinder_api(lab: Lab, method: str, path: str, body: dict[str, object] | None = None) -> object:
-    """cinder-api on node1 (noauth), from inside node1."""
+    """cinder-api on node1 with a Keystone token of hakit's user, from inside node1."""
     script = (
         "import json, sys, urllib.request\n"
-        "method, path, body = sys.argv[1], sys.argv[2], sys.stdin.read() or None\n"
+        "method, path = sys.argv[1], sys.argv[2]\n"
+        "token, body = sys.stdin.readline().strip(), sys.stdin.read() or None\n"
         "request = urllib.request.Request('http://127.0.0.1:8776/v3' + path, method=method,\n"
-        "    data=body.encode() if body else None, headers={'X-Auth-Token': 'admin:admin',\n"
+        "    data=body.encode() if body else None, headers={'X-Auth-Token': token,\n"
         "    'Content-Type': 'application/json', 'OpenStack-API-Version': 'volume 3.24'})\n"
         "print(urllib.request.urlopen(request, timeout=20).read().decode() or 'null')\n"
     )
     done = lab.run(
         "node1",
         [sys.executable, "-I", "-c", script, method, path],
-        stdin=json.dumps(body) if body else "",
+        stdin=cloud_access.token(lab) + "\n" + (json.dumps(body) if body else ""),
         timeout=60,
     )
     return json.loads(done.stdout)

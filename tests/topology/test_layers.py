@@ -85,3 +85,30 @@ def test_the_labs_layers_merge_cleanly() -> None:
     assert loaded.problems == []
     assert loaded.topology is not None
     assert [d.name for d in loaded.topology.fencing.devices] == ["hakit-fence"]
+
+
+def test_an_object_tagged_replace_takes_the_place_of_the_earlier_one() -> None:
+    """Whole: the earlier object's parameters do not survive; the others stay in place."""
+    swap = (
+        "fencing:\n  devices:\n"
+        "    - !replace {name: f, agent: fence_z, params: {pcmk_host_list: n1}}\n"
+    )
+    loaded = layer_texts(
+        [("base.yaml", BASE + "    - {name: h, agent: fence_x}\n"), ("swap.yaml", swap)]
+    )
+    assert loaded.problems == []
+    assert loaded.topology is not None
+    devices = [(d.name, d.agent, d.params) for d in loaded.topology.fencing.devices]
+    assert devices == [("f", "fence_z", {"pcmk_host_list": "n1"}), ("h", "fence_x", {})]
+
+
+def test_replace_with_nothing_to_replace_is_located() -> None:
+    layer = "resources:\n  - !replace {name: q, agent: x}\nfencing:\n  devices:\n    - !replace\n      agent: y\n"
+    loaded = layer_texts([("base.yaml", BASE), ("layer.yaml", layer)])
+    assert [(p.file, p.line, p.column, p.message) for p in loaded.problems] == [
+        ("layer.yaml", 2, 5, "!replace: no earlier layer defines 'q'"),
+        ("layer.yaml", 5, 7, "!replace: an object without a name"),
+    ]
+    assert loaded.topology is None
+    alone = layer_texts([("base.yaml", BASE.replace("- {name: f", "- !replace {name: f"))])
+    assert [p.message for p in alone.problems] == ["!replace: no earlier layer defines 'f'"]

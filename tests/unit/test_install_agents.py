@@ -57,13 +57,14 @@ def test_the_monitor_path_imports_nothing_heavy(tmp_path: Path) -> None:
 
 
 def test_the_installed_tree_is_self_sufficient(tmp_path: Path) -> None:
-    """Every installed module imports under `python3 -IS` with only the OCF library added:
-    hakit.resource_agents.health and what it imports came along, and nothing from elsewhere."""
+    """Every installed module imports under `python3 -IS` with only the OCF library (and its
+    site-packages, as the entry scripts do) added: hakit.resource_agents.health and what it
+    imports came along, and nothing from elsewhere."""
     install(root=tmp_path)
     lib = tmp_path / "lib" / "hakit"
     modules = sorted(
         ".".join(p.relative_to(lib).with_suffix("").parts).removesuffix(".__init__")
-        for p in lib.rglob("*.py")
+        for p in (lib / "hakit").rglob("*.py")
     )
     assert {
         "hakit.resource_agents.health.publisher",
@@ -75,6 +76,7 @@ def test_the_installed_tree_is_self_sufficient(tmp_path: Path) -> None:
     assert not any(m.startswith(("hakit.tools.topology", "hakit.lab")) for m in modules)
     code = (
         f"import importlib, sys; sys.path.insert(0, {str(lib)!r}); "
+        f"sys.path.append({str(lib / 'site-packages')!r}); "
         "[importlib.import_module(m) for m in sys.argv[1:]]; "
         "print('\\n'.join(f'{n} {getattr(m, \"__file__\", None)}' for n, m in "
         "sys.modules.items() if n.startswith('hakit')))"
@@ -117,3 +119,28 @@ def test_the_health_command_is_installed_and_removed(tmp_path: Path) -> None:
     assert usage.returncode == 0 and usage.stdout.startswith("usage: hakit health publish ")
     removed = uninstall(root=tmp_path).removed
     assert health in removed and not health.parent.exists()
+
+
+def test_the_node_dependencies_are_copied_beside_the_agents(tmp_path: Path) -> None:
+    """keystoneauth1, PyYAML and prometheus_client (and what they require, not setuptools)
+    import under the agents' `python3 -IS` from the installed site-packages alone, and
+    keystoneauth1 finds its plugins (entry points in the copied dist-info)."""
+    install(root=tmp_path)
+    site = tmp_path / "lib" / "hakit" / "site-packages"
+    assert {"keystoneauth1", "yaml", "prometheus_client", "requests", "urllib3"} <= {
+        p.name for p in site.iterdir()
+    }
+    assert not (site / "setuptools").exists()
+    code = (
+        f"import sys; sys.path.append({str(site)!r}); "
+        "import keystoneauth1.session, keystoneauth1.loading as l, yaml, prometheus_client; "
+        "assert l.get_plugin_loader('v3applicationcredential'); "
+        "print('\\n'.join(m.__file__ for m in (keystoneauth1, yaml, prometheus_client)))"
+    )
+    done = subprocess.run(
+        ["/usr/bin/python3", "-IS", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(line.startswith(f"{site}/") for line in done.stdout.split()), done.stdout
+    script = (tmp_path / "resource.d" / "hakit" / "cinder-volume").read_text()
+    assert f"sys.path.append('{site}')" in script  # last: the standard library wins

@@ -11,7 +11,11 @@ names the layer that holds it. The rules:
   second definition, with the first one's place in the hint;
 - settings are overridden: a cluster property or a resource/operation default set by a
   later layer replaces the earlier value (that is what a layer is for);
-- `cluster.name` may be repeated but not changed.
+- `cluster.name` may be repeated but not changed;
+- an object tagged `!replace` (`- !replace {name: fence-node1-ipmi, agent: ...}`) takes
+  the place of the earlier layers' object of that name, whole (it is an error when
+  there is none): how an environment's layer swaps a device or a resource of a topology
+  it is layered on (the lab fences examples/openstack.yaml with its own agent so).
 
 Only the first layer needs `cluster:`; a layer is otherwise any part of a topology file.
 """
@@ -35,6 +39,9 @@ SECTIONS = {(), ("fencing",), ("constraints",), ("defaults",), ("acls",), ("clus
 SETTINGS = {("cluster", "properties"), ("defaults", "resources"), ("defaults", "operations")}
 #: Mappings merged key by key (a template's name, like an object's, comes once).
 MERGED = SECTIONS | SETTINGS | {("templates",)}
+#: The tag of an object that replaces the earlier layers' object of its name.
+REPLACE = "!replace"
+MAP = "tag:yaml.org,2002:map"
 
 
 class Layered(Loaded):
@@ -85,6 +92,9 @@ def layer_texts(texts: Sequence[tuple[str, str]], layered: Layered | None = None
             layered.problems.append(Problem(layered.file, 0, 0, "(top)", "no layers"))
         return layered
     _record_files(merged, (), layered.files)
+    _replaced_nothing(merged, layered)
+    if layered.problems:
+        return layered
     result = _Converter(layered).convert(merged, model.Topology, ())
     if isinstance(result, model.Topology):
         layered.topology = result
@@ -149,11 +159,17 @@ def _merge(
 def _join(
     base: yaml.SequenceNode, layer: yaml.SequenceNode, path: Path_, layered: Layered
 ) -> yaml.SequenceNode:
-    """The items of both lists; a `name` two layers give is an error."""
+    """The items of both lists; a `name` two layers give is an error unless the later
+    item is tagged `!replace`: then it takes the earlier one's place."""
     names = {name: item for item in base.value if (name := _name(item))}
+    earlier = {name: index for index, item in enumerate(base.value) if (name := _name(item))}
     items = list(base.value)
     for item in layer.value:
         name = _name(item)
+        if item.tag == REPLACE and name in earlier:
+            item.tag = MAP  # done: what is left tagged is a problem (_replaced_nothing)
+            items[earlier[name]] = item
+            continue
         if name and name in names:
             layered.problems.append(
                 _at(
@@ -211,3 +227,28 @@ def _record_files(node: yaml.Node, path: Path_, files: dict[Path_, str]) -> None
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _record_files(item, (*path, i), files)
+
+
+def _replaced_nothing(root: yaml.Node, layered: Layered) -> None:
+    """A problem for each `!replace` that found no earlier object of its name (sorted by
+    file, line and column)."""
+    found, seen = [], set()
+    pending: list[tuple[yaml.Node, Path_]] = [(root, ())]
+    while pending:
+        node, path = pending.pop()
+        if id(node) in seen:  # an alias: looked at once
+            continue
+        seen.add(id(node))
+        if node.tag == REPLACE:
+            name = _name(node)
+            where = f'{describe(path[:-1])} "{name}"' if name else describe(path)
+            message = "!replace: an object without a name"
+            if name:
+                message = f"!replace: no earlier layer defines {name!r}"
+            hint = "!replace takes the place of the object of that name in a layer below"
+            found.append(_at(node, node.start_mark.name, where, message, hint))
+        if isinstance(node, yaml.MappingNode):
+            pending.extend((v, (*path, str(k.value))) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend((v, (*path, i)) for i, v in enumerate(node.value))
+    layered.problems.extend(sorted(found, key=lambda p: (p.file, p.line, p.column)))
