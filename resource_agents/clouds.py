@@ -17,7 +17,6 @@ first use only: a monitor that needs no OpenStack call never pays for them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from hakit.ocf._typing import TYPE_CHECKING
 
@@ -46,18 +45,48 @@ class CloudError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
 class CloudEntry:
-    """One cloud of clouds.yaml, complete enough to authenticate."""
+    """One cloud of clouds.yaml, complete enough to authenticate. A plain class: agents
+    import this module at every monitor depth, and dataclasses would import re, enum and
+    inspect there; its repr leaves out `auth` and `secrets` (they hold the secrets)."""
 
-    name: str
-    path: str
-    auth_type: str
-    auth: Mapping[str, str] = field(repr=False)  # secrets among them
-    region_name: str | None = None
-    interface: str = "public"
-    verify: bool | str = True
-    secrets: tuple[str, ...] = field(default=(), repr=False)
+    __slots__ = (
+        "auth",
+        "auth_type",
+        "interface",
+        "name",
+        "path",
+        "region_name",
+        "secrets",
+        "verify",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        auth_type: str,
+        auth: Mapping[str, str],
+        region_name: str | None = None,
+        interface: str = "public",
+        verify: bool | str = True,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.auth_type = auth_type
+        self.auth = auth
+        self.region_name = region_name
+        self.interface = interface
+        self.verify = verify
+        self.secrets = secrets
+
+    def __repr__(self) -> str:
+        return (
+            f"CloudEntry(name={self.name!r}, path={self.path!r}, auth_type={self.auth_type!r}, "
+            f"region_name={self.region_name!r}, interface={self.interface!r}, "
+            f"verify={self.verify!r})"
+        )
 
     @property
     def auth_url(self) -> str:

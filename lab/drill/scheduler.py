@@ -329,9 +329,10 @@ def set_placement_claims(lab: Lab, *, safe: bool) -> bool:
     path = cloud.config_dir(lab) / "placement" / "placement.conf"
     old = path.read_text() if path.exists() else ""
     database = cloud.database_url(infra.mysql_url, "placement")
-    openstack.write_config(
-        path, openstack.placement_config(database_url=database, safe_claims=safe)
+    sections = openstack.placement_config(
+        database_url=database, identity=cloud_access.identity(lab), safe_claims=safe
     )
+    openstack.write_config(path, sections)
     if path.read_text() == old:
         return False
     # nova-compute is ordered after placement: it restarts too

@@ -1,5 +1,6 @@
-"""The OpenStack tier: real cinder and nova from the pinned venv, against a MariaDB and a
-RabbitMQ of the session's own on loopback, driven through the installed agents."""
+"""The OpenStack tier: real cinder and nova from the pinned venv, against a MariaDB, a
+RabbitMQ and a Keystone of the session's own on loopback, driven through the installed
+agents. Every API validates tokens with that Keystone (keystonemiddleware's authtoken)."""
 
 from __future__ import annotations
 
@@ -18,26 +19,48 @@ from pathlib import Path
 import pytest
 
 from hakit.lab import openstack
+from hakit.lab.keystone import Identity
 from tests.conftest import HAKIT_AGENTS, OCF_ROOT, AgentResult, run_installed
-from tests.openstack.infra import MariaDB, RabbitMQ
+from tests.openstack.infra import Keystone, MariaDB, RabbitMQ
 
 REPORT_INTERVAL = 2
 SERVICE_DOWN_TIME = 10
 NOVNC_PORT = 16080
 CINDER_API_PORT = 18776
+#: the session's catalog (a module serving an API elsewhere names its endpoint itself)
+ENDPOINTS = {
+    "compute": "http://127.0.0.1:18774/v2.1",
+    "volumev3": f"http://127.0.0.1:{CINDER_API_PORT}/v3",
+    "placement": "http://127.0.0.1:18778",
+}
 
 
 @dataclass
 class Cloud:
-    """What the services need: the venv, the configuration files, the two servers."""
+    """What the services need: the venv, the configuration files, the three servers."""
 
     root: Path
     venv: Path
     password: str
     mariadb: MariaDB
     rabbitmq: RabbitMQ
+    keystone: Keystone
     cinder_conf: Path
     nova_conf: Path
+
+    @property
+    def identity(self) -> Identity:
+        return self.keystone.identity
+
+    @property
+    def clouds_yaml(self) -> Path:
+        """clouds `hakit` (admin in project service), `demo` (member of project demo) and
+        those `Keystone.project_cloud` added."""
+        return self.keystone.clouds_yaml
+
+    def secrets(self) -> list[str]:
+        """Every password of the session: none may appear in an agent's output."""
+        return [self.password, *self.identity.passwords.values()]
 
     def bin(self, program: str) -> str:
         return str(self.venv / "bin" / program)
@@ -66,7 +89,8 @@ def in_parallel(*jobs: Callable[[], None]) -> None:
 
 @pytest.fixture(scope="session")
 def cloud(installed_agents: Path) -> Iterator[Cloud]:
-    """MariaDB, RabbitMQ, the venv and synced databases, once per session; stopped after."""
+    """MariaDB, RabbitMQ, the venv, synced databases and Keystone serving, once per
+    session; stopped after."""
     if os.geteuid() != 0:
         pytest.skip("the OpenStack tier needs root")
     needed = (
@@ -86,9 +110,12 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
     mariadb, rabbitmq = MariaDB(root, password), RabbitMQ(root, password)
     began = time.monotonic()
     venvs: list[Path] = []
+    started: list[Keystone] = []
     try:
         in_parallel(mariadb.start, rabbitmq.start, lambda: venvs.append(openstack.ensure_venv()))
         venv = venvs[0]
+        keystone_server = Keystone(root, venv, f"{mariadb.url}/keystone?charset=utf8")
+        started.append(keystone_server)
         state = root / "state"
         (state / "locks").mkdir(parents=True)
         (state / "coordination").mkdir()
@@ -103,6 +130,7 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
             service_down_time=SERVICE_DOWN_TIME,
             api_port=CINDER_API_PORT,
             api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
+            identity=keystone_server.identity,
         )
         cinder["DEFAULT"]["graceful_shutdown_timeout"] = 5
         nova = openstack.nova_config(
@@ -114,25 +142,34 @@ def cloud(installed_agents: Path) -> Iterator[Cloud]:
             service_down_time=SERVICE_DOWN_TIME,
             scheduler_workers=2,
             novncproxy_port=NOVNC_PORT,
+            placement_url=ENDPOINTS["placement"],
+            identity=keystone_server.identity,
         )
         nova["DEFAULT"]["graceful_shutdown_timeout"] = 5
         cinder_conf = openstack.write_config(root / "etc" / "cinder.conf", cinder)
         nova_conf = openstack.write_config(root / "etc" / "nova.conf", nova)
         openstack.create_databases(
-            venv, mariadb.url + "/", ["cinder", "nova_api", "nova", "nova_cell0"]
+            venv, mariadb.url + "/", ["keystone", "cinder", "nova_api", "nova", "nova_cell0"]
         )
         in_parallel(
             lambda: openstack.cinder_db_sync(venv, [cinder_conf]),
             lambda: openstack.nova_db_sync(venv, [nova_conf]),
+            lambda: keystone_server.start(ENDPOINTS),
         )
         sys.stderr.write(f"\nOpenStack tier ready in {time.monotonic() - began:.1f}s\n")
-        yield Cloud(root, venv, password, mariadb, rabbitmq, cinder_conf, nova_conf)
+        yield Cloud(
+            root, venv, password, mariadb, rabbitmq, keystone_server, cinder_conf, nova_conf
+        )
     finally:
         try:
-            rabbitmq.stop()
+            for server in started:
+                server.stop()
         finally:
-            mariadb.stop()
-            shutil.rmtree(root, ignore_errors=True)
+            try:
+                rabbitmq.stop()
+            finally:
+                mariadb.stop()
+                shutil.rmtree(root, ignore_errors=True)
 
 
 class Resource:

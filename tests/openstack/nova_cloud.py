@@ -1,8 +1,8 @@
-"""Real nova on 127.0.0.1 for the OpenStack tests, without keystone.
+"""Real nova on 127.0.0.1 for the OpenStack tests, through the session's Keystone.
 
-`nova_cloud` starts placement (noauth2, hakit's placement_config), nova-conductor and
-nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
-keystone-less paste filter in place of `authtoken`) from the pinned venv, on the session's
+`nova_cloud` starts placement (hakit's placement_config with Keystone), nova-conductor and
+nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with the venv's
+own api-paste.ini: keystonemiddleware's authtoken) from the pinned venv, on the session's
 MariaDB and RabbitMQ, and stops them, and whatever the module started through it
 (nova-computes, schedulers, the glance and neutron stand-ins of
 hakit.lab.openstack_stubs), when the block ends. nova-compute needs placement
@@ -14,8 +14,6 @@ neutron even then: `stub_settings`); new nova-computes need `discover_hosts`.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +25,7 @@ import pytest
 
 from hakit.lab import cloud, openstack, openstack_stubs
 from hakit.ocf import proc
+from hakit.resource_agents.clouds import CloudSession
 from hakit.resource_agents.health.nova import ComputeAPI
 from hakit.resource_agents.health.outbox import Outbox
 from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
@@ -35,8 +34,6 @@ from hakit.tools.install_agents import LIBEXEC
 from tests.health.conftest import AlertRunner, Cib
 from tests.openstack.conftest import Cloud, in_parallel, wait_until
 from tests.openstack.infra import http_answers, port_free
-
-ADMIN = "admin:admin"  # user:project; user admin gets the admin role (nova_noauth)
 
 
 @dataclass
@@ -80,7 +77,8 @@ class Services:
 
 @dataclass
 class NovaCloud:
-    """The compute API (as the admin), the processes behind it, and how to start more."""
+    """The compute API (as hakit's user, an admin), the processes behind it, and how to
+    start more."""
 
     cloud: Cloud
     root: Path
@@ -195,17 +193,14 @@ class NovaCloud:
         return str(answer["server"]["id"])
 
     def placement_get(self, path: str) -> Any:
-        """GET from placement as its admin (noauth2), microversion 1.28."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.placement_port, timeout=10)
-        try:
-            headers = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.28"}
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-        finally:
-            connection.close()
-        assert response.status == 200, (path, response.status, body[:300])
-        return json.loads(body)
+        """GET from placement as hakit's user (an admin), microversion 1.28."""
+        return self.api.cloud.request(
+            "placement",
+            "GET",
+            path,
+            headers={"OpenStack-API-Version": "placement 1.28"},
+            endpoint=f"http://127.0.0.1:{self.placement_port}",
+        )
 
     def providers(self) -> dict[str, str]:
         """Resource provider name → uuid."""
@@ -317,13 +312,14 @@ def nova_cloud(
     placement_database: str = "placement",
     settings: openstack.Sections | None = None,
     placement_settings: openstack.Sections | None = None,
-    token: str = ADMIN,
+    cloud_name: str = "hakit",
     api_timeout: float = 10,
 ) -> Iterator[NovaCloud]:
     """placement, nova-conductor and nova-api: `settings` over the session's nova.conf,
-    `placement_settings` over hakit's placement_config. Yields once placement answers
-    (nova-api may still be starting: `computes_up` waits for it too). Everything started
-    through the NovaCloud is stopped at the end, in parallel."""
+    `placement_settings` over hakit's placement_config. The NovaCloud's compute API
+    authenticates as `cloud_name` of the session's clouds.yaml. Yields once placement
+    answers (nova-api may still be starting: `computes_up` waits for it too). Everything
+    started through the NovaCloud is stopped at the end, in parallel."""
     for port in (api_port, placement_port):
         if not port_free(port):
             pytest.fail(f"127.0.0.1:{port} is busy")
@@ -331,7 +327,9 @@ def nova_cloud(
     placement = openstack.write_config(
         root / "placement" / "placement.conf",
         merged(
-            openstack.placement_config(database_url=cloud.db_url(placement_database)),
+            openstack.placement_config(
+                database_url=cloud.db_url(placement_database), identity=cloud.identity
+            ),
             placement_settings or {},
         ),
     )
@@ -346,11 +344,11 @@ def nova_cloud(
             settings or {},
         ),
     )
-    paste = openstack.write_nova_api_paste(cloud.venv, root / "api")
     openstack.create_databases(cloud.venv, cloud.mariadb.url + "/", [placement_database])
     openstack.placement_db_sync(cloud.venv, [placement])
     services = Services(root)
-    api = ComputeAPI(f"http://127.0.0.1:{api_port}/v2.1", token, timeout=api_timeout)
+    session = CloudSession(str(cloud.clouds_yaml), cloud_name, timeout=api_timeout)
+    api = ComputeAPI(session, f"http://127.0.0.1:{api_port}/v2.1")
     env = openstack.service_env(cloud.venv)
     nova = NovaCloud(cloud, root, api, api_port, placement_port, services, config, env)
     try:
@@ -360,9 +358,7 @@ def nova_cloud(
         nova.start("conductor", "nova-conductor")
         services.start(
             "api",
-            *openstack.nova_api_command(
-                cloud.venv, paste, [cloud.nova_conf, config], port=api_port
-            ),
+            *openstack.nova_api_command(cloud.venv, [cloud.nova_conf, config], port=api_port),
         )
         wait_until(
             lambda: services.running() and http_answers(placement_port), 30, "placement answering"

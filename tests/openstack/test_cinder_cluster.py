@@ -1,7 +1,8 @@
 """A cinder cluster of two cinder-volume instances (nodes cv1 and cv2), cinder-scheduler
-and cinder-api (noauth) through ocf:hakit:openstack-service; then
-cv2's node is "lost": the post-stop notification on cv1 asks cinder-api for the
-workers/cleanup of cv2@fake only once the (stand-in) fencer confirms the fencing."""
+and cinder-api (Keystone: the venv's api-paste.ini) through ocf:hakit:openstack-service;
+then cv2's node is "lost": the post-stop notification on cv1 asks cinder-api for the
+workers/cleanup of cv2@fake, as hakit's user of the session's clouds.yaml (an admin),
+only once the (stand-in) fencer confirms the fencing."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def member(cloud: Cloud, tmp: Path, number: int, **extra: str) -> Resource:
         CRM_meta_on_node=node,
         CRM_meta_notify="true",
         cinder_api_url=f"http://127.0.0.1:{CINDER_API_PORT}/v3",
+        cloud="hakit",
+        clouds_yaml=str(cloud.clouds_yaml),
         **extra,
     )
 

@@ -1,7 +1,8 @@
 """ocf:hakit:cinder-volume, installed, against a real cinder-volume (A/A fake HA driver,
 cinder cluster `hakit`) on the session's MariaDB and RabbitMQ. The tests of this module
 run in order on one instance: start, monitors, a killed worker, a hung worker, a broker
-outage with and without a cluster's view, a killed master, stop."""
+outage with and without a cluster's view, a killed master, stop. Its cloud is hakit's
+user of the session's clouds.yaml: depth 20 gets a Keystone token."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hakit.lab import keystone
 from hakit.ocf import OCFExit, proc
 from tests.openstack.conftest import (
     REPORT_INTERVAL,
@@ -42,6 +44,8 @@ def cv(cloud: Cloud, module_tmp: Path) -> Iterator[Resource]:
         CRM_meta_clone="0",
         CRM_meta_on_node=NODE,
         management_url=cloud.rabbitmq.management_url,
+        cloud="hakit",
+        clouds_yaml=str(cloud.clouds_yaml),
     )
     yield resource
     resource("stop")
@@ -95,6 +99,26 @@ def test_depth_20_fails_when_a_queue_has_no_consumer_of_ours(cv: Resource) -> No
     result = cv.monitor(20, env=queues)
     assert result.code == OCFExit.ERR_GENERIC
     assert result.exit_reason and "queues cinder-volume.nobody@fake for 6" in result.exit_reason
+    assert cv.monitor(20).code == OCFExit.SUCCESS
+
+
+def test_depth_20_is_degraded_while_keystone_refuses_the_cloud(
+    cv: Resource, cloud: Cloud, module_tmp: Path
+) -> None:
+    """A wrong password in clouds.yaml: degraded (a restart would not fix it), Keystone's
+    refusal as the reason, no password anywhere; depths 0 and 10 do not ask Keystone."""
+    wrong = cloud.identity.cloud()
+    wrong["auth"]["password"] = "not-the-password"  # noqa: S105
+    path = keystone.clouds_yaml(module_tmp / "wrong" / "clouds.yaml", {"hakit": wrong})
+    refused = cv.monitor(20, OCF_RESKEY_clouds_yaml=str(path))
+    assert refused.code == OCFExit.DEGRADED, refused.stderr
+    assert (refused.exit_reason or "").startswith(
+        f"OpenStack calls would fail: Keystone at {cloud.identity.url} refused cloud 'hakit' "
+        "(user hakit, project service): HTTP 401"
+    ), refused.exit_reason
+    assert "not-the-password" not in refused.stdout + refused.stderr + cv.log()
+    for depth in (0, 10):
+        assert cv.monitor(depth, OCF_RESKEY_clouds_yaml=str(path)).code == OCFExit.SUCCESS
     assert cv.monitor(20).code == OCFExit.SUCCESS
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hakit.lab import keystone
 from hakit.lab.openstack import FAKE_DRIVER
 from hakit.ocf import OCFExit
 from tests.conftest import run_installed
@@ -36,31 +37,94 @@ def variant(source: Path, target: Path, changes: dict[str, dict[str, str | None]
 CLONE = {"CRM_meta_clone_max": "2", "CRM_meta_clone": "0", "CRM_meta_on_node": "cvx"}
 
 
-def cinder_cases(cloud: Cloud, tmp: Path) -> list[tuple[str, dict[str, str], int, str]]:
-    conf = cloud.cinder_conf
-    missing = tmp / "no-such-dir"
-    keystone = tmp / "openrc"
-    keystone.write_text("export OS_AUTH_TYPE=password\nexport OS_PASSWORD=secretpw\n")
+def clouds_yaml(tmp: Path, cloud: Cloud) -> Path:
+    """clouds.yaml with incomplete entries: `bare` lacks every key but a password,
+    `halfapp` is an application credential without its id, `odd` has an unknown auth type;
+    each holds the secret `secretpw`."""
+    path = tmp / "clouds" / "clouds.yaml"
+    keystone.clouds_yaml(
+        path,
+        {
+            "bare": {"auth": {"password": "secretpw"}},
+            "halfapp": {
+                "auth_type": "v3applicationcredential",
+                "auth": {
+                    "auth_url": cloud.identity.url,
+                    "application_credential_secret": "secretpw",
+                },
+            },
+            "odd": {
+                "auth_type": "token",
+                "auth": {"auth_url": cloud.identity.url, "token": "secretpw"},
+            },
+        },
+    )
+    return path
+
+
+def cloud_cases(cloud: Cloud, tmp: Path) -> list[tuple[str, dict[str, str], int, str]]:
+    """The cloud and clouds_yaml parameters, checked offline (no Keystone call)."""
+    conf, path = cloud.cinder_conf, clouds_yaml(tmp, cloud)
+    broken = tmp / "broken.yaml"
+    broken.write_text("clouds:\n  hakit:\n    auth: {password: secretpw\n")
     api = {"config": str(conf), "cinder_api_url": "http://127.0.0.1:8776/v3"}
+    with_cloud = {**api, "cloud": "hakit", "clouds_yaml": str(cloud.clouds_yaml)}
     return [
         (
             "api URL",
-            {**api, "cinder_api_url": "127.0.0.1:8776"},
+            {**with_cloud, "cinder_api_url": "127.0.0.1:8776"},
             6,
             "cinder_api_url '127.0.0.1:8776' is not an http(s) URL",
         ),
+        ("api URL without cloud", api, 6, "cinder_api_url needs cloud (its credentials)"),
         (
-            "keystone credentials",
-            {**api, "credentials_file": str(keystone)},
-            6,
-            "credentials_file: only OS_TOKEN or noauth are supported",
-        ),
-        (
-            "credentials missing",
-            {**api, "credentials_file": str(tmp / "none")},
+            "clouds.yaml missing",
+            {**with_cloud, "clouds_yaml": str(tmp / "none.yaml")},
             5,
-            f"credentials_file: {tmp / 'none'} does not exist on this node",
+            f"clouds_yaml: {tmp / 'none.yaml'} does not exist here",
         ),
+        (
+            "unknown cloud",
+            {**with_cloud, "cloud": "nope"},
+            6,
+            f"cloud: {cloud.clouds_yaml} has no cloud 'nope' (clouds: demo, hakit",
+        ),
+        (
+            "incomplete entry",
+            {**with_cloud, "cloud": "bare", "clouds_yaml": str(path)},
+            6,
+            f"cloud: {path}: cloud 'bare': auth.auth_url must be the Keystone URL (http or "
+            "https); auth.username (or user_id) is missing; auth.project_name (or "
+            "project_id) is missing (no catalog without one)",
+        ),
+        (
+            "application credential without id",
+            {**with_cloud, "cloud": "halfapp", "clouds_yaml": str(path)},
+            6,
+            "cloud 'halfapp': auth.application_credential_id (or application_credential_name "
+            "and username) is missing",
+        ),
+        (
+            "unknown auth type",
+            {**with_cloud, "cloud": "odd", "clouds_yaml": str(path)},
+            6,
+            "cloud 'odd': auth_type 'token' is not supported (use one of password, v3password, "
+            "v3applicationcredential, applicationcredential)",
+        ),
+        (
+            "bad YAML",
+            {**with_cloud, "clouds_yaml": str(broken)},
+            6,
+            f"cloud: {broken}:4:1: expected ',' or '}}', but got '<stream end>'",
+        ),
+    ]
+
+
+def cinder_cases(cloud: Cloud, tmp: Path) -> list[tuple[str, dict[str, str], int, str]]:
+    conf = cloud.cinder_conf
+    missing = tmp / "no-such-dir"
+    return [
+        *cloud_cases(cloud, tmp),
         (
             "no cluster",
             {"config": variant(conf, tmp / "a.conf", {"DEFAULT": {"cluster": None}}), **CLONE},
@@ -175,7 +239,8 @@ def test_cinder_volume_refuses_unsafe_and_broken_configurations(
             result = resource(action)
             assert result.code == code, (name, action, result.stderr)
             assert result.exit_reason and reason in result.exit_reason, (name, result.exit_reason)
-            assert "secretpw" not in result.stderr and cloud.password not in result.stderr
+            for secret in ("secretpw", *cloud.secrets()):
+                assert secret not in result.stdout + result.stderr, (name, action)
         assert not (tmp_path / "run" / "service" / "bad.state").exists(), name  # nothing spawned
         assert resource.monitor(interval_ms=0).code == OCFExit.NOT_RUNNING, name
         assert resource("stop").code == OCFExit.SUCCESS, name

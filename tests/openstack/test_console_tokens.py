@@ -1,7 +1,7 @@
 """Console drill: two nova-novncproxies, active/active, on tokens shared in the database.
 
-Real: nova 34 from the pinned venv — nova-api (wsgiref, hakit's keystone-less paste
-filter in place of `authtoken`), nova-conductor, one nova-scheduler (vs1), one
+Real: nova 34 from the pinned venv — nova-api (wsgiref, the venv's api-paste.ini:
+keystonemiddleware's authtoken against the session's Keystone), nova-conductor, one nova-scheduler (vs1), one
 nova-compute (vnc1), placement 16.0.0 — and two nova-novncproxy instances, each run by
 the installed `ocf:hakit:nova-consoleauth` agent as an instance of a 2-clone (nodes px1,
 px2; its own run directory and its own `novncproxy_port` in an extra config file), on the
@@ -57,7 +57,7 @@ PROXY_PORTS = (16180, 16181)  # px1 (in novncproxy_base_url), px2
 CONSOLE_PORT = 6969  # the fake driver's; validate_console_port rejects any other
 COMPUTE = "vnc1"
 SCHEDULER = "vs1"
-ADMIN = "admin:console-drill"
+PROJECT = "console-drill"  # hakit's user is its admin: the drill's servers, apart
 FLAVOR = "console-1vcpu"
 MICROVERSION = "2.60"
 REFUSED = "invalid or has expired"
@@ -92,7 +92,7 @@ def api(nova: NovaCloud, method: str, path: str, body: object = None) -> tuple[i
     """The compute API as the admin at MICROVERSION: (status, JSON or None)."""
     connection = http.client.HTTPConnection("127.0.0.1", nova.api_port, timeout=60)
     headers = {
-        "X-Auth-Token": ADMIN,
+        "X-Auth-Token": nova.api.cloud.token(),
         "Accept": "application/json",
         "OpenStack-API-Version": f"compute {MICROVERSION}",
     }
@@ -197,7 +197,7 @@ def drill(cloud: Cloud, module_tmp: Path) -> Iterator[Drill]:
         placement_port=PLACEMENT_PORT,
         placement_database="placement_console",
         settings=settings,
-        token=ADMIN,
+        cloud_name=cloud.keystone.project_cloud(PROJECT),
         api_timeout=60,
     ) as nova:
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)

@@ -1,13 +1,15 @@
 """A multi-attach volume attached to a server that gets evacuated is attached on the new
 host only after the old host's fencing is confirmed.
 
-Real, from the pinned venv, on the session's MariaDB and RabbitMQ, on 127.0.0.1 only:
-cinder-api (noauth), cinder-scheduler and cinder-volume; placement (noauth2),
-nova-conductor, nova-scheduler, nova-api (nova.wsgi.osapi_compute under wsgiref) and two
-nova-computes, `node3` and `node2`. Nova reaches cinder-api with the user's token
-(`[cinder] endpoint_template`) plus a service token (`[service_user]`): cinder refuses to
-delete an attachment connected to a server without one (cinder Bug #2004555), and an
-evacuation deletes the old host's attachment.
+Real, from the pinned venv, on the session's MariaDB, RabbitMQ and Keystone, on
+127.0.0.1 only: cinder-api (the venv's api-paste.ini, `auth_strategy = keystone`),
+cinder-scheduler and cinder-volume; placement, nova-conductor, nova-scheduler, nova-api
+(nova.wsgi.osapi_compute under wsgiref, the venv's api-paste.ini) and two nova-computes,
+`node3` and `node2`. Every API validates tokens with Keystone. Nova reaches cinder-api
+with the user's token (`[cinder] endpoint_template`) plus its own service token
+(`[service_user]`, user nova with the service role): cinder refuses to delete an
+attachment connected to a server without one (cinder Bug #2004555), and an evacuation
+deletes the old host's attachment.
 
 Stand-ins, where the real thing cannot run here:
 - nova's fake hypervisor driver (no libvirt): it attaches a volume by recording its
@@ -15,8 +17,6 @@ Stand-ins, where the real thing cannot run here:
 - cinder's FakeLoggingVolumeDriver (no LVM, iSCSI target or sudo), declared
   multiattach-capable with cinder's own `extra_capabilities` (what LVM reports itself);
   attachments, their connectors and states are cinder's own, in cinder's database;
-- Keystone: hakit's paste filters `nova_noauth` (nova-api) and `cinder_noauth` (the
-  service token's roles, as keystonemiddleware reports them, before cinder's noauth);
 - glance and neutron: hakit.lab.openstack_stubs (the fake driver never reads an
   image or plugs a port);
 - the cluster: CIB files driven by crm_simulate, with the fencing evidence the installed
@@ -26,14 +26,12 @@ Stand-ins, where the real thing cannot run here:
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import math
 import os
 import signal
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +41,12 @@ import pytest
 
 from hakit.lab import openstack, openstack_stubs
 from hakit.ocf import proc
+from hakit.resource_agents.clouds import CloudError, CloudSession
 from hakit.resource_agents.health.model import Health, classify
 from hakit.resource_agents.health.sources import alert_evidence
 from tests.openstack.conftest import REPORT_INTERVAL, SERVICE_DOWN_TIME, Cloud, wait_until
 from tests.openstack.infra import http_answers, port_free
 from tests.openstack.nova_cloud import (
-    ADMIN,
     NovaCloud,
     forced_table,
     leading_publisher,
@@ -65,51 +63,51 @@ HOST = "node3"
 SPARE = "node2"  # the surviving compute
 CINDER_HOST = "ma"  # cinder-volume ma@fake, cinder-scheduler ma
 VOLUME_NAME = "hakit-multiattach"
-#: nova's service token: user:project, no secret (cinder_noauth gives it the service role)
-NOVA_SERVICE_TOKEN = "nova:service"  # noqa: S105
 COMPUTE_VERSION = "compute 2.89"  # >= 2.60: multiattach; 2.89: the BDM's attachment_id
 VOLUME_VERSION = "volume 3.44"  # >= 3.27: the attachments API
+#: no project id in cinder's URLs (cinder finds the project in the token)
+CINDER_URL = f"http://127.0.0.1:{CINDER_API_PORT}/v3"
 
 
 @dataclass(frozen=True)
 class Rest:
-    """JSON calls to an OpenStack API at one microversion, as the admin."""
+    """JSON calls to an OpenStack API at one microversion, as hakit's user (an admin):
+    the decoded answer, CloudError when refused."""
 
+    session: CloudSession
     url: str
     version: str
-    token: str = ADMIN
 
     def __call__(self, method: str, path: str, body: object = None) -> Any:
-        parts = urllib.parse.urlsplit(self.url)
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-        headers = {
-            "X-Auth-Token": self.token,
-            "Accept": "application/json",
-            "OpenStack-API-Version": self.version,
-        }
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            connection.request(method, parts.path + path, body=data, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode(errors="replace")
-        finally:
-            connection.close()
-        assert 200 <= response.status < 300, f"{method} {path}: {response.status} {text[:500]}"
-        return json.loads(text) if text else None
+        headers = {"OpenStack-API-Version": self.version}
+        return self.session.request("", method, path, body=body, headers=headers, endpoint=self.url)
 
 
-COMPUTE = Rest(f"http://127.0.0.1:{NOVA_API_PORT}/v2.1", COMPUTE_VERSION)
-#: no project id in cinder's URLs: `admin` does not match cinder's project_id_regex (hex)
-CINDER_URL = f"http://127.0.0.1:{CINDER_API_PORT}/v3"
-VOLUME = Rest(CINDER_URL, VOLUME_VERSION)
+@dataclass(frozen=True)
+class Apis:
+    """The compute and block-storage APIs of this module, and the nova processes."""
+
+    nova: NovaCloud
+    compute: Rest
+    volume: Rest
+
+    @classmethod
+    def of(cls, nova: NovaCloud, cloud: Cloud) -> Apis:
+        """With a session of their own (one per thread that calls them)."""
+        session = CloudSession(str(cloud.clouds_yaml), "hakit", timeout=30)
+        compute = Rest(session, f"http://127.0.0.1:{NOVA_API_PORT}/v2.1", COMPUTE_VERSION)
+        return cls(nova, compute, Rest(session, CINDER_URL, VOLUME_VERSION))
+
+    def volume_status(self, volume_id: str) -> str:
+        return str(self.volume("GET", f"/volumes/{volume_id}")["volume"]["status"])
+
+    def available(self, volume_id: str) -> bool:
+        return self.volume_status(volume_id) == "available"
 
 
-def cinder_settings(cloud: Cloud, root: Path, paste: Path) -> dict[str, dict[str, object]]:
-    """cinder.conf of cinder-api, -scheduler and -volume ma@fake (the session's database):
-    the fake driver's backend declared multiattach-capable."""
+def cinder_settings(cloud: Cloud, root: Path) -> dict[str, dict[str, object]]:
+    """cinder.conf of cinder-api, -scheduler and -volume ma@fake (the session's database
+    and Keystone): the fake driver's backend declared multiattach-capable."""
     state = root / "cinder-state"
     (state / "locks").mkdir(parents=True)
     sections = openstack.cinder_config(
@@ -121,7 +119,8 @@ def cinder_settings(cloud: Cloud, root: Path, paste: Path) -> dict[str, dict[str
         report_interval=REPORT_INTERVAL,
         service_down_time=SERVICE_DOWN_TIME,
         api_port=CINDER_API_PORT,
-        api_paste_config=paste,
+        api_paste_config=cloud.venv / "etc" / "cinder" / "api-paste.ini",
+        identity=cloud.identity,
     )
     sections["DEFAULT"]["graceful_shutdown_timeout"] = 2
     # capabilities every 2 s: cinder-volume's first ones may reach no scheduler yet (both
@@ -132,32 +131,25 @@ def cinder_settings(cloud: Cloud, root: Path, paste: Path) -> dict[str, dict[str
 
 
 def nova_cinder_settings() -> dict[str, dict[str, object]]:
-    """What nova needs to attach cinder volumes and move them on evacuation, keystone-less."""
-    return {
-        # the user's token (admin:admin) goes to this URL: no catalog without keystone
-        "cinder": {"endpoint_template": CINDER_URL},
-        # and a service token with it: cinder deletes a connected attachment only then
-        "service_user": {
-            "send_service_user_token": True,
-            "auth_type": "admin_token",
-            "token": NOVA_SERVICE_TOKEN,
-        },
-    }
+    """Where nova finds cinder-api: this module's (the session's catalog names another).
+    The session's nova.conf has the rest: [cinder] credentials, [service_user] with
+    send_service_user_token (cinder deletes a connected attachment only then)."""
+    return {"cinder": {"endpoint_template": CINDER_URL}}
 
 
-def cinder_services_up() -> bool:
+def cinder_services_up(apis: Apis) -> bool:
     if not http_answers(CINDER_API_PORT):
         return False
-    services = VOLUME("GET", "/os-services")["services"]
+    services = apis.volume("GET", "/os-services")["services"]
     up = {(s["binary"], s["host"]) for s in services if s["state"] == "up"}
     if not {("cinder-scheduler", CINDER_HOST), ("cinder-volume", f"{CINDER_HOST}@fake")} <= up:
         return False
-    pools = VOLUME("GET", "/scheduler-stats/get_pools")["pools"]  # what the scheduler knows
+    pools = apis.volume("GET", "/scheduler-stats/get_pools")["pools"]  # what the scheduler knows
     return any(p["name"].startswith(f"{CINDER_HOST}@fake") for p in pools)
 
 
 @pytest.fixture(scope="module")
-def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
+def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[Apis]:
     """cinder-api, -scheduler, -volume; placement, nova-conductor, nova-api, nova-scheduler
     and the nova-computes node3 and node2; once all are up. At the end the computes are
     stopped and removed from nova with their servers, before everything stops."""
@@ -165,8 +157,7 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     root = module_tmp / "nova"
     if not port_free(CINDER_API_PORT):
         pytest.fail(f"127.0.0.1:{CINDER_API_PORT} is busy")
-    paste = openstack.write_cinder_api_paste(cloud.venv, root / "cinder-api")
-    cinder_conf = openstack.write_config(root / "cinder.conf", cinder_settings(cloud, root, paste))
+    cinder_conf = openstack.write_config(root / "cinder.conf", cinder_settings(cloud, root))
     settings = merged(
         stub_settings(GLANCE_PORT, NEUTRON_PORT),
         nova_cinder_settings(),
@@ -177,10 +168,10 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
     with nova_cloud(
         cloud, root, api_port=NOVA_API_PORT, placement_port=PLACEMENT_PORT, settings=settings
     ) as nova:
+        apis = Apis.of(nova, cloud)
         for program in ("cinder-api", "cinder-scheduler", "cinder-volume"):
-            env = nova.env | ({"PYTHONPATH": str(paste.parent)} if program == "cinder-api" else {})
             nova.services.start(
-                program, [cloud.bin(program), "--config-file", str(cinder_conf)], env
+                program, [cloud.bin(program), "--config-file", str(cinder_conf)], nova.env
             )
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
         wait_until(
@@ -198,7 +189,7 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
         wait_until(lambda: nova.computes_up([HOST, SPARE]), 120, "nova-computes up in the API")
         nova.discover_hosts()
         wait_until(
-            lambda: nova.services.running() and cinder_services_up(),
+            lambda: nova.services.running() and cinder_services_up(apis),
             90,
             "cinder-scheduler and cinder-volume up in cinder-api",
         )
@@ -207,17 +198,19 @@ def clouds(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
             f"scheduler, two computes) up in {time.monotonic() - began:.1f}s"
         )
         try:
-            yield nova
+            yield apis
         finally:
             for host in (HOST, SPARE):
                 if host in nova.services.children:
                     nova.services.stop(host, 5)
             nova.forget_computes([HOST, SPARE])  # the server's attachment deleted too
-            for volume in VOLUME("GET", f"/volumes?name={VOLUME_NAME}")["volumes"]:
+            for volume in apis.volume("GET", f"/volumes?name={VOLUME_NAME}")["volumes"]:
                 wait_until(
-                    functools.partial(available, str(volume["id"])), 60, "the volume detached"
+                    functools.partial(apis.available, str(volume["id"])),
+                    60,
+                    "the volume detached",
                 )
-                VOLUME("DELETE", f"/volumes/{volume['id']}")
+                apis.volume("DELETE", f"/volumes/{volume['id']}")
 
 
 @dataclass(frozen=True)
@@ -254,8 +247,10 @@ class Seen:
 
 @dataclass
 class Watch:
-    """Polls cinder's attachments of the volume and nova's BDM of the server, in a thread."""
+    """Polls cinder's attachments of the volume and nova's BDM of the server, in a thread
+    (with a session of its own)."""
 
+    apis: Apis
     volume_id: str
     server_id: str
     seen: list[Seen] = field(default_factory=list)
@@ -264,20 +259,19 @@ class Watch:
 
     def look(self) -> Seen:
         began = time.time()
-        listed = VOLUME("GET", f"/attachments?volume_id={self.volume_id}")["attachments"]
-        bdms = COMPUTE("GET", f"/servers/{self.server_id}/os-volume_attachments")
+        listed = self.apis.volume("GET", f"/attachments?volume_id={self.volume_id}")
+        bdms = self.apis.compute("GET", f"/servers/{self.server_id}/os-volume_attachments")
         nova = [
             a["attachment_id"] for a in bdms["volumeAttachments"] if a["volumeId"] == self.volume_id
         ]
-        return Seen(
-            began, time.time(), frozenset(a["id"] for a in listed), nova[0] if nova else None
-        )
+        ids = frozenset(a["id"] for a in listed["attachments"])
+        return Seen(began, time.time(), ids, nova[0] if nova else None)
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
                 self.seen.append(self.look())
-            except (AssertionError, OSError, http.client.HTTPException, ValueError) as error:
+            except (CloudError, KeyError, TypeError) as error:
                 self.errors.append(f"{time.time():.3f} {error}")
             self.stopping.wait(0.2)
 
@@ -291,16 +285,8 @@ class Watch:
         self.thread.join(timeout=60)
 
 
-def volume_status(volume_id: str) -> str:
-    return str(VOLUME("GET", f"/volumes/{volume_id}")["volume"]["status"])
-
-
-def available(volume_id: str) -> bool:
-    return volume_status(volume_id) == "available"
-
-
 def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
-    clouds: NovaCloud, cloud: Cloud, tmp_path: Path
+    clouds: Apis, cloud: Cloud, tmp_path: Path
 ) -> None:
     """The volume attached to a server on node3 through nova; node3's power cut: while
     it is unfenced (nova already sees its compute down) nothing is forced down or
@@ -308,31 +294,32 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     publisher forces node3 down and evacuates: the server ACTIVE on node2, the node3
     attachment deleted and a node2 one created, after the confirmed fencing. node3 back:
     it cleans up its evacuation, the volume stays attached to node2 only."""
-    nova = clouds
+    nova, compute, volumes = clouds.nova, clouds.compute, clouds.volume
+    volume_status = clouds.volume_status
     api = nova.api
     began = time.monotonic()
 
     # 1. the multiattach type and volume
-    VOLUME(
+    volumes(
         "POST",
         "/types",
         {"volume_type": {"name": "multiattach", "extra_specs": {"multiattach": "<is> True"}}},
     )
     volume_id = str(
-        VOLUME(
+        volumes(
             "POST",
             "/volumes",
             {"volume": {"size": 1, "name": VOLUME_NAME, "volume_type": "multiattach"}},
         )["volume"]["id"]
     )
     wait_until(lambda: volume_status(volume_id) in ("available", "error"), 90, "volume created")
-    volume = VOLUME("GET", f"/volumes/{volume_id}")["volume"]
+    volume = volumes("GET", f"/volumes/{volume_id}")["volume"]
     assert (volume["status"], volume["multiattach"]) == ("available", True), volume
 
     # 2. a server on node3, the volume attached through nova
     nova.create_flavor("ma")
     server_id = str(
-        COMPUTE(
+        compute(
             "POST",
             "/servers",
             {
@@ -352,7 +339,7 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
         return server.host, server.status
 
     wait_until(lambda: placed() == (HOST, "ACTIVE"), 120, "the server ACTIVE on node3")
-    COMPUTE(
+    compute(
         "POST",
         f"/servers/{server_id}/os-volume_attachments",
         {"volumeAttachment": {"volumeId": volume_id}},
@@ -360,7 +347,7 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     wait_until(lambda: volume_status(volume_id) == "in-use", 90, "the volume in-use")
     (old,) = attachment_rows(cloud, volume_id)
     assert (old.host, old.status, old.deleted) == (HOST, "attached", False), old
-    listed = VOLUME("GET", f"/attachments/detail?volume_id={volume_id}")["attachments"]
+    listed = volumes("GET", f"/attachments/detail?volume_id={volume_id}")["attachments"]
     assert [(a["id"], a["instance"], a["status"]) for a in listed] == [
         (old.id, server_id, "attached")
     ]
@@ -385,12 +372,12 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     alerts.node(HOST, "member", epoch=time.time() - 60)
     publisher.cycle(resync=True)
 
-    with Watch(volume_id, server_id) as watch:
+    with Watch(Apis.of(nova, cloud), volume_id, server_id) as watch:
         # 3. node3's power cut: its nova-compute's whole tree, SIGKILL; lost, unfenced
-        compute = nova.services.children[HOST]
-        for pid in proc.tree(compute.pid):
+        process = nova.services.children[HOST]
+        for pid in proc.tree(process.pid):
             os.kill(pid, signal.SIGKILL)
-        compute.wait(timeout=10)
+        process.wait(timeout=10)
         alerts.node(HOST, "lost", epoch=time.time())
         views.current = cib.simulate(cib.placed, "lost", "--node-fail", HOST, execute=False)
         assert health() is Health.HOST_UNREACHABLE_UNFENCED
@@ -454,12 +441,12 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     new = rows[1]
     assert (new.host, new.status, new.deleted) == (SPARE, "attached", False), rows
     assert new.created > confirmed, (new, confirmed)
-    listed = VOLUME("GET", f"/attachments/detail?volume_id={volume_id}")["attachments"]
+    listed = volumes("GET", f"/attachments/detail?volume_id={volume_id}")["attachments"]
     assert [(a["id"], a["instance"], a["status"]) for a in listed] == [
         (new.id, server_id, "attached")
     ]
     assert volume_status(volume_id) == "in-use"
-    (bdm,) = COMPUTE("GET", f"/servers/{server_id}/os-volume_attachments")["volumeAttachments"]
+    (bdm,) = compute("GET", f"/servers/{server_id}/os-volume_attachments")["volumeAttachments"]
     assert (bdm["volumeId"], bdm["attachment_id"]) == (volume_id, new.id)
 
     # and what the watch saw: until the fencing, only the node3 attachment, in cinder and

@@ -2,27 +2,26 @@
 and evacuates a fenced host's servers to the surviving compute, with one root alarm for
 the host and one per server, correlated.
 
-nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, with hakit's
-keystone-less paste filter in place of `authtoken`), nova-conductor, placement (noauth2)
-a nova-scheduler and nova-computes with the fake driver as hosts `node3` and `node2` (glance
+nova-api (nova.wsgi.osapi_compute under the standard library's wsgiref, the venv's
+api-paste.ini: keystonemiddleware's authtoken against the session's Keystone),
+nova-conductor, placement (Keystone too), a nova-scheduler and nova-computes with the fake driver as hosts `node3` and `node2` (glance
 and neutron are the stdlib stand-ins of hakit.lab.openstack_stubs: the fake driver
 never reads an image or plugs a port), all from the pinned venv, on the
 session's MariaDB and RabbitMQ, on 127.0.0.1 only. nova-compute needs both: it reaches the
 database only through nova-conductor, and it exits at start when placement does not
 answer (version discovery in its report client). The cluster views are crm_mon output of
 CIB files driven by crm_simulate (tests/health/conftest.py), with the fencing evidence that
-the installed alert agent stores in the publisher's outbox.
+the installed alert agent stores in the publisher's outbox. The publisher authenticates
+with a clouds.yaml entry: hakit's user (an admin), or an application credential of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import itertools
 import json
 import os
 import signal
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -30,16 +29,17 @@ from pathlib import Path
 
 import pytest
 
-from hakit.lab import openstack
+from hakit.lab import keystone, openstack
 from hakit.ocf import proc
+from hakit.resource_agents.clouds import CloudSession
 from hakit.resource_agents.health.model import Health, classify
 from hakit.resource_agents.health.nova import ComputeAPI, ComputeService
 from hakit.resource_agents.health.outbox import NOTIFICATIONS
 from hakit.resource_agents.health.publisher import Publisher
 from tests.health.conftest import AlertRunner
 from tests.openstack.conftest import Cloud, wait_until
+from tests.openstack.infra import free_port
 from tests.openstack.nova_cloud import (
-    ADMIN,
     NovaCloud,
     Views,
     forced_table,
@@ -67,6 +67,9 @@ def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
         {
             "DEFAULT": {"reserved_host_memory_mb": 0, "cpu_allocation_ratio": 1.0},
             "quota": {"instances": -1, "cores": -1, "ram": -1},
+            # every request's token validated by Keystone: a deleted application
+            # credential's token is refused at once, not after authtoken's 300 s cache
+            "keystone_authtoken": {"token_cache_time": -1},
         },
     )
     with nova_cloud(
@@ -104,12 +107,6 @@ def node3(api: ComputeAPI) -> ComputeService:
     return services[0]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def power_cut(nova: NovaCloud, views: Views, alerts: AlertRunner, t0: float) -> None:
     """node3 loses power (its nova-compute tree SIGKILLed), is lost and fenced by node1."""
     compute = nova.services.children["compute"]
@@ -140,15 +137,21 @@ def back_and_cleared(
 
 
 def test_publisher_forces_nova_compute_down_and_clears_it(
-    nova_services: NovaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    nova_services: NovaCloud, cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     began = time.monotonic()
     nova = nova_services.api
     views, publisher, alerts = leading_publisher(tmp_path, nova)
     cib = views.cib
-    wrong_token = ComputeAPI(nova.url, "admin")  # not user:project: 401 from nova_noauth
-    not_admin = ComputeAPI(nova.url, "demo:demo")  # 403 from nova's policy
-    unreachable = ComputeAPI(f"http://127.0.0.1:{free_port()}/v2.1", ADMIN, timeout=2)
+    wrong = cloud.identity.cloud()
+    wrong["auth"]["password"] = "not-the-password"  # noqa: S105
+    wrong_yaml = keystone.clouds_yaml(tmp_path / "wrong" / "clouds.yaml", {"hakit": wrong})
+    wrong_password = ComputeAPI(CloudSession(str(wrong_yaml), "hakit"), nova.endpoint)
+    not_admin = ComputeAPI(CloudSession(str(cloud.clouds_yaml), "demo"), nova.endpoint)
+    unreachable = ComputeAPI(
+        CloudSession(str(cloud.clouds_yaml), "hakit", timeout=2),
+        f"http://127.0.0.1:{free_port()}/v2.1",
+    )
 
     def health() -> Health:
         node = classify(views(publisher.outbox)).node(HOST)
@@ -176,17 +179,23 @@ def test_publisher_forces_nova_compute_down_and_clears_it(
     assert "nova-compute" not in cycle()
     assert forced_table(publisher) == [] and node3(nova).forced_down is False
 
-    # (d) fenced, but the API refuses the token or cannot be reached: logged, retried later
+    # (d) fenced, but Keystone refuses the password, nova refuses a non-admin (policy) or
+    # the API cannot be reached: logged, retried later
     alerts.fencing(HOST, executioner="node1", epoch=t0 + 15)
     assert health() is Health.HOST_DOWN_FENCED
+    refused = (
+        f"Keystone at {cloud.identity.url} refused cloud 'hakit' (user hakit, project "
+        "service): HTTP 401"
+    )
     for api, problem in (
-        (wrong_token, "HTTP 401"),
+        (wrong_password, refused),
         (not_admin, "HTTP 403"),
         (unreachable, "Connection refused"),
     ):
         err = cycle(api)
         assert f"nova-compute on {HOST}: forced_down=True failed" in err and problem in err, err
         assert forced_table(publisher) == []
+        assert not any(secret in err for secret in [*cloud.secrets(), "not-the-password"])
     assert node3(nova).forced_down is False
 
     # (b) fenced, the API answers: forced down, and nova says so
@@ -219,39 +228,59 @@ def test_publisher_forces_nova_compute_down_and_clears_it(
         print(f"publisher steps: {time.monotonic() - began:.1f}s")
 
 
-def test_nova_noauth_ignores_identity_headers_from_the_client(nova_services: NovaCloud) -> None:
-    """A non-admin token with X-Roles: admin (and other keystone headers) stays non-admin."""
-
-    def get(token: str, **headers: str) -> int:
-        connection = http.client.HTTPConnection("127.0.0.1", NOVA_API_PORT, timeout=10)
-        try:
-            connection.request(
-                "GET",
-                "/v2.1/os-services",
-                headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.53", **headers},
-            )
-            response = connection.getresponse()
-            body = response.read()
-        finally:
-            connection.close()
-        if response.status == 200:
-            assert any(s["host"] == HOST for s in json.loads(body)["services"])
-        return response.status
-
-    assert get(ADMIN) == 200
-    assert (
-        get(
-            "demo:demo",
-            **{
-                "X-Roles": "admin",
-                "X-User-Id": "admin",
-                "X-Project-Id": "admin",
-                "X-Is-Admin-Project": "true",
-            },
-        )
-        == 403
+def test_a_revoked_application_credential_is_reported_then_a_new_one_recovers(
+    nova_services: NovaCloud, cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The publisher authenticates with an application credential of hakit's user; the
+    credential is deleted while in use (nova-api refuses its token, Keystone the
+    credential itself: HTTP 404 from Keystone 30): node3's fencing is then not acted on,
+    the log says Keystone refused it (the credential's id, never its secret) and nova is
+    unchanged. A new credential written
+    into the clouds.yaml: the next cycle (no restart) forces node3 down."""
+    identity = cloud.keystone
+    first, first_secret = identity.application_credential("publisher")
+    path = keystone.clouds_yaml(
+        tmp_path / "etc" / "clouds.yaml", {"hakit": identity.application_cloud(first, first_secret)}
     )
-    assert get("") == 401
+    api = ComputeAPI(CloudSession(str(path), "hakit"), nova_services.api.endpoint)
+    views, publisher, alerts = leading_publisher(tmp_path, api)
+
+    def cycle() -> str:
+        capsys.readouterr()
+        publisher.cycle(resync=True)
+        return capsys.readouterr().err
+
+    t0 = time.time() - 60
+    alerts.node(HOST, "member", epoch=t0)
+    assert "not refreshed" not in cycle()  # the credential works: nova's servers listed
+    assert node3(api).forced_down is False
+
+    identity.delete_application_credential(first)
+    alerts.node(HOST, "lost", epoch=t0 + 10)
+    alerts.fencing(HOST, executioner="node1", epoch=t0 + 12)
+    views.current = views.cib.simulate(views.cib.placed, "revoked", "--node-fail", HOST)
+    err = cycle()
+    refused = (
+        f"Keystone at {cloud.identity.url} refused cloud 'hakit' (application credential "
+        f"{first}): HTTP 404 Could not find Application Credential"
+    )
+    assert f"nova-compute on {HOST}: forced_down=True failed: {refused}" in err, err
+    assert first_secret not in err
+    assert forced_table(publisher) == [] and node3(nova_services.api).forced_down is False
+    assert "forced_down=True failed" in cycle()  # retried on every cycle, still refused
+
+    second, second_secret = identity.application_credential("publisher")
+    keystone.clouds_yaml(path, {"hakit": identity.application_cloud(second, second_secret)})
+    err = cycle()
+    assert f"nova-compute on {HOST}: forced_down=True (1 service(s) changed" in err, err
+    assert forced_table(publisher) == [HOST] and node3(api).forced_down is True
+
+    alerts.node(HOST, "member", epoch=t0 + 40)  # back and OK (it never stopped): cleared
+    views.current = views.cib.placed
+    assert f"nova-compute on {HOST}: forced_down=False (1 service(s) changed" in cycle()
+    assert forced_table(publisher) == [] and node3(api).forced_down is False
+    identity.delete_application_credential(second)
+    publisher.outbox.close()
 
 
 def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(

@@ -3,11 +3,11 @@
 Real: placement 16.0.0 with hakit's placement.conf (`allocation_conflict_retry_count = 1`,
 docs/placement-overallocation.md), nova-api, nova-conductor, two nova-schedulers (hosts
 s1 and s2, one worker each, both consuming the scheduler queue) and three nova-computes
-(c1, c2, c3), all nova 34 from the pinned venv, on the session's MariaDB and RabbitMQ, on
-127.0.0.1 only. Stand-ins: nova's fake.MediumFakeDriver for the hypervisor (10 VCPU a
-node, allocation ratios 1.0: 30 VCPU in all), hakit's keystone-less paste filter for
-keystone, and the stdlib stubs of hakit.lab.openstack_stubs for glance (one image)
-and neutron (empty answers; the servers have `"networks": "none"`).
+(c1, c2, c3), all nova 34 from the pinned venv, on the session's MariaDB, RabbitMQ and
+Keystone (every API validates tokens with it), on 127.0.0.1 only. Stand-ins: nova's
+fake.MediumFakeDriver for the hypervisor (10 VCPU a node, allocation ratios 1.0: 30 VCPU
+in all) and the stdlib stubs of hakit.lab.openstack_stubs for glance (one image) and
+neutron (empty answers; the servers have `"networks": "none"`).
 
 BOOTS 1-VCPU servers are created from as many threads at once. Whatever the interleaving
 of the schedulers' claims, placement must never hold more VCPU on a provider than its
@@ -41,7 +41,7 @@ COMPUTES = ("c1", "c2", "c3")
 SCHEDULERS = ("s1", "s2")
 VCPUS = 10  # fake.MediumFakeDriver
 BOOTS = 45
-ADMIN = "admin:scheduler-race"  # the admin, in a project of this module's own
+PROJECT = "scheduler-race"  # hakit's user is its admin: the race's servers, apart
 FLAVOR = "race-1vcpu"
 SCHEDULED = re.compile(r"Starting to schedule for instances: \['([0-9a-f-]{36})'\]")
 
@@ -90,7 +90,7 @@ def race_cloud(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
         placement_port=PLACEMENT_PORT,
         placement_database="placement_sched",
         settings=settings,
-        token=ADMIN,
+        cloud_name=cloud.keystone.project_cloud(PROJECT),
         api_timeout=120,
     ) as nova:
         nova.start_stubs(GLANCE_PORT, NEUTRON_PORT)
