@@ -305,6 +305,20 @@ def test_a_taken_port_fails_the_start_with_the_daemons_words(
     )
 
 
+#: a complete entry (validate-all never contacts Keystone)
+CLOUDS_YAML = """\
+clouds:
+  hakit:
+    auth:
+      auth_url: http://127.0.0.1:5000/v3
+      username: hakit
+      password: not-used-offline
+      project_name: service
+      user_domain_name: Default
+      project_domain_name: Default
+"""
+
+
 @pytest.mark.parametrize(
     ("params", "code", "reason"),
     [
@@ -346,11 +360,27 @@ def test_a_taken_port_fails_the_start_with_the_daemons_words(
             "outbox {tmp}/not-a-database is not readable: file is not a database",
         ),
         ({"nova_api": "nova:8774"}, 6, "nova_api='nova:8774' is not an http(s) URL"),
-        ({"evacuate": "true"}, 6, "evacuate=true needs nova_api"),
+        ({"evacuate": "true"}, 6, "evacuate=true needs cloud"),
+        (
+            {"nova_api": "http://127.0.0.1:8774/v2.1"},
+            6,
+            "nova_api needs cloud (its credentials)",
+        ),
+        (
+            {"cloud": "hakit", "clouds_yaml": "/nonexistent/clouds.yaml"},
+            5,
+            "clouds_yaml: /nonexistent/clouds.yaml does not exist here",
+        ),
+        (
+            {"cloud": "other", "clouds_yaml": "{tmp}/clouds.yaml"},
+            6,
+            "cloud: {tmp}/clouds.yaml has no cloud 'other' (clouds: hakit)",
+        ),
         (
             {
                 "evacuate": "true",
-                "nova_api": "http://127.0.0.1:8774/v2.1",
+                "cloud": "hakit",
+                "clouds_yaml": "{tmp}/clouds.yaml",
                 "nova_config": "{tmp}/nova.conf",
             },
             6,
@@ -359,7 +389,8 @@ def test_a_taken_port_fails_the_start_with_the_daemons_words(
         (
             {
                 "evacuate": "true",
-                "nova_api": "http://127.0.0.1:8774/v2.1",
+                "cloud": "hakit",
+                "clouds_yaml": "{tmp}/clouds.yaml",
                 "nova_config": "/nonexistent/nova.conf",
             },
             5,
@@ -380,6 +411,7 @@ def test_bad_parameters_give_the_right_code_and_reason(
     node.private("not-a-database", "this is no SQLite file\n" * 100)
     node.private("leader.env", f"{LEADER_VARIABLE}=1\n")
     node.private("nova.conf", "[service_user]\nauth_type = password\n")  # no service token
+    node.private("clouds.yaml", CLOUDS_YAML)
     tmp = str(node.tmp)
     publisher = Publisher(node, **{k: v.replace("{tmp}", tmp) for k, v in params.items()})
     for action in ("validate-all", "start"):
@@ -393,7 +425,12 @@ def test_evacuation_with_nova_sending_its_service_token_validates(node: Node) ->
     """The nova.conf an evacuation with volumes needs (cinder Bug #2004555)."""
     conf = node.private("nova.conf", "[service_user]\nsend_service_user_token = True\n")
     publisher = Publisher(
-        node, evacuate="true", nova_api="http://127.0.0.1:8774/v2.1", nova_config=str(conf)
+        node,
+        evacuate="true",
+        cloud="hakit",
+        clouds_yaml=str(node.private("clouds.yaml", CLOUDS_YAML)),
+        nova_api="http://127.0.0.1:8774/v2.1",
+        nova_config=str(conf),
     )
     result = publisher("validate-all")
     assert result.code == OCFExit.SUCCESS, result.exit_reason
@@ -452,7 +489,7 @@ def test_the_installed_metadata_validates_and_names_no_secret() -> None:
     } <= parameters
     assert not any("password" in name or "secret" in name or name == "token" for name in parameters)
     depths = {a.get("depth") for a in document.findall("actions/action[@name='monitor']")}
-    assert depths == {None, "10"}
+    assert depths == {None, "10", "20"}
 
 
 def test_the_health_command_shows_the_table(node: Node, cib: Cib) -> None:
