@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hakit.tools.topology import corosync
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -24,22 +26,13 @@ class Profile:
         }
 
     def corosync_conf(self, nodes: list[tuple[str, str]], keyfile: str) -> str:
-        token = f"\ttoken: {self.token_ms}\n" if self.token_ms else ""
-        if self.token_coefficient_ms is not None:
-            token += f"\ttoken_coefficient: {self.token_coefficient_ms}\n"
-        members = "".join(
-            f"\tnode {{\n\t\tname: {name}\n\t\tnodeid: {i}\n\t\tring0_addr: {address}\n\t}}\n"
-            for i, (name, address) in enumerate(nodes, 1)
-        )
-        return (
-            f"# written by hakit lab (profile {self.name})\n"
-            "totem {\n\tversion: 2\n\tcluster_name: hakit-lab\n\ttransport: knet\n"
-            f"\tcrypto_cipher: aes256\n\tcrypto_hash: sha256\n\tkeyfile: {keyfile}\n{token}}}\n"
-            f"nodelist {{\n{members}}}\n"
-            "quorum {\n\tprovider: corosync_votequorum\n}\n"
-            "logging {\n\tfileline: off\n\tto_stderr: no\n\tto_logfile: yes\n"
-            "\tlogfile: /var/log/corosync/corosync.log\n\tto_syslog: no\n"
-            "\ttimestamp: hires\n\tdebug: off\n}\n"
+        timings = corosync.Timing(self.token_ms, self.token_coefficient_ms)
+        return corosync.conf(
+            "hakit-lab",
+            [(name, [address]) for name, address in nodes],
+            timings,
+            keyfile=keyfile,
+            header=f"written by hakit lab (profile {self.name})",
         )
 
 

@@ -24,16 +24,18 @@ def _agents_install(args: argparse.Namespace) -> int:
     from .install_agents import InstallError, install
 
     try:
-        report = install(python=args.python, root=Path(args.ocf_root) if args.ocf_root else None)
+        root = Path(args.ocf_root) if args.ocf_root else None
+        report = install(python=args.python, root=root, dry_run=args.dry_run)
     except InstallError as error:
         print(f"hakit agents install: {error}", file=sys.stderr)
         return exits.ENVIRONMENT
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    would = "would " if args.dry_run else ""
     for path in report.written:
-        print(f"wrote   {path}")
+        print(f"{would}write  {path}" if would else f"wrote   {path}")
     for path in report.removed:
-        print(f"removed {path}")
+        print(f"{would}remove {path}" if would else f"removed {path}")
     print(
         f"{len(report.written)} written, {len(report.removed)} removed, "
         f"{report.unchanged} unchanged"
@@ -75,20 +77,14 @@ def _topology(args: argparse.Namespace) -> int:
 
     if getattr(args, "lab", None):
         return _in_lab(args)
-    if args.verb == "import":
-        return _topology_import(args)
-    if args.verb == "reference":
-        from .topology.reference import markdown
-
-        print(markdown(), end="")
-        return 0
-    if args.verb == "schema":
-        import json
-
-        from .topology.schema import json_schema
-
-        print(json.dumps(json_schema(), indent=2))
-        return 0
+    unloaded = {
+        "import": _topology_import,
+        "reference": _topology_reference,
+        "schema": _topology_schema,
+        "corosync-conf": _topology_corosync,
+    }
+    if args.verb in unloaded:
+        return unloaded[args.verb](args)
     loaded = validate(Path(args.file), agents=not args.no_agents)
     if getattr(args, "json", False) and args.verb in ("validate", "diff"):
         return _topology_json(args, loaded)
@@ -107,6 +103,22 @@ def _topology(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _topology_reference(args: argparse.Namespace) -> int:
+    from .topology.reference import markdown
+
+    print(markdown(), end="")
+    return 0
+
+
+def _topology_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .topology.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
     return 0
 
 
@@ -143,6 +155,36 @@ def _topology_json(args: argparse.Namespace, loaded: Loaded) -> int:
         change = changes.compute(loaded.topology, live_file=args.cib, keep_unexpressed=keep)
     print(cli_json.dumps(cli_json.diff(args.file, loaded, change)))
     return 0 if change is not None and change.empty else 1
+
+
+def _topology_corosync(args: argparse.Namespace) -> int:
+    """corosync.conf for the topology's nodes (types and names checked, not the CIB)."""
+    from hakit.ocf import exits
+
+    from .topology.corosync import CorosyncError, for_topology
+    from .topology.validate import validate
+
+    loaded = validate(Path(args.file), agents=False, pacemaker=False)
+    loaded.skipped.clear()  # agents and the CIB do not make corosync.conf
+    if not _report(args, loaded) or loaded.topology is None:
+        return 1
+    addresses: dict[str, list[str]] = {}
+    for given in args.address:
+        name, sep, links = given.partition("=")
+        if not sep or not name or not all(links.split(",")):
+            print(f"--address {given!r}: expected NAME=ADDRESS[,ADDRESS...]", file=sys.stderr)
+            return exits.USAGE
+        addresses.setdefault(name, []).extend(links.split(","))
+    try:
+        text = for_topology(loaded.topology, addresses)
+    except CorosyncError as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return exits.USAGE
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _topology_export(args: argparse.Namespace, topology: object) -> int:
@@ -333,6 +375,19 @@ def _add_topology(commands: Commands, *, lab: bool = True) -> None:
             flavour = sub.add_mutually_exclusive_group()
             flavour.add_argument("--pcs", action="store_true", help="commands for pcs -f cib.xml")
             flavour.add_argument("--crm", action="store_true", help="crm configure syntax")
+    corosync = verbs.add_parser(
+        "corosync-conf",
+        help="print corosync.conf for the topology's nodes (knet, cluster.corosync timing)",
+    )
+    corosync.add_argument("file")
+    corosync.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        metavar="NODE=ADDR[,ADDR...]",
+        help="a node's link addresses, one per knet link (repeat for every node)",
+    )
+    corosync.add_argument("-o", "--output", help="write to this file")
     verbs.add_parser("schema", help="the topology's JSON Schema")
     verbs.add_parser("reference", help="the topology reference (markdown)")
     importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")
@@ -391,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="interpreter for the agents (default: %(default)s)",
     )
     install.add_argument("--ocf-root", help="default: $OCF_ROOT or /usr/lib/ocf")
+    install.add_argument(
+        "--dry-run", action="store_true", help="count what would change, write nothing"
+    )
     install.set_defaults(func=_agents_install)
     uninstall = verbs.add_parser("uninstall", help="remove ocf:hakit:*")
     uninstall.add_argument("--ocf-root", help="default: $OCF_ROOT or /usr/lib/ocf")

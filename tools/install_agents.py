@@ -80,6 +80,7 @@ class InstallReport:
     removed: list[Path] = field(default_factory=list)
     unchanged: int = 0
     warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False  # counted, nothing written or removed
 
 
 def ocf_root() -> Path:
@@ -96,14 +97,17 @@ def install(
     root: Path | None = None,
     libexec: Path | None = None,
     state_dir: Path | None = None,
+    *,
+    dry_run: bool = False,
 ) -> InstallReport:
-    """Copy the code, write entry scripts, byte-compile; return what changed."""
+    """Copy the code, write entry scripts, byte-compile; return what changed (with
+    `dry_run`, what would change: nothing is written)."""
     libexec = libexec or libexec_dir(root)
     state_dir = state_dir or (STATE_DIR if root is None else None)
     root = root or ocf_root()
     lib = root / "lib" / PROVIDER
     agents_dir = root / "resource.d" / PROVIDER
-    report = InstallReport()
+    report = InstallReport(dry_run=dry_run)
     wanted: set[Path] = set()
     site = lib / SITE
     mismatch = _version_mismatch(python)
@@ -137,10 +141,11 @@ def install(
     manifest = lib / MANIFEST
     previous = set(manifest.read_text().split()) if manifest.exists() else set()
     for stale in sorted(previous - {str(p) for p in wanted}):
-        Path(stale).unlink(missing_ok=True)
+        if not dry_run:
+            Path(stale).unlink(missing_ok=True)
         report.removed.append(Path(stale))
     _write(manifest, "".join(f"{p}\n" for p in sorted(map(str, wanted))).encode(), 0o644, report)
-    if report.written or report.removed:
+    if (report.written or report.removed) and not dry_run:
         subprocess.run(
             [python, "-I", "-m", "compileall", "-q", "-j", "0", str(lib / "hakit"), str(site)],
             check=True,
@@ -289,8 +294,12 @@ def _hakit_imports(source: Path, package: str) -> list[str]:
 def _state_dir(path: Path, report: InstallReport) -> None:
     """The outbox directory: group haclient, setgid, 2770 (hacluster writes, root reads)."""
     if not path.is_dir():
-        path.mkdir(parents=True)
         report.written.append(path)
+        if report.dry_run:
+            return
+        path.mkdir(parents=True)
+    elif report.dry_run:
+        return
     try:
         gid = grp.getgrnam(STATE_GROUP).gr_gid
     except KeyError:
@@ -305,6 +314,9 @@ def _write(dest: Path, content: bytes, mode: int, report: InstallReport) -> None
     if dest.exists() and dest.read_bytes() == content and (dest.stat().st_mode & 0o777) == mode:
         report.unchanged += 1
         return
+    report.written.append(dest)
+    if report.dry_run:
+        return
     dest.parent.mkdir(parents=True, exist_ok=True)
     for parent in (dest.parent, *dest.parent.parents):
         if parent.stat().st_mode & 0o755 != 0o755 and parent != Path("/"):
@@ -315,4 +327,3 @@ def _write(dest: Path, content: bytes, mode: int, report: InstallReport) -> None
     tmp.write_bytes(content)
     tmp.chmod(mode)
     tmp.replace(dest)
-    report.written.append(dest)

@@ -144,3 +144,20 @@ def test_the_node_dependencies_are_copied_beside_the_agents(tmp_path: Path) -> N
     assert all(line.startswith(f"{site}/") for line in done.stdout.split()), done.stdout
     script = (tmp_path / "resource.d" / "hakit" / "cinder-volume").read_text()
     assert f"sys.path.append('{site}')" in script  # last: the standard library wins
+
+
+def test_a_dry_run_counts_what_an_install_would_change_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """What Ansible's check mode reports for the agents task."""
+    planned = install(root=tmp_path, dry_run=True)
+    assert planned.written and not any(tmp_path.iterdir())
+    done = install(root=tmp_path)
+    assert sorted(planned.written) == sorted(done.written)
+    script = tmp_path / "resource.d" / "hakit" / "service"
+    script.write_text("#!/bin/sh\n# edited by hand\n")
+    drift = install(root=tmp_path, dry_run=True)
+    assert drift.written == [script] and drift.unchanged == len(done.written) - 1
+    assert script.read_text().endswith("# edited by hand\n")
+    assert install(root=tmp_path).written == [script]
+    assert install(root=tmp_path, dry_run=True).written == []

@@ -411,13 +411,31 @@ class Alert:
 
 
 @dataclass
+class Corosync:
+    """What corosync.conf takes from the topology (`hakit topology corosync-conf`): knet, one
+    link per address a node is given, the nodes in this file's order."""
+
+    profile: Literal["default", "fast"] = field(
+        default="default",
+        metadata=doc("token timing: default (Corosync's own, 3 s) or fast (hakit's, 1 s)"),
+    )
+    token: int | None = field(default=None, metadata=doc("totem.token in ms; beats the profile"))
+    token_coefficient: int | None = field(
+        default=None, metadata=doc("totem.token_coefficient in ms; beats the profile")
+    )
+
+
+@dataclass
 class Cluster:
-    """The cluster's name and its properties (crm_config)."""
+    """The cluster's name, its properties (crm_config) and its Corosync settings."""
 
     name: str = field(metadata=doc("cluster-name"))
     properties: dict[str, Scalar] = field(default_factory=dict, metadata=doc("crm_config"))
     property_sets: list[NvSet] = field(
         default_factory=list, metadata=doc("more cluster property sets, with rules")
+    )
+    corosync: Corosync = field(
+        default_factory=Corosync, metadata=doc("corosync.conf settings (not in the CIB)")
     )
 
 
