@@ -35,7 +35,16 @@ FAULTS = {
 
 
 def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
-    timings = lab.up(nodes=args.nodes, profile=args.profile, infra=args.infra)
+    timings = lab.up(nodes=args.nodes, profile=args.profile, infra=args.infra, bare=args.bare)
+    if args.bare:
+        from hakit.lab import hosts
+
+        print(
+            f"bare lab up in {timings['ready']:.1f}s: {', '.join(lab.nodes)} run sshd; "
+            "their cluster is a deployer's (none until one configures it)"
+        )
+        print(hosts.how_to_reach(lab))
+        return
     _print_status(lab)
     print(
         f"lab up in {timings['ready']:.1f}s (online with DC after "
@@ -149,8 +158,8 @@ def _print_status(lab: Lab) -> None:
     if not isinstance(nodes, dict):
         return
     print(
-        f"profile {status['profile']}, DC {status['dc'] or '-'}, "
-        f"{'quorate' if status['quorate'] else 'no quorum'}"
+        f"{'bare lab, ' if lab.state.bare else ''}profile {status['profile']}, "
+        f"DC {status['dc'] or '-'}, {'quorate' if status['quorate'] else 'no quorum'}"
     )
     for name, node in nodes.items():
         print(
@@ -168,6 +177,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
     up.add_argument(
         "--infra", action="store_true", help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5"
+    )
+    up.add_argument(
+        "--bare",
+        action="store_true",
+        help="nodes with sshd and no cluster, for a deployer (Ansible) on the controller "
+        "namespace hakit-ctl at 10.77.0.9 (docs/lab.md)",
     )
     down = verbs.add_parser("down", help="stop the lab, delete namespaces and links")
     down.add_argument("--purge", action="store_true", help="also delete node state and logs")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hakit.lab import hosts
 from hakit.lab.errors import LabError
 from hakit.lab.namespaces import PATH, cmdline, host_link, kill_netns, netns_id, pids_in_netns
 from hakit.lab.namespaces import set_link as _set_link
@@ -37,9 +38,12 @@ def node_config(lab: Lab, node: str) -> dict[str, object]:
         (str(base / "var-log-hakit"), "/var/log/hakit"),
         (str(base / "var-log-crmsh"), "/var/log/crmsh"),
         (str(base / "var-lib-hakit-health"), HEALTH_STATE_DIR),
-        (str(lab.dir / "corosync.conf"), "/etc/corosync/corosync.conf"),
-        (str(lab.dir / "hosts"), "/etc/hosts"),
     ]
+    if lab.state.bare:  # a deployer writes /etc/corosync (hakit.lab.hosts)
+        binds += hosts.binds(lab, node)
+    else:
+        binds.append((str(lab.dir / "corosync.conf"), "/etc/corosync/corosync.conf"))
+    binds.append((str(lab.dir / "hosts"), "/etc/hosts"))
     env = {
         "PATH": PATH,
         "LC_ALL": "C",
@@ -53,6 +57,7 @@ def node_config(lab: Lab, node: str) -> dict[str, object]:
         "env": env,
         "hacluster_uid": pwd.getpwnam("hacluster").pw_uid,
         "haclient_gid": grp.getgrnam("haclient").gr_gid,
+        **(hosts.init_settings(lab, node) if lab.state.bare else {}),
     }
 
 
@@ -96,6 +101,8 @@ def power_on(lab: Lab, node: str) -> None:
         if child.poll() is not None or time.monotonic() > deadline:
             raise LabError(f"{node} did not boot; see {base / 'console.log'}")
         time.sleep(0.02)
+    if lab.state.bare:  # booted = reachable, as `up` leaves it
+        hosts.wait_for_sshd(lab, [node], timeout=10)
 
 
 def cut(lab: Lab, node: str) -> None:

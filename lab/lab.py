@@ -1,8 +1,9 @@
 """The lab: bring a multi-node Pacemaker/Corosync cluster up on one machine, inject
 faults, take it down leaving nothing behind. `Lab` is the facade: the host plumbing is in
 `namespaces`, power and faults in `faults`, the CIB (base layer, topologies applied
-in-process) in `cib`, the cluster's view in `status`. Cluster programs run inside a node
-through `Lab.runner(node)` (`with lab.on(node):`); `Lab.run` is for other commands.
+in-process) in `cib`, the cluster's view in `status`, a bare lab's sshd and Ansible
+controller in `hosts`. Cluster programs run inside a node through `Lab.runner(node)`
+(`with lab.on(node):`); `Lab.run` is for other commands.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from hakit.lab import cib, faults, fence_agent, namespaces
+from hakit.lab import cib, faults, fence_agent, hosts, namespaces
 from hakit.lab import status as lab_status
 from hakit.lab.errors import LabError
 from hakit.lab.faults import NODE_INIT, SYSTEM_PYTHON
 from hakit.lab.namespaces import (
     BRIDGE,
+    CONTROLLER_NETNS,
     INFRA_ADDRESS,
     INFRA_NETNS,
     PATH,
@@ -38,7 +40,7 @@ from hakit.lab.namespaces import (
     sh,
 )
 from hakit.lab.profiles import PROFILES, Profile
-from hakit.ocf import cluster, proc
+from hakit.ocf import cluster
 from hakit.ocf.status import ClusterStatus
 
 T = TypeVar("T")
@@ -86,11 +88,13 @@ NODE_DIRS = [
 
 @dataclass
 class LabState:
-    """What `up` was asked for, kept in the lab directory."""
+    """What `up` was asked for, kept in the lab directory. `bare`: nodes with sshd and
+    no cluster until a deployer configures one (hakit.lab.hosts)."""
 
     nodes: int = 3
     profile: str = "default"
     python: str = sys.executable
+    bare: bool = False
 
 
 def node_names(count: int) -> list[str]:
@@ -129,7 +133,8 @@ class Lab:
         return f"{SUBNET}.{10 + int(node.removeprefix('node'))}"
 
     def node_dir(self, node: str) -> Path:
-        return self.dir / "nodes" / node
+        """A bare lab's nodes have their own (no CIB or config of a cluster lab's)."""
+        return self.dir / ("bare-nodes" if self.state.bare else "nodes") / node
 
     def health_dir(self, node: str) -> Path:
         """The node's /var/lib/hakit/health (its alert outbox), seen from the host."""
@@ -213,34 +218,53 @@ class Lab:
     # --- up --------------------------------------------------------------------------
 
     def up(
-        self, nodes: int | None = None, profile: str | None = None, *, infra: bool = False
+        self,
+        nodes: int | None = None,
+        profile: str | None = None,
+        *,
+        infra: bool = False,
+        bare: bool = False,
     ) -> dict[str, float]:
-        """Create what is missing, start what is stopped; return timings (seconds)."""
+        """Create what is missing, start what is stopped; return timings (seconds).
+        `bare`: nodes with sshd and no cluster, and the controller (hakit.lab.hosts)."""
         began = time.monotonic()
         timings: dict[str, float] = {}
-        self.preflight()
-        wanted = LabState(nodes or self.state.nodes, profile or self.state.profile, sys.executable)
+        wanted = LabState(
+            nodes or self.state.nodes, profile or self.state.profile, sys.executable, bare
+        )
+        self.preflight(bare)
         if wanted.profile not in PROFILES:
             raise LabError(f"unknown profile {wanted.profile!r}; choose {', '.join(PROFILES)}")
         if wanted.nodes < 2 or wanted.nodes > 9:
             raise LabError("a lab has 2 to 9 nodes")
         running = [n for n in node_names(9) if self._any_alive(n)]
-        if running and wanted.nodes != self.state.nodes and self.state_exists():
+        now = (self.state.nodes, self.state.bare)
+        if running and (wanted.nodes, wanted.bare) != now and self.state_exists():
             raise LabError(
-                f"the lab runs with {self.state.nodes} nodes; "
-                "take it down first (hakit lab down) to change the size"
+                f"the lab runs with {self.state.nodes} nodes"
+                f"{' (bare)' if self.state.bare else ''}; "
+                "take it down first (hakit lab down) to change the size or the kind"
             )
         self.state = wanted
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "lab.json").write_text(json.dumps(asdict(wanted)) + "\n")
         self._ensure_anchor()
         self._ensure_network()
+        if bare:
+            hosts.controller_network(self)
         timings["network"] = time.monotonic() - began
         conf_changed = self._write_files()
         for node in self.nodes:
             if not self.powered(node):
                 self.power_on(node)
         timings["powered_on"] = time.monotonic() - began
+        if bare:
+            hosts.wait_for_sshd(self)
+            timings["ready"] = time.monotonic() - began
+            if infra:
+                self.infra_up()
+                timings["infra"] = time.monotonic() - began
+            return timings
         self.wait_until_online(timeout=120)
         timings["online_with_dc"] = time.monotonic() - began
         if conf_changed and any(self.powered(n) for n in self.nodes):
@@ -305,38 +329,9 @@ class Lab:
     def state_exists(self) -> bool:
         return (self.dir / "lab.json").exists()
 
-    def preflight(self) -> None:
+    def preflight(self, bare: bool = False) -> None:
         """Refuse clearly: not root, a host-level cluster, missing tools or kernel features."""
-        if os.geteuid() != 0:
-            raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
-        for tool in ("ip", "unshare", "nsenter", *cluster.PROGRAMS):
-            if shutil.which(tool, path=PATH) is None:
-                raise LabError(
-                    f"{tool} is missing; run `make deps` (apt: pacemaker, corosync, "
-                    "iproute2, util-linux)"
-                )
-        own = proc.namespace("self")
-        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-            try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            except OSError:
-                continue
-            if comm in cluster.DAEMONS and proc.namespace(pid) == own:
-                raise LabError(
-                    f"{comm} (pid {pid}) already runs on this host; a lab next to a "
-                    "host-level cluster would confuse both — stop it first"
-                )
-        probe = subprocess.run(
-            ["unshare", "--net", "--mount", "--uts", "true"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode != 0:
-            raise LabError(
-                f"this kernel does not allow network/mount/UTS namespaces here: "
-                f"{probe.stderr.strip()}"
-            )
+        namespaces.preflight((hosts.SSHD, "ssh", "ssh-keygen") if bare else ())
 
     def _ensure_anchor(self) -> None:
         namespaces.ensure_anchor(self.dir)
@@ -347,50 +342,53 @@ class Lab:
             namespaces.ensure_port(self.netns(node), namespaces.host_link(node), self.address(node))
 
     def _write_files(self) -> bool:
-        """corosync.conf, authkey, hosts, node directories, fence agent; True if
-        corosync.conf changed."""
-        key = self.dir / "authkey"
-        if not key.exists():
-            key.write_bytes(os.urandom(256))
-        key.chmod(0o400)
-        hosts = (
+        """hosts, node directories, fence agent; corosync.conf and authkey (True if
+        corosync.conf changed), or a bare lab's files (hakit.lab.hosts)."""
+        etc_hosts = (
             "127.0.0.1 localhost\n"
             + "".join(f"{self.address(n)} {n}\n" for n in self.nodes)
             + f"{INFRA_ADDRESS} infra\n"
             + f"127.0.0.1 {FAKE_VNC_HOST}\n"  # the mini cloud's VNC stand-in on each node
         )
-        (self.dir / "hosts").write_text(hosts)
+        (self.dir / "hosts").write_text(etc_hosts)
+        agent = fence_agent.render(str(self.dir), self.state.python, self.nodes)
+        if not FENCE_AGENT.exists() or FENCE_AGENT.read_text() != agent:
+            FENCE_AGENT.write_text(agent)
+            FENCE_AGENT.chmod(0o755)
+        uid, gid = pwd.getpwnam("hacluster").pw_uid, grp.getgrnam("haclient").gr_gid
+        for node in self.nodes:
+            for sub, mode, owned in NODE_DIRS:
+                path = self.node_dir(node) / sub
+                path.mkdir(parents=True, exist_ok=True)
+                if owned:
+                    os.chown(path, uid, gid)
+                path.chmod(mode)  # after chown, which may clear setgid
+        if self.state.bare:
+            hosts.prepare(self)
+            return False
+        key = self.dir / "authkey"
+        if not key.exists():
+            key.write_bytes(os.urandom(256))
+        key.chmod(0o400)
         conf = self.dir / "corosync.conf"
         text = self.profile.corosync_conf([(n, self.address(n)) for n in self.nodes], str(key))
         changed = not conf.exists() or conf.read_text() != text
         if changed:
             conf.write_text(text)
-        uid, gid = pwd.getpwnam("hacluster").pw_uid, grp.getgrnam("haclient").gr_gid
         first_cib = cib.seed_cib(self)
         for node in self.nodes:
-            base = self.node_dir(node)
-            pcmk = base / "var-lib-pacemaker"
-            for sub, mode, owned in NODE_DIRS:
-                path = base / sub
-                path.mkdir(parents=True, exist_ok=True)
-                if owned:
-                    os.chown(path, uid, gid)
-                path.chmod(mode)  # after chown, which may clear setgid
-            seed = pcmk / "cib" / "cib.xml"
+            seed = self.node_dir(node) / "var-lib-pacemaker" / "cib" / "cib.xml"
             if not seed.exists():
                 seed.write_text(first_cib)
                 seed.chmod(0o600)
                 os.chown(seed, uid, gid)
-        agent = fence_agent.render(str(self.dir), self.state.python, self.nodes)
-        if not FENCE_AGENT.exists() or FENCE_AGENT.read_text() != agent:
-            FENCE_AGENT.write_text(agent)
-            FENCE_AGENT.chmod(0o755)
         return changed
 
     # --- power and faults (hakit.lab.faults) --------------------------------------------
 
     def power_on(self, node: str) -> None:
-        """Boot a node (idempotent). Processes left from a crash are killed first."""
+        """Boot a node (idempotent); processes left from a crash are killed first. A bare
+        lab's node is booted when its sshd listens."""
         faults.power_on(self, node)
 
     def cut(self, node: str) -> None:
@@ -415,6 +413,23 @@ class Lab:
     def kill(self, node: str, process: str) -> list[int]:
         """SIGKILL the processes of `node` named `process` (comm or argv[0] basename)."""
         return faults.kill(self, node, process)
+
+    # --- a bare lab's controller (hakit.lab.hosts) -----------------------------------------
+
+    def controller_env(self) -> dict[str, str]:
+        """This environment with ANSIBLE_CONFIG (and Ansible's home, local temp) set."""
+        return hosts.controller_env(self)
+
+    def controller_run(
+        self, argv: list[str], timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` in the controller's namespace (env: controller_env() by default);
+        output captured, never raises on a nonzero exit; killed after `timeout`: 124."""
+        return hosts.controller_run(self, argv, timeout, env)
+
+    def ansible_host_vars(self, node: str) -> dict[str, str]:
+        """An inventory host's variables: ansible_host, ansible_user, the key."""
+        return hosts.ansible_host_vars(self, node)
 
     # --- status and down ------------------------------------------------------------------
 
@@ -446,6 +461,7 @@ class Lab:
         self._delete_network()
         if FENCE_AGENT.exists() and "hakit lab" in FENCE_AGENT.read_text():
             FENCE_AGENT.unlink()
+        hosts.clean(self)
         anchor = self.anchor_pid()
         if anchor is not None:
             os.kill(anchor, signal.SIGKILL)
@@ -459,7 +475,8 @@ class Lab:
             infra.stop_infra(self.dir / "infra", INFRA_NETNS)
 
     def _delete_network(self) -> None:
-        namespaces.delete_network([self.netns(n) for n in node_names(9)] + [INFRA_NETNS])
+        others = [INFRA_NETNS, CONTROLLER_NETNS]
+        namespaces.delete_network([self.netns(n) for n in node_names(9)] + others)
 
     def _any_alive(self, node: str) -> bool:
         return bool(pids_in_netns(self.netns(node)))

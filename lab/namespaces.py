@@ -1,21 +1,25 @@
 """The lab's host-side plumbing: named network namespaces, veth pairs on one bridge, the
-anchor process, host commands, and the processes a namespace holds (found and killed
-through `hakit.ocf.proc`)."""
+anchor process, host commands, the preflight checks, and the processes a namespace holds
+(found and killed through `hakit.ocf.proc`)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 from hakit.lab.errors import LabError
-from hakit.ocf import proc
+from hakit.ocf import cluster, proc
 
 BRIDGE = "hakitbr0"
 SUBNET = "10.77.0"
 INFRA_NETNS, INFRA_ADDRESS = "hakit-infra", f"{SUBNET}.5"
 INFRA_LINK = "hakit-vinfra"
+#: A bare lab's Ansible controller (hakit.lab.hosts).
+CONTROLLER_NETNS, CONTROLLER_ADDRESS = "hakit-ctl", f"{SUBNET}.9"
+CONTROLLER_LINK = "hakit-vctl"
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 #: Node numbers a lab may use (a lab has 2 to 9 nodes).
 MAX_NODES = 9
@@ -81,6 +85,40 @@ def kill_netns(name: str, timeout: float = 10) -> list[int]:
 def host_link(node: str) -> str:
     """The host end of a node's veth pair (`hakit-v1` for node1)."""
     return f"hakit-v{node.removeprefix('node')}"
+
+
+def preflight(extra_tools: tuple[str, ...] = ()) -> None:
+    """Refuse clearly: not root, a host-level cluster, missing tools or kernel features."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (namespaces, links, mounts); run it as root")
+    for tool in ("ip", "unshare", "nsenter", *cluster.PROGRAMS, *extra_tools):
+        if shutil.which(tool, path=PATH) is None:
+            raise LabError(
+                f"{tool} is missing; run `make deps` (apt: pacemaker, corosync, "
+                "iproute2, util-linux, openssh-server)"
+            )
+    own = proc.namespace("self")
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in cluster.DAEMONS and proc.namespace(pid) == own:
+            raise LabError(
+                f"{comm} (pid {pid}) already runs on this host; a lab next to a "
+                "host-level cluster would confuse both — stop it first"
+            )
+    probe = subprocess.run(
+        ["unshare", "--net", "--mount", "--uts", "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise LabError(
+            f"this kernel does not allow network/mount/UTS namespaces here: "
+            f"{probe.stderr.strip()}"
+        )
 
 
 # --- the anchor -------------------------------------------------------------------------
@@ -153,7 +191,7 @@ def delete_network(namespaces: list[str]) -> None:
             if left:
                 raise LabError(f"{netns}: processes {left} survived SIGKILL")
             sh("ip", "netns", "delete", netns, check=False)
-    for link in [f"hakit-v{i}" for i in range(1, MAX_NODES + 1)] + [INFRA_LINK]:
+    for link in [f"hakit-v{i}" for i in range(1, MAX_NODES + 1)] + [INFRA_LINK, CONTROLLER_LINK]:
         if sh("ip", "link", "show", link, check=False).returncode == 0:
             sh("ip", "link", "delete", link, check=False)
     if sh("ip", "link", "show", BRIDGE, check=False).returncode == 0:

@@ -5,11 +5,13 @@ with it.
 Started as `[ip netns exec NETNS] unshare [--net] --mount --uts --propagation private
 /usr/bin/python3 -I -S node_init.py CONFIG`. It sets the hostname, a private /run and
 /dev/shm, bind-mounts the node's state directories over /var/lib/pacemaker,
-/var/log/pacemaker and the Corosync directories, starts corosync and then pacemakerd in
-the foreground (`hakit.ocf.cluster.COROSYNC`, `PACEMAKERD`), and reaps orphans (it is a
+/var/log/pacemaker and the Corosync directories, starts its services (e.g. sshd), starts
+corosync and then pacemakerd in the foreground (`hakit.ocf.cluster.COROSYNC`,
+`PACEMAKERD`; at boot, or on request), and reaps orphans (it is a
 child subreaper). SIGTERM (or SIGINT, SIGHUP) means an orderly shutdown: pacemakerd, then
-corosync. It needs no hakit install: run as a script, it imports `hakit.ocf` from the
-tree it sits in (standard library only).
+corosync, then the services. It needs no hakit install: run as a script, it imports
+`hakit.ocf` from the tree it sits in (standard library only). Its PID is in the node's
+/run/hakit/init.pid.
 
 The config contract
 ===================
@@ -35,6 +37,18 @@ Optional keys (the tests' single node uses them; the lab's defaults in brackets)
                              otherwise pacemakerd is started anyway [false]
     pacemakerd_stop_timeout  seconds before SIGKILL [60]
     corosync_stop_timeout    seconds before SIGKILL [30]
+    services                 [[argv...], ...]: spawned after the mounts (output to the
+                             console), restarted when they exit, stopped (SIGTERM, then
+                             SIGKILL after 5 s) after the cluster at shutdown, e.g. sshd [[]]
+    cluster                  "boot": the daemons start at boot, the init's life is theirs;
+                             "on-request": SIGUSR1 starts them (corosync, then pacemakerd;
+                             either left over is stopped first), SIGUSR2 stops them in order,
+                             the init stays up; they start at boot only if `enabled_file`
+                             exists. `hakit-lab-node` (lab/node_ctl.py) sends these ["boot"]
+    enabled_file             on-request: the flag file (a path inside the node) [none]
+
+In on-request mode the init keeps /run/hakit/cluster.json: {"mode", "enabled_file",
+"state": "stopped" | "starting" | "running" | "stopping" | "failed", "error", "time"}.
 
 The console (stdout) gets one line per step; "boot failed: ..." says why a boot failed.
 """
@@ -51,6 +65,7 @@ import subprocess
 import sys
 import time
 import types
+from collections.abc import Sequence
 
 if "hakit" not in sys.modules:  # a script under `python3 -I -S`: hakit is this file's tree
     _hakit = types.ModuleType("hakit")
@@ -63,6 +78,16 @@ PR_SET_CHILD_SUBREAPER = 36
 COROSYNC_START_TIMEOUT = 30.0
 #: The config keys every node has; the others are optional (see the module docstring).
 REQUIRED = ("name", "binds", "env", "hacluster_uid", "haclient_gid")
+#: In the node's private /run: the init's PID and, on request, the cluster's state.
+INIT_PID = "/run/hakit/init.pid"
+CLUSTER_STATE = "/run/hakit/cluster.json"
+SERVICE_STOP_TIMEOUT = 5.0
+
+
+def ended(status: int) -> str:
+    """A wait status in words."""
+    code = os.waitstatus_to_exitcode(status)
+    return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
 class NodeInit:
@@ -73,6 +98,11 @@ class NodeInit:
         self.config = config
         self.stop = False
         self.exited: dict[int, int] = {}
+        self.by_request = config.get("cluster", "boot") == "on-request"
+        self.requests: list[str] = []
+        self.daemons: dict[str, int] = {}  # cluster.DAEMONS name -> pid, in start order
+        self.services: dict[int, list[str]] = {}  # pid -> argv
+        self.started: dict[int, float] = {}  # service pid -> when (monotonic)
         self.net = proc.namespace("self", "net") or ""
         self.mnt = proc.namespace("self", "mnt") or ""
 
@@ -105,6 +135,7 @@ class NodeInit:
             ("/run/fence-agents", 0o1755, (0, 0)),
             ("/run/lock", 0o1777, (0, 0)),
             ("/run/hakit", 0o755, (0, 0)),
+            ("/run/sshd", 0o755, (0, 0)),  # sshd's privilege separation directory
         ):
             os.makedirs(path, exist_ok=True)
             os.chmod(path, mode)
@@ -116,17 +147,23 @@ class NodeInit:
             if not os.path.exists(target):
                 os.makedirs(target)  # a mount point (e.g. /var/log/hakit)
             subprocess.run(["mount", "--bind", source, target], check=True)
+        self.write_json(INIT_PID, os.getpid())
 
-    def spawn(self, args: tuple[str, ...], logfile: str) -> int:
-        with open(logfile, "ab") as out:
+    def spawn(self, args: Sequence[str], logfile: str | None = None) -> int:
+        """Start `args`; output appended to `logfile`, or to the console."""
+        out = open(logfile, "ab") if logfile else None  # noqa: SIM115 — closed below
+        try:
             child = subprocess.Popen(
-                args,
+                list(args),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.STDOUT if out else None,
                 env=dict(self.config["env"]),  # type: ignore[call-overload]
                 cwd="/",
             )
+        finally:
+            if out:
+                out.close()
         return child.pid
 
     def reap(self) -> None:
@@ -173,8 +210,108 @@ class NodeInit:
         if not self.stop and self.config.get("require_corosync"):
             raise RuntimeError(f"corosync did not answer within {COROSYNC_START_TIMEOUT:.0f}s")
 
+    def start_cluster(self) -> None:
+        """corosync, then pacemakerd; a RuntimeError if corosync fails to start."""
+        corosync = self.spawn(cluster.COROSYNC, "/var/log/corosync/corosync.stderr")
+        self.daemons[cluster.DAEMONS[0]] = corosync
+        self.wait_for_corosync(corosync)
+        pacemakerd = self.spawn(cluster.PACEMAKERD, "/var/log/pacemaker/pacemakerd.stderr")
+        self.daemons[cluster.DAEMONS[1]] = pacemakerd
+        self.write_state(corosync, pacemakerd)
+        self.log(", ".join(f"{name} {pid}" for name, pid in self.daemons.items()))
+
+    def stop_cluster(self) -> None:
+        """pacemakerd, then corosync: SIGTERM, SIGKILL after their stop timeouts."""
+        timeouts = dict(
+            zip(
+                cluster.DAEMONS,
+                (
+                    self.option("corosync_stop_timeout", 30),
+                    self.option("pacemakerd_stop_timeout", 60),
+                ),
+                strict=True,
+            )
+        )
+        for name in reversed(list(self.daemons)):
+            self.terminate(self.daemons.pop(name), name, timeouts[name])
+
+    def cluster_running(self) -> bool:
+        self.reap()
+        return len(self.daemons) == len(cluster.DAEMONS) and not set(self.daemons.values()) & set(
+            self.exited
+        )
+
+    def cluster_state(self, state: str, error: str = "") -> None:
+        document = {
+            "mode": "on-request",
+            "enabled_file": self.config.get("enabled_file"),
+            "state": state,
+            "error": error,
+            "time": time.time(),
+        }
+        self.write_json(CLUSTER_STATE, document)
+
+    def serve(self) -> None:
+        """Act on the cluster requests received (SIGUSR1 start, SIGUSR2 stop)."""
+        while self.requests and not self.stop:
+            request = self.requests.pop(0)
+            if not self.by_request:
+                self.log(f"cluster {request} request ignored: this node's cluster runs from boot")
+            elif request == "start" and not self.cluster_running():
+                self.stop_cluster()  # what is left of an earlier run
+                self.cluster_state("starting")
+                try:
+                    self.start_cluster()
+                except RuntimeError as error:
+                    self.log(f"cluster start failed: {error}")
+                    self.stop_cluster()
+                    self.cluster_state("failed", str(error))
+                else:
+                    self.cluster_state("running")
+            elif request == "stop" and self.daemons:
+                self.cluster_state("stopping")
+                self.stop_cluster()
+                self.cluster_state("stopped")
+
+    def start_service(self, argv: list[str]) -> None:
+        pid = self.spawn(argv)
+        self.services[pid] = argv
+        self.started[pid] = time.monotonic()
+        self.log(f"service {argv[0]} {pid}")
+
+    def supervise(self) -> None:
+        """Restart services that exited (at most once a second); on request, notice
+        cluster daemons that exited."""
+        self.reap()
+        for pid in [p for p in self.services if p in self.exited]:
+            argv = self.services.pop(pid)
+            if time.monotonic() - self.started.pop(pid) < 1:
+                time.sleep(1)
+            self.log(f"service {argv[0]} {pid} {ended(self.exited[pid])}: restarting")
+            self.start_service(argv)
+        if self.by_request:
+            for name, pid in list(self.daemons.items()):
+                if pid in self.exited:
+                    del self.daemons[name]
+                    self.log(f"{name} {pid} {ended(self.exited[pid])}")
+                    self.cluster_state("failed", f"{name} {ended(self.exited[pid])}")
+
+    def stop_services(self) -> None:
+        for pid in list(self.services):
+            self.terminate(pid, self.services.pop(pid)[0], SERVICE_STOP_TIMEOUT)
+
     def on_signal(self, signum: int, frame: object) -> None:
         self.stop = True
+
+    def on_request(self, signum: int, frame: object) -> None:
+        self.requests.append("start" if signum == signal.SIGUSR1 else "stop")
+
+    @staticmethod
+    def write_json(path: str, document: object) -> None:
+        """Write atomically."""
+        with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+            json.dump(document, handle)
+        os.rename(f"{path}.tmp", path)
 
     def write_state(self, corosync: int, pacemakerd: int) -> None:
         path = self.config.get("state_file")
@@ -183,9 +320,7 @@ class NodeInit:
                 "init": os.getpid(),
                 **dict(zip(cluster.DAEMONS, (corosync, pacemakerd), strict=True)),
             }
-            with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
-                json.dump({**state, "net": self.net, "mnt": self.mnt}, handle)
-            os.rename(f"{path}.tmp", str(path))
+            self.write_json(str(path), {**state, "net": self.net, "mnt": self.mnt})
 
     def watch(self) -> int | None:
         """A pidfd of the process whose exit shuts the node down (None: nothing to watch)."""
@@ -210,29 +345,32 @@ class NodeInit:
     def main(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self.on_signal)
+        for signum in (signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(signum, self.on_request)
         watched = self.watch()
-        corosync = pacemakerd = None
         try:
             self.setup()
             self.log(f"node {self.config['name']} booting ({self.net}, {self.mnt})")
-            corosync = self.spawn(cluster.COROSYNC, "/var/log/corosync/corosync.stderr")
-            self.wait_for_corosync(corosync)
-            pacemakerd = self.spawn(cluster.PACEMAKERD, "/var/log/pacemaker/pacemakerd.stderr")
-            self.write_state(corosync, pacemakerd)
-            pids = zip(cluster.DAEMONS, (corosync, pacemakerd), strict=True)
-            self.log(", ".join(f"{name} {pid}" for name, pid in pids))
+            for argv in self.config.get("services") or []:  # type: ignore[attr-defined]
+                self.start_service(list(argv))
+            if not self.by_request:
+                self.start_cluster()
+            else:
+                self.cluster_state("stopped")
+                enabled = self.config.get("enabled_file")
+                if enabled and os.path.exists(str(enabled)):
+                    self.log(f"cluster enabled ({enabled}): starting it")
+                    self.requests.insert(0, "start")
             while not self.stop:
+                self.serve()
+                self.supervise()
                 self.idle(watched)
         except Exception as error:  # the console log is the node's only voice
             self.log(f"boot failed: {error}")
         finally:
             self.log("orderly shutdown")
-            if pacemakerd is not None:
-                pcmk_timeout = self.option("pacemakerd_stop_timeout", 60)
-                self.terminate(pacemakerd, cluster.PACEMAKERD[0], pcmk_timeout)
-            if corosync is not None:
-                timeout = self.option("corosync_stop_timeout", 30)
-                self.terminate(corosync, cluster.COROSYNC[0], timeout)
+            self.stop_cluster()
+            self.stop_services()
             left: list[int] = []
             if self.config.get("kill_leftovers") and self.net and self.mnt:
                 left = proc.kill_namespaces(self.net, self.mnt, exclude=[os.getpid()], timeout=5)
