@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEV_TREE := build/dev
 APT_PACKAGES := pacemaker corosync pacemaker-cli-utils pcs crmsh resource-agents fence-agents time \
-	python3-venv libxml2-utils iproute2 procps python3-pymysql mariadb-server rabbitmq-server
+	python3-venv libxml2-utils iproute2 procps python3-pymysql mariadb-server rabbitmq-server \
+	openssh-server python3-apt
 STAMP_APT := build/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 # Two distributions: hakit (node runtime and operator tools: the wheel) and hakit-lab
 # (lab/pyproject.toml: the lab and the drills), both installed editable.
@@ -51,8 +52,10 @@ $(DEV_TREE)/hakit:
 	@for d in ocf resource_agents tools lab; do ln -sfn ../../../$$d $@/$$d; done
 
 lint: venv
-	$(VENV)/bin/ruff check ocf resource_agents tools lab tests bench
-	$(VENV)/bin/ruff format --check ocf resource_agents tools lab tests bench
+	$(VENV)/bin/ruff check ocf resource_agents tools lab tests bench playbooks
+	$(VENV)/bin/ruff format --check ocf resource_agents tools lab tests bench playbooks
+	cd playbooks && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ANSIBLE_HOME=$(CURDIR)/build/ansible \
+		PYTHONWARNINGS='ignore:DSA' $(CURDIR)/$(VENV)/bin/ansible-lint -q
 
 typecheck: venv
 	MYPYPATH=$(DEV_TREE) $(VENV)/bin/mypy -p hakit
@@ -83,6 +86,7 @@ bench: venv install-agents
 	$(PY) -m bench.api --write docs/benchmarks.md
 	$(PY) -m bench.placement --write docs/benchmarks.md
 	$(PY) -m bench.minicloud --write docs/benchmarks.md
+	$(PY) -m bench.ansible --write docs/benchmarks.md
 
 clean:
 	rm -rf build $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -66,14 +66,16 @@ class Deployment:
         self.topology = workdir / "topology.yaml"
         self.inventory = workdir / "inventory.yml"
         self.members: list[str] = []
+        self.runs = 0  # each run's output is kept in workdir/run-NN-PLAYBOOK.log
 
-    def write(self, members: list[str]) -> None:
-        """Inventory and topology for these nodes (the topology's order gives node ids)."""
+    def write(self, members: list[str], leaving: tuple[str, ...] = ()) -> None:
+        """Inventory and topology for these nodes (the topology's order gives node ids);
+        `leaving` nodes stay in the inventory only (remove_node.yml stops them)."""
         self.members = list(members)
         topology = yaml.safe_load(TOPOLOGY.read_text())
         topology["nodes"] = [{"name": node} for node in members]
         self.topology.write_text(yaml.safe_dump(topology, sort_keys=False))
-        hosts = {node: self.lab.ansible_host_vars(node) for node in members}
+        hosts = {node: self.lab.ansible_host_vars(node) for node in [*members, *leaving]}
         group_vars = {
             "hakit_topology_file": str(self.topology),
             "hakit_wheel": str(self.wheel),
@@ -91,7 +93,11 @@ class Deployment:
         argv += [str(PLAYBOOKS / name), *extra]
         began = time.monotonic()
         done = self.lab.controller_run(argv, timeout=timeout, env=self.lab.controller_env())
-        return Run(done.returncode, done.stdout + done.stderr, time.monotonic() - began)
+        run = Run(done.returncode, done.stdout + done.stderr, time.monotonic() - began)
+        self.runs += 1
+        log = self.workdir / f"run-{self.runs:02d}-{Path(name).stem}.log"
+        log.write_text(f"$ {' '.join(argv)}\n{run.output}")
+        return run
 
     def cib(self, node: str = "node1") -> ET.Element:
         with self.lab.on(node):
