@@ -92,3 +92,14 @@ def test_the_command_prints_the_file_or_says_what_is_wrong(tmp_path: Path) -> No
     assert re.search(
         rf"{re.escape(str(bad))}:4:14: cluster.corosync.profile: .quick", located.stderr
     ), located.stderr
+
+
+def test_what_corosync_conf_cannot_carry_is_refused(tmp_path: Path) -> None:
+    topology = load(topology_file(tmp_path, None, nodes=2)).topology
+    assert topology is not None
+    addresses = {"node1": ["10.0.0.1\n}\nquorum {"], "node2": ["fd00::2"]}
+    with pytest.raises(CorosyncError, match="neither an IP address nor a host name"):
+        for_topology(topology, addresses)
+    topology.cluster.name = "east west"
+    with pytest.raises(CorosyncError, match="cluster name 'east west'"):
+        for_topology(topology, {"node1": ["ctl1.example.org"], "node2": ["fd00::2"]})

@@ -5,6 +5,8 @@ lab writes its own with the same function."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 
 from hakit.tools.topology import model
@@ -12,6 +14,8 @@ from hakit.tools.topology import model
 KEYFILE = "/etc/corosync/authkey"
 #: knet's limit on links per node.
 MAX_LINKS = 8
+#: What corosync.conf can carry as a name or a host name (no spaces, braces or newlines).
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,18 @@ def for_topology(topology: model.Topology, addresses: dict[str, list[str]]) -> s
         for n in addresses
         if n not in names
     ]
+    problems += [
+        f"{n}: {a!r} is neither an IP address nor a host name"
+        for n, links in addresses.items()
+        for a in links
+        if not _address(a)
+    ]
+    words = [("cluster name", topology.cluster.name)] + [("node name", n) for n in names]
+    problems += [
+        f"{what} {word!r}: corosync.conf takes letters, digits, '.', '_' and '-'"
+        for what, word in words
+        if not WORD.fullmatch(word)
+    ]
     counts = {len(addresses[n]) for n in names if n in addresses}
     if len(counts) > 1:
         problems.append("every node needs the same number of link addresses")
@@ -99,3 +115,11 @@ def for_topology(topology: model.Topology, addresses: dict[str, list[str]]) -> s
         timing(settings),
         header=f"written by hakit from the topology (profile {settings.profile})",
     )
+
+
+def _address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return WORD.fullmatch(text) is not None
+    return True
