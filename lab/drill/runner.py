@@ -12,7 +12,8 @@ Invariants (a failed one fails the drill, with what, when and on which node):
 - no-alarm-lost: every notification the health publisher stored reached the lab's
   receiver (when the publisher is deployed);
 - no-failure-during-outage: a broker or database outage leaves no fail count, and once
-  the clients have service back they keep it (watched for `aftermath` seconds more: late
+  the clients have service back (every probe answering for `steady` seconds: services
+  reconnect one by one) they keep it (watched for `aftermath` seconds more: late
   failures, such as a service judged hung after reconnecting, come that late).
 """
 
@@ -47,6 +48,7 @@ class Options:
     settle_timeout: float = 180.0
     recovery_timeout: float = 180.0
     aftermath: float = 30.0  # OpenStack scenarios: watched after recovery (3 monitors)
+    steady: float = 5.0  # OpenStack scenarios: every probe answers this long to be back
 
 
 @dataclass
@@ -144,7 +146,9 @@ def run_once(
             _hold_and_heal(env, scenario, target, options, fault_at, note)
         finally:
             _await_logged(env, scenario, target, options, fault_at)
-            recovered = _await_recovery(env, options, probes, fault_at)
+            steady = options.steady if scenario.openstack else 0.0
+            recovered = _await_recovery(env, options, probes, fault_at, steady)
+        judged_from = [len(p.samples) for p in probes]  # in-flight requests count as after
         back_at = time.time()
         if recovered:
             time.sleep(options.aftermath if scenario.openstack else 1.0)
@@ -155,7 +159,7 @@ def run_once(
     final = env.status()
     _judge_end(judge, scenario, options, timeline, fault_at, final, fails_before, recovered, probes)
     if scenario.openstack and recovered:
-        _judge_aftermath(judge, probes, back_at)
+        _judge_aftermath(judge, probes, judged_from, back_at)
     checked_alarms = receiver is not None and _judge_alarms(judge, receiver, env, fault_at)
     if receiver is not None:
         receiver.stop()
@@ -254,17 +258,27 @@ def _await_logged(
 
 
 def _await_recovery(
-    env: Environment, options: Options, probes: list[Probe], fault_at: float
+    env: Environment, options: Options, probes: list[Probe], fault_at: float, steady: float
 ) -> bool:
+    """Until the cluster is settled and every probe has answered, without a failure, for
+    `steady` seconds (clients reconnect one by one after a shared outage: one answer is
+    not yet service back)."""
     deadline = time.monotonic() + options.recovery_timeout
     while time.monotonic() < deadline:
-        answering = all(
-            p.samples and p.samples[-1][1] and p.samples[-1][0] > fault_at for p in probes
-        )
+        answering = all(_answering_since(p, fault_at) <= time.time() - steady for p in probes)
         if answering and settled(env, options) is not None:
             return True
         time.sleep(0.5)
     return False
+
+
+def _answering_since(probe: Probe, fault_at: float) -> float:
+    """When the probe's current run of answers began (infinity when it does not answer)."""
+    samples = [(at, ok) for at, ok in list(probe.samples) if at > fault_at]
+    if not samples or not samples[-1][1]:
+        return float("inf")
+    failures = [at for at, ok in samples if not ok]
+    return min(at for at, ok in samples if ok and (not failures or at > failures[-1]))
 
 
 def _judge_end(
@@ -366,10 +380,13 @@ def _timeline(
     return sorted(timeline, key=lambda e: e["at"])
 
 
-def _judge_aftermath(judge: Judge, probes: list[Probe], back_at: float) -> None:
-    """Once every probe answered again, none fails anymore."""
-    for probe in probes:
-        late = [at for at, ok in probe.samples if at > back_at and not ok]
+def _judge_aftermath(
+    judge: Judge, probes: list[Probe], judged_from: list[int], back_at: float
+) -> None:
+    """Once every probe answered steadily again, none fails anymore (a request already
+    in flight when service was judged back counts too)."""
+    for probe, first in zip(probes, judged_from, strict=True):
+        late = [at for at, ok in probe.samples[first:] if not ok]
         if late:
             judge.fail(
                 "no-failure-during-outage",

@@ -26,7 +26,9 @@ LAYERS = {REPO / "lab" / name for name in ("base.yaml", "cloud.yaml", "compute.y
 TOPOLOGIES = [
     REPO / "examples" / "openstack.yaml",
     REPO / "lab" / "demo.yaml",
+    REPO / "lab" / "ansible-cluster.yaml",
     REPO / "tests" / "topology" / "data" / "features.yaml",
+    REPO / "tests" / "topology" / "data" / "correlation.yaml",
     REPO / "tests" / "health" / "data" / "cluster.yaml",
 ]
 
