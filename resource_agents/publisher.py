@@ -38,7 +38,7 @@ from hakit.ocf import (
     StringParam,
 )
 from hakit.resource_agents import clouds, service
-from hakit.resource_agents.health import constants
+from hakit.resource_agents.health import constants, liveness
 from hakit.resource_agents.health.liveness import holds_open, outbox_problem
 
 VERSION = "1.0.0"
@@ -72,6 +72,14 @@ INVENTORY = PathParam(
     "JSON (or YAML, with python3-yaml): host → its "
     "instances, for per-instance alarms correlated with the host's. Empty: host alarms only.",
     must_exist=True,
+)
+CORRELATION = StringParam(
+    "correlation",
+    "VNF error-report correlation rules (JSON)",
+    "Written by `hakit topology` from the topology's `correlation` section: when reports "
+    "of distinct VNFs about one host, physnet or cinder backend make an NFVI fault suspect. "
+    "Empty: reports are stored and resolved, never correlated.",
+    default="",
 )
 API_PORT = PortParam(
     "api_port",
@@ -196,6 +204,8 @@ def argv(ctx: Context) -> list[str]:
     inventory, base, port = params.get(INVENTORY), params.get(API_BASE), params.get(API_PORT)
     if inventory:
         command += ["--inventory", inventory]
+    if params.get(CORRELATION):
+        command += ["--correlation", params[CORRELATION]]
     if base:
         command += ["--api-base", base]
     if port is not None:
@@ -236,37 +246,11 @@ def read_token(ctx: Context) -> str | None:
 def api_problem(ctx: Context, pid: int, port: int, token: str | None) -> str | None:
     """None when the tree listens on `port` and answers HTTP there — with `token`, 200 to an
     authenticated GET of the subscriptions — else why not."""
-    from hakit.resource_agents.openstack.probes import http_problem
-
-    timeout = min(3.0, max(ctx.remaining(1), 0.2))
-    problem = http_problem(pid, port, timeout)
-    if problem is not None or token is None:
-        return problem
-    import http.client
-
     address = ctx.params[API_ADDRESS]
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(address, address)  # noqa: S104
-    connection: http.client.HTTPConnection
-    if ctx.params.get(API_TLS_CERT):  # its own API on this node: the channel, not the name
-        import ssl
-
-        unverified = ssl._create_unverified_context()  # noqa: S323
-        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=unverified)
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request(
-            "GET", "/vnffm/v1/subscriptions", headers={"Authorization": f"Bearer {token}"}
-        )
-        reply = connection.getresponse()
-        reply.read()
-    except (OSError, http.client.HTTPException) as error:
-        return f"the API on {host}:{port} did not answer an authenticated request: {error}"
-    finally:
-        connection.close()
-    if reply.status != 200:
-        return f"the API on {host}:{port} answered HTTP {reply.status} with the monitor's token"
-    return None
+    timeout = min(3.0, max(ctx.remaining(1), 0.2))
+    tls = bool(ctx.params.get(API_TLS_CERT))
+    return liveness.api_problem(pid, host, port, timeout, token, tls=tls)
 
 
 def not_ready(ctx: Context, pid: int) -> str | None:
@@ -293,6 +277,7 @@ def validate(ctx: Context) -> int:
             "every instance would deliver (duplicates); the DC's instance delivers without it",
         )
     check_inventory(ctx)
+    check_correlation(ctx)
     base = ctx.params.get(API_BASE)
     if base and not base.startswith(("http://", "https://")):
         raise OCFError(OCFExit.ERR_CONFIGURED, f"api_base={base!r} is not an http(s) URL")
@@ -360,6 +345,19 @@ def check_inventory(ctx: Context) -> None:
     except Exception as error:  # ValueError, yaml.YAMLError, ...: the content is wrong
         text = " ".join(str(error).split()).removeprefix(f"{path}: ")
         raise OCFError(OCFExit.ERR_CONFIGURED, f"inventory {path}: {text}") from None
+
+
+def check_correlation(ctx: Context) -> None:
+    """The correlation rules parse (6 naming every problem otherwise)."""
+    text = ctx.params.get(CORRELATION)
+    if not text:
+        return
+    from hakit.resource_agents.health.correlation import RulesError, parse_rules
+
+    try:
+        parse_rules(text)
+    except RulesError as error:
+        raise OCFError(OCFExit.ERR_CONFIGURED, f"correlation: {error}") from None
 
 
 def check_api_security(ctx: Context) -> None:
@@ -462,6 +460,7 @@ AGENT = Agent(
         OUTBOX,
         SUBSCRIPTIONS,
         INVENTORY,
+        CORRELATION,
         API_PORT,
         API_ADDRESS,
         API_BASE,

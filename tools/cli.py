@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import cli_sections
 from .cli_format import HakitParser, VersionAction
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ def _topology(args: argparse.Namespace) -> int:
         "import": _topology_import,
         "reference": _topology_reference,
         "schema": _topology_schema,
-        "corosync-conf": _topology_corosync,
+        "corosync-conf": cli_sections.topology_corosync,
+        "correlation-rules": cli_sections.topology_correlation,
     }
     if args.verb in unloaded:
         return unloaded[args.verb](args)
@@ -155,36 +157,6 @@ def _topology_json(args: argparse.Namespace, loaded: Loaded) -> int:
         change = changes.compute(loaded.topology, live_file=args.cib, keep_unexpressed=keep)
     print(cli_json.dumps(cli_json.diff(args.file, loaded, change)))
     return 0 if change is not None and change.empty else 1
-
-
-def _topology_corosync(args: argparse.Namespace) -> int:
-    """corosync.conf for the topology's nodes (types and names checked, not the CIB)."""
-    from hakit.ocf import exits
-
-    from .topology.corosync import CorosyncError, for_topology
-    from .topology.validate import validate
-
-    loaded = validate(Path(args.file), agents=False, pacemaker=False)
-    loaded.skipped.clear()  # agents and the CIB do not make corosync.conf
-    if not _report(args, loaded) or loaded.topology is None:
-        return 1
-    addresses: dict[str, list[str]] = {}
-    for given in args.address:
-        name, sep, links = given.partition("=")
-        if not sep or not name or not all(links.split(",")):
-            print(f"--address {given!r}: expected NAME=ADDRESS[,ADDRESS...]", file=sys.stderr)
-            return exits.USAGE
-        addresses.setdefault(name, []).extend(links.split(","))
-    try:
-        text = for_topology(loaded.topology, addresses)
-    except CorosyncError as error:
-        print(f"{args.file}: {error}", file=sys.stderr)
-        return exits.USAGE
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
 
 
 def _topology_export(args: argparse.Namespace, topology: object) -> int:
@@ -388,6 +360,10 @@ def _add_topology(commands: Commands, *, lab: bool = True) -> None:
         help="a node's link addresses, one per knet link (repeat for every node)",
     )
     corosync.add_argument("-o", "--output", help="write to this file")
+    rules = verbs.add_parser(
+        "correlation-rules", help="print the correlation section as the publisher's JSON rules"
+    )
+    rules.add_argument("file")
     verbs.add_parser("schema", help="the topology's JSON Schema")
     verbs.add_parser("reference", help="the topology reference (markdown)")
     importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")

@@ -260,9 +260,8 @@ def _await_logged(
 def _await_recovery(
     env: Environment, options: Options, probes: list[Probe], fault_at: float, steady: float
 ) -> bool:
-    """Until the cluster is settled and every probe has answered, without a failure, for
-    `steady` seconds (clients reconnect one by one after a shared outage: one answer is
-    not yet service back)."""
+    """Until the cluster is settled and every probe has answered without a failure for
+    `steady` seconds (after a shared outage clients reconnect one by one)."""
     deadline = time.monotonic() + options.recovery_timeout
     while time.monotonic() < deadline:
         answering = all(_answering_since(p, fault_at) <= time.time() - steady for p in probes)
@@ -383,8 +382,7 @@ def _timeline(
 def _judge_aftermath(
     judge: Judge, probes: list[Probe], judged_from: list[int], back_at: float
 ) -> None:
-    """Once every probe answered steadily again, none fails anymore (a request already
-    in flight when service was judged back counts too)."""
+    """Once every probe answered steadily again, none fails anymore (in-flight too)."""
     for probe, first in zip(probes, judged_from, strict=True):
         late = [at for at, ok in probe.samples[first:] if not ok]
         if late:

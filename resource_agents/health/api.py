@@ -8,6 +8,8 @@
 
     GET    /vnffm/v1/openapi.json         → 200 this API's OpenAPI document (no token)
 
+    /vnffm/v1/error-reports, /vnffm/v1/correlations: VNF error reports (reports_api.py)
+
 Every other request needs `Authorization: Bearer <token>` (`hakit health tokens add`);
 errors are ProblemDetails. A callbackUri must pass the callback policy (callbacks.py)
 and answer a signed test GET with 204, as SOL 003 asks. Binds to 127.0.0.1 unless told;
@@ -21,13 +23,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hakit.resource_agents.health import callbacks, openapi, subscriptions
+from hakit.resource_agents.health import (
+    callbacks,
+    openapi,
+    reports_api,
+    subscriptions,
+    vnf_reports,
+)
 from hakit.resource_agents.health.constants import API_ADDRESS, API_PORT
 from hakit.resource_agents.health.sol003 import FM_PATH
 from hakit.resource_agents.health.subscriptions import (
@@ -63,7 +71,8 @@ class Tls:
 
 
 class ApiServer(ThreadingHTTPServer):
-    """The API on one address; each request opens the store afresh (thread-safe)."""
+    """The API on one address; each connection opens the store at its first request and
+    keeps it for its keep-alive requests (thread-safe)."""
 
     daemon_threads = True
 
@@ -81,7 +90,14 @@ class ApiServer(ThreadingHTTPServer):
         plain_http: bool = False,
         numeric_callbacks: bool = False,
         read_timeout: float = READ_TIMEOUT,
+        reports_path: str | None | reports_api.Default = reports_api.BESIDE_STORE,
+        report_rate: float = vnf_reports.DEFAULT_RATE,
+        report_burst: float = vnf_reports.DEFAULT_BURST,
+        on_reports: Callable[[], None] | None = None,
     ) -> None:
+        """`reports_path`: the error-report store (default: outbox.db beside the
+        subscription store; None: no report routes); `on_reports` is called after new
+        reports are on disk."""
         if tls is None and not plain_http and not loopback(address):
             raise ApiConfigError(
                 f"{address}: plain HTTP only on loopback; give a certificate (--tls-cert, "
@@ -89,9 +105,17 @@ class ApiServer(ThreadingHTTPServer):
             )
         self.allow_callbacks = callbacks.networks(allow_callbacks)
         SubscriptionStore(store_path).close()  # an unusable store fails here, not per request
-        super().__init__((address, port), Handler)
-        if tls is not None:
-            self.socket = _tls_context(tls).wrap_socket(self.socket, server_side=True)
+        self.reports = reports_api.service(
+            reports_path, store_path, rate=report_rate, burst=report_burst, on_reports=on_reports
+        )
+        try:
+            super().__init__((address, port), Handler)
+            if tls is not None:
+                self.socket = _tls_context(tls).wrap_socket(self.socket, server_side=True)
+        except BaseException:
+            if self.reports is not None:
+                self.reports.close()
+            raise
         self.store_path = store_path
         host, bound_port = self.server_address[:2]
         scheme = "https" if tls else "http"
@@ -100,6 +124,11 @@ class ApiServer(ThreadingHTTPServer):
         self.callback_timeout = callback_timeout
         self.numeric_callbacks = numeric_callbacks
         self.read_timeout = read_timeout
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.reports is not None:
+            self.reports.close()
 
     def handle_error(self, request: object, client_address: object) -> None:
         """One line, never a traceback; a client that hung up is no error at all."""
@@ -143,6 +172,14 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.read_timeout)  # idle or slow: let go
+        self._store: SubscriptionStore | None = None
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self._store is not None:
+                self._store.close()
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -162,15 +199,17 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             body = self._body()
-            with SubscriptionStore(self.server.store_path) as store:
-                if not self._authenticated(store):
-                    self._problem(
-                        HTTPStatus.UNAUTHORIZED,
-                        "a valid bearer token is required",
-                        {"WWW-Authenticate": 'Bearer realm="hakit"'},
-                    )
-                    return
-                self._route(method, body, store)
+            if self._store is None:  # opening costs more than a request: once a connection
+                self._store = SubscriptionStore(self.server.store_path)
+            client = self._client(self._store)
+            if client is None:
+                self._problem(
+                    HTTPStatus.UNAUTHORIZED,
+                    "a valid bearer token is required",
+                    {"WWW-Authenticate": 'Bearer realm="hakit"'},
+                )
+                return
+            self._route(method, body, self._store, client)
         except _Refused as refusal:
             self._problem(refusal.status, refusal.detail, refusal.headers)
         except Exception as error:  # never a traceback to the client or the terminal
@@ -188,9 +227,10 @@ class Handler(BaseHTTPRequestHandler):
             or len(self.headers.get_all("Content-Length") or []) > 1
         ):
             self._refuse_and_close(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
-        if int(length) > MAX_BODY:
+        limit = reports_api.MAX_BODY if reports_api.owns(self._path()) else MAX_BODY
+        if int(length) > limit:
             self._refuse_and_close(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the limit is {MAX_BODY} bytes"
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the limit is {limit} bytes"
             )
         try:
             body = self.rfile.read(int(length))
@@ -204,16 +244,30 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         raise _Refused(status, detail, {"Connection": "close"})
 
-    def _authenticated(self, store: SubscriptionStore) -> bool:
+    def _client(self, store: SubscriptionStore) -> str | None:
+        """The name of the request's valid bearer token, else None."""
         scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
-        return (
-            scheme.lower() == "bearer"
-            and bool(token)
-            and store.token_name(token.strip()) is not None
-        )
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return store.token_name(token.strip())
 
-    def _route(self, method: str, body: bytes, store: SubscriptionStore) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/")
+
+    def _route(self, method: str, body: bytes, store: SubscriptionStore, client: str) -> None:
+        path = self._path()
+        if reports_api.owns(path):
+            query = self.path.partition("?")[2]
+            key = self.headers.get("Idempotency-Key")
+            request = reports_api.Request(
+                method, path, query, body, client, key, self.server.api_base
+            )
+            answer = reports_api.handle(self.server.reports, request, _json_body)
+            if answer.problem is not None:
+                self._problem(answer.status, answer.problem, answer.headers)
+            else:
+                self._json(answer.status, answer.data, answer.headers)
+            return
         if path == COLLECTION:
             if method == "POST":
                 self._create(body, store)
@@ -306,7 +360,8 @@ def _json_body(body: bytes) -> object:
     """The parsed body; ValueError when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
     depth = deepest = 0
     quoted = escaped = False
-    for byte in body:  # nesting is counted before parsing: json recurses
+    openers = body.count(b"[") + body.count(b"{")  # too few to nest too deep: no scan
+    for byte in body if openers > MAX_JSON_DEPTH else b"":  # counted before json recurses
         if quoted:
             escaped, quoted = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
         elif byte == 0x22:

@@ -5,6 +5,7 @@
     hakit health serve [--address A] [--port P]
     hakit health subscriptions list | add URI [--type T] [--severity S] [--host H] | delete ID
     hakit health tokens list | add NAME | delete NAME
+    hakit health reports list | replay RULES;  hakit health correlations list | explain ID
     hakit health receive --secret-file F --log FILE [--address A] [--port P] [--delay S]
 
 Wire it into tools/cli.py with `add_parser(commands)`; every verb returns an exit code
@@ -27,7 +28,8 @@ from typing import Any
 
 from hakit.ocf import exits
 from hakit.resource_agents.clouds import DEFAULT_CLOUDS_YAML
-from hakit.resource_agents.health import constants
+from hakit.resource_agents.health import cli_reports, cli_store, constants
+from hakit.resource_agents.health.cli_common import friendly, store_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,8 +39,6 @@ if TYPE_CHECKING:
     from hakit.resource_agents.health.model import HealthReport
     from hakit.resource_agents.health.nova import ComputeAPI
 
-Handler = Callable[[argparse.Namespace], int]
-
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `health` and its verbs to the `hakit` command's subparsers."""
@@ -47,13 +47,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     health.add_argument("--watch", action="store_true", help="follow: print again on change")
     health.add_argument("--interval", type=exits.positive, default=2.0, help="--watch period (s)")
     health.add_argument("--outbox", default=constants.OUTBOX_PATH, help="alert outbox (evidence)")
-    health.set_defaults(func=_friendly(_show))
+    health.set_defaults(func=friendly(_show))
     verbs = health.add_subparsers(dest="health_verb", metavar="VERB")
 
     publish = verbs.add_parser("publish", help="deliver alarms to subscribers (runs until stopped)")
-    _store_options(publish)
+    store_options(publish)
     publish.add_argument("--outbox", default=constants.OUTBOX_PATH)
     publish.add_argument("--inventory", help="JSON/YAML: host → instances, for instance alarms")
+    publish.add_argument(
+        "--correlation", metavar="JSON", help="correlate VNF error reports by these rules"
+    )
+    publish.add_argument("--report-rate", type=exits.positive, default=500.0, help="per client /s")
+    publish.add_argument("--report-burst", type=exits.positive, default=1000.0, help="per client")
     publish.add_argument("--api-base", help="base of links in alarms (default: the API's)")
     publish.add_argument("--api-port", type=exits.port, help="also serve the API, in this process")
     publish.add_argument("--api-address", default=constants.API_ADDRESS, help="with --api-port")
@@ -78,21 +83,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--metrics-port", type=exits.port, help="serve Prometheus metrics (/metrics) on this port"
     )
     publish.add_argument("--metrics-address", default="127.0.0.1", help="with --metrics-port")
-    publish.set_defaults(func=_friendly(_publish))
+    publish.set_defaults(func=friendly(_publish))
 
     _add_serve(verbs)
-    _add_store_verbs(verbs)
+    cli_store.add_verbs(verbs)
+    cli_reports.add_verbs(verbs)
     _add_receive(verbs)
 
 
 def _add_serve(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = verbs.add_parser("serve", help="the SOL 003-shaped subscriptions API")
-    _store_options(serve)
+    store_options(serve)
     serve.add_argument("--address", default=constants.API_ADDRESS)
     serve.add_argument("--port", type=exits.port, default=constants.API_PORT)
     serve.add_argument("--api-base", help="public base URL (default: http://ADDRESS:PORT)")
     _api_security_options(serve)
-    serve.set_defaults(func=_friendly(_serve))
+    serve.set_defaults(func=friendly(_serve))
 
 
 def _api_security_options(parser: argparse.ArgumentParser) -> None:
@@ -129,44 +135,6 @@ def _api_security(args: argparse.Namespace) -> dict[str, Any]:
     return {"tls": tls, "plain_http": args.plain_http, "allow_callbacks": args.allow_callback}
 
 
-#: `--json` of a list verb: sets `json` only when given, not to undo `health --json`
-_JSON: dict[str, Any] = {"action": "store_true", "default": argparse.SUPPRESS}
-
-
-def _add_store_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`subscriptions` and `tokens`: list, add, delete (deleting asks first)."""
-    subs = verbs.add_parser("subscriptions", help="list, add or delete subscriptions")
-    _store_options(subs)
-    sub_verbs = subs.add_subparsers(dest="subscriptions_verb", required=True)
-    listing = sub_verbs.add_parser("list", help="every subscription (never its secret)")
-    listing.add_argument("--json", **_JSON, help='JSON: {"subscriptions": [{"id", …}]}')
-    listing.set_defaults(func=_friendly(_subscriptions_list))
-    add = sub_verbs.add_parser("add", help="subscribe a callback URI")
-    add.add_argument("uri")
-    add.add_argument("--type", action="append", default=[], choices=constants.NOTIFICATION_TYPES)
-    add.add_argument("--severity", action="append", default=[], choices=constants.SEVERITIES)
-    add.add_argument("--host", action="append", default=[])
-    add.add_argument("--secret-file", help="read the HMAC secret from this file")
-    add.add_argument("--no-test", action="store_true", help="skip the callback's test GET")
-    add.set_defaults(func=_friendly(_subscriptions_add))
-    delete = sub_verbs.add_parser("delete")
-    delete.add_argument("id")
-    exits.add_confirmation(delete, dry_run=False)
-    delete.set_defaults(func=_friendly(_subscriptions_delete))
-    tokens = verbs.add_parser("tokens", help="bearer tokens for the API")
-    _store_options(tokens)
-    token_verbs = tokens.add_subparsers(dest="tokens_verb", required=True)
-    listing = token_verbs.add_parser("list", help="the tokens' names (never a token)")
-    listing.add_argument("--json", **_JSON, help='JSON: {"tokens": [{"name"}]}')
-    listing.set_defaults(func=_friendly(_tokens_list))
-    for verb, handler in (("add", _tokens_add), ("delete", _tokens_delete)):
-        parser = token_verbs.add_parser(verb)
-        parser.add_argument("name")
-        if verb == "delete":
-            exits.add_confirmation(parser, dry_run=False)
-        parser.set_defaults(func=_friendly(handler))
-
-
 def _add_receive(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     receive = verbs.add_parser("receive", help="a reference subscriber: check and log deliveries")
     receive.add_argument("--address", default="127.0.0.1")
@@ -174,39 +142,7 @@ def _add_receive(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     receive.add_argument("--secret-file", required=True, help="the subscription's HMAC secret")
     receive.add_argument("--log", required=True, help="JSON lines, one per arrival and answer")
     receive.add_argument("--delay", type=float, default=0.0, help="hold each answer S seconds")
-    receive.set_defaults(func=_friendly(_receive))
-
-
-def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--subscriptions",
-        default=constants.SUBSCRIPTIONS_PATH,
-        help="subscriptions and tokens database",
-    )
-
-
-def _friendly(handler: Handler) -> Handler:
-    """Known failures as one line on stderr and their exit code."""
-
-    def run(args: argparse.Namespace) -> int:
-        import sqlite3
-
-        from hakit.ocf.cluster import ClusterCommandError
-        from hakit.resource_agents.clouds import CloudError
-
-        try:
-            return handler(args)
-        except CloudError as error:  # a clouds.yaml entry that cannot work
-            print(f"hakit health: {error}", file=sys.stderr)
-            return exits.USAGE
-        except (ClusterCommandError, sqlite3.Error) as error:
-            print(f"hakit health: {error}", file=sys.stderr)
-            return exits.ENVIRONMENT
-        except ValueError as error:  # SubscriptionError, a bad inventory
-            print(f"hakit health: {error}", file=sys.stderr)
-            return exits.USAGE
-
-    return run
+    receive.set_defaults(func=friendly(_receive))
 
 
 # --- hakit health --------------------------------------------------------------------
@@ -270,6 +206,11 @@ def _publish(args: argparse.Namespace) -> int:
 
     if args.leader:
         os.environ[constants.LEADER_VARIABLE] = "1"
+    rules = None
+    if args.correlation:
+        from hakit.resource_agents.health.correlation import parse_rules
+
+        rules = parse_rules(args.correlation)  # RulesError: a ValueError, exit 2
     server = _api_server(args)  # with --api-port: serving, and args.api_base is its base
     config = PublisherConfig(
         outbox=args.outbox,
@@ -279,6 +220,7 @@ def _publish(args: argparse.Namespace) -> int:
         evacuate=args.evacuate,
         watch_cib="CIB_file" not in os.environ,
         context=Context(args.vim_connection_id, args.api_base),
+        correlation=rules,
     )
     metrics = None
     if args.metrics_port is not None:  # only then is prometheus_client imported
@@ -290,6 +232,13 @@ def _publish(args: argparse.Namespace) -> int:
     except BaseException:
         _close(server)
         raise
+    if server is not None and server.reports is not None:
+        server.reports.writer.on_stored = publisher.wake.set
+        server.reports.refusing = lambda: (
+            None
+            if publisher.leader.is_set()
+            else "this instance does not lead (the DC's instance correlates): post to another"
+        )
     _until_terminated(publisher.stop)
     _log(f"publishing from {args.outbox}" + (f"; API on {server.api_base}" if server else ""))
     publisher.run()
@@ -324,6 +273,9 @@ def _api_server(args: argparse.Namespace) -> ApiServer | None:
         args.api_port,
         store_path=args.subscriptions,
         api_base=args.api_base,
+        reports_path=args.outbox,
+        report_rate=args.report_rate,
+        report_burst=args.report_burst,
         **_api_security(args),
     )
     args.api_base = server.api_base
@@ -385,92 +337,6 @@ def _serve_until_terminated(server: socketserver.BaseServer) -> int:
 
 
 # --- subscriptions and tokens ---------------------------------------------------------
-
-
-def _subscriptions_list(args: argparse.Namespace) -> int:
-    from hakit.resource_agents.health.subscriptions import SubscriptionStore
-
-    with SubscriptionStore(args.subscriptions, create=False) as store:
-        found = [(s.id, s.callback_uri, s.filter.as_sol()) for s in store.all()]
-    if getattr(args, "json", False):  # what the text says: never the secret
-        keys = ("id", "callbackUri", "filter")
-        print(
-            json.dumps(
-                {"subscriptions": [dict(zip(keys, s, strict=True)) for s in found]}, indent=2
-            )
-        )
-        return 0
-    for ident, uri, wanted in found:
-        print(f"{ident}  {uri}  {json.dumps(wanted, sort_keys=True)}")
-    return 0
-
-
-def _subscriptions_add(args: argparse.Namespace) -> int:
-    from hakit.resource_agents.health import subscriptions
-    from hakit.resource_agents.health.subscriptions import SubscriptionStore
-
-    request: dict[str, object] = {
-        "callbackUri": args.uri,
-        "filter": {
-            "notificationTypes": args.type,
-            "perceivedSeverities": args.severity,
-            "hosts": args.host,
-        },
-    }
-    if args.secret_file:
-        with open(args.secret_file, encoding="utf-8") as handle:
-            secret = handle.read().strip()
-        request["authentication"] = subscriptions.hmac_authentication(secret)
-    parsed = subscriptions.parse_request(request)
-    with SubscriptionStore(args.subscriptions) as store:
-        subscription, created = subscriptions.subscribe(
-            store, parsed, test_timeout=None if args.no_test else 5.0
-        )
-    print(f"{'subscribed' if created else 'already subscribed'}: {subscription.id}")
-    if created and parsed.secret is None:
-        print(f"secret (shown once): {subscription.secret}")
-    return 0
-
-
-def _subscriptions_delete(args: argparse.Namespace) -> int:
-    from hakit.resource_agents.health.subscriptions import SubscriptionError, SubscriptionStore
-
-    exits.confirm(args, f"delete subscription {args.id}")
-    with SubscriptionStore(args.subscriptions, create=False) as store:
-        if not store.delete(args.id):
-            raise SubscriptionError(f"no subscription {args.id}")
-    return 0
-
-
-def _tokens_list(args: argparse.Namespace) -> int:
-    from hakit.resource_agents.health.subscriptions import SubscriptionStore
-
-    with SubscriptionStore(args.subscriptions, create=False) as store:
-        names = store.token_names()  # the tokens are not kept, only their hashes
-    if getattr(args, "json", False):
-        print(json.dumps({"tokens": [{"name": name} for name in names]}, indent=2))
-        return 0
-    for name in names:
-        print(name)
-    return 0
-
-
-def _tokens_add(args: argparse.Namespace) -> int:
-    from hakit.resource_agents.health.subscriptions import SubscriptionStore
-
-    with SubscriptionStore(args.subscriptions) as store:
-        print(store.add_token(args.name))
-    return 0
-
-
-def _tokens_delete(args: argparse.Namespace) -> int:
-    from hakit.resource_agents.health.subscriptions import SubscriptionError, SubscriptionStore
-
-    exits.confirm(args, f"delete token {args.name!r} (its holders lose access)")
-    with SubscriptionStore(args.subscriptions, create=False) as store:
-        if not store.delete_token(args.name):
-            raise SubscriptionError(f"no token {args.name!r}")
-    return 0
 
 
 # --- the installed entry script ------------------------------------------------------------

@@ -33,6 +33,7 @@ class ComputeService:
     host: str
     state: str
     forced_down: bool
+    status: str = "enabled"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,11 @@ class ComputeAPI:
         items = answer.get("services", []) if isinstance(answer, dict) else []
         return [
             ComputeService(
-                str(s["id"]), str(s["host"]), str(s.get("state", "")), bool(s.get("forced_down"))
+                str(s["id"]),
+                str(s["host"]),
+                str(s.get("state", "")),
+                bool(s.get("forced_down")),
+                str(s.get("status", "enabled")),
             )
             for s in items
             if isinstance(s, dict) and s.get("host") == host
@@ -78,6 +83,17 @@ class ComputeAPI:
         for service in self.compute_services(host):
             if service.forced_down != down:
                 self.request("PUT", f"/os-services/{service.id}", {"forced_down": down})
+                changed.append(service)
+        return changed
+
+    def set_disabled(self, host: str, reason: str) -> list[ComputeService]:
+        """Disable every nova-compute service of `host` (the scheduler then skips it), with
+        the reason operators see in `openstack compute service list --long`; those changed."""
+        changed = []
+        for service in self.compute_services(host):
+            if service.status != "disabled":
+                body = {"status": "disabled", "disabled_reason": reason[:255]}
+                self.request("PUT", f"/os-services/{service.id}", body)
                 changed.append(service)
         return changed
 

@@ -13,7 +13,11 @@ Two stages, both crash-safe through the outbox:
    any later one (strict order). After a crash the unacknowledged one is sent again
    with the same `Idempotency-Key` (at-least-once).
 
-Only the leader derives and delivers: the DC of a quorate partition (see
+3. Correlate (with `correlation` rules): VNF error reports stored by the API in the same
+   file are resolved and correlated into NFVI-fault alarms (`correlator`), woken at once
+   by a new report (`wake`).
+
+Only the leader derives, correlates and delivers: the DC of a quorate partition (see
 `sources.leadership`), so a node cut off from the majority publishes nothing. A
 non-leader skips past the events (they stay as fencing and membership evidence); every
 derivation looks at every host, so a new leader catches up in its first one.
@@ -25,12 +29,7 @@ alarms it stores, its deliveries and evacuations; scrapes read `report`, its lat
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from hakit.ocf import cluster
 from hakit.resource_agents.health import outbox, sources, subscriptions, webhook
+from hakit.resource_agents.health.cib_watcher import CibWatcher
 from hakit.resource_agents.health.evacuation import ComputeRecovery
 from hakit.resource_agents.health.model import Health, HealthReport, NodeHealth, classify
 from hakit.resource_agents.health.nova import ComputeAPI, NovaError
@@ -55,7 +55,9 @@ from hakit.resource_agents.health.sol003 import (
 from hakit.resource_agents.health.sources import ClusterView, Leadership, Snapshot
 from hakit.resource_agents.health.subscriptions import Subscription, SubscriptionStore
 
-if TYPE_CHECKING:  # imported only with a metrics port: it needs prometheus_client
+if TYPE_CHECKING:  # imported when used: metrics need prometheus_client, correlation rules
+    from hakit.resource_agents.health.correlation import Rules
+    from hakit.resource_agents.health.correlator import Correlator
     from hakit.resource_agents.health.metrics import PublisherMetrics
 
 DERIVER = "publisher"
@@ -91,6 +93,8 @@ class PublisherConfig:
     evacuate_attempts: int = 3
     #: also derive on every CIB change (`CibWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False
+    #: correlate VNF error reports (`correlator`) with these rules; None: reports are kept
+    correlation: Rules | None = None
 
 
 def log(message: str) -> None:
@@ -146,6 +150,8 @@ class Publisher:
         self.outbox.db.execute(ALARMS_TABLE)
         self.recovery = ComputeRecovery(self.outbox, config, log)
         self.report: HealthReport | None = None  # the latest health derived (or seen)
+        self.wake = threading.Event()  # set: look now (new reports), not at the next poll
+        self.correlator = self._correlator(config.correlation) if config.correlation else None
         self.metrics = metrics
         if metrics is not None:
             metrics.watch(self)
@@ -258,12 +264,38 @@ class Publisher:
         rows = self.outbox.db.execute("SELECT state FROM alarms ORDER BY host").fetchall()
         return [OpenAlarm.from_dict(json.loads(row[0])) for row in rows]
 
+    def _correlator(self, rules: Rules) -> Correlator:
+        from hakit.resource_agents.health.correlator import Correlator
+        from hakit.resource_agents.health.resolve import Resolver
+
+        resolver = Resolver(self.config.nova, inventory=self.inventory)
+        return Correlator(
+            self.outbox,
+            rules,
+            resolver=resolver,
+            context=self.config.context,
+            store=self._store,
+            log=log,
+            compute=self.config.nova,
+            retention=self.config.retention,
+        )
+
+    def correlate(self) -> int:
+        """The correlation stage (leader only); notifications added."""
+        if self.correlator is None or not self.leader.is_set():
+            return 0
+        added = self.correlator.run(self.open_alarms())
+        if added:
+            for delivery in list(self.deliveries.values()):
+                delivery.wake.set()
+        return added
+
     # --- the loop ---------------------------------------------------------------------
 
     def run(self) -> None:
         """Poll, derive, keep one delivery thread per subscription; until `stop()`."""
         next_resync = 0.0
-        watcher = CibWatcher() if self.config.watch_cib else None
+        watcher = CibWatcher(log) if self.config.watch_cib else None
         while not self.stopping.is_set():
             now = time.monotonic()
             resync = now >= next_resync
@@ -271,6 +303,7 @@ class Publisher:
                 watcher.ensure_running()
             try:
                 self.cycle(resync=resync or (watcher is not None and watcher.changed()))
+                self.correlate()
             except Exception as error:  # crm_mon down, database locked, …: retry later
                 log(f"health update failed, retrying: {error}")
                 self.stopping.wait(1.0)
@@ -278,17 +311,21 @@ class Publisher:
                 next_resync = now + self.config.resync_interval
                 self._refresh_subscriptions()
                 self._prune()
-            self.stopping.wait(self.config.poll_interval)
+            self.wake.wait(self.config.poll_interval)
+            self.wake.clear()
         if watcher is not None:
             watcher.close()
         for delivery in self.deliveries.values():
             delivery.stop()
         for delivery in self.deliveries.values():
             delivery.join(timeout=self.config.http_timeout + 1)
+        if self.correlator is not None:
+            self.correlator.close()
         self.outbox.close()
 
     def stop(self) -> None:
         self.stopping.set()
+        self.wake.set()
 
     def _prune(self) -> None:
         """Forget what every reader is done with, after `retention`. Node and fencing
@@ -325,60 +362,6 @@ class Publisher:
                 delivery = Delivery(self, subscription)
                 self.deliveries[subscription_id] = delivery
                 delivery.start()
-
-
-class CibWatcher:
-    """Tells when the CIB changed, from a live `crm_mon` (text) that rewrites a private file
-    on every CIB change notification; checking costs one stat()."""
-
-    def __init__(self) -> None:
-        self.directory = tempfile.mkdtemp(prefix="hakit-publisher-")
-        self.path = os.path.join(self.directory, "crm_mon.txt")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.seen: int | None = None
-
-    def ensure_running(self) -> None:
-        """(Re)start crm_mon if it is not running (cluster down earlier, or it exited)."""
-        if self.process is not None and self.process.poll() is None:
-            return
-        try:
-            self.process = subprocess.Popen(
-                cluster.watch_status_command(self.path),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 — a prctl, no locks taken
-            )
-        except OSError as error:
-            log(f"CIB changes not watched (crm_mon: {error}); resync only")
-            self.process = None
-
-    def changed(self) -> bool:
-        try:
-            stamp = os.stat(self.path).st_mtime_ns
-        except OSError:
-            return False
-        if stamp == self.seen:
-            return False
-        self.seen = stamp
-        return True
-
-    def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the publisher dies, even by SIGKILL (prctl)."""
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Delivery(threading.Thread):

@@ -360,6 +360,12 @@ clouds:
             "outbox {tmp}/not-a-database is not readable: file is not a database",
         ),
         ({"nova_api": "nova:8774"}, 6, "nova_api='nova:8774' is not an http(s) URL"),
+        (
+            {"correlation": '{"rules": [{"name": "h", "scope": "rack", "min_vnfs": 0}]}'},
+            6,
+            "correlation: rules[0].scope: 'rack' is not host, physnet or backend; "
+            "rules[0].min_vnfs: 0 is not >= 1; rules[0].window_s: missing",
+        ),
         ({"evacuate": "true"}, 6, "evacuate=true needs cloud"),
         (
             {"nova_api": "http://127.0.0.1:8774/v2.1"},

@@ -1,8 +1,10 @@
 """What render, validate, export, import and simulate derive from the model in the same
-way: a value's CIB text, a resource with its template applied, pcs-style ids."""
+way: a value's CIB text, a resource with its template (and the publisher with the
+correlation rules) applied, pcs-style ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from hakit.tools.topology import model
@@ -19,10 +21,20 @@ def text_value(value: model.Scalar) -> str:
 
 
 def effective(resource: model.Resource, topology: model.Topology) -> model.Resource:
-    """The resource with its template applied (the resource's own values win)."""
+    """The resource with its template applied (the resource's own values win) and, for
+    the publisher, the topology's `correlation` section as its parameter."""
     template = topology.templates.get(resource.template or "")
-    if template is None:
-        return resource
+    full = resource if template is None else _templated(resource, template)
+    if topology.correlation.rules and full.agent == "ocf:hakit:publisher":
+        from hakit.tools.topology import correlation  # it imports values, which imports this
+
+        if correlation.PARAM not in full.params:  # set twice: a problem validate names
+            text = correlation.attribute(topology.correlation) or ""
+            full = dataclasses.replace(full, params={**full.params, correlation.PARAM: text})
+    return full
+
+
+def _templated(resource: model.Resource, template: model.Template) -> model.Resource:
     return model.Resource(
         name=resource.name,
         agent=resource.agent or template.agent,

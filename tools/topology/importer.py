@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import yaml
 from lxml import etree
 
-from hakit.tools.topology import model, roundtrip, rules
+from hakit.tools.topology import correlation, model, roundtrip, rules
 from hakit.tools.topology.apply import read_cib
 from hakit.tools.topology.import_constraints import (
     drop_generated_ids,
@@ -203,6 +203,7 @@ def _read(root: etree._Element) -> Imported:
                 ],
             )
         )
+    correlation.recover(topology)
     return Imported(topology, skipped)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hakit.tools.topology import model, ordering, rules, values
+from hakit.tools.topology import correlation, model, ordering, rules, values
 from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.conventions import clone_id, effective
 from hakit.tools.topology.ids import check_given_ids
@@ -38,6 +38,7 @@ def check(loaded: Loaded, *, agents: bool = True, pacemaker: bool = True) -> Loa
         return loaded
     check_names(loaded, topology)
     values.check(loaded, topology)
+    correlation.check(loaded, topology)
     if agents:
         check_agents(loaded, topology)
     else:
