@@ -21,6 +21,7 @@ from hakit.resource_agents.health.receiver import read_log
 
 HEALTH = "/usr/libexec/hakit/health"
 PORT = 8798
+API_PORT = 8797  # the publishers' API in compute.yaml
 PUBLISHER = "health-publisher"  # in demo.yaml
 
 Entry = dict[str, Any]
@@ -171,3 +172,61 @@ def host_alarms(entries: list[Entry], host: str) -> list[tuple[str, str]]:
         elif notification.get("alarmId") in raised:
             found.append(("AlarmClearedNotification", str(notification["alarmId"])))
     return found
+
+
+class LabReports:
+    """The lab's VNF manager: posts error reports to the publishers' API from the infra
+    namespace (outside the cluster), with each node's own token; a node whose publisher
+    does not lead answers 503, so a report goes to the next node until one takes it."""
+
+    def __init__(self, lab: Lab, name: str = "lab-vnfm") -> None:
+        self.lab = lab
+        self.tokens: dict[str, str] = {}
+        for node in lab.nodes:
+            lab.run(node, [HEALTH, "tokens", "delete", name, "--yes"], check=False)
+            self.tokens[node] = lab.run(node, [HEALTH, "tokens", "add", name]).stdout.strip()
+
+    def post(self, vnf: str, server: str, key: str, timeout: float = 60.0) -> str:
+        """Report a compute error of `vnf` on `server` (same `key`: the same report); the
+        node whose API stored it."""
+        import json
+
+        body = json.dumps(
+            {
+                "vnfInstanceId": vnf,
+                "resource": {"type": "server", "id": server},
+                "errorClass": "compute",
+                "perceivedSeverity": "MAJOR",
+                "observedTime": datetime.datetime.now(datetime.UTC).isoformat(),
+                "details": f"{vnf} lost its heartbeat on {server}",
+                "idempotencyKey": key,
+            }
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node in self.lab.nodes:
+                if self.lab.powered(node) and self._post(node, body) in (200, 201):
+                    return node
+            time.sleep(0.2)
+        raise LabError(f"no publisher took the report {key} within {timeout:.0f}s")
+
+    def _post(self, node: str, body: str) -> int:
+        import http.client
+
+        def send() -> int:
+            connection = http.client.HTTPConnection(self.lab.address(node), API_PORT, timeout=5)
+            try:
+                headers = {
+                    "Authorization": f"Bearer {self.tokens[node]}",
+                    "Content-Type": "application/json",
+                }
+                connection.request("POST", "/vnffm/v1/error-reports", body, headers)
+                reply = connection.getresponse()
+                reply.read()
+                return reply.status
+            except (OSError, http.client.HTTPException):
+                return 0
+            finally:
+                connection.close()
+
+        return self.lab.as_client(send)

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from hakit.resource_agents.health.outbox import DEFAULT_PATH, EVENTS, Outbox
+from hakit.resource_agents.health.outbox import DEFAULT_PATH, EVENTS, Outbox, nudge
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ def _json_string(text: str) -> str:
 def record(environ: Mapping[str, str]) -> tuple[AlertEvent, bool]:
     """Store the alert in `environ`; (the event, whether it was new)."""
     event = AlertEvent(environ, os.uname().nodename)
-    with Outbox(environ.get(OUTBOX_VARIABLE) or DEFAULT_PATH) as outbox:
+    path = environ.get(OUTBOX_VARIABLE) or DEFAULT_PATH
+    with Outbox(path) as outbox:
         seq = outbox.append(
             event.event_id,
             event.body(),
@@ -79,6 +80,8 @@ def record(environ: Mapping[str, str]) -> tuple[AlertEvent, bool]:
             node=event.node,
             occurred=event.occurred,
         )
+    if seq is not None:
+        nudge(path)  # the publisher looks now, not at its next poll
     return event, seq is not None
 
 

@@ -3,8 +3,9 @@
 
 Each run, on the leader only: pending reports are resolved (`resolve.Resolver`; a cloud
 that does not answer leaves them pending, retried every `retry_s`), the reports observed
-within the rules' horizon become observations, the hosts Pacemaker lost (their open host
-alarm is HOST_DOWN_FENCED or HOST_UNREACHABLE_UNFENCED) the evidence, and the open
+within the rules' horizon become observations (less those a lost host already explained),
+the hosts Pacemaker lost (their open host alarm is HOST_DOWN_FENCED or
+HOST_UNREACHABLE_UNFENCED) the evidence, and the open
 correlations (table `correlations`) move on. The notifications and the correlations are
 written in one transaction, so a crash between them cannot alarm twice or lose one. A
 closed correlation stays (for `explain`) until `retention`. Optional action: disable a
@@ -87,7 +88,9 @@ class Correlator:
         if not book.correlations and not resolved and seen == self._seen:
             return 0
         self._seen = seen
-        result = step(book, self.observations(now), Evidence(lost), self.rules, now, self.context)
+        result = step(
+            book, self.observations(now, lost), Evidence(lost), self.rules, now, self.context
+        )
         stored = 0
         with self.outbox.transaction() as db:
             stored = sum(1 for item in result.outgoing if self.store(item))
@@ -109,13 +112,29 @@ class Correlator:
         rows = self.outbox.db.execute("SELECT state FROM correlations WHERE open = 1")
         return Book.of(Correlation.from_dict(json.loads(row[0])) for row in rows)
 
-    def observations(self, now: float) -> list[Observation]:
+    def observations(self, now: float, lost: Mapping[str, str]) -> list[Observation]:
+        """The resolved reports within the horizon, less those a lost host explained (a
+        "fenced" correlation's whose host is back: they make no suspicion of it)."""
         since = now - self.rules.horizon_s
+        explained = self.explained(since, lost)
         return [
             observation(stored)
             for stored in self.reports.observed_since(since)
-            if stored.resolution == "resolved"
+            if stored.resolution == "resolved" and stored.id not in explained
         ]
+
+    def explained(self, since: float, lost: Mapping[str, str]) -> set[str]:
+        rows = self.outbox.db.execute(
+            "SELECT state FROM correlations WHERE slot LIKE 'fenced/%'"
+            " AND (open = 1 OR closed >= ?)",
+            (since,),
+        )
+        explained: set[str] = set()
+        for (state,) in rows:
+            data = json.loads(state)
+            if data["key"] not in lost:
+                explained.update(data["report_ids"])
+        return explained
 
     def resolve_pending(self) -> int:
         """Resolve what is pending (retrying a failed lookup every `retry_s`); how many

@@ -209,6 +209,28 @@ class Transaction:
         self.db.execute("ROLLBACK" if kind else "COMMIT")
 
 
+def wake_address(path: str) -> bytes:
+    """The publisher's abstract socket for the outbox at `path` (see waker.py)."""
+    return ("\0hakit-publisher:" + os.path.abspath(path))[:107].encode()
+
+
+def nudge(path: str) -> None:
+    """Tell the publisher of `path` to look now (nothing when none listens)."""
+    import _socket
+
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        sock.setblocking(False)
+        sock.sendto(b"!", wake_address(path))
+    except OSError:  # no publisher here, or its queue is full: it will poll
+        pass
+    finally:
+        sock.close()
+
+
 class StoreError(OSError):
     """A database path that cannot be used; str() names the path and why."""
 

@@ -1,18 +1,18 @@
 """The publisher: outbox events → node health → SOL 003 notifications → subscribers.
 
-Two stages, both crash-safe through the outbox:
+Stages, all crash-safe through the outbox:
 
-1. Derive. New alert events (polled every `poll_interval`), a CIB change (`CibWatcher`:
-   a resource failing on another node alerts only there, but changes the CIB) or the
-   periodic resync trigger a look at the cluster (`view_source`) and a classification; each host's
-   open alarm (table `alarms`, next to the outbox) moves on with `sol003.transition`.
-   The notifications it yields and the events' cursor are written in one transaction.
+1. Derive. New alert events (the alert agent wakes the loop, `waker`; polled every
+   `poll_interval` too), a CIB change (`CibWatcher`: a resource failing on another node
+   alerts only there, but changes the CIB) or the periodic resync trigger a look at the
+   cluster (`view_source`) and a classification; each host's open alarm (table
+   `alarms`, next to the outbox) moves on with `sol003.transition`. The notifications
+   it yields and the events' cursor are written in one transaction.
 2. Deliver. One thread per subscription walks the `notifications` stream in order:
    a notification the filter skips or the receiver accepts (2xx) moves the
    subscription's cursor; anything else is retried, with exponential backoff, before
    any later one (strict order). After a crash the unacknowledged one is sent again
    with the same `Idempotency-Key` (at-least-once).
-
 3. Correlate (with `correlation` rules): VNF error reports stored by the API in the same
    file are resolved and correlated into NFVI-fault alarms (`correlator`), woken at once
    by a new report (`wake`).
@@ -54,6 +54,7 @@ from hakit.resource_agents.health.sol003 import (
 )
 from hakit.resource_agents.health.sources import ClusterView, Leadership, Snapshot
 from hakit.resource_agents.health.subscriptions import Subscription, SubscriptionStore
+from hakit.resource_agents.health.waker import Waker
 
 if TYPE_CHECKING:  # imported when used: metrics need prometheus_client, correlation rules
     from hakit.resource_agents.health.correlation import Rules
@@ -150,7 +151,9 @@ class Publisher:
         self.outbox.db.execute(ALARMS_TABLE)
         self.recovery = ComputeRecovery(self.outbox, config, log)
         self.report: HealthReport | None = None  # the latest health derived (or seen)
-        self.wake = threading.Event()  # set: look now (new reports), not at the next poll
+        self.wake = Waker(
+            config.outbox
+        )  # set: look now (new events, reports), not at the next poll
         self.correlator = self._correlator(config.correlation) if config.correlation else None
         self.metrics = metrics
         if metrics is not None:
@@ -312,7 +315,6 @@ class Publisher:
                 self._refresh_subscriptions()
                 self._prune()
             self.wake.wait(self.config.poll_interval)
-            self.wake.clear()
         if watcher is not None:
             watcher.close()
         for delivery in self.deliveries.values():
@@ -321,6 +323,7 @@ class Publisher:
             delivery.join(timeout=self.config.http_timeout + 1)
         if self.correlator is not None:
             self.correlator.close()
+        self.wake.close()
         self.outbox.close()
 
     def stop(self) -> None:

@@ -246,6 +246,25 @@ def test_reports_about_a_fenced_host_are_children_of_its_alarm(
     assert all(c["correlatedAlarmIds"] == [host_alarm["id"]] for c in children)
     assert not any(a["faultType"] == "SUSPECTED_NFVI_FAULT" for a in alarms(receiver))
 
+    # node2 back: its alarm and the reports' clear; the fence explained those reports, so
+    # they make no suspicion of the recovered host either
+    monkeypatch.setenv("CIB_file", str(cib.placed))
+    alerts.node("node2", "member")
+    cleared = {c["id"] for c in children} | {host_alarm["id"]}
+    wait_for(
+        lambda: cleared <= cleared_ids(receiver), what="the host's alarm and its children cleared"
+    )
+    time.sleep(0.5)
+    assert not any(a["faultType"] == "SUSPECTED_NFVI_FAULT" for a in alarms(receiver))
+
+
+def cleared_ids(receiver: Receiver) -> set[str]:
+    return {
+        r.body["alarmId"]
+        for r in receiver.receipts
+        if r.body["notificationType"] == ALARM_CLEARED_NOTIFICATION
+    }
+
 
 def test_a_publisher_killed_mid_stream_loses_no_report(
     config: PublisherConfig, receiver: Receiver, tmp_path: Path
@@ -322,3 +341,92 @@ def client_answers(client: Client) -> bool:
         return client.request("GET", "/vnffm/v1/error-reports?limit=1")[0] == 200
     except OSError:
         return False
+
+
+def test_replay_says_what_edited_rules_would_have_raised(tmp_path: Path) -> None:
+    """Stored, resolved reports replayed through `hakit health reports replay` against the
+    rules `hakit topology correlation-rules` makes of a topology, then against edited ones."""
+    from hakit.resource_agents.health.vnf_reports import parse_report
+
+    outbox = str(tmp_path / "outbox.db")
+    now = time.time()
+    with ReportStore(outbox) as store:
+        for index, (vnf, host) in enumerate(
+            [("vnf-1", "node2"), ("vnf-2", "node2"), ("vnf-3", "node2"), ("vnf-4", "node3")]
+        ):
+            body = {
+                "vnfInstanceId": vnf,
+                "resource": {"type": "server", "id": f"vm-{index}"},
+                "errorClass": "compute",
+                "perceivedSeverity": "MAJOR",
+                "observedTime": rfc3339(now - 30 + index),
+                "idempotencyKey": f"k{index}",
+            }
+            [(stored, _)] = store.add([parse_report(body, "vnfm", now)])
+            store.resolve(stored.id, host=host, state="resolved", reason="")
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hakit.tools.cli",
+            "topology",
+            "correlation-rules",
+            str(Path(__file__).parents[1] / "topology" / "data" / "correlation.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    parse_rules(made.stdout)  # what the publisher would get
+
+    def replay(rules: dict[str, Any]) -> list[dict[str, Any]]:
+        path = tmp_path / "rules.json"
+        path.write_text(json.dumps(rules))
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CLI,
+                "health",
+                "reports",
+                "replay",
+                str(path),
+                "--outbox",
+                outbox,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return list(json.loads(done.stdout)["events"])
+
+    events = replay(RULES)
+    assert [(e["event"], e["key"], sorted(e["vnfs"])) for e in events] == [
+        ("raised", "node2", ["vnf-1", "vnf-2", "vnf-3"]),
+        ("cleared", "node2", ["vnf-1", "vnf-2", "vnf-3"]),
+    ]
+    stricter = {"rules": [{**RULES["rules"][0], "min_vnfs": 4}]}
+    assert replay(stricter) == []
+    not_json = tmp_path / "topology.yaml"
+    not_json.write_text("cluster: {name: x}\n")
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "health",
+            "reports",
+            "replay",
+            str(not_json),
+            "--outbox",
+            outbox,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2 and "correlation-rules" in refused.stderr
+    assert "Traceback" not in refused.stderr

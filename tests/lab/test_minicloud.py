@@ -35,7 +35,9 @@ from typing import Any
 import pytest
 
 from hakit.lab import cloud, cloud_access
+from hakit.lab.health import LabReceiver, LabReports, dc
 from hakit.lab.lab import Lab
+from tests.lab.test_health import publisher_pids
 from tests.lab.test_openstack import fail_count, wait_for
 
 NODES = ["node1", "node2", "node3"]
@@ -234,7 +236,82 @@ def test_a_killed_nova_compute_is_restarted_not_evacuated(minicloud: Lab) -> Non
     cloud.delete_servers(minicloud)
 
 
-def test_a_power_cut_compute_is_fenced_forced_down_and_evacuated(minicloud: Lab) -> None:
+@pytest.fixture(scope="module")
+def vnfm(minicloud: Lab) -> Iterator[tuple[LabReceiver, LabReports]]:
+    """The lab's MANO stand-in subscribed on every node, and a VNF manager with a token."""
+    receiver = LabReceiver(minicloud)
+    receiver.start()
+    receiver.subscribe()
+    try:
+        yield receiver, LabReports(minicloud)
+    finally:
+        receiver.unsubscribe()
+        receiver.stop()
+
+
+def vnf_alarms(receiver: LabReceiver) -> list[dict[str, Any]]:
+    """Every alarm the receiver accepted, the latest of each id."""
+    latest: dict[str, dict[str, Any]] = {}
+    for entry in receiver.entries():
+        alarm = entry["notification"].get("alarm")
+        if alarm is not None:
+            latest[alarm["id"]] = alarm
+    return list(latest.values())
+
+
+def test_vnf_reports_about_one_compute_make_one_root_alarm(
+    minicloud: Lab, vnfm: tuple[LabReceiver, LabReports]
+) -> None:
+    """Three VNFs on servers of node2 report within the window: the DC's publisher
+    resolves the servers through nova and raises one suspect root alarm for node2 with the
+    three reports' alarms correlated to it; VNFs on different computes raise none. The
+    leader's publisher SIGKILLed mid-stream loses no report (Pacemaker restarts it)."""
+    receiver, reports = vnfm
+    on_node2 = boot_on(minicloud, "node2", "vnf", 4)
+    others = boot_on(minicloud, "node1", "vnf1", 1) + boot_on(minicloud, "node3", "vnf3", 1)
+    wait_for(
+        "the servers ACTIVE where they were put",
+        lambda: all(
+            state == "ACTIVE" for _, state in cloud.placed(minicloud, on_node2 + others).values()
+        ),
+        120,
+    )
+    for vnf, server in (("vnf-x", others[0]), ("vnf-y", others[1]), ("vnf-a", on_node2[0])):
+        reports.post(vnf, server, f"scatter-{vnf}")
+    time.sleep(5)
+    assert [a for a in vnf_alarms(receiver) if a["faultType"] == "SUSPECTED_NFVI_FAULT"] == []
+    leader = dc(minicloud)
+    reports.post("vnf-b", on_node2[1], "node2-vnf-b")
+    victims = publisher_pids(minicloud, leader)
+    assert victims, f"no publisher on {leader}"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)  # the third report arrives while it is down
+    reports.post("vnf-c", on_node2[2], "node2-vnf-c")
+    reports.post("vnf-c", on_node2[3], "node2-vnf-c-again")  # the same VNF: still three
+    suspects = wait_for(
+        "node2's suspect root alarm with four reports under it",
+        lambda: any(
+            a["faultType"] == "SUSPECTED_NFVI_FAULT" and len(a["correlatedAlarmIds"]) == 4
+            for a in vnf_alarms(receiver)
+        ),
+        120,
+    )
+    print(f"\nnode2 suspect after the third VNF's report: {suspects:.1f}s")
+    alarms = vnf_alarms(receiver)
+    [root] = [a for a in alarms if a["faultType"] == "SUSPECTED_NFVI_FAULT"]
+    assert root["isRootCause"] and root["managedObjectId"] == "node2"
+    children = [a for a in alarms if a["id"] in root["correlatedAlarmIds"]]
+    assert sorted(c["managedObjectId"] for c in children) == ["vnf-a", "vnf-b", "vnf-c", "vnf-c"]
+    assert all(c["correlatedAlarmIds"] == [root["id"]] for c in children)
+    cloud.delete_servers(minicloud)
+
+
+def test_a_power_cut_compute_is_fenced_forced_down_and_evacuated(
+    minicloud: Lab, vnfm: tuple[LabReceiver, LabReports]
+) -> None:
+    """... and the VNFs on it that report errors meanwhile are correlated under the
+    host's own alarm (lost, then fenced), not made a new suspicion."""
+    receiver, reports = vnfm
     ids = boot_on(minicloud, "node3", "evac", 3)
     wait_for(
         "three servers ACTIVE on node3",
@@ -243,6 +320,8 @@ def test_a_power_cut_compute_is_fenced_forced_down_and_evacuated(minicloud: Lab)
     )
     cut = time.monotonic()
     minicloud.cut("node3")
+    for index, server in enumerate(ids):
+        reports.post(f"vnf-evac-{index}", server, f"cut-{server}")
     forced = wait_for(
         "node3's nova-compute forced down (after its fencing)",
         lambda: cloud.compute_states(minicloud)["node3"] == "forced",
@@ -260,6 +339,51 @@ def test_a_power_cut_compute_is_fenced_forced_down_and_evacuated(minicloud: Lab)
     )
     fenced = minicloud.run("node1", ["stonith_admin", "--history", "node3"], check=False).stdout
     assert "node3" in fenced and "successful" in fenced.lower(), fenced
+
+    # the fence reboots node3 at once, so its alarm may already be past HOST_DOWN_FENCED
+    # (DEGRADED, cleared): every version the receiver accepted counts, not the latest
+    def node3_alarms() -> list[dict[str, Any]]:
+        return [
+            alarm
+            for entry in receiver.entries()
+            if (alarm := entry["notification"].get("alarm")) is not None
+        ]
+
+    wait_for(
+        "node3's own alarm fenced",
+        lambda: any(
+            a["managedObjectId"] == "node3" and a["faultType"] == "HOST_DOWN_FENCED"
+            for a in node3_alarms()
+        ),
+        60,
+    )
+    root = next(
+        a["id"]
+        for a in node3_alarms()
+        if a["managedObjectId"] == "node3" and a["faultType"] == "HOST_DOWN_FENCED"
+    )
+
+    def under_node3() -> set[str]:
+        return {
+            a["managedObjectId"]
+            for a in node3_alarms()
+            if a["correlatedAlarmIds"] == [root] and not a["isRootCause"]
+        }
+
+    evacuated = {f"vnf-evac-{index}" for index in range(len(ids))}
+    wait_for("the three reports under node3's own alarm", lambda: evacuated <= under_node3(), 60)
+
+    def suspected_once_known() -> bool:
+        """Reports faster than the cluster's loss detection may first make node3 a
+        suspect, cleared once the loss is known; none after, even once it is back (the
+        fence explained those reports)."""
+        known = next(i for i, a in enumerate(node3_alarms()) if a["id"] == root)
+        return any(
+            a["faultType"] == "SUSPECTED_NFVI_FAULT" and a["managedObjectId"] == "node3"
+            for a in node3_alarms()[known:]
+        )
+
+    assert not suspected_once_known()
     minicloud.restore()
     wait_for(
         "node3's nova-compute up again, no longer forced down",
@@ -267,6 +391,7 @@ def test_a_power_cut_compute_is_fenced_forced_down_and_evacuated(minicloud: Lab)
         240,
     )
     assert set(cloud.placed(minicloud, ids).values()) <= elsewhere
+    assert not suspected_once_known()
     cloud.delete_servers(minicloud)
 
 

@@ -85,6 +85,10 @@ def test_the_labs_layers_merge_cleanly() -> None:
     assert loaded.problems == []
     assert loaded.topology is not None
     assert [d.name for d in loaded.topology.fencing.devices] == ["hakit-fence"]
+    from hakit.tools.topology.correlation import attribute
+
+    rules = attribute(loaded.topology.correlation)  # what every publisher gets
+    assert rules is not None and '"min_vnfs":3' in rules and '"window_s":120' in rules
 
 
 def test_an_object_tagged_replace_takes_the_place_of_the_earlier_one() -> None:
