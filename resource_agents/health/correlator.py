@@ -41,6 +41,7 @@ CORRELATIONS_TABLE = (
 )
 LOST = (Health.HOST_DOWN_FENCED, Health.HOST_UNREACHABLE_UNFENCED)
 RESOLVE_BATCH = 200
+EXPIRY_CHECK_S = 0.5  # with nothing new, how often open correlations' windows are checked
 
 
 class Correlator:
@@ -72,22 +73,26 @@ class Correlator:
         self.outbox.db.execute(CORRELATIONS_TABLE)
         self._retry_at: dict[str, float] = {}
         self._seen: tuple[object, ...] | None = None
+        self._expiry_check = 0.0  # nothing new: windows are checked this often
 
     def close(self) -> None:
         self.reports.close()
 
     def run(self, open_alarms: list[OpenAlarm], now: float | None = None) -> int:
-        """One step when anything changed or may have (new reports, lost hosts, open
-        correlations whose windows run out); the notifications stored."""
+        """One step when anything changed (new or resolved reports, lost hosts) or, every
+        EXPIRY_CHECK_S, while correlations are open (their windows run out); the
+        notifications stored."""
         now = time.time() if now is None else now
         lost = {a.host: a.alarm_id for a in open_alarms if a.health in LOST}
         book = self.book()
         newest = self.outbox.db.execute("SELECT max(seq) FROM vnf_reports").fetchone()[0]
         seen = (newest, tuple(sorted(lost.items())))
         resolved = self.resolve_pending()
-        if not book.correlations and not resolved and seen == self._seen:
+        changed = bool(resolved) or seen != self._seen
+        if not changed and (not book.correlations or now < self._expiry_check):
             return 0
         self._seen = seen
+        self._expiry_check = now + EXPIRY_CHECK_S
         result = step(
             book, self.observations(now, lost), Evidence(lost), self.rules, now, self.context
         )

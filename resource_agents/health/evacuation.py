@@ -52,30 +52,33 @@ class ComputeRecovery:
 
     def reconcile(self, api: ComputeAPI, report: HealthReport) -> None:
         """nova-compute forced down exactly on the hosts fenced (HOST_DOWN_FENCED), and
-        back once the host is OK; other states change nothing. With `evacuate`, a forced
+        back once the host is OK; other states change nothing. A fenced host's flag is
+        checked in nova on every cycle, not taken from this outbox's record (another
+        leader may have cleared it since, or nova lost it). With `evacuate`, a forced
         down host's servers are evacuated (`_evacuate`). Failed API calls retry next cycle."""
         forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
         for node in report.nodes:
             down = node.health is Health.HOST_DOWN_FENCED
-            if down and node.node in forced and self.config.evacuate:
-                self._evacuate(api, node.node)
-            if down == (node.node in forced) or (not down and node.health is not Health.OK):
+            if not down and (node.node not in forced or node.health is not Health.OK):
                 continue
             try:
                 changed = api.set_forced_down(node.node, down)
             except NovaError as error:
                 self.log(f"nova-compute on {node.node}: forced_down={down} failed: {error}")
                 continue
-            with self.outbox.transaction() as db:
-                if down:
-                    db.execute("INSERT OR IGNORE INTO forced_down (host) VALUES (?)", (node.node,))
-                else:
-                    db.execute("DELETE FROM forced_down WHERE host = ?", (node.node,))
-                    db.execute("DELETE FROM evacuations WHERE host = ?", (node.node,))
-            self.log(
-                f"nova-compute on {node.node}: forced_down={down} "
-                f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})"
-            )
+            if down != (node.node in forced) or changed:
+                with self.outbox.transaction() as db:
+                    if down:
+                        db.execute(
+                            "INSERT OR IGNORE INTO forced_down (host) VALUES (?)", (node.node,)
+                        )
+                    else:
+                        db.execute("DELETE FROM forced_down WHERE host = ?", (node.node,))
+                        db.execute("DELETE FROM evacuations WHERE host = ?", (node.node,))
+                self.log(
+                    f"nova-compute on {node.node}: forced_down={down} "
+                    f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})"
+                )
             if down and self.config.evacuate:
                 self._evacuate(api, node.node)
 
