@@ -83,6 +83,7 @@ bench: venv install-agents
 	$(PY) -m bench.openstack --write docs/benchmarks.md
 	$(PY) -m bench.lab --write docs/benchmarks.md
 	$(PY) -m bench.health --write docs/benchmarks.md
+	$(PY) -m bench.reports --write docs/benchmarks.md
 	$(PY) -m bench.api --write docs/benchmarks.md
 	$(PY) -m bench.placement --write docs/benchmarks.md
 	$(PY) -m bench.minicloud --write docs/benchmarks.md
