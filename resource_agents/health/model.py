@@ -4,7 +4,8 @@ The classes say what is safe to do about a node:
 
 - OK: online, its services run.
 - DEGRADED: online but impaired (standby, maintenance, a dependency unreachable, a
-  service moved away after failing here, no quorum). Watch.
+  service moved away after failing here, no quorum), or joining: a membership member
+  again (its last node alert) that Pacemaker does not show online yet. Watch.
 - SERVICE_DOWN_HOST_UP: online, and a service instance on it failed or stopped after a
   failure. Restart or disable the service; never evacuate.
 - HOST_LEFT_CLUSTER: offline after a clean shutdown, not fenced; it may still run
@@ -108,6 +109,10 @@ def _offline(view: ClusterView, name: str) -> NodeHealth:
     if node.unclean:
         reasons = ["lost without a clean shutdown (unclean)", _fencing_so_far(view, name)]
         return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, reasons)
+    joined = view.joined.get(name)
+    if joined is not None and view.left is not None and joined > view.left.get(name, 0.0):
+        reason = f"a cluster member again since {rfc3339(joined)}, not yet online in Pacemaker"
+        return NodeHealth(name, Health.DEGRADED, [reason])
     fence = confirmed_fence(view, name)
     if fence is not None:
         return NodeHealth(name, Health.HOST_DOWN_FENCED, [describe_fence(fence)], fence=fence)

@@ -4,8 +4,9 @@ host binding and its network's physnet (neutron).
 
 Answers are cached for `ttl` seconds; servers come from one listing of every server
 (refreshed at most every `ttl`), with a direct lookup for one the listing missed. A
-resource the cloud says does not exist is `unresolved` for good (the report is kept and
-marked); an unreachable or refusing cloud leaves the report `pending`, retried later.
+resource the cloud says does not exist, or whose service the catalog lacks, is `unresolved`
+for good (the report is kept and marked); an unreachable or refusing cloud leaves the
+report `pending`, retried later.
 Without a cloud, only the inventory (host → instances) resolves servers.
 """
 
@@ -68,6 +69,8 @@ class Resolver:
         except CloudError as error:
             if error.status == 404:
                 answer = Resolution(UNRESOLVED, reason=f"no {resource_type} {resource_id}")
+            elif error.kind == "config":  # e.g. no such service in the catalog
+                answer = Resolution(UNRESOLVED, reason=error.reason)
             else:
                 return Resolution(PENDING, reason=error.reason)  # retried, not cached
         self._cache[key] = (self.clock(), answer)

@@ -143,6 +143,8 @@ class ClusterView:
     fences: list[FenceRecord] | None  # None: no fencing evidence could be read
     joined: dict[str, float] = field(default_factory=dict)  # node → last "member" alert
     now: float = field(default_factory=time.time)
+    #: node → last "lost" alert; None: unknown (then no node is taken for joining)
+    left: dict[str, float] | None = None
 
 
 def fencing_history(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> list[FenceRecord] | None:
@@ -155,17 +157,27 @@ def fencing_history(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> list[FenceRe
 
 def alert_evidence(outbox: Outbox) -> tuple[list[FenceRecord], dict[str, float]]:
     """Fencing results and the last time each node joined, from stored node/fencing alerts."""
+    fences, joined, _ = alert_membership(outbox)
+    return fences, joined
+
+
+def alert_membership(
+    outbox: Outbox,
+) -> tuple[list[FenceRecord], dict[str, float], dict[str, float]]:
+    """`alert_evidence`, and the last time each node was lost from the membership."""
     fences: list[FenceRecord] = []
     joined: dict[str, float] = {}
+    left: dict[str, float] = {}
     for event in outbox.read(EVENTS, 0, limit=-1, kinds=("node", "fencing")):
         fields = json.loads(event.body)
-        if event.kind == "node" and fields.get("desc") == "member":
-            joined[event.node] = max(joined.get(event.node, 0.0), event.occurred)
+        if event.kind == "node" and fields.get("desc") in ("member", "lost"):
+            seen = joined if fields["desc"] == "member" else left
+            seen[event.node] = max(seen.get(event.node, 0.0), event.occurred)
         elif event.kind == "fencing":
             record = FenceRecord.from_alert(fields, event.occurred)
             if record is not None:
                 fences.append(record)
-    return fences, joined
+    return fences, joined, left
 
 
 def live_view(
@@ -182,11 +194,12 @@ def live_view(
         asking.join()
     fences = history[0] if history else None
     joined: dict[str, float] = {}
+    left: dict[str, float] = {}
     if outbox is not None:
-        alerted, joined = alert_evidence(outbox)
+        alerted, joined, left = alert_membership(outbox)
         if alerted or fences is not None:
             fences = [*(fences or []), *alerted]
-    return ClusterView(snapshot, fences, joined)
+    return ClusterView(snapshot, fences, joined, left=left)
 
 
 #: target → (when asked, its registered fence devices); they change rarely

@@ -18,6 +18,7 @@ from hakit.resource_agents.health.sources import (
     FenceRecord,
     Snapshot,
     alert_evidence,
+    alert_membership,
     leadership,
 )
 from tests.health.conftest import AlertRunner, Cib
@@ -97,6 +98,37 @@ def test_an_old_fence_does_not_vouch_for_a_later_shutdown(
     alerts.node("node2", "lost", epoch=1_800_000_900)  # then a clean shutdown
     fences, joined = evidence(outbox_path)
     assert classes(ClusterView(cib.snapshot(stopped), fences, joined))["node2"] is (
+        Health.HOST_LEFT_CLUSTER
+    )
+
+
+def test_a_node_joining_again_is_degraded_until_pacemaker_shows_it_online(
+    cib: Cib, alerts: AlertRunner, outbox_path: Path
+) -> None:
+    """Fenced, then a membership member again (its last node alert) while crm_mon still
+    shows it offline: the host is up (DEGRADED), not "left cleanly"; lost again, the
+    fence no longer counts and a clean stop is HOST_LEFT_CLUSTER."""
+    fenced = cib.snapshot(cib.simulate(cib.placed, "join-fenced", "--node-fail", "node2"))
+    alerts.node("node2", "lost", epoch=1_800_000_000)
+    alerts.fencing("node2", executioner="node3", epoch=1_800_000_002)
+    with Outbox(str(outbox_path)) as box:
+        fences, joined, left = alert_membership(box)
+    assert classes(ClusterView(fenced, fences, joined, left=left))["node2"] is (
+        Health.HOST_DOWN_FENCED
+    )
+    alerts.node("node2", "member", epoch=1_800_000_030)
+    with Outbox(str(outbox_path)) as box:
+        fences, joined, left = alert_membership(box)
+    joining = classify(ClusterView(fenced, fences, joined, left=left)).node("node2")
+    assert joining is not None and joining.health is Health.DEGRADED
+    assert joining.reasons == [
+        "a cluster member again since 2027-01-15T08:00:30.000000Z, not yet online in Pacemaker"
+    ]
+    alerts.node("node2", "lost", epoch=1_800_000_900)  # then a clean shutdown
+    stopped = cib.snapshot(cib.simulate(cib.placed, "join-stopped", "--node-down", "node2"))
+    with Outbox(str(outbox_path)) as box:
+        fences, joined, left = alert_membership(box)
+    assert classes(ClusterView(stopped, fences, joined, left=left))["node2"] is (
         Health.HOST_LEFT_CLUSTER
     )
 

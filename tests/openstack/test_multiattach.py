@@ -43,6 +43,8 @@ from hakit.lab import openstack, openstack_stubs
 from hakit.ocf import proc
 from hakit.resource_agents.clouds import CloudError, CloudSession
 from hakit.resource_agents.health.model import Health, classify
+from hakit.resource_agents.health.nova import ComputeAPI
+from hakit.resource_agents.health.resolve import Resolution, Resolver
 from hakit.resource_agents.health.sources import alert_evidence
 from tests.openstack.conftest import REPORT_INTERVAL, SERVICE_DOWN_TIME, Cloud, wait_until
 from tests.openstack.infra import http_answers, port_free
@@ -467,6 +469,19 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
         f"node2 attachment created {new.created - confirmed:+.1f}s after the fencing "
         f"(cinder's whole seconds); {len(watch.seen)} looks, {len(before)} before the fencing"
     )
+
+    # the VNF error reports' resolver traces the volume and the server as the publisher
+    # does (Keystone, the catalog's cinder; this session's catalog has no neutron)
+    session = CloudSession(str(cloud.clouds_yaml), "hakit")
+    resolver = Resolver(ComputeAPI(session, api.endpoint))
+    assert resolver.resolve("volume", volume_id) == Resolution(
+        "resolved", host=SPARE, backend=f"{CINDER_HOST}@fake"
+    )
+    assert resolver.resolve("server", server_id) == Resolution("resolved", host=SPARE)
+    missing = resolver.resolve("volume", "00000000-0000-0000-0000-000000000000")
+    assert missing.state == "unresolved" and "no volume" in missing.reason, missing
+    port = resolver.resolve("port", "00000000-0000-0000-0000-000000000000")
+    assert port.state == "unresolved" and "network" in port.reason, port
 
     # 6. node3 boots again: it cleans up its evacuation (then nova lets the flag clear);
     # the volume stays attached to node2 only
