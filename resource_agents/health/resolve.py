@@ -42,12 +42,14 @@ class Resolver:
         compute: ComputeAPI | None,
         *,
         inventory: Mapping[str, list[Instance]] | None = None,
+        endpoints: Mapping[str, str] | None = None,
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.compute = compute
         self.cloud: CloudSession | None = compute.cloud if compute else None
         self.inventory = inventory or {}
+        self.endpoints = dict(endpoints or {})  # service type → URL, instead of the catalog's
         self.ttl = ttl
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[float, Resolution]] = {}
@@ -124,7 +126,8 @@ class Resolver:
     def _get(self, service_type: str, path: str, key: str) -> dict[str, object]:
         if self.cloud is None:
             raise CloudError(f"no cloud to look up {path} in", kind="config")
-        answer = self.cloud.request(service_type, "GET", path)
+        endpoint = self.endpoints.get(service_type)
+        answer = self.cloud.request(service_type, "GET", path, endpoint=endpoint)
         found = answer.get(key) if isinstance(answer, dict) else None
         if not isinstance(found, dict):
             raise CloudError(f"GET {path}: no {key} in the answer", kind="api")

@@ -471,9 +471,9 @@ def test_a_multiattach_volume_moves_to_the_new_host_only_after_the_fencing(
     )
 
     # the VNF error reports' resolver traces the volume and the server as the publisher
-    # does (Keystone, the catalog's cinder; this session's catalog has no neutron)
+    # does (Keystone; this module's cinder, not the catalog's; the catalog has no neutron)
     session = CloudSession(str(cloud.clouds_yaml), "hakit")
-    resolver = Resolver(ComputeAPI(session, api.endpoint))
+    resolver = Resolver(ComputeAPI(session, api.endpoint), endpoints={"block-storage": CINDER_URL})
     assert resolver.resolve("volume", volume_id) == Resolution(
         "resolved", host=SPARE, backend=f"{CINDER_HOST}@fake"
     )
