@@ -11,12 +11,16 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from hakit.resource_agents.health.constants import (
-    ALARM_CLEARED_NOTIFICATION,
-    ALARM_NOTIFICATION,
-)
 from hakit.resource_agents.health.model import rfc3339
-from hakit.resource_agents.health.sol003 import ALARM_NAMESPACE, FM_PATH, Context, Outgoing
+from hakit.resource_agents.health.sol003 import (
+    ALARM_NAMESPACE,
+    Context,
+    FaultyResource,
+    Outgoing,
+    alarm_body,
+    cleared_notification,
+    raised_notification,
+)
 
 if TYPE_CHECKING:  # no import cycle: correlation imports this module
     from hakit.resource_agents.health.correlation import Correlation, Observation
@@ -125,18 +129,7 @@ def child_raised(corr: Correlation, report: Observation, now: float, context: Co
 
 def cleared(corr: Correlation, alarm_id: str, now: float, context: Context) -> Outgoing:
     """AlarmClearedNotification for one of the correlation's alarms."""
-    notification_id = str(uuid.uuid5(uuid.UUID(alarm_id), f"clear/{now:.6f}"))
-    notification: dict[str, Any] = {
-        "id": notification_id,
-        "notificationType": ALARM_CLEARED_NOTIFICATION,
-        "timeStamp": rfc3339(now),
-        "alarmId": alarm_id,
-        "alarmClearedTime": rfc3339(now),
-        "_links": {"alarm": {"href": f"{context.api_base}{FM_PATH}/alarms/{alarm_id}"}},
-    }
-    return Outgoing(
-        notification_id, ALARM_CLEARED_NOTIFICATION, corr.key, corr.severity, notification, now
-    )
+    return cleared_notification(corr.key, alarm_id, corr.severity, now, now, context)
 
 
 def _alarm(
@@ -161,45 +154,26 @@ def _alarm(
         resource_type = next((RESOURCE_TYPES[s] for s in RESOURCE_TYPES if s in scopes), "COMPUTE")
     else:
         level, resource_type = corr.scope, RESOURCE_TYPES[corr.scope]
-    return {
-        "id": identifier,
-        "managedObjectId": managed_object,
-        "rootCauseFaultyResource": {
-            "faultyResource": {
-                "vimConnectionId": context.vim_connection_id,
-                "resourceId": corr.key,
-                "vimLevelResourceType": level,
-            },
-            "faultyResourceType": resource_type,
-        },
-        "alarmRaisedTime": rfc3339(raised),
-        "alarmChangedTime": rfc3339(corr.changed),
-        "ackState": "UNACKNOWLEDGED",
-        "perceivedSeverity": severity,
-        "eventTime": rfc3339(event_time),
-        "eventType": event_type,
-        "faultType": fault_type,
-        "probableCause": probable_cause,
-        "isRootCause": root,
-        "correlatedAlarmIds": correlated,
-        "faultDetails": details,
-        "_links": {"self": {"href": f"{context.api_base}{FM_PATH}/alarms/{identifier}"}},
-    }
+    return alarm_body(
+        identifier,
+        managed_object,
+        FaultyResource(corr.key, level, resource_type),
+        raised=raised,
+        changed=corr.changed,
+        severity=severity,
+        event_type=event_type,
+        fault_type=fault_type,
+        probable_cause=probable_cause,
+        root=root,
+        correlated=correlated,
+        details=details,
+        event_time=event_time,
+        context=context,
+    )
 
 
 def _notify(corr: Correlation, body: dict[str, Any], now: float, event_time: float) -> Outgoing:
-    identifier = str(body["id"])
-    notification_id = str(uuid.uuid5(uuid.UUID(identifier), f"raise/{now:.6f}"))
-    notification: dict[str, Any] = {
-        "id": notification_id,
-        "notificationType": ALARM_NOTIFICATION,
-        "timeStamp": rfc3339(now),
-        "alarm": body,
-    }
-    severity = str(body["perceivedSeverity"])
-    return Outgoing(
-        notification_id, ALARM_NOTIFICATION, corr.key, severity, notification, event_time
-    )
+    return raised_notification(body, corr.key, now, now, event_time)
 
 
 def explain(corr: Correlation) -> list[str]:

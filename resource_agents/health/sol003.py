@@ -155,6 +155,16 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class FaultyResource:
+    """An alarm's rootCauseFaultyResource: the resource id, its vimLevelResourceType and
+    its faultyResourceType."""
+
+    id: str
+    level: str
+    type: str
+
+
+@dataclass(frozen=True)
 class Context:
     """Where alarms point: the VIM connection id and the API's base URL."""
 
@@ -209,7 +219,10 @@ def transition(
         out.append(_notify(new, body, now, event_time))
     if current is not None:  # instances no longer concerned: their alarms end
         gone = [a for i, a in current.instances.items() if i not in new.instances]
-        out += [_cleared(node.node, a, current.severity, now, event_time, context) for a in gone]
+        out += [
+            cleared_notification(node.node, a, current.severity, now, event_time, context)
+            for a in gone
+        ]
     return new, out
 
 
@@ -220,7 +233,10 @@ def clear(
     if current is None:
         return []
     ids = [*current.instances.values(), current.alarm_id]
-    return [_cleared(current.host, a, current.severity, now, event_time, context) for a in ids]
+    return [
+        cleared_notification(current.host, a, current.severity, now, event_time, context)
+        for a in ids
+    ]
 
 
 def _root_alarm(
@@ -281,24 +297,60 @@ def _alarm(
     event_time: float,
     context: Context,
 ) -> dict[str, Any]:
+    return alarm_body(
+        identifier,
+        managed_object,
+        FaultyResource(alarm.host, "host", "COMPUTE"),
+        raised=alarm.raised,
+        changed=alarm.changed,
+        severity=severity,
+        event_type=event_type,
+        fault_type=alarm.health.value,
+        probable_cause=probable_cause,
+        root=root,
+        correlated=correlated,
+        details=details,
+        event_time=event_time,
+        context=context,
+    )
+
+
+def alarm_body(
+    identifier: str,
+    managed_object: str,
+    resource: FaultyResource,
+    *,
+    raised: float,
+    changed: float,
+    severity: str,
+    event_type: str,
+    fault_type: str,
+    probable_cause: str,
+    root: bool,
+    correlated: list[str],
+    details: list[str],
+    event_time: float,
+    context: Context,
+) -> dict[str, Any]:
+    """A SOL 003 Alarm (host alarms here, correlation alarms in correlation_alarms.py)."""
     return {
         "id": identifier,
         "managedObjectId": managed_object,
         "rootCauseFaultyResource": {
             "faultyResource": {
                 "vimConnectionId": context.vim_connection_id,
-                "resourceId": alarm.host,
-                "vimLevelResourceType": "host",
+                "resourceId": resource.id,
+                "vimLevelResourceType": resource.level,
             },
-            "faultyResourceType": "COMPUTE",
+            "faultyResourceType": resource.type,
         },
-        "alarmRaisedTime": rfc3339(alarm.raised),
-        "alarmChangedTime": rfc3339(alarm.changed),
+        "alarmRaisedTime": rfc3339(raised),
+        "alarmChangedTime": rfc3339(changed),
         "ackState": "UNACKNOWLEDGED",
         "perceivedSeverity": severity,
         "eventTime": rfc3339(event_time),
         "eventType": event_type,
-        "faultType": alarm.health.value,
+        "faultType": fault_type,
         "probableCause": probable_cause,
         "isRootCause": root,
         "correlatedAlarmIds": correlated,
@@ -308,8 +360,16 @@ def _alarm(
 
 
 def _notify(alarm: OpenAlarm, body: dict[str, Any], now: float, event_time: float) -> Outgoing:
+    return raised_notification(body, alarm.host, alarm.changed, now, event_time)
+
+
+def raised_notification(
+    body: dict[str, Any], host: str, version: float, now: float, event_time: float
+) -> Outgoing:
+    """AlarmNotification of `body`; its id derives from the alarm's and `version` (the
+    time the alarm last changed), so the same change is never stored twice."""
     identifier = str(body["id"])
-    notification_id = str(uuid.uuid5(uuid.UUID(identifier), f"raise/{alarm.changed:.6f}"))
+    notification_id = str(uuid.uuid5(uuid.UUID(identifier), f"raise/{version:.6f}"))
     notification: dict[str, Any] = {
         "id": notification_id,
         "notificationType": ALARM_NOTIFICATION,
@@ -319,16 +379,17 @@ def _notify(alarm: OpenAlarm, body: dict[str, Any], now: float, event_time: floa
     return Outgoing(
         notification_id,
         ALARM_NOTIFICATION,
-        alarm.host,
+        host,
         str(body["perceivedSeverity"]),
         notification,
         event_time,
     )
 
 
-def _cleared(
+def cleared_notification(
     host: str, identifier: str, severity: str, now: float, event_time: float, context: Context
 ) -> Outgoing:
+    """AlarmClearedNotification for alarm `identifier`, cleared at `event_time`."""
     notification_id = str(uuid.uuid5(uuid.UUID(identifier), f"clear/{now:.6f}"))
     notification: dict[str, Any] = {
         "id": notification_id,
