@@ -29,6 +29,7 @@ from hakit.resource_agents.health.subscriptions import SubscriptionStore
 from hakit.resource_agents.health.vnf_reports import ReportStore
 from tests.health.conftest import CLI, AlertRunner, Cib, Receiver, wait_for
 from tests.health.test_publisher import subscribe_receiver
+from tests.openstack.infra import free_port
 
 RULES = {
     "rules": [
@@ -42,14 +43,6 @@ RULES = {
     ],
 }
 INVENTORY = {"node2": ["vm-a", "vm-b", "vm-c", "vm-x"], "node3": ["vm-d", "vm-e"]}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Client:

@@ -27,6 +27,7 @@ from hakit.resource_agents.health.vnf_reports import (
     parse_report,
     retry_after,
 )
+from tests.health.test_api_hardening import serving
 
 PATH = "/vnffm/v1/error-reports"
 NOW = 1_700_000_000.0
@@ -246,14 +247,7 @@ def tokens(subscriptions: str) -> dict[str, str]:
 
 
 def serve(subscriptions: str, **options: Any) -> Iterator[ApiServer]:
-    server = ApiServer("127.0.0.1", 0, store_path=subscriptions, **options)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serving(ApiServer("127.0.0.1", 0, store_path=subscriptions, **options))
 
 
 @pytest.fixture
