@@ -151,6 +151,7 @@ class Publisher:
         self.outbox.db.execute(ALARMS_TABLE)
         self.recovery = ComputeRecovery(self.outbox, config, log)
         self.report: HealthReport | None = None  # the latest health derived (or seen)
+        self.last_view: ClusterView | None = None  # what `report` was classified from
         self.wake = Waker(
             config.outbox
         )  # set: look now (new events, reports), not at the next poll
@@ -162,12 +163,32 @@ class Publisher:
     # --- stage 1: derive -----------------------------------------------------------
 
     def cycle(self, *, resync: bool = False) -> int:
-        """Handle new events (all of them, or a resync without any); notifications added."""
+        """Handle new events (all of them, or a resync without any); notifications added.
+
+        Events that only say nodes are membership members again are derived at once from
+        the last look plus the node alerts (the joining class needs no fresh look: a
+        member is never online in Pacemaker before its alert), then confirmed by a fresh
+        look: crm_mon is slowest during exactly that membership change."""
         after = self.outbox.cursor(DERIVER) or 0
         events = self.outbox.read(EVENTS, after, limit=self.config.batch)
         if not events and not resync:
             return 0
-        view = self.view_source(self.outbox)
+        if resync or self.last_view is None or not sources.membership_only(events):
+            return self._look(self.view_source(self.outbox), events, resync=resync)
+        quick = sources.with_membership(self.last_view, self.outbox)
+        added = self._look(quick, events, reconcile=False)
+        return added + self._look(self.view_source(self.outbox), [])
+
+    def _look(
+        self,
+        view: ClusterView,
+        events: list[outbox.Record],
+        *,
+        resync: bool = False,
+        reconcile: bool = True,
+    ) -> int:
+        """Classify `view`, follow leadership; as the leader derive (and reconcile nova)."""
+        self.last_view = view
         self.report = report = classify(view)
         was_leader = self.leader.is_set()
         leadership = self.leadership_source(view.snapshot)
@@ -181,7 +202,7 @@ class Publisher:
         if resync and self.config.nova is not None and not self.config.inventory:
             self.refresh_inventory(self.config.nova)
         added = self.derive(view, events, report)
-        if self.config.nova is not None:
+        if reconcile and self.config.nova is not None:
             self.reconcile_nova(self.config.nova, report)
         if added:
             for delivery in list(self.deliveries.values()):

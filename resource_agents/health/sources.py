@@ -22,7 +22,7 @@ from xml.etree import ElementTree
 from hakit.ocf import cluster
 from hakit.ocf.status import ClusterStatus, FenceEvent
 from hakit.resource_agents.health.constants import LEADER_VARIABLE
-from hakit.resource_agents.health.outbox import EVENTS, Outbox
+from hakit.resource_agents.health.outbox import EVENTS, Outbox, Record
 
 FENCING_ACTIONS = ("off", "reboot")
 
@@ -180,6 +180,20 @@ def alert_membership(
     return fences, joined, left
 
 
+def membership_only(events: list[Record]) -> bool:
+    """Whether `events` are all node alerts saying a node is a membership member again."""
+    return bool(events) and all(
+        event.kind == "node" and json.loads(event.body).get("desc") == "member" for event in events
+    )
+
+
+def with_membership(view: ClusterView, outbox: Outbox) -> ClusterView:
+    """`view`'s snapshot and fencing evidence, its membership times re-read from the
+    stored node alerts, at the present moment: what a membership alert alone tells."""
+    _, joined, left = alert_membership(outbox)
+    return replace(view, joined=joined, left=left, now=time.time())
+
+
 def live_view(
     outbox: Outbox | None = None, *, timeout: float = cluster.DEFAULT_TIMEOUT
 ) -> ClusterView:
@@ -227,7 +241,7 @@ def with_devices(view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT)
     fences = [
         replace(f, devices=devices[f.target]) if f.target in devices else f for f in view.fences
     ]
-    return ClusterView(view.snapshot, fences, view.joined, view.now)
+    return replace(view, fences=fences)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,15 @@ from hakit.resource_agents.health.constants import (
     ALARM_NOTIFICATION,
     LEADER_VARIABLE,
 )
+from hakit.resource_agents.health.model import Health
 from hakit.resource_agents.health.outbox import NOTIFICATIONS, Outbox
-from hakit.resource_agents.health.publisher import DERIVER, Publisher, PublisherConfig
+from hakit.resource_agents.health.publisher import (
+    DERIVER,
+    Publisher,
+    PublisherConfig,
+    live_view,
+)
+from hakit.resource_agents.health.sources import ClusterView
 from hakit.resource_agents.health.subscriptions import (
     Filter,
     SubscriptionRequest,
@@ -127,13 +134,14 @@ def test_an_outage_loses_nothing_and_order_holds(
             )
             alerts.fencing("node2", executioner="node3")
             wait_for(lambda: len(stored(config)) == 6, what="the fenced alarms")
+            alerts.node("node2", "member")  # a member again, not yet online in Pacemaker
+            wait_for(lambda: len(stored(config)) == 9, what="the joining alarm")
             monkeypatch.setenv("CIB_file", str(cib.placed))
-            alerts.node("node2", "member")
-            wait_for(lambda: len(stored(config)) == 9, what="the clears")
+            wait_for(lambda: len(stored(config)) == 10, what="the clear")
             threading.Event().wait(1.0)  # several failed attempts, with backoff
             receiver.start()  # same port
-            wait_for(lambda: len(set(receiver.keys())) == 9, what="everything after the outage")
-            wait_for(lambda: len(set(critical_only.keys())) == 6, what="the CRITICAL subscriber")
+            wait_for(lambda: len(set(receiver.keys())) == 10, what="everything after the outage")
+            wait_for(lambda: len(set(critical_only.keys())) == 5, what="the CRITICAL subscriber")
         finally:
             publisher.stop()
             thread.join(timeout=10)
@@ -141,18 +149,20 @@ def test_an_outage_loses_nothing_and_order_holds(
         critical_only.stop()
     expected = stored(config)
     assert_at_least_once_in_order(receiver, expected)
-    assert len(receiver.receipts) > 9  # the lost answers were sent again
+    assert len(receiver.receipts) > 10  # the lost answers were sent again
     bodies = {r.idempotency_key: r.body for r in receiver.receipts}
     kinds = [bodies[k]["notificationType"] for k in expected]
-    assert kinds == [ALARM_NOTIFICATION] * 6 + [ALARM_CLEARED_NOTIFICATION] * 3
+    assert kinds == [ALARM_NOTIFICATION] * 7 + [ALARM_CLEARED_NOTIFICATION] * 3
     raised = [bodies[k]["alarm"] for k in expected[:3]]
     assert [a["perceivedSeverity"] for a in raised] == ["MAJOR"] * 3
     assert [bodies[k]["alarm"]["faultType"] for k in expected[3:6]] == ["HOST_DOWN_FENCED"] * 3
-    assert sorted(bodies[k]["alarmId"] for k in expected[6:]) == sorted(a["id"] for a in raised)
+    joining = bodies[expected[6]]["alarm"]  # the host's alarm; its instances' alarms end
+    assert (joining["id"], joining["faultType"]) == (raised[0]["id"], "DEGRADED")
+    assert sorted(bodies[k]["alarmId"] for k in expected[7:]) == sorted(a["id"] for a in raised)
     assert {bodies[k]["subscriptionId"] for k in expected} == {
         bodies[expected[0]]["subscriptionId"]
     }
-    assert_at_least_once_in_order(critical_only, expected[3:])
+    assert_at_least_once_in_order(critical_only, expected[3:6] + expected[7:9])
 
 
 def test_a_killed_publisher_loses_nothing(
@@ -165,18 +175,19 @@ def test_a_killed_publisher_loses_nothing(
 ) -> None:
     subscribe_receiver(config, receiver)
     publisher = Publisher(config)  # derives only: no delivery threads without run()
-    steps = [
-        (cib.simulate(cib.placed, "kill-lost", "--node-fail", "node2", execute=False), "lost"),
-        (cib.simulate(cib.placed, "kill-fenced", "--node-fail", "node2"), "fenced"),
-        (cib.placed, "member"),
-    ]
+    lost = cib.simulate(cib.placed, "kill-lost", "--node-fail", "node2", execute=False)
+    fenced = cib.simulate(cib.placed, "kill-fenced", "--node-fail", "node2")
+    steps = [(lost, "lost"), (fenced, "fenced"), (fenced, "member"), (cib.placed, "online")]
     for state, what in steps:
         monkeypatch.setenv("CIB_file", str(state))
-        alerts.fencing("node2") if what == "fenced" else alerts.node("node2", what)
-        publisher.cycle()
+        if what == "fenced":
+            alerts.fencing("node2")
+        elif what != "online":
+            alerts.node("node2", what)
+        publisher.cycle(resync=what == "online")
     publisher.outbox.close()
     expected = stored(config)
-    assert len(expected) == 9
+    assert len(expected) == 10
     receiver.delay = 0.15
     command = [
         sys.executable,
@@ -194,9 +205,9 @@ def test_a_killed_publisher_loses_nothing(
     wait_for(lambda: len(receiver.keys()) >= 3, what="some deliveries")
     first.kill()  # SIGKILL, mid-stream
     first.wait(timeout=10)
-    assert len(set(receiver.keys())) < 9
+    assert len(set(receiver.keys())) < 10
     second = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: len(set(receiver.keys())) == 9, what="the rest")
+    wait_for(lambda: len(set(receiver.keys())) == 10, what="the rest")
     second.send_signal(signal.SIGTERM)
     _, err = second.communicate(timeout=20)
     assert second.returncode == 0 and "Traceback" not in err
@@ -243,3 +254,39 @@ def test_a_new_subscriber_starts_with_what_comes_after_it(
     wait_for(lambda: len(set(receiver.keys())) == 3, what="the clears")
     assert collapsed(receiver.receipts) == stored(config)[3:]
     assert os.environ[LEADER_VARIABLE] == "1"
+
+
+def test_a_membership_alert_moves_the_alarm_on_before_a_fresh_look(
+    config: PublisherConfig, alerts: AlertRunner, cib: Cib, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """crm_mon is slowest during a membership change: a "member" alert alone moves the
+    joining node's alarm on from the last look, and one fresh look right after confirms
+    (here it already shows node2 online, so the alarm clears)."""
+    looks: list[str] = []
+
+    def counted(box: Outbox) -> ClusterView:
+        looks.append(Path(os.environ["CIB_file"]).name)  # noqa: SIM112 — Pacemaker's name
+        return live_view(box)
+
+    publisher = Publisher(config, view_source=counted)
+    fenced = cib.simulate(cib.placed, "quick-fenced", "--node-fail", "node2")
+    monkeypatch.setenv("CIB_file", str(fenced))
+    alerts.node("node2", "lost")
+    alerts.fencing("node2")
+    assert publisher.cycle() == 3
+    assert [a.health for a in publisher.open_alarms()] == [Health.HOST_DOWN_FENCED]
+    monkeypatch.setenv("CIB_file", str(cib.placed))
+    alerts.node("node2", "member", epoch=1_900_000_000)
+    looks.clear()
+    assert publisher.cycle() == 4  # joining: root + its instances' ends; then the clear
+    assert looks == ["placed.xml"]  # the one look came after
+    with Outbox(config.outbox) as box:
+        records = box.read(NOTIFICATIONS, 0, limit=-1)[3:]
+    bodies = [json.loads(r.body)["notification"] for r in records]
+    joining = bodies[0]["alarm"]
+    assert joining["faultType"] == "DEGRADED"
+    assert joining["faultDetails"][0].startswith("a cluster member again since 2030-03-17")
+    assert joining["eventTime"] == "2030-03-17T17:46:40.000000Z"  # the alert's time
+    assert bodies[-1]["notificationType"] == ALARM_CLEARED_NOTIFICATION
+    assert publisher.open_alarms() == []
+    publisher.outbox.close()
