@@ -277,14 +277,12 @@ def _node(node: str | None) -> list[str]:
 # --- status ------------------------------------------------------------------------------
 
 
+STATUS_XML = ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"]
+
+
 def cluster_status(*, timeout: float = DEFAULT_TIMEOUT) -> ClusterStatus:
     """Current status, including node history (fail counts) and failures."""
-    return ClusterStatus(
-        run_xml(
-            ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"],
-            timeout=timeout,
-        )
-    )
+    return ClusterStatus(run_xml(STATUS_XML, timeout=timeout))
 
 
 # --- fencing -----------------------------------------------------------------------------
@@ -399,15 +397,17 @@ def status_text(*, timeout: float = DEFAULT_TIMEOUT) -> str:
 
 def status_xml(*, timeout: float = DEFAULT_TIMEOUT) -> Element:
     """crm_mon's whole XML answer (honours CIB_file); failures as Pacemaker words them."""
-    return pacemaker_xml(
-        ["crm_mon", "--one-shot", "--inactive", "--output-as=xml", "--include=all"],
-        timeout=timeout,
-    )
+    return pacemaker_xml(STATUS_XML, timeout=timeout)
 
 
 def watch_status_command(path: str) -> list[str]:
-    """The command line of a live crm_mon that rewrites `path` on every CIB change."""
-    return _current.get().command(["crm_mon", "--output-as=text", f"--output-to={path}"])
+    """A live crm_mon rewriting `path` on CIB changes (at once if its last was 1 s ago)."""
+    return _current.get().command(["crm_mon", "-i0", "--output-as=text", f"--output-to={path}"])
+
+
+def watch_membership_command() -> list[str]:
+    """A live corosync-quorumtool printing the members at start and on every change."""
+    return _current.get().command(["stdbuf", "-oL", "corosync-quorumtool", "-m"])
 
 
 def pacemaker_xml(args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT) -> Element:

@@ -17,6 +17,12 @@ The classes say what is safe to do about a node:
 
 A fence counts only when it succeeded after the node last joined (from node alerts,
 when known): an old fence never vouches for a later outage.
+
+Membership changes and fencing results reach the publisher before Pacemaker's view shows
+them (`Publisher.cycle` classifies from them at once): a node lost from the membership
+moments ago that Pacemaker still shows online is HOST_UNREACHABLE_UNFENCED (unless it is
+shutting down), and one fenced since its loss is HOST_DOWN_FENCED even while Pacemaker
+still marks it unclean.
 """
 
 from __future__ import annotations
@@ -28,8 +34,12 @@ from enum import StrEnum
 from hakit.ocf.status import Failure
 from hakit.resource_agents.health.sources import ClusterView, FenceRecord, NodeDetail, Snapshot
 
+_UP = NodeDetail(expected_up=True, shutdown=False, health="green")
 # Fencer history times have one-second resolution; alerts have microseconds.
 FENCE_CLOCK_SLACK = 1.0
+#: Seconds Pacemaker may take to show a lost member offline (membership changes come
+#: first, from corosync and the node alerts); after that its view wins.
+LOSS_HANDLING = 10.0
 
 
 class Health(StrEnum):
@@ -94,10 +104,46 @@ def classify(view: ClusterView) -> HealthReport:
     """Classify every node the cluster knows."""
     status = view.snapshot.status
     nodes = [
-        _online(view, node.name) if node.online else _offline(view, node.name)
+        (_lost_still_online(view, node.name) or _online(view, node.name))
+        if node.online
+        else _offline(view, node.name)
         for node in status.nodes
     ]
     return HealthReport(view.now, status.dc, status.quorate, nodes)
+
+
+def _lost_still_online(view: ClusterView, name: str) -> NodeHealth | None:
+    """A node Pacemaker still shows online but lost moments ago (`_unhandled_loss`): it
+    will show it offline, unclean until fenced."""
+    left = _unhandled_loss(view, name)
+    if left is None or view.snapshot.details.get(name, _UP).shutdown:
+        return None
+    lost = f"lost from the membership at {rfc3339(left)}; Pacemaker still shows it online"
+    fence = fence_since_loss(view, name)
+    if fence is not None:
+        return NodeHealth(name, Health.HOST_DOWN_FENCED, [describe_fence(fence), lost], fence=fence)
+    return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, [lost, _fencing_so_far(view, name)])
+
+
+def _unhandled_loss(view: ClusterView, name: str) -> float | None:
+    """When `name` was lost from the membership, if that was since it last joined, moments
+    ago (`LOSS_HANDLING`), and it was expected up (not a clean shutdown)."""
+    left = (view.left or {}).get(name)
+    if left is None or left <= view.joined.get(name, float("-inf")):
+        return None
+    if view.now - left > LOSS_HANDLING or not view.snapshot.details.get(name, _UP).expected_up:
+        return None
+    return left
+
+
+def fence_since_loss(view: ClusterView, name: str) -> FenceRecord | None:
+    """A successful off/reboot of `name` since it was last lost (None when the loss is
+    unknown): it is powered off, whatever Pacemaker shows yet."""
+    left = (view.left or {}).get(name)
+    fence = confirmed_fence(view, name)
+    if left is None or fence is None or _completed(fence) + FENCE_CLOCK_SLACK < left:
+        return None
+    return fence
 
 
 def _offline(view: ClusterView, name: str) -> NodeHealth:
@@ -106,14 +152,15 @@ def _offline(view: ClusterView, name: str) -> NodeHealth:
     if not view.snapshot.status.quorate:
         reason = "out of sight of this partition, which has no quorum"
         return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, [reason])
-    if node.unclean:
+    fence = fence_since_loss(view, name)  # fenced: Pacemaker marks it clean next
+    if node.unclean and fence is None:
         reasons = ["lost without a clean shutdown (unclean)", _fencing_so_far(view, name)]
         return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, reasons)
     joined = view.joined.get(name)
     if joined is not None and view.left is not None and joined > view.left.get(name, 0.0):
         reason = f"a cluster member again since {rfc3339(joined)}, not yet online in Pacemaker"
         return NodeHealth(name, Health.DEGRADED, [reason])
-    fence = confirmed_fence(view, name)
+    fence = fence or confirmed_fence(view, name)
     if fence is not None:
         return NodeHealth(name, Health.HOST_DOWN_FENCED, [describe_fence(fence)], fence=fence)
     why = "fencing evidence unavailable" if view.fences is None else "not fenced"
@@ -165,9 +212,7 @@ def _online(view: ClusterView, name: str) -> NodeHealth:
     snapshot = view.snapshot
     node = snapshot.status.node(name)
     assert node is not None  # noqa: S101 — called for the snapshot's own nodes
-    detail = snapshot.details.get(name) or NodeDetail(
-        expected_up=True, shutdown=False, health="green"
-    )
+    detail = snapshot.details.get(name, _UP)
     down, degraded, notes = _services(snapshot, name)
     flags = [
         (not snapshot.status.quorate, "this partition has no quorum"),

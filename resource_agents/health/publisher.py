@@ -3,7 +3,8 @@
 Stages, all crash-safe through the outbox:
 
 1. Derive. New alert events (the alert agent wakes the loop, `waker`; polled every
-   `poll_interval` too), a CIB change (`CibWatcher`: a resource failing on another node
+   `poll_interval` too), corosync membership changes (`membership`, before Pacemaker's
+   alerts for them arrive), a CIB change (`CibWatcher`: a resource failing on another node
    alerts only there, but changes the CIB) or the periodic resync trigger a look at the
    cluster (`view_source`) and a classification; each host's open alarm (table
    `alarms`, next to the outbox) moves on with `sol003.transition`. The notifications
@@ -40,6 +41,7 @@ from hakit.ocf import cluster
 from hakit.resource_agents.health import outbox, sources, subscriptions, webhook
 from hakit.resource_agents.health.cib_watcher import CibWatcher
 from hakit.resource_agents.health.evacuation import ComputeRecovery
+from hakit.resource_agents.health.membership import MembershipWatcher
 from hakit.resource_agents.health.model import Health, HealthReport, NodeHealth, classify
 from hakit.resource_agents.health.nova import ComputeAPI, NovaError
 from hakit.resource_agents.health.outbox import EVENTS, NOTIFICATIONS, Outbox
@@ -92,7 +94,8 @@ class PublisherConfig:
     #: `evacuate_attempts` times in all; then it is left to the operator (its alarm stays)
     evacuate_retry: float = 60.0
     evacuate_attempts: int = 3
-    #: also derive on every CIB change (`CibWatcher`); off for a CIB file or a fake view
+    #: also derive on every CIB change (`CibWatcher`) and membership change
+    #: (`MembershipWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False
     #: correlate VNF error reports (`correlator`) with these rules; None: reports are kept
     correlation: Rules | None = None
@@ -165,17 +168,17 @@ class Publisher:
     def cycle(self, *, resync: bool = False) -> int:
         """Handle new events (all of them, or a resync without any); notifications added.
 
-        Events that only say nodes are membership members again are derived at once from
-        the last look plus the node alerts (the joining class needs no fresh look: a
-        member is never online in Pacemaker before its alert), then confirmed by a fresh
-        look: crm_mon is slowest during exactly that membership change."""
+        Events that are only membership changes and fencing results are classified at once
+        from the last look plus the stored evidence (`sources.with_alert_evidence`: the
+        model knows what Pacemaker will show, see `model`), then confirmed by a fresh
+        look: crm_mon is slowest during exactly those changes."""
         after = self.outbox.cursor(DERIVER) or 0
         events = self.outbox.read(EVENTS, after, limit=self.config.batch)
         if not events and not resync:
             return 0
-        if resync or self.last_view is None or not sources.membership_only(events):
+        if resync or self.last_view is None or not sources.evidence_only(events):
             return self._look(self.view_source(self.outbox), events, resync=resync)
-        quick = sources.with_membership(self.last_view, self.outbox)
+        quick = sources.with_alert_evidence(self.last_view, self.outbox)
         added = self._look(quick, events, reconcile=False)
         return added + self._look(self.view_source(self.outbox), [])
 
@@ -319,14 +322,16 @@ class Publisher:
     def run(self) -> None:
         """Poll, derive, keep one delivery thread per subscription; until `stop()`."""
         next_resync = 0.0
-        watcher = CibWatcher(log) if self.config.watch_cib else None
+        cib = CibWatcher(log) if self.config.watch_cib else None
+        membership = MembershipWatcher(self.config.outbox, self.wake.set, log)
+        watchers: list[CibWatcher | MembershipWatcher] = [cib, membership] if cib else []
         while not self.stopping.is_set():
             now = time.monotonic()
             resync = now >= next_resync
-            if watcher is not None and resync:
+            for watcher in watchers if resync else []:
                 watcher.ensure_running()
             try:
-                self.cycle(resync=resync or (watcher is not None and watcher.changed()))
+                self.cycle(resync=resync or (cib is not None and cib.changed()))
                 self.correlate()
             except Exception as error:  # crm_mon down, database locked, …: retry later
                 log(f"health update failed, retrying: {error}")
@@ -336,7 +341,7 @@ class Publisher:
                 self._refresh_subscriptions()
                 self._prune()
             self.wake.wait(self.config.poll_interval)
-        if watcher is not None:
+        for watcher in watchers:
             watcher.close()
         for delivery in self.deliveries.values():
             delivery.stop()

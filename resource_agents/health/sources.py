@@ -25,6 +25,7 @@ from hakit.resource_agents.health.constants import LEADER_VARIABLE
 from hakit.resource_agents.health.outbox import EVENTS, Outbox, Record
 
 FENCING_ACTIONS = ("off", "reboot")
+ALERT_SOURCE = "fencing alert"
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class FenceRecord:
             completed=occurred,
             executioner="" if executioner.startswith("<") else executioner,
             origin=requester.rpartition("@")[2],
-            source="fencing alert",
+            source=ALERT_SOURCE,
             reference=reference,
         )
 
@@ -180,18 +181,25 @@ def alert_membership(
     return fences, joined, left
 
 
-def membership_only(events: list[Record]) -> bool:
-    """Whether `events` are all node alerts saying a node is a membership member again."""
+def evidence_only(events: list[Record]) -> bool:
+    """Whether `events` are all membership changes and fencing results: evidence the model
+    can classify from with the last look (a fresh one confirms it)."""
     return bool(events) and all(
-        event.kind == "node" and json.loads(event.body).get("desc") == "member" for event in events
+        event.kind == "fencing"
+        or (event.kind == "node" and json.loads(event.body).get("desc") in ("member", "lost"))
+        for event in events
     )
 
 
-def with_membership(view: ClusterView, outbox: Outbox) -> ClusterView:
-    """`view`'s snapshot and fencing evidence, its membership times re-read from the
-    stored node alerts, at the present moment: what a membership alert alone tells."""
-    _, joined, left = alert_membership(outbox)
-    return replace(view, joined=joined, left=left, now=time.time())
+def with_alert_evidence(view: ClusterView, outbox: Outbox) -> ClusterView:
+    """`view`'s snapshot and fencer history, with the stored membership changes and
+    fencing results read again, at the present moment (no cluster command is run; fence
+    devices only as already known)."""
+    alerted, joined, left = alert_membership(outbox)
+    history = [f for f in view.fences or [] if f.source != ALERT_SOURCE]
+    fences = None if view.fences is None and not alerted else [*history, *alerted]
+    fresh = replace(view, fences=fences, joined=joined, left=left, now=time.time())
+    return with_devices(fresh, ask=False)
 
 
 def live_view(
@@ -225,14 +233,17 @@ def _ask_devices(target: str, now: float, timeout: float) -> None:
     _DEVICES[target] = (now, cluster.fence_devices(target, timeout=timeout))
 
 
-def with_devices(view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT) -> ClusterView:
-    """`view` with the registered fence devices filled in for every powered-off target."""
+def with_devices(
+    view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT, ask: bool = True
+) -> ClusterView:
+    """`view` with the registered fence devices filled in for every powered-off target
+    (`ask`: the fencer, for targets not asked within DEVICES_TTL; else only those known)."""
     if not view.fences:
         return view
     targets = {f.target for f in view.fences if f.powers_off}
     now = time.monotonic()
     missing = [t for t in targets if now - _DEVICES.get(t, (-DEVICES_TTL, ()))[0] >= DEVICES_TTL]
-    asking = [threading.Thread(target=_ask_devices, args=(t, now, timeout)) for t in missing]
+    asking = [threading.Thread(target=_ask_devices, args=(t, now, timeout)) for t in missing if ask]
     for thread in asking:
         thread.start()
     for thread in asking:

@@ -11,7 +11,13 @@ import pytest
 from hakit.ocf import cluster
 from hakit.ocf.cluster import ClusterCommandError
 from hakit.ocf.status import FenceEvent
-from hakit.resource_agents.health.model import Health, as_dict, classify, health_table
+from hakit.resource_agents.health.model import (
+    LOSS_HANDLING,
+    Health,
+    as_dict,
+    classify,
+    health_table,
+)
 from hakit.resource_agents.health.outbox import Outbox
 from hakit.resource_agents.health.sources import (
     ClusterView,
@@ -99,6 +105,80 @@ def test_an_old_fence_does_not_vouch_for_a_later_shutdown(
     fences, joined = evidence(outbox_path)
     assert classes(ClusterView(cib.snapshot(stopped), fences, joined))["node2"] is (
         Health.HOST_LEFT_CLUSTER
+    )
+
+
+def membership(outbox_path: Path) -> tuple[list[FenceRecord], dict[str, float], dict[str, float]]:
+    with Outbox(str(outbox_path)) as box:
+        return alert_membership(box)
+
+
+def test_a_loss_pacemaker_has_not_handled_yet_is_unreachable_for_a_while(
+    cib: Cib, alerts: AlertRunner, outbox_path: Path
+) -> None:
+    """Lost from the membership moments ago while crm_mon still shows node2 online (corosync
+    and the alerts come first): unreachable; after LOSS_HANDLING, Pacemaker's view wins;
+    a node shutting down is never taken for lost."""
+    placed = cib.snapshot(cib.placed)
+    alerts.node("node2", "member", epoch=1_800_000_000)
+    alerts.node("node2", "lost", epoch=1_800_000_100)
+    fences, joined, left = membership(outbox_path)
+    soon = classify(ClusterView(placed, fences, joined, 1_800_000_100.2, left=left)).node("node2")
+    assert soon is not None and soon.health is Health.HOST_UNREACHABLE_UNFENCED
+    assert soon.reasons == [
+        "lost from the membership at 2027-01-15T08:01:40.000000Z; Pacemaker still shows it online",
+        "no fencing result yet",
+    ]
+    late = ClusterView(placed, fences, joined, 1_800_000_100 + LOSS_HANDLING + 1, left=left)
+    assert classes(late)["node2"] is Health.OK
+    unknown = ClusterView(placed, fences, joined, 1_800_000_100.2)  # no loss times known
+    assert classes(unknown)["node2"] is Health.OK
+    leaving = cib.snapshot(
+        cib.edit(
+            cib.placed,
+            "leaving",
+            "crm_attribute",
+            "--node",
+            "node2",
+            "--name",
+            "shutdown",
+            "--update",
+            "1800000099",
+            "--lifetime",
+            "reboot",
+        )
+    )
+    shutting_down = ClusterView(leaving, fences, joined, 1_800_000_100.2, left=left)
+    assert classes(shutting_down)["node2"] is Health.DEGRADED  # "shutting down"
+    alerts.node("node2", "member", epoch=1_800_000_105)  # back before Pacemaker noticed
+    fences, joined, left = membership(outbox_path)
+    assert classes(ClusterView(placed, fences, joined, 1_800_000_105.1, left=left))["node2"] is (
+        Health.OK
+    )
+
+
+def test_a_fence_since_the_loss_is_down_fenced_while_pacemaker_still_says_unclean(
+    cib: Cib, alerts: AlertRunner, outbox_path: Path
+) -> None:
+    """The fencing alert comes before crm_mon shows node2 clean: a fence after its loss
+    powers it off; a fence from before the loss vouches for nothing."""
+    lost = cib.snapshot(
+        cib.simulate(cib.placed, "unclean-fenced", "--node-fail", "node2", execute=False)
+    )
+    alerts.fencing("node2", executioner="node3", epoch=1_800_000_050)  # an earlier outage's
+    alerts.node("node2", "member", epoch=1_800_000_080)
+    alerts.node("node2", "lost", epoch=1_800_000_100)
+    fences, joined, left = membership(outbox_path)
+    assert classes(ClusterView(lost, fences, joined, left=left))["node2"] is (
+        Health.HOST_UNREACHABLE_UNFENCED
+    )
+    alerts.fencing("node2", executioner="node3", epoch=1_800_000_101.5)
+    fences, joined, left = membership(outbox_path)
+    node2 = classify(ClusterView(lost, fences, joined, left=left)).node("node2")
+    assert node2 is not None and node2.health is Health.HOST_DOWN_FENCED
+    assert node2.fence is not None and node2.fence.completed == 1_800_000_101.5
+    assert classes(ClusterView(lost, fences, joined))["node2"] is (  # the loss unknown
+        Health.HOST_UNREACHABLE_UNFENCED
     )
 
 

@@ -5,6 +5,7 @@ service, a power cut with real fencing, a partition, a SIGKILLed publisher."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -36,6 +37,19 @@ def stored_notifications(lab: Lab, node: str) -> list[str]:
         ).fetchall()
     except sqlite3.OperationalError:  # no table yet
         return []
+    finally:
+        db.close()
+    return [row[0] for row in rows]
+
+
+def stored_events(lab: Lab, node: str, about: str, event_id: str) -> list[str]:
+    """Bodies of the events about node `about` in `node`'s outbox whose id is LIKE `event_id`."""
+    db = sqlite3.connect(f"file:{lab.health_dir(node) / 'outbox.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT body FROM records WHERE stream = 'events' AND node = ? AND event_id LIKE ?",
+            (about, event_id),
+        ).fetchall()
     finally:
         db.close()
     return [row[0] for row in rows]
@@ -142,10 +156,14 @@ def test_power_cut_alarms_survive_a_receiver_outage(lab: Lab, receiver: LabRecei
     new = receiver.entries()[before:]
     assert all(e["received"] >= back for e in new)
     sequence = alarms_of(new, target)
-    assert sequence[:2] == [
+    assert sequence == [
         ("AlarmNotification", "HOST_UNREACHABLE_UNFENCED"),
         ("AlarmNotification", "HOST_DOWN_FENCED"),
+        ("AlarmNotification", "DEGRADED"),  # a member again, not yet online in Pacemaker
+        sequence[-1],
     ], sequence
+    joins = stored_events(lab, leader, target, "corosync:%")  # the membership watcher's
+    assert joins and all(json.loads(body)["desc"] == "member" for body in joins), joins
     fenced = next(
         e["notification"]["alarm"]
         for e in new
