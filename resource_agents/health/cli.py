@@ -290,7 +290,7 @@ def _close(server: ApiServer | None) -> None:
 
 
 def _log(message: str) -> None:
-    from hakit.resource_agents.health.publisher import log
+    from hakit.resource_agents.health.delivery import log
 
     log(message)
 

@@ -152,7 +152,7 @@ class PublisherMetrics:
 
 def serve(address: str, port: int) -> PublisherMetrics:
     """The publisher's metrics, served (`hakit health publish --metrics-port`)."""
-    from hakit.resource_agents.health.publisher import log
+    from hakit.resource_agents.health.delivery import log
 
     metrics = PublisherMetrics()
     port = metrics.serve(address, port)
@@ -192,7 +192,7 @@ class StateCollector:
             yield from outbox_metrics(publisher.config.outbox)
             success.add_metric(["outbox"], 1.0)
         except sqlite3.Error as error:
-            from hakit.resource_agents.health.publisher import log
+            from hakit.resource_agents.health.delivery import log
 
             log(f"metrics: outbox not read: {error}")
             success.add_metric(["outbox"], 0.0)

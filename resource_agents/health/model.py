@@ -32,14 +32,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hakit.ocf.status import Failure
-from hakit.resource_agents.health.sources import ClusterView, FenceRecord, NodeDetail, Snapshot
+from hakit.resource_agents.health.sources import (
+    LOSS_HANDLING,
+    ClusterView,
+    FenceRecord,
+    NodeDetail,
+    Snapshot,
+)
 
 _UP = NodeDetail(expected_up=True, shutdown=False, health="green")
 # Fencer history times have one-second resolution; alerts have microseconds.
 FENCE_CLOCK_SLACK = 1.0
-#: Seconds Pacemaker may take to show a lost member offline (membership changes come
-#: first, from corosync and the node alerts); after that its view wins.
-LOSS_HANDLING = 10.0
 
 
 class Health(StrEnum):
@@ -113,10 +116,19 @@ def classify(view: ClusterView) -> HealthReport:
 
 
 def _lost_still_online(view: ClusterView, name: str) -> NodeHealth | None:
-    """A node Pacemaker still shows online but lost moments ago (`_unhandled_loss`): it
-    will show it offline, unclean until fenced."""
-    left = _unhandled_loss(view, name)
-    if left is None or view.snapshot.details.get(name, _UP).shutdown:
+    """A node Pacemaker shows online, but lost from the membership after the snapshot was
+    taken, or moments ago (`_unhandled_loss`): unreachable until fenced (Pacemaker will
+    show it offline, unclean), or joining if it is a member again since."""
+    left = (view.left or {}).get(name)
+    detail = view.snapshot.details.get(name, _UP)
+    if left is None or detail.shutdown or not detail.expected_up:
+        return None
+    if view.taken is not None and left > view.taken:  # the snapshot predates the loss
+        joined = view.joined.get(name, float("-inf"))
+        if joined > left:
+            again = f"a cluster member again since {rfc3339(joined)}, after a loss"
+            return NodeHealth(name, Health.DEGRADED, [again, "not yet seen online since"])
+    elif _unhandled_loss(view, name) is None:
         return None
     lost = f"lost from the membership at {rfc3339(left)}; Pacemaker still shows it online"
     fence = fence_since_loss(view, name)
@@ -152,14 +164,21 @@ def _offline(view: ClusterView, name: str) -> NodeHealth:
     if not view.snapshot.status.quorate:
         reason = "out of sight of this partition, which has no quorum"
         return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, [reason])
+    joined = view.joined.get(name)
+    rejoined = joined is not None and view.left is not None and joined > view.left.get(name, 0.0)
+    joining = NodeHealth(
+        name,
+        Health.DEGRADED,
+        [f"a cluster member again since {rfc3339(joined or 0.0)}, not yet online in Pacemaker"],
+    )
+    if rejoined and view.taken is not None and (joined or 0.0) > view.taken:
+        return joining  # the snapshot predates the join: it cannot say unclean since
     fence = fence_since_loss(view, name)  # fenced: Pacemaker marks it clean next
     if node.unclean and fence is None:
         reasons = ["lost without a clean shutdown (unclean)", _fencing_so_far(view, name)]
         return NodeHealth(name, Health.HOST_UNREACHABLE_UNFENCED, reasons)
-    joined = view.joined.get(name)
-    if joined is not None and view.left is not None and joined > view.left.get(name, 0.0):
-        reason = f"a cluster member again since {rfc3339(joined)}, not yet online in Pacemaker"
-        return NodeHealth(name, Health.DEGRADED, [reason])
+    if rejoined:
+        return joining
     fence = fence or confirmed_fence(view, name)
     if fence is not None:
         return NodeHealth(name, Health.HOST_DOWN_FENCED, [describe_fence(fence)], fence=fence)

@@ -9,7 +9,7 @@ Stages, all crash-safe through the outbox:
    cluster (`view_source`) and a classification; each host's open alarm (table
    `alarms`, next to the outbox) moves on with `sol003.transition`. The notifications
    it yields and the events' cursor are written in one transaction.
-2. Deliver. One thread per subscription walks the `notifications` stream in order:
+2. Deliver (`delivery`). One thread per subscription walks the `notifications` stream in order:
    a notification the filter skips or the receiver accepts (2xx) moves the
    subscription's cursor; anything else is retried, with exponential backoff, before
    any later one (strict order). After a crash the unacknowledged one is sent again
@@ -30,16 +30,16 @@ alarms it stores, its deliveries and evacuations; scrapes read `report`, its lat
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hakit.ocf import cluster
-from hakit.resource_agents.health import outbox, sources, subscriptions, webhook
+from hakit.resource_agents.health import outbox, sources, subscriptions
 from hakit.resource_agents.health.cib_watcher import CibWatcher
+from hakit.resource_agents.health.delivery import Delivery, log
 from hakit.resource_agents.health.evacuation import ComputeRecovery
 from hakit.resource_agents.health.membership import MembershipWatcher
 from hakit.resource_agents.health.model import Health, HealthReport, NodeHealth, classify
@@ -50,12 +50,11 @@ from hakit.resource_agents.health.sol003 import (
     Instance,
     OpenAlarm,
     Outgoing,
-    for_subscription,
     load_inventory,
     transition,
 )
 from hakit.resource_agents.health.sources import ClusterView, Leadership, Snapshot
-from hakit.resource_agents.health.subscriptions import Subscription, SubscriptionStore
+from hakit.resource_agents.health.subscriptions import SubscriptionStore
 from hakit.resource_agents.health.waker import Waker
 
 if TYPE_CHECKING:  # imported when used: metrics need prometheus_client, correlation rules
@@ -99,12 +98,6 @@ class PublisherConfig:
     watch_cib: bool = False
     #: correlate VNF error reports (`correlator`) with these rules; None: reports are kept
     correlation: Rules | None = None
-
-
-def log(message: str) -> None:
-    """One line on stderr (journald or the cluster log); never a traceback."""
-    sys.stderr.write(f"hakit-publisher: {message}\n")
-    sys.stderr.flush()
 
 
 def live_view(box: Outbox) -> ClusterView:
@@ -155,6 +148,8 @@ class Publisher:
         self.recovery = ComputeRecovery(self.outbox, config, log)
         self.report: HealthReport | None = None  # the latest health derived (or seen)
         self.last_view: ClusterView | None = None  # what `report` was classified from
+        #: inside `run()`, looks run in a worker on this connection (`_fresh_view`)
+        self.looker_box: Outbox | None = None
         self.wake = Waker(
             config.outbox
         )  # set: look now (new events, reports), not at the next poll
@@ -177,10 +172,46 @@ class Publisher:
         if not events and not resync:
             return 0
         if resync or self.last_view is None or not sources.evidence_only(events):
-            return self._look(self.view_source(self.outbox), events, resync=resync)
+            return self._look(self._fresh_view(), events, resync=resync)
+        added = self._quick(events)
+        return added + self._look(self._fresh_view(), [])
+
+    def _quick(self, events: list[outbox.Record]) -> int:
+        """Classify evidence-only `events` from the last look (see `cycle`)."""
+        assert self.last_view is not None  # noqa: S101 — callers check
         quick = sources.with_alert_evidence(self.last_view, self.outbox)
-        added = self._look(quick, events, reconcile=False)
-        return added + self._look(self.view_source(self.outbox), [])
+        return self._look(quick, events, reconcile=False)
+
+    def _fresh_view(self) -> ClusterView:
+        """A look (`view_source`) in a worker thread, its own outbox connection; while it
+        runs (crm_mon can take 200 ms during a membership change), new evidence-only
+        events are classified at once. Its evidence is read again when it ends, so it
+        never hides what came meanwhile."""
+        box = self.looker_box
+        if box is None:
+            return self.view_source(self.outbox)
+        answer: list[ClusterView | BaseException] = []
+
+        def look() -> None:
+            try:
+                answer.append(self.view_source(box))
+            except BaseException as error:  # raised again in the publisher's thread
+                answer.append(error)
+
+        worker = threading.Thread(target=look, daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                self.wake.wait(0.005)
+                after = self.outbox.cursor(DERIVER) or 0
+                events = self.outbox.read(EVENTS, after, limit=self.config.batch)
+                if events and self.last_view is not None and sources.evidence_only(events):
+                    self._quick(events)
+        finally:
+            worker.join()  # never two looks on one connection
+        if isinstance(answer[0], BaseException):
+            raise answer[0]
+        return sources.with_alert_evidence(answer[0], self.outbox)
 
     def _look(
         self,
@@ -324,6 +355,7 @@ class Publisher:
         next_resync = 0.0
         cib = CibWatcher(log) if self.config.watch_cib else None
         membership = MembershipWatcher(self.config.outbox, self.wake.set, log)
+        self.looker_box = Outbox(self.config.outbox)
         watchers: list[CibWatcher | MembershipWatcher] = [cib, membership] if cib else []
         while not self.stopping.is_set():
             now = time.monotonic()
@@ -350,6 +382,7 @@ class Publisher:
         if self.correlator is not None:
             self.correlator.close()
         self.wake.close()
+        self.looker_box.close()
         self.outbox.close()
 
     def stop(self) -> None:
@@ -391,98 +424,3 @@ class Publisher:
                 delivery = Delivery(self, subscription)
                 self.deliveries[subscription_id] = delivery
                 delivery.start()
-
-
-class Delivery(threading.Thread):
-    """Delivers the notification stream to one subscriber, in order, until stopped."""
-
-    def __init__(self, publisher: Publisher, subscription: Subscription) -> None:
-        super().__init__(name=f"deliver-{subscription.id}", daemon=True)
-        self.publisher = publisher
-        self.subscription = subscription
-        self.cursor = self.cursor_name(subscription.id)
-        self.wake = threading.Event()
-        self.stopped = threading.Event()
-        self.failures = 0
-
-    @staticmethod
-    def cursor_name(subscription_id: str) -> str:
-        return f"subscription:{subscription_id}"
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.wake.set()
-
-    def run(self) -> None:
-        config = self.publisher.config
-        try:
-            box = Outbox(config.outbox)
-        except Exception as error:
-            log(f"{self.subscription.callback_uri}: outbox unreadable: {error}")
-            return
-        try:
-            while not self.stopped.is_set():
-                try:
-                    self._deliver_pending(box)
-                except Exception as error:  # the database, mostly: try again shortly
-                    log(f"{self.subscription.callback_uri}: delivery stopped: {error}")
-                    self.stopped.wait(config.retry_initial)
-        finally:
-            box.close()
-
-    def _deliver_pending(self, box: Outbox) -> None:
-        config = self.publisher.config
-        self.wake.clear()
-        if not self.publisher.leader.is_set():
-            self.wake.wait(config.resync_interval)
-            return
-        position = box.cursor(self.cursor)
-        if position is None:  # new: start with what was stored after it subscribed
-            position = box.last_seq(NOTIFICATIONS, recorded_before=self.subscription.created)
-            box.advance(self.cursor, position)
-        records = box.read(NOTIFICATIONS, position, limit=config.batch)
-        if not records:
-            self.wake.wait(config.resync_interval)
-            return
-        for record in records:
-            if self.stopped.is_set() or not self.publisher.leader.is_set():
-                return
-            stored = json.loads(record.body)
-            wanted = self.subscription.filter.matches(record.kind, stored["severity"], record.node)
-            if wanted and not self._send(record, stored["notification"]):
-                delay = min(config.retry_initial * 2 ** (self.failures - 1), config.retry_max)
-                self.stopped.wait(delay)
-                return
-            box.advance(self.cursor, record.seq)
-
-    def _send(self, record: outbox.Record, notification: dict[str, Any]) -> bool:
-        config = self.publisher.config
-        uri = self.subscription.callback_uri
-        personal = for_subscription(notification, self.subscription.id, config.context.api_base)
-        body = json.dumps(personal, sort_keys=True).encode()
-        try:
-            status = webhook.post_notification(
-                uri, body, self.subscription.secret, record.event_id, timeout=config.http_timeout
-            )
-            problem = None if 200 <= status < 300 else f"HTTP {status}"
-        except webhook.DeliveryError as error:
-            problem = str(error)
-        if self.publisher.metrics is not None:
-            self.publisher.metrics.delivery(
-                self.subscription.id,
-                problem is None,
-                retry=self.failures > 0,
-                recorded=record.recorded,
-            )
-        if problem is None:
-            if self.failures:
-                log(f"{uri}: delivering again after {self.failures} failed attempt(s)")
-            self.failures = 0
-            return True
-        self.failures += 1
-        if self.failures == 1:
-            log(
-                f"{uri}: {record.kind} {record.event_id} not delivered ({problem}); "
-                "retrying with backoff"
-            )
-        return False

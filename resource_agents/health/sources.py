@@ -25,6 +25,9 @@ from hakit.resource_agents.health.constants import LEADER_VARIABLE
 from hakit.resource_agents.health.outbox import EVENTS, Outbox, Record
 
 FENCING_ACTIONS = ("off", "reboot")
+#: Seconds Pacemaker may take to show a lost member offline and fenced (membership
+#: changes come first, from corosync and the node alerts); after that its view wins.
+LOSS_HANDLING = 10.0
 ALERT_SOURCE = "fencing alert"
 
 
@@ -146,6 +149,8 @@ class ClusterView:
     now: float = field(default_factory=time.time)
     #: node → last "lost" alert; None: unknown (then no node is taken for joining)
     left: dict[str, float] | None = None
+    #: when the snapshot was asked for (None: unknown); what came later it may not show
+    taken: float | None = None
 
 
 def fencing_history(*, timeout: float = cluster.DEFAULT_TIMEOUT) -> list[FenceRecord] | None:
@@ -208,6 +213,7 @@ def live_view(
     """The cluster as this node sees it now, with the fencing evidence available here:
     the fencer's history and, given the outbox, the node and fencing alerts."""
     history: list[list[FenceRecord] | None] = []
+    taken = time.time()
     asking = threading.Thread(target=lambda: history.append(fencing_history(timeout=timeout)))
     asking.start()  # the fencer and the CIB answer in parallel: this is the event's latency
     try:
@@ -217,11 +223,34 @@ def live_view(
     fences = history[0] if history else None
     joined: dict[str, float] = {}
     left: dict[str, float] = {}
+    alerted: list[FenceRecord] = []
     if outbox is not None:
         alerted, joined, left = alert_membership(outbox)
+        if _fence_unseen(snapshot, [*(fences or []), *alerted], joined, left):
+            fences = fencing_history(timeout=timeout)  # it answered before the fence ended
         if alerted or fences is not None:
             fences = [*(fences or []), *alerted]
-    return ClusterView(snapshot, fences, joined, left=left)
+    return ClusterView(snapshot, fences, joined, left=left, taken=taken)
+
+
+def _fence_unseen(
+    snapshot: Snapshot, fences: list[FenceRecord], joined: dict[str, float], left: dict[str, float]
+) -> bool:
+    """Whether a node lost moments ago is offline and clean (Pacemaker marks a fenced node
+    so) with no fence since its loss in `fences`: the fencer was asked too early."""
+    now = time.time()
+    for node in snapshot.status.nodes:
+        lost = left.get(node.name)
+        if node.online or node.unclean or lost is None or now - lost > LOSS_HANDLING:
+            continue
+        if lost <= joined.get(node.name, float("-inf")):
+            continue
+        if not any(
+            f.target == node.name and f.powers_off and (f.completed or 0.0) + 1.0 >= lost
+            for f in fences
+        ):
+            return True
+    return False
 
 
 #: target → (when asked, its registered fence devices); they change rarely

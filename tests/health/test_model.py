@@ -12,7 +12,6 @@ from hakit.ocf import cluster
 from hakit.ocf.cluster import ClusterCommandError
 from hakit.ocf.status import FenceEvent
 from hakit.resource_agents.health.model import (
-    LOSS_HANDLING,
     Health,
     as_dict,
     classify,
@@ -20,6 +19,7 @@ from hakit.resource_agents.health.model import (
 )
 from hakit.resource_agents.health.outbox import Outbox
 from hakit.resource_agents.health.sources import (
+    LOSS_HANDLING,
     ClusterView,
     FenceRecord,
     Snapshot,
@@ -155,6 +155,17 @@ def test_a_loss_pacemaker_has_not_handled_yet_is_unreachable_for_a_while(
     assert classes(ClusterView(placed, fences, joined, 1_800_000_105.1, left=left))["node2"] is (
         Health.OK
     )
+    # a snapshot asked for before the loss says nothing of after it: lost, then joining
+    old = ClusterView(placed, fences, {}, 1_800_000_300, left=left, taken=1_800_000_099)
+    assert classes(old)["node2"] is Health.HOST_UNREACHABLE_UNFENCED  # past LOSS_HANDLING
+    again = classify(
+        ClusterView(placed, fences, joined, 1_800_000_300, left=left, taken=1_800_000_099)
+    ).node("node2")
+    assert again is not None and again.health is Health.DEGRADED
+    assert again.reasons == [
+        "a cluster member again since 2027-01-15T08:01:45.000000Z, after a loss",
+        "not yet seen online since",
+    ]
 
 
 def test_a_fence_since_the_loss_is_down_fenced_while_pacemaker_still_says_unclean(
