@@ -258,26 +258,31 @@ _DEVICES: dict[str, tuple[float, tuple[str, ...]]] = {}
 DEVICES_TTL = 30.0
 
 
-def _ask_devices(target: str, now: float, timeout: float) -> None:
-    _DEVICES[target] = (now, cluster.fence_devices(target, timeout=timeout))
+def _ask_devices(target: str, timeout: float) -> None:
+    try:
+        _DEVICES[target] = (time.monotonic(), cluster.fence_devices(target, timeout=timeout))
+    except cluster.ClusterCommandError:
+        pass  # asked again after DEVICES_TTL
 
 
 def with_devices(
     view: ClusterView, *, timeout: float = cluster.DEFAULT_TIMEOUT, ask: bool = True
 ) -> ClusterView:
-    """`view` with the registered fence devices filled in for every powered-off target
-    (`ask`: the fencer, for targets not asked within DEVICES_TTL; else only those known)."""
+    """`view` with the registered fence devices filled in, as far as known, for every
+    powered-off target (`ask`: the fencer is asked in the background for targets not asked
+    within DEVICES_TTL: during a membership change it can take a second to answer)."""
     if not view.fences:
         return view
     targets = {f.target for f in view.fences if f.powers_off}
     now = time.monotonic()
-    missing = [t for t in targets if now - _DEVICES.get(t, (-DEVICES_TTL, ()))[0] >= DEVICES_TTL]
-    asking = [threading.Thread(target=_ask_devices, args=(t, now, timeout)) for t in missing if ask]
-    for thread in asking:
-        thread.start()
-    for thread in asking:
-        thread.join()
-    devices = {target: _DEVICES[target][1] for target in targets if target in _DEVICES}
+    for target in targets if ask else ():
+        known = _DEVICES.get(target)
+        if known is None or now - known[0] >= DEVICES_TTL:
+            _DEVICES[target] = (now, known[1] if known else ())  # one question at a time
+            threading.Thread(target=_ask_devices, args=(target, timeout), daemon=True).start()
+    devices = {
+        target: _DEVICES[target][1] for target in targets if _DEVICES.get(target, (0, ()))[1]
+    }
     fences = [
         replace(f, devices=devices[f.target]) if f.target in devices else f for f in view.fences
     ]
