@@ -130,6 +130,8 @@ def _report(args: argparse.Namespace, loaded: Loaded) -> bool:
 
     for problem in loaded.problems:
         print(problem, file=sys.stderr)
+    for warning in loaded.warnings:  # allowed, likely unwise: the file stays valid
+        print(f"warning: {warning}", file=sys.stderr)
     for skipped in loaded.skipped if args.verb == "validate" or loaded.problems else ():
         print(f"{args.file}: not checked: {skipped}", file=sys.stderr)
     if loaded.problems or loaded.topology is None:

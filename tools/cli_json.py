@@ -9,7 +9,8 @@ PROBLEM is {"file", "line", "column", "object", "message", "hint", "severity"}: 
 column are 1-based, null for a problem with no place in the file (one that is about the
 whole file); "object" is the object the problem is about (`resources[2] "web".params`);
 "hint" is "" when there is none; "severity" is "error" (every problem makes the file
-invalid). "not_checked" names the checks that did not run and why.
+invalid), or "warning" (allowed but likely unwise: `Loaded.warnings`, after the errors; the
+file stays valid). "not_checked" names the checks that did not run and why.
 
 `topology diff --json` adds to those what the text says (exit 1 when `changed`):
 
@@ -41,7 +42,7 @@ def dumps(document: object) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-def problem(found: Problem) -> dict[str, Any]:
+def problem(found: Problem, severity: str = "error") -> dict[str, Any]:
     placed = found.line > 0
     return {
         "file": found.file,
@@ -50,7 +51,7 @@ def problem(found: Problem) -> dict[str, Any]:
         "object": found.where,
         "message": found.message,
         "hint": found.hint,
-        "severity": "error",
+        "severity": severity,
     }
 
 
@@ -59,7 +60,8 @@ def validation(file: str, loaded: Loaded) -> dict[str, Any]:
     return {
         "file": file,
         "valid": valid,
-        "problems": [problem(p) for p in loaded.problems],
+        "problems": [problem(p) for p in loaded.problems]
+        + [problem(w, "warning") for w in loaded.warnings],
         "not_checked": list(loaded.skipped),
     }
 

@@ -156,12 +156,12 @@ def test_power_cut_alarms_survive_a_receiver_outage(lab: Lab, receiver: LabRecei
     new = receiver.entries()[before:]
     assert all(e["received"] >= back for e in new)
     sequence = alarms_of(new, target)
-    assert sequence == [
+    assert sequence[:2] == [
         ("AlarmNotification", "HOST_UNREACHABLE_UNFENCED"),
         ("AlarmNotification", "HOST_DOWN_FENCED"),
-        ("AlarmNotification", "DEGRADED"),  # a member again, not yet online in Pacemaker
-        sequence[-1],
     ], sequence
+    # a member again, not yet online in Pacemaker: joining, then cleared
+    assert ("AlarmNotification", "DEGRADED") in sequence[2:], sequence
     joins = stored_events(lab, leader, target, "corosync:%")  # the membership watcher's
     assert joins and all(json.loads(body)["desc"] == "member" for body in joins), joins
     fenced = next(

@@ -25,6 +25,7 @@ LAYERS = {REPO / "lab" / name for name in ("base.yaml", "cloud.yaml", "compute.y
 #: every whole topology file in the repository
 TOPOLOGIES = [
     REPO / "examples" / "openstack.yaml",
+    REPO / "examples" / "remotes.yaml",
     REPO / "lab" / "demo.yaml",
     REPO / "lab" / "ansible-cluster.yaml",
     REPO / "tests" / "topology" / "data" / "features.yaml",

@@ -150,12 +150,16 @@ def _merge_properties(config: etree._Element, new_config: etree._Element) -> Non
 
 
 def _merge_nodes(config: etree._Element, new_config: etree._Element) -> None:
-    """Attributes of listed nodes come from the topology; node ids stay the cluster's."""
+    """Attributes of listed nodes come from the topology; node ids stay the cluster's. A
+    remote node with attributes gets its entry (its id is its name) if it has none yet."""
     nodes = config.find("nodes")
     if nodes is None:
         return
     for wanted in new_config.iterfind("nodes/node"):
         live = nodes.find(f"node[@uname='{wanted.get('uname')}']")
+        if live is None and wanted.get("type") == "remote" and len(wanted):
+            nodes.append(copy.deepcopy(wanted))
+            continue
         if live is None:
             continue
         for child in list(live):

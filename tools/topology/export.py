@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 
 from hakit.ocf import cluster
-from hakit.tools.topology import model, rules
+from hakit.tools.topology import model, remotes, rules
 from hakit.tools.topology.conventions import (
     clone_meta,
     effective,
@@ -45,6 +45,8 @@ def op_words(op: model.Op) -> list[str]:
 def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
     """`pcs -f CIB ...` commands that build the same configuration."""
     refuse_tags_in_constraints(topology)
+    remote_nodes = topology.remotes.nodes
+    topology = remotes.expand(topology)
     pcs = [cluster.PCS, "-f", cib_file]
     lines: list[list[str]] = []
     if topology.cluster.properties:
@@ -64,6 +66,11 @@ def pcs_script(topology: model.Topology, cib_file: str = "cib.xml") -> str:
         lines.append(words)
     lines += [[*pcs, *words] for words in _pcs_bundles(topology)]
     lines += _pcs_resources(topology, pcs)
+    for remote in remote_nodes:  # pcs knows a remote node once its connection exists
+        if remote.attributes:
+            lines.append([*pcs, "node", "attribute", remote.name, *pairs(remote.attributes)])
+        if remote.utilization:
+            lines.append([*pcs, "node", "utilization", remote.name, *pairs(remote.utilization)])
     lines += _pcs_constraints(topology, pcs)
     lines += [[*pcs, *words] for words in _pcs_set_constraints(topology.constraints)]
     lines += [[*pcs, *words] for words in _pcs_defaults(topology.defaults)]
@@ -363,6 +370,11 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
             full.agent or "",
             *pairs(full.params),
         ]
+        if _remote_node(full, grouped, bundled):
+            # pcs's way for a remote node's connection ("resource create" refuses it)
+            params = {k: v for k, v in full.params.items() if k != "server"}
+            words = [*pcs, "cluster", "node", "add-remote", "--no-default-ops", full.name]
+            words += [text_value(full.params["server"]), *pairs(params)]
         for op in full.ops:
             words += ["op", *op_words(op)]
         words += ["meta", *pairs(full.meta)] if full.meta else []
@@ -389,6 +401,12 @@ def _pcs_resources(topology: model.Topology, pcs: list[str]) -> list[list[str]]:
                 [*pcs, "resource", kind, group.name, *custom, *pairs(clone_meta(group.clone))]
             )
     return lines
+
+
+def _remote_node(full: model.Resource, grouped: set[str], bundled: dict[str, str]) -> bool:
+    """A remote node's connection resource, as `pcs cluster node add-remote` makes one."""
+    plain = not (full.clone or full.name in grouped or full.name in bundled)
+    return remotes.is_connection(full) and "server" in full.params and plain
 
 
 def _pcs_constraints(topology: model.Topology, pcs: list[str]) -> list[list[str]]:

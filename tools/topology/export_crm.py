@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import shlex
 
-from hakit.tools.topology import model, rules
+from hakit.tools.topology import model, remotes, rules
 from hakit.tools.topology.conventions import clone_id, clone_meta, effective, text_value
 from hakit.tools.topology.export import ExportError, op_words, pairs
 
 
 def crm_script(topology: model.Topology) -> str:
     """A `crm configure load update -` script for the same configuration."""
+    remote_nodes = topology.remotes.nodes
+    topology = remotes.expand(topology)
     refuse_unwritten(topology)
     out: list[str] = []
 
@@ -20,9 +22,11 @@ def crm_script(topology: model.Topology) -> str:
 
     props = {"cluster-name": topology.cluster.name, **topology.cluster.properties}
     out.append(f"property cib-bootstrap-options: {nv(props)}")
-    for node in topology.nodes:
+    typed: list[tuple[model.Node | model.Remote, str]] = [(n, "") for n in topology.nodes]
+    typed += [(remote, ":remote") for remote in remote_nodes]
+    for node, kind in typed:
         if node.attributes or node.utilization:
-            text = f"node {node.name}"
+            text = f"node {node.name}{kind}"
             text += f" attributes {nv(node.attributes)}" if node.attributes else ""
             text += f" utilization {nv(dict(node.utilization))}" if node.utilization else ""
             out.append(text)
@@ -84,11 +88,6 @@ def refuse_unwritten(topology: model.Topology) -> None:
             if x.resource_pattern
         ),
         *(f"location {x.resource}: score_attribute" for x in c.locations if x.score_attribute),
-        *(
-            f"location {x.resource}: resource_discovery"
-            for x in c.locations
-            if x.resource_discovery
-        ),
         *(f"colocation {x.resource}: node_attribute" for x in c.colocations if x.node_attribute),
         *(
             f"order {x.first} then {x.then}: require_all"
@@ -137,9 +136,10 @@ def _crm_constraints(c: model.Constraints) -> list[str]:
     out = []
     for loc in c.locations:
         if loc.rule is None:
+            discovery = _discovery(loc)
             out.append(
-                f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource} "
-                f"{loc.score}: {loc.node}"
+                f"location location-{loc.resource}-{loc.node}-{loc.score} {loc.resource}"
+                f"{discovery} {loc.score}: {loc.node}"
             )
     for col in c.colocations:
         rsc = f"{col.resource}:{col.role}" if col.role else col.resource
@@ -159,6 +159,12 @@ def _crm_constraints(c: model.Constraints) -> list[str]:
             f"order order-{order.first}-{order.then}-{kind.lower()} {kind}: {first} {then}{sym}"
         )
     return out + _crm_rules_and_sets(c)
+
+
+def _discovery(location: model.Location) -> str:
+    """crmsh's resource-discovery option, after the resource."""
+    mode = location.resource_discovery
+    return f" resource-discovery={mode}" if mode else ""
 
 
 def _crm_sets(sets: list[model.ResourceSet], kind: str) -> str:
@@ -201,8 +207,8 @@ def _crm_rules_and_sets(c: model.Constraints) -> list[str]:
             except ValueError as error:
                 raise ExportError(str(error)) from None
             out.append(
-                f"location location-{loc.resource}-{number} {loc.resource} rule{role} "
-                f"{loc.score}: {text}"
+                f"location {loc.id or f'location-{loc.resource}-{number}'} {loc.resource}"
+                f"{_discovery(loc)} rule{role} {loc.score}: {text}"
             )
     for number, colocation in enumerate(c.colocation_sets):
         out.append(

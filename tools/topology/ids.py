@@ -58,6 +58,7 @@ def _given_ids(topology: model.Topology) -> Iterator[tuple[Path_, str]]:
     t, c = topology, topology.constraints
     named: list[tuple[Path_, Sequence[_Named]]] = [
         (("resources",), t.resources),
+        (("remotes", "nodes"), t.remotes.nodes),
         (("groups",), t.groups),
         (("bundles",), t.bundles),
         (("tags",), t.tags),
@@ -155,6 +156,15 @@ def _strings(found: object) -> list[str]:
 def locate(element: Element, topology: model.Topology) -> Path_:
     """The path of the YAML object a rendered element comes from (its nearest known
     ancestor's when the element itself has no place in the file)."""
+    if element.tag in _MADE_BY_REMOTES and topology.remotes.nodes:
+        from hakit.tools.topology import remotes  # it imports values, which imports this
+
+        if (made := remotes.locate(element, topology)) is not None:
+            return made
+    return _locate(element, topology)
+
+
+def _locate(element: Element, topology: model.Topology) -> Path_:
     parent = element.getparent()
     tag = str(element.tag)
     if parent is None or tag == "configuration":
@@ -207,6 +217,8 @@ _BY_NAME: dict[str, Callable[[model.Topology], tuple[Path_, Sequence[_Named]]]] 
 #: Elements that render a map or section of the object above them.
 _SECTIONS = {"network": "network", "cluster_property_set": "properties"}
 _CONSTRAINTS = frozenset({"rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket"})
+#: Elements the `remotes` section may render.
+_MADE_BY_REMOTES = frozenset({"primitive", "node", "fencing-level", "rsc_location"})
 #: Elements that render one item of a list, and the list's key.
 _LISTED = {
     "op": "ops",

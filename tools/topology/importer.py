@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import yaml
 from lxml import etree
 
-from hakit.tools.topology import correlation, model, roundtrip, rules
+from hakit.tools.topology import correlation, model, remotes, roundtrip, rules
 from hakit.tools.topology.apply import read_cib
 from hakit.tools.topology.import_constraints import (
     drop_generated_ids,
@@ -151,6 +151,8 @@ def _read(root: etree._Element) -> Imported:
         cluster=model.Cluster(name=cluster_name, properties=props, property_sets=property_sets)
     )
     for node in config.iterfind("nodes/node"):
+        if node.get("type") == "remote" and not len(node):
+            continue  # says nothing (Pacemaker and render write one for a remote)
         topology.nodes.append(
             model.Node(
                 name=node.get("uname", ""),
@@ -204,6 +206,7 @@ def _read(root: etree._Element) -> Imported:
             )
         )
     correlation.recover(topology)
+    remotes.recover(topology, root)
     return Imported(topology, skipped)
 
 

@@ -6,7 +6,8 @@ column it came from, and a problem found later (an unknown key, a dangling refer
 names the layer that holds it. The rules:
 
 - later layers add objects: resources, groups, bundles, tags, alerts, nodes, fencing
-  devices and levels, constraints, ACLs and default sets are joined in layer order;
+  devices and levels, constraints, ACLs, default sets, remote nodes and the resources
+  that run on them are joined in layer order;
 - a named object (or template) defined by two layers is an error, located at the
   second definition, with the first one's place in the hint;
 - settings are overridden: a cluster property or a resource/operation default set by a
@@ -34,7 +35,15 @@ from hakit.tools.topology.load import LOADER, Loaded, Path_, _Converter, describ
 from hakit.tools.topology.problems import Problem
 
 #: Mappings whose keys are merged one by one (their values are not objects).
-SECTIONS = {(), ("fencing",), ("constraints",), ("defaults",), ("acls",), ("cluster",)}
+SECTIONS = {
+    (),
+    ("fencing",),
+    ("constraints",),
+    ("defaults",),
+    ("acls",),
+    ("cluster",),
+    ("remotes",),
+}
 #: Mappings of settings: a later layer's value wins.
 SETTINGS = {("cluster", "properties"), ("defaults", "resources"), ("defaults", "operations")}
 #: Mappings merged key by key (a template's name, like an object's, comes once).

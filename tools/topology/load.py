@@ -193,6 +193,8 @@ class Loaded:
     incomplete: set[Path_] = field(default_factory=set)
     #: checks that could not run, and why.
     skipped: list[str] = field(default_factory=list)
+    #: what is allowed but likely unwise (the file stays valid), located as problems are
+    warnings: list[Problem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.quoted = Quoted(self.marks.source)
@@ -210,6 +212,13 @@ class Loaded:
                     column += offset + (1 if path in self.quoted and offset else 0)
                 break
         self.problems.append(Problem(self.file, line, column, describe(path, self), message, hint))
+
+    def warn(self, path: Path_, message: str, hint: str = "") -> None:
+        """Record a warning about the object at `path`, placed as `problem` places it."""
+        count = len(self.problems)
+        self.problem(path, message, hint)
+        if len(self.problems) > count:
+            self.warnings.append(self.problems.pop())
 
 
 def describe(path: Path_, loaded: Loaded | None = None) -> str:

@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hakit.tools.topology import model_remotes
+from hakit.tools.topology.model_doc import doc
+
+#: the `remotes:` section's classes (in model_remotes.py: this module is at 500 lines)
+Remote = model_remotes.Remote
+Remotes = model_remotes.Remotes
+
 #: Scalar values accepted in name/value maps (params, meta, properties, attributes).
 Scalar = str | int | float | bool
 Role = Literal["Promoted", "Unpromoted", "Started", "Stopped"]
 Action = Literal["start", "stop", "promote", "demote"]
 Kind = Literal["Mandatory", "Optional", "Serialize"]
-
-
-def doc(text: str) -> dict[str, str]:
-    """Field metadata: the sentence shown in hints and generated docs."""
-    return {"doc": text}
 
 
 @dataclass
@@ -479,6 +481,9 @@ class Topology:
 
     cluster: Cluster = field(metadata=doc("name and properties"))
     nodes: list[Node] = field(default_factory=list, metadata=doc("cluster nodes"))
+    remotes: Remotes = field(
+        default_factory=Remotes, metadata=doc("Pacemaker Remote nodes (computes)")
+    )
     fencing: Fencing = field(default_factory=Fencing, metadata=doc("devices and levels"))
     templates: dict[str, Template] = field(default_factory=dict, metadata=doc("reusable defaults"))
     resources: list[Resource] = field(default_factory=list, metadata=doc("primitives"))

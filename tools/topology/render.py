@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from lxml import etree
 
-from hakit.tools.topology import model, rules
+from hakit.tools.topology import model, remotes, rules
 from hakit.tools.topology.conventions import (
     clone_id,
     clone_meta,
@@ -116,7 +116,10 @@ def wrap_clone(parent: Element, name: str, spec: model.CloneSpec) -> Element:
 
 
 def render(topology: model.Topology) -> Element:
-    """The complete CIB for `topology` (status section empty)."""
+    """The complete CIB for `topology` (status section empty); its remotes as plain
+    objects (`remotes.expand`) and a `<node type="remote">` each."""
+    remote_nodes = topology.remotes.nodes
+    topology = remotes.expand(topology)
     cib = etree.Element(
         "cib",
         {"validate-with": VALIDATE_WITH, "admin_epoch": "0", "epoch": "1", "num_updates": "0"},
@@ -131,6 +134,10 @@ def render(topology: model.Topology) -> Element:
         element = etree.SubElement(nodes, "node", id=str(number), uname=node.name)
         nvset(element, "instance_attributes", f"nodes-{number}", node.attributes)
         nvset(element, "utilization", f"nodes-{number}-utilization", node.utilization)
+    for remote in remote_nodes:  # as pcs writes it: the name is the id
+        element = etree.SubElement(nodes, "node", id=remote.name, uname=remote.name, type="remote")
+        nvset(element, "instance_attributes", f"nodes-{remote.name}", remote.attributes)
+        nvset(element, "utilization", f"nodes-{remote.name}-utilization", remote.utilization)
     resources(etree.SubElement(configuration, "resources"), topology)
     constraints(etree.SubElement(configuration, "constraints"), topology)
     if topology.fencing.levels:

@@ -4,8 +4,9 @@ canonical form, with the object its topology renders back.
 The canonical form keeps what Pacemaker acts on and every id an operator or pcs gave
 (resources, constraints, sets, fencing levels, defaults sets, recipients) and drops
 what carries no meaning: ids of nvpairs, attribute sets, operations and rule parts,
-the order of nvpairs, node ids (the cluster assigns them), and the properties
-Pacemaker maintains itself.
+the order of nvpairs, node ids (the cluster assigns them), node entries that say
+nothing (a member's or a remote's, without attributes), and the properties Pacemaker
+maintains itself.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def objects(cib: Element) -> dict[str, Element]:
             found[f"property-set {kept.get('id')}"] = canonical(kept, keep_id=True)
     for node in config.iterfind("nodes/node"):
         kept = canonical(node, keep_id=False)
-        if len(kept) or kept.get("type") not in (None, "member"):
+        if len(kept) or kept.get("type") not in (None, "member", "remote"):
             found[f"node {node.get('uname')}"] = kept
     for name in SECTIONS:
         for child in config.iterfind(f"{name}/*"):

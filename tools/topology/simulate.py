@@ -3,6 +3,8 @@
 Without a live cluster, every node of the topology is brought up and every ticket its
 constraints name is granted in the simulation first, so the failure hits a cluster that
 has placed its resources. Ticket events (`revoke:T`, `standby:T`, ...) are failures too.
+A remote node fails as Pacemaker sees it fail: its connection resource's monitor fails
+where it runs (crm_simulate's --node-fail changes nothing for a remote node).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from hakit.ocf import cluster
-from hakit.tools.topology import model
+from hakit.tools.topology import model, remotes
 from hakit.tools.topology.apply import read_cib
 from hakit.tools.topology.conventions import effective
 from hakit.tools.topology.problems import did_you_mean
@@ -92,12 +94,14 @@ def what_if(
     start_cib = _start_cib(topology, cib_file)
     nodes = [n.get("uname", "") for n in start_cib.iterfind("configuration/nodes/node")]
     nodes += [n.name for n in topology.nodes if n.name not in nodes]
+    connections = _connections(start_cib)
+    nodes += [name for name in connections if name not in nodes]
     events = [arg for spec in tickets or [] for arg in ticket_event(topology, spec)]
     if fail_node:
         _known("node", fail_node, nodes)
-        events += ["--node-fail", fail_node]
+        events += [] if fail_node in connections else ["--node-fail", fail_node]
     if fail_op:
-        events += ["--op-inject", op_key(topology, fail_op, nodes)]
+        events += ["--op-inject", op_key(remotes.expand(topology), fail_op, nodes)]
     with tempfile.TemporaryDirectory(prefix="hakit-simulate-") as workdir:
         start, placed_file = Path(workdir) / "start.xml", str(Path(workdir) / "placed.xml")
         start.write_text(to_text(start_cib))
@@ -109,8 +113,29 @@ def what_if(
             placed = cluster.simulate_transition(
                 str(start), "--quorum", "true", *up, save=placed_file
             )
+        if fail_node in connections:
+            events += ["--op-inject", _connection_lost(placed_file, fail_node)]
         reaction = cluster.simulate_transition(placed_file, "--quorum", "true", *events)
     return [parse(line) for line in placed], [parse(line) for line in reaction]
+
+
+def _connections(cib: etree._Element) -> list[str]:
+    """The remote nodes: ocf:pacemaker:remote resources of the CIB, by id."""
+    path = "configuration/resources//primitive[@class='ocf'][@provider='pacemaker']"
+    return [str(p.get("id")) for p in cib.iterfind(f"{path}[@type='remote']")]
+
+
+def _connection_lost(cib_file: str, name: str) -> str:
+    """A remote node's loss, as crm_simulate can say it: its connection's recurring
+    monitor fails where the connection runs (--node-fail does nothing to a remote node,
+    whose state is its connection's). ValueError when the connection does not run."""
+    status = read_cib(Path(cib_file).read_text(encoding="utf-8"), cib_file).find("status")
+    ops = f"lrm/lrm_resources/lrm_resource[@id='{name}']/lrm_rsc_op[@operation='monitor']"
+    for state in () if status is None else status.iterfind("node_state"):
+        for op in state.iterfind(ops):
+            if op.get("interval", "0") != "0" and op.get("rc-code") == "0":
+                return f"{name}_monitor_{op.get('interval')}@{state.get('uname')}=1"
+    raise ValueError(f"remote node {name!r} is not connected: its connection resource is stopped")
 
 
 def _start_cib(topology: model.Topology, cib_file: str | None) -> etree._Element:

@@ -14,7 +14,7 @@ from hakit.tools.topology.rule_sets import is_score
 
 
 def check_fencing_levels(loaded: Loaded, topology: model.Topology) -> None:
-    nodes = [n.name for n in topology.nodes]
+    nodes = [n.name for n in topology.nodes] + [r.name for r in topology.remotes.nodes]
     devices = [d.name for d in topology.fencing.devices]
     for i, level in enumerate(topology.fencing.levels):
         targets = [t for t in (level.target, level.target_pattern, level.target_attribute) if t]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hakit.tools.topology import correlation, model, ordering, rules, values
+from hakit.tools.topology import correlation, model, ordering, remotes, rules, values
 from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.conventions import clone_id, effective
 from hakit.tools.topology.ids import check_given_ids
@@ -39,6 +39,7 @@ def check(loaded: Loaded, *, agents: bool = True, pacemaker: bool = True) -> Loa
     check_names(loaded, topology)
     values.check(loaded, topology)
     correlation.check(loaded, topology)
+    remotes.check(loaded, topology)
     if agents:
         check_agents(loaded, topology)
     else:
@@ -61,6 +62,7 @@ def check_names(loaded: Loaded, topology: model.Topology) -> None:
     _check_groups(loaded, topology)
     _check_bundles(loaded, topology)
     placeable = declared - {d.name for d in topology.fencing.devices}
+    placeable |= {r.name for r in topology.remotes.nodes}  # their connection resources
     _check_tags(loaded, topology, placeable)
     _check_constraints(loaded, topology, placeable)
     _check_set_constraints(loaded, topology.constraints, placeable)
@@ -307,7 +309,7 @@ def _check_groups(loaded: Loaded, topology: model.Topology) -> None:
 
 
 def _check_constraints(loaded: Loaded, topology: model.Topology, placeable: set[str]) -> None:
-    nodes = [n.name for n in topology.nodes]
+    nodes = [n.name for n in topology.nodes] + [r.name for r in topology.remotes.nodes]
     devices = {d.name for d in topology.fencing.devices}
     c = topology.constraints
     for kind, items, keys in (
