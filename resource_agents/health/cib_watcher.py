@@ -65,14 +65,19 @@ class CibWatcher:
         return True
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str] | None) -> None:
+    """End a watch process if it runs: SIGTERM, SIGKILL after 5 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _mtime(path: str) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from hakit.ocf import cluster
-from hakit.resource_agents.health.cib_watcher import die_with_parent
+from hakit.resource_agents.health.cib_watcher import die_with_parent, stop
 from hakit.resource_agents.health.outbox import Outbox
 
 MEMBERS_HEADING = "Membership information"
@@ -104,12 +104,6 @@ class MembershipWatcher:
             process.terminate()
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         if self.reader is not None:
             self.reader.join(timeout=5)
