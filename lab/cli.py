@@ -101,6 +101,13 @@ def _lab_power_state(lab: Lab, node: str) -> int:
     return 0 if lab.powered(node) else 2
 
 
+def _lab_power_on(lab: Lab, args: argparse.Namespace) -> None:
+    if args.after:
+        lab.power_on_later(args.node, args.after)
+    else:
+        lab.power_on(args.node)
+
+
 def _lab_demo(lab: Lab, args: argparse.Namespace) -> int:
     from hakit.lab.demo import main as demo
 
@@ -116,7 +123,7 @@ LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
     "cloud": _lab_openstack,
     "exec": _lab_exec,
     "cut": lambda lab, args: lab.cut(args.node),
-    "power-on": lambda lab, args: lab.power_on(args.node),
+    "power-on": _lab_power_on,
     "power-state": lambda lab, args: _lab_power_state(lab, args.node),
     "isolate": lambda lab, args: lab.isolate(args.node),
     "heal": lambda lab, args: lab.heal(),
@@ -213,6 +220,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         parser = verbs.add_parser(verb, help=text)
         parser.add_argument("node")
+        if verb == "power-on":
+            parser.add_argument(
+                "--after",
+                type=float,
+                default=0.0,
+                metavar="SECONDS",
+                help="boot that much later and return at once (a fence agent's reboot)",
+            )
         if verb in FAULTS:
             exits.add_confirmation(parser, dry_run=False)
     verbs.add_parser("heal", help="bring every node's link back up")

@@ -9,6 +9,7 @@ import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,6 +104,22 @@ def power_on(lab: Lab, node: str) -> None:
         time.sleep(0.02)
     if lab.state.bare:  # booted = reachable, as `up` leaves it
         hosts.wait_for_sshd(lab, [node], timeout=10)
+
+
+def power_on_later(lab: Lab, node: str, seconds: float) -> None:
+    """Boot a node `seconds` from now, from a process of the host's that outlives the caller
+    (the fence agent's reboot); a node powered or a lab down by then is left as it is."""
+    lab.check_node(node)
+    script = 'sleep "$1" && exec "$0" -I -m hakit.tools.cli lab power-on "$2"'
+    with open(lab.node_dir(node) / "console.log", "ab") as console:
+        subprocess.Popen(
+            ["sh", "-c", script, sys.executable, str(seconds), node],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def cut(lab: Lab, node: str) -> None:

@@ -4,7 +4,8 @@
 there) with the lab's paths filled in. pacemaker-fenced runs it inside a node; it
 re-enters the host namespaces through the lab's anchor process and powers the
 target off by killing every process in its namespace (`hakit lab cut`), and on by
-booting it again (`hakit lab power-on`).
+booting it again (`hakit lab power-on`); a reboot returns once the power is off and the
+node boots FENCED_BOOT_DELAY later.
 
 Test hooks in the lab directory: `fence_fail` makes every action fail (a broken
 fencing device); `fence_fail.NAME` makes the power actions of the device whose `device`
@@ -14,16 +15,22 @@ power off only.
 
 from __future__ import annotations
 
+#: Seconds between a reboot's power-off and the node's boot. A real host takes minutes to
+#: come back, long after its fencing result is out; a lab node booting at once can rejoin
+#: before that result reaches the cluster, and Pacemaker then stops it for good ("We were
+#: allegedly just fenced").
+FENCED_BOOT_DELAY = 3.0
+
 TEMPLATE = r'''#!/usr/bin/python3 -I
 """fence_hakit_lab: fence agent of the hakit lab (written by `hakit lab up`)."""
 import os
 import subprocess
 import sys
-import time
 
 LAB_DIR = {lab_dir!r}
 LAB_PYTHON = {python!r}
 NODES = {nodes!r}
+BOOT_DELAY = {boot_delay!r}
 METADATA = """<?xml version="1.0" ?>
 <resource-agent name="fence_hakit_lab" shortdesc="Fence agent for the hakit lab">
 <longdesc>Powers a hakit lab node off by killing every process in its namespaces, and on by booting it again.</longdesc>
@@ -107,8 +114,9 @@ def main():
             return 1
         if os.path.exists(os.path.join(LAB_DIR, "fence_no_poweron")):
             return 0
-        time.sleep(0.2)  # let the host notice the power is gone
-        return lab("power-on", plug)
+        # the node boots a while after this returns, as a real host does: booted at once,
+        # it could rejoin before the fencing result is out and be stopped for good
+        return lab("power-on", "--after", str(BOOT_DELAY), plug)
     sys.stderr.write(f"fence_hakit_lab: unsupported action {{action}}\n")
     return 1
 
@@ -119,4 +127,6 @@ sys.exit(main())
 
 def render(lab_dir: str, python: str, nodes: list[str]) -> str:
     """The agent's source for this lab."""
-    return TEMPLATE.format(lab_dir=lab_dir, python=python, nodes=nodes)
+    return TEMPLATE.format(
+        lab_dir=lab_dir, python=python, nodes=nodes, boot_delay=FENCED_BOOT_DELAY
+    )

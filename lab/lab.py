@@ -391,6 +391,10 @@ class Lab:
         lab's node is booted when its sshd listens."""
         faults.power_on(self, node)
 
+    def power_on_later(self, node: str, seconds: float) -> None:
+        """Boot a node `seconds` from now, not waiting (a fence agent's reboot)."""
+        faults.power_on_later(self, node, seconds)
+
     def cut(self, node: str) -> None:
         """Power cut: SIGKILL every process in the node, its init included."""
         faults.cut(self, node)

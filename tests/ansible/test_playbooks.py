@@ -140,8 +140,7 @@ def test_a_fenced_node_comes_back_by_itself(deployment: Deployment) -> None:
     lab = deployment.lab
     booted = lab.init_pid("node3")
     lab.run("node1", ["stonith_admin", "--reboot", "node3", "--timeout", "60"], timeout=90)
-    rebooted = lab.init_pid("node3")
-    assert rebooted is not None and rebooted != booted, "node3 was not power-cycled"
+    wait_for(lambda: lab.init_pid("node3") not in (None, booted), "node3 power-cycled", 30)
     wait_for(lambda: online(lab, deployment.members), "node3 back online", timeout=180)
     with lab.on("node1"):
         history = cluster.fencing_history("node3")
