@@ -247,14 +247,15 @@ def _await_settled(
                 f"{options.settle_timeout:g} s, e.g. {pending[0]}",
             )
             return mine
-        time.sleep(2)
+        time.sleep(max(2.0, options.boots / 40))  # each look lists every server
 
 
 def _reschedules(lab: Lab, ids: list[str]) -> int:
     """Builds beyond the first: compute handed the server back to the conductor."""
-    api = cloud_access.compute_api(lab, "node1", timeout=60)
+    apis = [cloud_access.compute_api(lab, node, timeout=60) for node in lab.nodes]
 
-    def extra_builds(server: str) -> int:
+    def extra_builds(index: int, server: str) -> int:
+        api = apis[index % len(apis)]  # every node's nova-api, as the burst's posts
         actions: Any = api.request("GET", f"/servers/{server}/os-instance-actions")
         builds = 0
         for action in actions["instanceActions"]:
@@ -270,7 +271,7 @@ def _reschedules(lab: Lab, ids: list[str]) -> int:
         return max(0, builds - 1)
 
     with ThreadPoolExecutor(8) as pool:
-        return sum(pool.map(extra_builds, ids))
+        return sum(pool.map(extra_builds, range(len(ids)), ids))
 
 
 def _scheduler_logs(env: LabEnvironment) -> dict[str, list[Path]]:

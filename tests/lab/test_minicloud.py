@@ -7,8 +7,9 @@ are stand-ins (hakit.lab.openstack_stubs): the fake driver never reads an image 
 a port. The client is outside the cluster (the infra namespace) and
 talks to any node's nova-api.
 
-- The scheduler drill (`hakit drill run scheduler-burst`): 200 boots beyond capacity through
-  the three APIs with 1, 2 and 3 active schedulers, no provider over-allocated; the same
+- The scheduler drill (`hakit drill run scheduler-burst`): boots beyond capacity through
+  the three APIs with 1, 2 (100 boots) and 3 (200) active schedulers, no provider
+  over-allocated; the same
   with placement's default claim retry over-allocates (the check can fail); a scheduler
   killed mid-burst, no over-allocation either.
 - The console drill (`hakit drill run console-tokens`): one token through the three
@@ -125,16 +126,20 @@ def scheduler_drill(tmp_path: Path, *options: str) -> tuple[int, list[dict[str, 
 def test_scheduler_drill_1_2_3_schedulers_never_over_allocate(
     minicloud: Lab, tmp_path: Path
 ) -> None:
-    """Hundreds of boots beyond capacity through the three nova-apis, with 1, 2 and 3
-    active schedulers claiming in placement concurrently (hakit's placement setting)."""
-    code, results, _ = scheduler_drill(tmp_path, "--schedulers", "1,2,3", "--boots", str(BOOTS))
+    """Boots beyond capacity through the three nova-apis, with 1, 2 and 3 active
+    schedulers claiming in placement concurrently (hakit's placement setting): hundreds
+    with 3, the most concurrent claims; 100 with 1 and 2 (CI's time)."""
+    code, fewer, _ = scheduler_drill(tmp_path / "1-2", "--schedulers", "1,2", "--boots", "100")
     assert code == 0
-    assert [r["schedulers"] for r in results] == [1, 2, 3]
+    code, most, _ = scheduler_drill(tmp_path / "3", "--schedulers", "3", "--boots", str(BOOTS))
+    assert code == 0
+    results = fewer + most
+    assert [(r["schedulers"], r["boots"]) for r in results] == [(1, 100), (2, 100), (3, BOOTS)]
     for result in results:
         assert result["passed"] and result["over_allocated"] == 0, result
         assert result["usages"] == {n: [CAPACITY, CAPACITY] for n in NODES}, result
         active, errors = result["statuses"].get("ACTIVE", 0), result["statuses"]["ERROR"]
-        assert active + errors == BOOTS
+        assert active + errors == result["boots"]
         # every VCPU is held by a server of the burst: an ACTIVE one, or one the conductor
         # gave up on (RPC timeout: the schedulers' backlog on 2 cores) after its claim
         assert active + result["error_claims"] == 3 * CAPACITY, result
@@ -167,14 +172,14 @@ def test_scheduler_drill_with_a_scheduler_killed_mid_burst(minicloud: Lab, tmp_p
     every boot settles (a request the dead scheduler had taken fails after nova's RPC
     timeout), no provider is over-allocated and every ACTIVE server holds its claim."""
     code, results, _ = scheduler_drill(
-        tmp_path, "--schedulers", "3", "--boots", "100", "--kill-scheduler"
+        tmp_path, "--schedulers", "3", "--boots", "60", "--kill-scheduler"
     )
     assert code == 0
     [result] = results
     assert result["killed"] in NODES and result["passed"], result
     used = sum(u for u, _ in result["usages"].values())
     assert result["statuses"].get("ACTIVE", 0) + result["error_claims"] == used <= 3 * CAPACITY
-    assert sum(result["statuses"].values()) == 100
+    assert sum(result["statuses"].values()) == 60
 
 
 def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
