@@ -49,9 +49,10 @@ class ResourceStatus:
 class Failure:
     """A failed operation crm_mon reports."""
 
-    __slots__ = ("exit_code", "exit_reason", "interval_ms", "node", "op_key", "task")
+    __slots__ = ("changed", "exit_code", "exit_reason", "interval_ms", "node", "op_key", "task")
 
     def __init__(self, element: Element) -> None:
+        self.changed = parse_time(element.get("last-rc-change", ""))  # to the second
         self.op_key = element.get("op_key", "")
         self.node = element.get("node", "")
         self.task = element.get("task", "")

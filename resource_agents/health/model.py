@@ -103,8 +103,12 @@ class HealthReport:
         return next((n for n in self.nodes if n.node == name), None)
 
 
+#: The agent of a Pacemaker Remote node's connection: the resource is named as the node.
+REMOTE_CONNECTION = "ocf:pacemaker:remote"
+
+
 def classify(view: ClusterView) -> HealthReport:
-    """Classify every node the cluster knows."""
+    """Classify every node the cluster knows (Pacemaker Remote nodes as well)."""
     status = view.snapshot.status
     nodes = [
         (_lost_still_online(view, node.name) or _online(view, node.name))
@@ -112,7 +116,26 @@ def classify(view: ClusterView) -> HealthReport:
         else _offline(view, node.name)
         for node in status.nodes
     ]
+    connections = remote_connections(view.snapshot)
+    for health in nodes if connections else ():
+        if health.node in connections:
+            health.reasons += _connection_failures(view.snapshot, health.node)
     return HealthReport(view.now, status.dc, status.quorate, nodes)
+
+
+def remote_connections(snapshot: Snapshot) -> set[str]:
+    """The Pacemaker Remote nodes' connection resources (each named as its node)."""
+    return {r.id for r in snapshot.status.resources if r.agent == REMOTE_CONNECTION}
+
+
+def _connection_failures(snapshot: Snapshot, remote: str) -> list[str]:
+    """A remote node's connection failures, wherever the connection ran: facts about the
+    remote node, not about the cluster node that held the connection."""
+    return [
+        f"its connection failed on {f.node} ({describe_failure(f)})"
+        for f in snapshot.status.failures
+        if resource_of(f) == remote
+    ]
 
 
 def _lost_still_online(view: ClusterView, name: str) -> NodeHealth | None:
@@ -150,8 +173,12 @@ def _unhandled_loss(view: ClusterView, name: str) -> float | None:
 
 def fence_since_loss(view: ClusterView, name: str) -> FenceRecord | None:
     """A successful off/reboot of `name` since it was last lost (None when the loss is
-    unknown): it is powered off, whatever Pacemaker shows yet."""
+    unknown): it is powered off, whatever Pacemaker shows yet. A remote node's loss is its
+    connection's last failure (Corosync never sees it)."""
     left = (view.left or {}).get(name)
+    if left is None and name in remote_connections(view.snapshot):
+        failed = [f.changed for f in view.snapshot.status.failures if resource_of(f) == name]
+        left = max((when for when in failed if when is not None), default=None)
     fence = confirmed_fence(view, name)
     if left is None or fence is None or _completed(fence) + FENCE_CLOCK_SLACK < left:
         return None
@@ -252,8 +279,12 @@ def _online(view: ClusterView, name: str) -> NodeHealth:
 def _services(snapshot: Snapshot, name: str) -> tuple[list[tuple[str, str]], list[str], list[str]]:
     """(down: [(resource, why)], degraded, notes) for the resources that failed on `name`."""
     status = snapshot.status
+    connections = remote_connections(snapshot)  # their failures are the remote nodes'
     failed_ops = {resource_of(f): f for f in status.failures if f.node == name}
     failed_here = {r.id for r in status.resources if r.failed and name in r.nodes}
+    for connection in connections:
+        failed_ops.pop(connection, None)
+        failed_here.discard(connection)
     down: list[tuple[str, str]] = []
     degraded: list[str] = []
     notes: list[str] = []

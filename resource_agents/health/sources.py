@@ -12,6 +12,7 @@ those the fencer has registered for the target (`stonith_admin --list`).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
@@ -214,7 +215,10 @@ def live_view(
     the fencer's history and, given the outbox, the node and fencing alerts."""
     history: list[list[FenceRecord] | None] = []
     taken = time.time()
-    asking = threading.Thread(target=lambda: history.append(fencing_history(timeout=timeout)))
+    context = contextvars.copy_context()  # the fencer through the same runner (cluster.using)
+    asking = threading.Thread(
+        target=lambda: history.append(context.run(fencing_history, timeout=timeout))
+    )
     asking.start()  # the fencer and the CIB answer in parallel: this is the event's latency
     try:
         snapshot = read_snapshot(timeout=timeout)
