@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from hakit.resource_agents.health.model import Health, HealthReport
@@ -34,6 +35,12 @@ class RecoveryConfig(Protocol):
     evacuate: bool
     evacuate_retry: float
     evacuate_attempts: int
+    evacuate_workers: int
+    evacuate_guard: float
+
+
+#: A host lost and not yet known to be powered off, or fenced: what the guard counts.
+LOST = (Health.HOST_DOWN_FENCED, Health.HOST_UNREACHABLE_UNFENCED)
 
 
 class ComputeRecovery:
@@ -48,6 +55,7 @@ class ComputeRecovery:
         self.outbox = outbox
         self.config = config
         self.log = log
+        self.guarding = False  # the mass-failure guard holds evacuations
         self._tables()
 
     def reconcile(self, api: ComputeAPI, report: HealthReport) -> None:
@@ -57,6 +65,7 @@ class ComputeRecovery:
         leader may have cleared it since, or nova lost it). With `evacuate`, a forced
         down host's servers are evacuated (`_evacuate`). Failed API calls retry next cycle."""
         forced = {row[0] for row in self.outbox.db.execute("SELECT host FROM forced_down")}
+        evacuating: list[str] = []
         for node in report.nodes:
             down = node.health is Health.HOST_DOWN_FENCED
             if not down and (node.node not in forced or node.health is not Health.OK):
@@ -80,7 +89,26 @@ class ComputeRecovery:
                     f"({len(changed)} service(s) changed; {'; '.join(node.reasons)})"
                 )
             if down and self.config.evacuate:
-                self._evacuate(api, node.node)
+                evacuating.append(node.node)
+        if evacuating and not self._guard(report):
+            self._evacuate(api, evacuating)
+
+    def _guard(self, report: HealthReport) -> bool:
+        """The mass-failure guard: more than `evacuate_guard` of the nodes lost at once
+        (at least two) holds every evacuation, so that a rack or a network fault does not
+        set off an evacuation storm onto what is left; said once when it trips and ends."""
+        lost = sorted(n.node for n in report.nodes if n.health in LOST)
+        tripped = len(lost) >= 2 and len(lost) > self.config.evacuate_guard * len(report.nodes)
+        if tripped != self.guarding:
+            self.guarding = tripped
+            share = f"{len(lost)} of {len(report.nodes)} nodes lost ({', '.join(lost) or '-'})"
+            self.log(
+                f"mass failure: {share}, more than {self.config.evacuate_guard:.0%}: "
+                "evacuations held (nova-compute is still forced down on fenced hosts)"
+                if tripped
+                else f"mass failure over: {share}; evacuations resume"
+            )
+        return tripped
 
     def _tables(self) -> None:
         """The two tables, an older outbox's evacuations given the columns added since."""
@@ -92,26 +120,29 @@ class ComputeRecovery:
             if column not in have:
                 db.execute(f"ALTER TABLE evacuations ADD COLUMN {column} {declaration}")
 
-    def _evacuate(self, api: ComputeAPI, host: str) -> None:
-        """Evacuate each server nova still places on the fenced `host`: once, and again
-        (`evacuate_retry`, `evacuate_attempts`) when an evacuation left it in ERROR there."""
-        rows = self.outbox.db.execute(
-            "SELECT server, attempts, requested, gave_up FROM evacuations WHERE host = ?", (host,)
-        )
-        requested = {server: (attempts, when, gave_up) for server, attempts, when, gave_up in rows}
-        try:
-            servers = [s for s in api.servers(host) if s.host == host]
-        except NovaError as error:
-            self.log(f"servers on {host}: listing failed: {error}")
+    def _evacuate(self, api: ComputeAPI, hosts: list[str]) -> None:
+        """Evacuate each server nova still places on the fenced `hosts`: once, and again
+        (`evacuate_retry`, `evacuate_attempts`) when an evacuation left it in ERROR there.
+        The requests run `evacuate_workers` at a time; the outbox is written here."""
+        due = [
+            (host, server, attempts) for host in hosts for server, attempts in self._due(api, host)
+        ]
+        if not due:
             return
-        now = time.time()
-        for server in servers:
-            attempts, last, gave_up = requested.get(server.id, (0, 0.0, False))
-            if gave_up or (attempts and not self._evacuation_due(server, attempts, now - last)):
-                continue
+
+        def request(server: Server) -> NovaError | None:
             try:
                 api.evacuate(server.id)
             except NovaError as error:
+                return error
+            return None
+
+        workers = max(1, min(self.config.evacuate_workers, len(due)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="evacuate") as pool:
+            errors = list(pool.map(request, [server for _, server, _ in due]))
+        now = time.time()
+        for (host, server, attempts), error in zip(due, errors, strict=True):
+            if error is not None:
                 self.log(f"server {server.id} on {host}: evacuation failed: {error}")
                 continue
             with self.outbox.transaction() as db:
@@ -125,6 +156,26 @@ class ComputeRecovery:
                 f"server {server.id} on {host}: evacuation requested (was {server.status}"
                 f"{attempt if attempts else ''})"
             )
+
+    def _due(self, api: ComputeAPI, host: str) -> list[tuple[Server, int]]:
+        """(server, evacuations so far) for each server on `host` to evacuate now."""
+        rows = self.outbox.db.execute(
+            "SELECT server, attempts, requested, gave_up FROM evacuations WHERE host = ?", (host,)
+        )
+        requested = {server: (attempts, when, gave_up) for server, attempts, when, gave_up in rows}
+        try:
+            servers = [s for s in api.servers(host) if s.host == host]
+        except NovaError as error:
+            self.log(f"servers on {host}: listing failed: {error}")
+            return []
+        now = time.time()
+        due = []
+        for server in servers:
+            attempts, last, gave_up = requested.get(server.id, (0, 0.0, False))
+            if gave_up or (attempts and not self._evacuation_due(server, attempts, now - last)):
+                continue
+            due.append((server, attempts))
+        return due
 
     def _evacuation_due(self, server: Server, attempts: int, since: float) -> bool:
         """Whether a server evacuated `attempts` times, `since` seconds ago, is evacuated

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
@@ -354,6 +355,7 @@ class _Observed:
         self.listed: dict[str, list[Server]] = {}
         self.requested: list[tuple[str, str]] = []  # (server, host)
         self.refused = 0
+        self.lock = threading.Lock()  # evacuations are requested from several threads
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.api, name)
@@ -371,6 +373,8 @@ class _Observed:
         try:
             self.api.evacuate(server_id)
         except NovaError:
-            self.refused += 1
+            with self.lock:
+                self.refused += 1
             raise
-        self.requested.append((server_id, host))
+        with self.lock:
+            self.requested.append((server_id, host))

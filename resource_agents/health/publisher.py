@@ -93,6 +93,10 @@ class PublisherConfig:
     #: `evacuate_attempts` times in all; then it is left to the operator (its alarm stays)
     evacuate_retry: float = 60.0
     evacuate_attempts: int = 3
+    #: evacuation requests in flight at once (a rack lost: hundreds of servers)
+    evacuate_workers: int = 8
+    #: more than this share of the nodes lost at once (two at least) holds evacuations
+    evacuate_guard: float = 0.5
     #: also derive on every CIB change (`CibWatcher`) and membership change
     #: (`MembershipWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False

@@ -338,6 +338,54 @@ def test_a_fenced_hosts_servers_are_evacuated_and_alarmed_per_server(
     publisher.outbox.close()
 
 
+def test_the_mass_failure_guard_holds_evacuations_until_raised(
+    nova_services: NovaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """node3 fenced while node1 is lost too (2 of 3 nodes, more than the guard's half):
+    node3 is forced down, none of its servers is evacuated and the guard says so once;
+    with the guard raised to every node, the next cycle evacuates them to node2, two
+    requests in flight at once."""
+    nova = nova_services
+    api = nova.api
+    nova.create_flavor("guard")
+    ids = [nova.boot(f"guard-{i}", "guard", HOST) for i in range(2)]
+
+    def placed() -> set[tuple[str, str]]:
+        return {(s.host, s.status) for s in api.servers() if s.id in ids}
+
+    wait_until(lambda: placed() == {(HOST, "ACTIVE")}, 90, "two servers ACTIVE on node3")
+    views, publisher, alerts = leading_publisher(tmp_path, api, evacuate=True)
+    publisher.config.evacuate_workers = 2
+    t0 = time.time() - 60
+    alerts.node(HOST, "member", epoch=t0)
+    publisher.cycle(resync=True)
+    posted = len([line for line in nova.api_requests("POST") if "/action" in line])
+
+    power_cut(nova, views, alerts, t0)
+    views.current = views.cib.simulate(views.current, "node1-lost", "--node-fail", "node1")
+    for _ in range(2):
+        publisher.cycle(resync=True)
+    report = classify(views(publisher.outbox))
+    assert {n.node: n.health for n in report.nodes} == {
+        "node1": Health.HOST_UNREACHABLE_UNFENCED,
+        "node2": Health.OK,
+        HOST: Health.HOST_DOWN_FENCED,
+    }
+    assert node3(api).forced_down is True
+    assert len([line for line in nova.api_requests("POST") if "/action" in line]) == posted
+    held = [line for line in capsys.readouterr().err.splitlines() if "mass failure" in line]
+    assert len(held) == 1 and "2 of 3 nodes lost (node1, node3)" in held[0], held
+
+    publisher.config.evacuate_guard = 1.0
+    publisher.cycle(resync=True)
+    wait_until(lambda: placed() == {(SPARE, "ACTIVE")}, 120, "the servers ACTIVE on node2")
+    assert len([line for line in nova.api_requests("POST") if "/action" in line]) == posted + 2
+    assert "mass failure over" in capsys.readouterr().err
+
+    back_and_cleared(nova, views, alerts, publisher, t0)
+    publisher.outbox.close()
+
+
 def vcpu_used(nova: NovaCloud, host: str) -> int:
     """The VCPU placement counts as used on `host`'s resource provider."""
     usages = nova.placement_get(f"/resource_providers/{nova.providers()[host]}/usages")
