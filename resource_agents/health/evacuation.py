@@ -6,16 +6,23 @@ the last one stopped."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from hakit.resource_agents.health import sol003
 from hakit.resource_agents.health.model import Health, HealthReport
 from hakit.resource_agents.health.nova import ComputeAPI, NovaError, Server
 from hakit.resource_agents.health.outbox import Outbox
 
 FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
+#: the mass-failure guard's alarm while it holds evacuations (one row at most)
+MASS_FAILURE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS mass_failure (alarm_id TEXT PRIMARY KEY, raised REAL NOT NULL)"
+)
+MASS_FAILURE = "MASS_HOST_FAILURE"  # the guard alarm's faultType and managed object
 EVACUATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
     "attempts INTEGER NOT NULL DEFAULT 1, requested REAL NOT NULL DEFAULT 0, "
@@ -37,10 +44,11 @@ class RecoveryConfig(Protocol):
     evacuate_attempts: int
     evacuate_workers: int
     evacuate_guard: float
+    context: sol003.Context
 
 
-#: A host lost and not yet known to be powered off, or fenced: what the guard counts.
-LOST = (Health.HOST_DOWN_FENCED, Health.HOST_UNREACHABLE_UNFENCED)
+#: A host gone (fenced, unreachable, or out of the cluster): what the guard counts.
+LOST = (Health.HOST_DOWN_FENCED, Health.HOST_UNREACHABLE_UNFENCED, Health.HOST_LEFT_CLUSTER)
 
 
 class ComputeRecovery:
@@ -51,11 +59,12 @@ class ComputeRecovery:
         outbox: Outbox,
         config: RecoveryConfig,
         log: Callable[[str], None],
+        notify: Callable[[sol003.Outgoing], None] = lambda _: None,
     ) -> None:
         self.outbox = outbox
         self.config = config
         self.log = log
-        self.guarding = False  # the mass-failure guard holds evacuations
+        self.notify = notify  # stores an alarm notification (inside this transaction)
         self._tables()
 
     def reconcile(self, api: ComputeAPI, report: HealthReport) -> None:
@@ -90,31 +99,73 @@ class ComputeRecovery:
                 )
             if down and self.config.evacuate:
                 evacuating.append(node.node)
-        if evacuating and not self._guard(report):
+        if self.config.evacuate and not self._guard(report) and evacuating:
             self._evacuate(api, evacuating)
 
     def _guard(self, report: HealthReport) -> bool:
         """The mass-failure guard: more than `evacuate_guard` of the nodes lost at once
         (at least two) holds every evacuation, so that a rack or a network fault does not
-        set off an evacuation storm onto what is left; said once when it trips and ends."""
+        set off an evacuation storm onto what is left. One alarm while it holds (root
+        cause of the lost hosts' alarms), cleared when it ends; each logged once."""
         lost = sorted(n.node for n in report.nodes if n.health in LOST)
         tripped = len(lost) >= 2 and len(lost) > self.config.evacuate_guard * len(report.nodes)
-        if tripped != self.guarding:
-            self.guarding = tripped
-            share = f"{len(lost)} of {len(report.nodes)} nodes lost ({', '.join(lost) or '-'})"
+        row = self.outbox.db.execute("SELECT alarm_id, raised FROM mass_failure").fetchone()
+        if tripped == (row is not None):
+            return tripped
+        share = f"{len(lost)} of {len(report.nodes)} nodes lost ({', '.join(lost) or '-'})"
+        now = time.time()
+        if tripped:
             self.log(
                 f"mass failure: {share}, more than {self.config.evacuate_guard:.0%}: "
                 "evacuations held (nova-compute is still forced down on fenced hosts)"
-                if tripped
-                else f"mass failure over: {share}; evacuations resume"
             )
+            alarm = sol003.alarm_id(MASS_FAILURE, now)
+            raised = self._mass_alarm(alarm, now, lost, share)
+            with self.outbox.transaction() as db:  # the alarm and its notification at once
+                db.execute(
+                    "INSERT INTO mass_failure (alarm_id, raised) VALUES (?, ?)", (alarm, now)
+                )
+                self.notify(raised)
+        else:
+            self.log(f"mass failure over: {share}; evacuations resume")
+            context = self.config.context
+            cleared = sol003.cleared_notification(
+                MASS_FAILURE, row[0], "CRITICAL", now, now, context
+            )
+            with self.outbox.transaction() as db:
+                db.execute("DELETE FROM mass_failure")
+                self.notify(cleared)
         return tripped
+
+    def _mass_alarm(self, alarm: str, now: float, lost: list[str], share: str) -> sol003.Outgoing:
+        """The guard's alarm: root cause of the lost hosts' open alarms."""
+        hosts = dict(self.outbox.db.execute("SELECT host, state FROM alarms"))
+        correlated = [json.loads(hosts[h])["alarm_id"] for h in lost if h in hosts]
+        guard = f"more than {self.config.evacuate_guard:.0%} of the nodes"
+        body = sol003.alarm_body(
+            alarm,
+            MASS_FAILURE,
+            sol003.FaultyResource(",".join(lost), "hosts", "COMPUTE"),
+            raised=now,
+            changed=now,
+            severity="CRITICAL",
+            event_type="EQUIPMENT_ALARM",
+            fault_type=MASS_FAILURE,
+            probable_cause=f"Mass host failure: {share}; evacuations held ({guard})",
+            root=True,
+            correlated=correlated,
+            details=[f"lost {host}" for host in lost],
+            event_time=now,
+            context=self.config.context,
+        )
+        return sol003.raised_notification(body, MASS_FAILURE, now, now, now)
 
     def _tables(self) -> None:
         """The two tables, an older outbox's evacuations given the columns added since."""
         db = self.outbox.db
         db.execute(FORCED_DOWN_TABLE)
         db.execute(EVACUATIONS_TABLE)
+        db.execute(MASS_FAILURE_TABLE)
         have = {row[1] for row in db.execute("PRAGMA table_info(evacuations)")}
         for column, declaration in EVACUATION_COLUMNS.items():
             if column not in have:

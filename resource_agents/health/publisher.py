@@ -149,7 +149,8 @@ class Publisher:
         self.deliveries: dict[str, Delivery] = {}
         self.outbox = Outbox(config.outbox)
         self.outbox.db.execute(ALARMS_TABLE)
-        self.recovery = ComputeRecovery(self.outbox, config, log)
+        self.recovery = ComputeRecovery(self.outbox, config, log, self._notify_now)
+        self.stored_outside = False  # the recovery stored a notification (`_notify_now`)
         self.report: HealthReport | None = None  # the latest health derived (or seen)
         self.last_view: ClusterView | None = None  # what `report` was classified from
         #: inside `run()`, looks run in a worker on this connection (`_fresh_view`)
@@ -290,10 +291,13 @@ class Publisher:
 
     def reconcile_nova(self, api: ComputeAPI, report: HealthReport) -> None:
         """nova-compute forced down on fenced hosts, their servers evacuated (`evacuation`)."""
+        self.stored_outside = False
         if self.metrics is not None:
             self.metrics.reconcile(self.recovery, api, report)
         else:
             self.recovery.reconcile(api, report)
+        for delivery in list(self.deliveries.values()) if self.stored_outside else ():
+            delivery.wake.set()
 
     def refresh_inventory(self, api: ComputeAPI) -> None:
         """host → servers from nova (the alarms' instances), when no inventory file is set."""
@@ -321,6 +325,14 @@ class Publisher:
             )
             is not None
         )
+
+    def _notify_now(self, item: Outgoing) -> None:
+        """Store a notification made outside `derive` (the evacuation guard's, in its
+        transaction); `reconcile_nova` wakes the deliveries once committed."""
+        if self._store(item):
+            self.stored_outside = True
+            if self.metrics is not None:
+                self.metrics.stored([(None, item)])
 
     def open_alarms(self) -> list[OpenAlarm]:
         rows = self.outbox.db.execute("SELECT state FROM alarms ORDER BY host").fetchall()

@@ -35,6 +35,7 @@ from hakit.resource_agents.health.liveness import holds_open
 from hakit.resource_agents.health.metrics import PublisherMetrics
 from hakit.resource_agents.health.model import Health
 from hakit.resource_agents.health.nova import ComputeAPI
+from hakit.resource_agents.health.outbox import NOTIFICATIONS
 from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
 from hakit.resource_agents.health.subscriptions import (
     Filter,
@@ -450,6 +451,53 @@ def test_evacuations_started_succeeded_failed(
         value(now, "hakit_alarms_raised_total", severity="CRITICAL", fault_type="HOST_DOWN_FENCED")
         == 4.0
     )
+
+
+def test_the_mass_failure_guard_raises_one_alarm_and_holds_evacuations(
+    config: PublisherConfig,
+    metrics: PublisherMetrics,
+    alerts: AlertRunner,
+    cib: Cib,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """node2 fenced while node3 is lost too (2 of 3 nodes): node2 forced down, nothing
+    evacuated, one MASS_HOST_FAILURE alarm over three cycles, root cause of both hosts'
+    alarms; node3 back: that alarm cleared and node2's servers evacuated."""
+    cloud = StandInCloud(["vm-a", "vm-b"], errors=set(), refuse=set())
+    try:
+        config.inventory = None
+        config.nova = ComputeAPI(CloudSession(str(cloud.clouds_yaml(tmp_path)), "test"))
+        config.evacuate = True
+        publisher = Publisher(config, metrics=metrics)
+        lost = cib.simulate(cib.placed, "m-lost", "--node-fail", "node2", "--node-fail", "node3")
+        monkeypatch.setenv("CIB_file", str(lost))
+        alerts.fencing("node2", executioner="node1")
+        for _ in range(3):
+            publisher.cycle(resync=True)
+        assert cloud.forced_down and cloud.evacuations == []
+        raised = [n["alarm"] for n in notifications(publisher, "AlarmNotification")]
+        [mass] = [a for a in raised if a["faultType"] == "MASS_HOST_FAILURE"]
+        assert (mass["isRootCause"], mass["perceivedSeverity"]) == (True, "CRITICAL")
+        assert "2 of 3 nodes lost (node2, node3)" in mass["probableCause"]
+        hosts = {a["managedObjectId"]: a["id"] for a in raised if a is not mass}
+        assert sorted(mass["correlatedAlarmIds"]) == sorted([hosts["node2"], hosts["node3"]])
+
+        one = cib.simulate(cib.placed, "m-one", "--node-fail", "node2")
+        monkeypatch.setenv("CIB_file", str(one))
+        publisher.cycle(resync=True)
+        cleared = [n["alarmId"] for n in notifications(publisher, "AlarmClearedNotification")]
+        assert cleared.count(mass["id"]) == 1
+        assert sorted(cloud.evacuations) == ["vm-a", "vm-b"]
+        publisher.outbox.close()
+    finally:
+        cloud.stop()
+
+
+def notifications(publisher: Publisher, kind: str) -> list[dict[str, Any]]:
+    records = publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
+    bodies = [json.loads(r.body)["notification"] for r in records]
+    return [b for b in bodies if b["notificationType"] == kind]
 
 
 def test_a_taken_port_is_one_line_with_the_address() -> None:

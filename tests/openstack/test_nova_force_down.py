@@ -53,6 +53,7 @@ NOVA_API_PORT = 18774
 PLACEMENT_PORT = 18778
 GLANCE_PORT, NEUTRON_PORT = 19492, 19896
 HOST = "node3"
+MASS = "MASS_HOST_FAILURE"  # the evacuation guard's alarm
 SPARE = "node2"  # the surviving compute
 
 
@@ -343,8 +344,8 @@ def test_the_mass_failure_guard_holds_evacuations_until_raised(
 ) -> None:
     """node3 fenced while node1 is lost too (2 of 3 nodes, more than the guard's half):
     node3 is forced down, none of its servers is evacuated and the guard says so once;
-    with the guard raised to every node, the next cycle evacuates them to node2, two
-    requests in flight at once."""
+    one MASS_HOST_FAILURE alarm; with the guard raised to every node, the next cycle
+    clears it and evacuates them to node2, two requests in flight at once."""
     nova = nova_services
     api = nova.api
     nova.create_flavor("guard")
@@ -362,7 +363,9 @@ def test_the_mass_failure_guard_holds_evacuations_until_raised(
     posted = len([line for line in nova.api_requests("POST") if "/action" in line])
 
     power_cut(nova, views, alerts, t0)
-    views.current = views.cib.simulate(views.current, "node1-lost", "--node-fail", "node1")
+    views.current = views.cib.simulate(
+        views.current, "node1-lost", "--node-fail", "node1", execute=False
+    )  # lost, not fenced yet
     for _ in range(2):
         publisher.cycle(resync=True)
     report = classify(views(publisher.outbox))
@@ -375,12 +378,22 @@ def test_the_mass_failure_guard_holds_evacuations_until_raised(
     assert len([line for line in nova.api_requests("POST") if "/action" in line]) == posted
     held = [line for line in capsys.readouterr().err.splitlines() if "mass failure" in line]
     assert len(held) == 1 and "2 of 3 nodes lost (node1, node3)" in held[0], held
+    bodies = [
+        json.loads(r.body)["notification"]
+        for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
+    ]
+    [mass] = [b["alarm"] for b in bodies if b.get("alarm", {}).get("faultType") == MASS]
 
     publisher.config.evacuate_guard = 1.0
     publisher.cycle(resync=True)
     wait_until(lambda: placed() == {(SPARE, "ACTIVE")}, 120, "the servers ACTIVE on node2")
     assert len([line for line in nova.api_requests("POST") if "/action" in line]) == posted + 2
     assert "mass failure over" in capsys.readouterr().err
+    cleared = [
+        json.loads(r.body)["notification"].get("alarmId")
+        for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
+    ]
+    assert cleared.count(mass["id"]) == 1
 
     back_and_cleared(nova, views, alerts, publisher, t0)
     publisher.outbox.close()
