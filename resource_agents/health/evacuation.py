@@ -33,7 +33,9 @@ EVACUATION_COLUMNS = {
     "attempts": "INTEGER NOT NULL DEFAULT 1",
     "requested": "REAL NOT NULL DEFAULT 0",
     "gave_up": "INTEGER NOT NULL DEFAULT 0",
+    "overdue_alarm": "TEXT NOT NULL DEFAULT ''",  # its EVACUATION_OVERDUE alarm while open
 }
+OVERDUE = "EVACUATION_OVERDUE"  # faultType of a server's late evacuation
 
 
 class RecoveryConfig(Protocol):
@@ -44,6 +46,7 @@ class RecoveryConfig(Protocol):
     evacuate_attempts: int
     evacuate_workers: int
     evacuate_guard: float
+    evacuate_deadline: float
     context: sol003.Context
 
 
@@ -85,6 +88,8 @@ class ComputeRecovery:
                 self.log(f"nova-compute on {node.node}: forced_down={down} failed: {error}")
                 continue
             if down != (node.node in forced) or changed:
+                if not down:  # the host is back: its servers' overdue alarms end
+                    self._clear_overdue(node.node)
                 with self.outbox.transaction() as db:
                     if down:
                         db.execute(
@@ -198,8 +203,9 @@ class ComputeRecovery:
                 continue
             with self.outbox.transaction() as db:
                 db.execute(
-                    "INSERT OR REPLACE INTO evacuations (server, host, attempts, requested) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO evacuations (server, host, attempts, requested) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (server, host) DO UPDATE SET "
+                    "attempts = excluded.attempts, requested = excluded.requested",
                     (server.id, host, attempts + 1, now),
                 )
             attempt = f", attempt {attempts + 1} of {self.config.evacuate_attempts}"
@@ -219,6 +225,7 @@ class ComputeRecovery:
         except NovaError as error:
             self.log(f"servers on {host}: listing failed: {error}")
             return []
+        self._overdue(host, {server.id for server in servers})
         now = time.time()
         due = []
         for server in servers:
@@ -227,6 +234,79 @@ class ComputeRecovery:
                 continue
             due.append((server, attempts))
         return due
+
+    def _overdue(self, host: str, on_host: set[str]) -> None:
+        """An EVACUATION_OVERDUE alarm for each server still on `host` more than
+        `evacuate_deadline` s after its evacuation was requested (its last attempt);
+        cleared once nova places it elsewhere."""
+        now = time.time()
+        rows = self.outbox.db.execute(
+            "SELECT server, requested, overdue_alarm FROM evacuations WHERE host = ?", (host,)
+        ).fetchall()
+        for server, requested, open_alarm in rows:
+            if open_alarm and server not in on_host:
+                self._clear_overdue(host, server)
+            elif not open_alarm and server in on_host:
+                late = now - requested
+                if late <= self.config.evacuate_deadline:
+                    continue
+                alarm = sol003.instance_alarm_id(sol003.alarm_id(OVERDUE, requested), server)
+                raised = self._overdue_alarm(alarm, server, host, late, now)
+                with self.outbox.transaction() as db:
+                    db.execute(
+                        "UPDATE evacuations SET overdue_alarm = ? WHERE server = ? AND host = ?",
+                        (alarm, server, host),
+                    )
+                    self.notify(raised)
+                self.log(f"server {server} on {host}: evacuation overdue ({late:.0f} s)")
+
+    def _clear_overdue(self, host: str, server: str | None = None) -> None:
+        """Clear the open EVACUATION_OVERDUE alarms on `host` (of `server` only)."""
+        now = time.time()
+        rows = self.outbox.db.execute(
+            "SELECT server, overdue_alarm FROM evacuations WHERE host = ? AND overdue_alarm != ''",
+            (host,),
+        ).fetchall()
+        if not rows:
+            return
+        context = self.config.context
+        with self.outbox.transaction() as db:
+            for listed, alarm in rows:
+                if server is not None and listed != server:
+                    continue
+                db.execute(
+                    "UPDATE evacuations SET overdue_alarm = '' WHERE server = ? AND host = ?",
+                    (listed, host),
+                )
+                self.notify(sol003.cleared_notification(host, alarm, "MAJOR", now, now, context))
+
+    def _overdue_alarm(
+        self, alarm: str, server: str, host: str, late: float, now: float
+    ) -> sol003.Outgoing:
+        """A server's EVACUATION_OVERDUE alarm, correlated with its host's alarm."""
+        state = self.outbox.db.execute("SELECT state FROM alarms WHERE host = ?", (host,))
+        row = state.fetchone()
+        deadline = self.config.evacuate_deadline
+        body = sol003.alarm_body(
+            alarm,
+            server,
+            sol003.FaultyResource(host, "host", "COMPUTE"),
+            raised=now,
+            changed=now,
+            severity="MAJOR",
+            event_type="PROCESSING_ERROR_ALARM",
+            fault_type=OVERDUE,
+            probable_cause=(
+                f"Evacuation from fenced host {host} not done within {deadline:g} s "
+                f"of its request ({late:.0f} s)"
+            ),
+            root=False,
+            correlated=[json.loads(row[0])["alarm_id"]] if row else [],
+            details=[f"instance {server} still on host {host}"],
+            event_time=now,
+            context=self.config.context,
+        )
+        return sol003.raised_notification(body, host, now, now, now)
 
     def _evacuation_due(self, server: Server, attempts: int, since: float) -> bool:
         """Whether a server evacuated `attempts` times, `since` seconds ago, is evacuated

@@ -97,6 +97,9 @@ class PublisherConfig:
     evacuate_workers: int = 8
     #: more than this share of the nodes lost at once (two at least) holds evacuations
     evacuate_guard: float = 0.5
+    #: seconds after an evacuation request with its server still on the fenced host: an
+    #: EVACUATION_OVERDUE alarm for that server (cleared once it runs elsewhere)
+    evacuate_deadline: float = 120.0
     #: also derive on every CIB change (`CibWatcher`) and membership change
     #: (`MembershipWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -494,10 +495,62 @@ def test_the_mass_failure_guard_raises_one_alarm_and_holds_evacuations(
         cloud.stop()
 
 
-def notifications(publisher: Publisher, kind: str) -> list[dict[str, Any]]:
+def test_an_evacuation_past_its_deadline_raises_an_alarm_until_the_host_is_back(
+    config: PublisherConfig,
+    metrics: PublisherMetrics,
+    alerts: AlertRunner,
+    cib: Cib,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """node2 fenced: vm-a moves, vm-b stays (its evacuation left it in ERROR there, one
+    attempt allowed); past the deadline one EVACUATION_OVERDUE alarm for vm-b, correlated
+    with node2's alarm, over several cycles; node2 back: cleared."""
+    cloud = StandInCloud(["vm-a", "vm-b"], errors={"vm-b"}, refuse=set())
+    try:
+        config.inventory = None
+        config.nova = ComputeAPI(CloudSession(str(cloud.clouds_yaml(tmp_path)), "test"))
+        config.evacuate, config.evacuate_attempts, config.evacuate_deadline = True, 1, 0.5
+        publisher = Publisher(config, metrics=metrics)
+        monkeypatch.setenv(
+            "CIB_file", str(cib.simulate(cib.placed, "o-fenced", "--node-fail", "node2"))
+        )
+        alerts.fencing("node2", executioner="node3")
+        publisher.cycle(resync=True)
+        assert not notifications(publisher, "AlarmNotification", "EVACUATION_OVERDUE")
+        time.sleep(0.6)
+        for _ in range(3):
+            publisher.cycle(resync=True)
+        [late] = [
+            n["alarm"] for n in notifications(publisher, "AlarmNotification", "EVACUATION_OVERDUE")
+        ]
+        host = [
+            n["alarm"]["id"]
+            for n in notifications(publisher, "AlarmNotification", "HOST_DOWN_FENCED")
+            if n["alarm"]["managedObjectId"] == "node2"
+        ]
+        assert (late["managedObjectId"], late["perceivedSeverity"]) == ("vm-b", "MAJOR")
+        assert late["correlatedAlarmIds"] == host[:1] and not late["isRootCause"]
+        assert sorted(cloud.evacuations) == ["vm-a", "vm-b"]  # vm-b given up after one
+
+        monkeypatch.setenv("CIB_file", str(cib.placed))
+        publisher.cycle(resync=True)
+        cleared = [n["alarmId"] for n in notifications(publisher, "AlarmClearedNotification")]
+        assert cleared.count(late["id"]) == 1
+        publisher.outbox.close()
+    finally:
+        cloud.stop()
+
+
+def notifications(publisher: Publisher, kind: str, fault: str = "") -> list[dict[str, Any]]:
+    """The notifications stored, of `kind` (and alarms of faultType `fault`)."""
     records = publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
     bodies = [json.loads(r.body)["notification"] for r in records]
-    return [b for b in bodies if b["notificationType"] == kind]
+    return [
+        b
+        for b in bodies
+        if b["notificationType"] == kind and (not fault or b["alarm"]["faultType"] == fault)
+    ]
 
 
 def test_a_taken_port_is_one_line_with_the_address() -> None:
