@@ -37,7 +37,7 @@ from hakit.ocf import (
     PortParam,
     StringParam,
 )
-from hakit.resource_agents import clouds, service
+from hakit.resource_agents import clouds, publisher_nova, service
 from hakit.resource_agents.health import constants, liveness
 from hakit.resource_agents.health.liveness import holds_open, outbox_problem
 
@@ -138,29 +138,6 @@ CLOUD, CLOUDS_YAML = clouds.agent_parameters(
     "evacuate, evacuate its servers; without an inventory, nova's servers are the "
     "per-instance alarms (the user needs nova's admin role)"
 )
-NOVA_API = StringParam(
-    "nova_api",
-    "Compute API URL (…/v2.1) instead of the catalog's",
-    "With cloud: the compute endpoint to use. Empty: the cloud's catalog says.",
-    default="",
-)
-EVACUATE = BooleanParam(
-    "evacuate",
-    "Evacuate a fenced host's servers",
-    "With cloud: once the host is forced down, each of its servers is evacuated once.",
-    default="false",
-)
-DEFAULT_NOVA_CONFIG = "/etc/nova/nova.conf"
-NOVA_CONFIG = StringParam(
-    "nova_config",
-    "nova.conf of this cloud's nova-compute",
-    "With evacuate=true validate-all requires [service_user] send_service_user_token = true "
-    "in it: cinder lets only a service token delete the old attachment of a server being "
-    "evacuated (cinder Bug #2004555), so without it servers with volumes end in ERROR. The "
-    "default path is checked when it exists on this node; an explicit path must exist. "
-    "Empty: not checked.",
-    default=DEFAULT_NOVA_CONFIG,
-)
 METRICS_PORT = PortParam(
     "metrics_port",
     "Serve Prometheus metrics on this TCP port",
@@ -217,10 +194,7 @@ def argv(ctx: Context) -> list[str]:
             command += ["--allow-callback", network]
     if params.get(CLOUD):
         command += ["--cloud", params[CLOUD], "--clouds-yaml", params[CLOUDS_YAML]]
-        if params.get(NOVA_API):
-            command += ["--nova-api", params[NOVA_API]]
-        if params.get(EVACUATE):
-            command.append("--evacuate")
+        command += publisher_nova.argv(ctx)
     if params.get(METRICS_PORT) is not None:
         command += ["--metrics-port", str(params[METRICS_PORT])]
         command += ["--metrics-address", params[METRICS_ADDRESS]]
@@ -286,16 +260,9 @@ def validate(ctx: Context) -> int:
         check_address(ctx.params[API_ADDRESS])
         check_api_security(ctx)
     check_metrics(ctx, port)
-    nova = ctx.params.get(NOVA_API)
-    if nova and not nova.startswith(("http://", "https://")):
-        raise OCFError(OCFExit.ERR_CONFIGURED, f"nova_api={nova!r} is not an http(s) URL")
-    if nova and not ctx.params.get(CLOUD):
-        raise OCFError(OCFExit.ERR_CONFIGURED, "nova_api needs cloud (its credentials)")
-    if ctx.params.get(EVACUATE) and not ctx.params.get(CLOUD):
-        raise OCFError(OCFExit.ERR_CONFIGURED, "evacuate=true needs cloud")
+    publisher_nova.validate(ctx, cloud=bool(ctx.params.get(CLOUD)))
     clouds.validate_entry(ctx, CLOUD, CLOUDS_YAML)
-    if ctx.params.get(EVACUATE):
-        check_service_token(ctx)
+    publisher_nova.check_service_token(ctx)
     if read_token(ctx) is not None and port is None:
         ctx.log.warning("monitor_token_file is unused without api_port")
     outbox = ctx.params[OUTBOX]
@@ -304,23 +271,6 @@ def validate(ctx: Context) -> int:
         if problem:
             raise OCFError(OCFExit.ERR_INSTALLED, problem)
     return OCFExit.SUCCESS
-
-
-def check_service_token(ctx: Context) -> None:
-    """Refuse to evacuate with a nova that sends cinder no service token (6)."""
-    from hakit.resource_agents.openstack.config import checked_config, option, read_config
-
-    path = checked_config(ctx, NOVA_CONFIG)
-    if path is None:
-        return
-    value = option(read_config([path]), "service_user", "send_service_user_token", "false")
-    if value.lower() not in ("true", "1", "yes", "on"):
-        raise OCFError(
-            OCFExit.ERR_CONFIGURED,
-            f"{path}: [service_user] send_service_user_token = {value}: cinder refuses to "
-            "detach an evacuated server's volumes without nova's service token; set it to "
-            "true (with a [service_user] of the service role)",
-        )
 
 
 def check_inventory(ctx: Context) -> None:
@@ -472,9 +422,7 @@ AGENT = Agent(
         MONITOR_TOKEN_FILE,
         CLOUD,
         CLOUDS_YAML,
-        NOVA_API,
-        EVACUATE,
-        NOVA_CONFIG,
+        *publisher_nova.PARAMETERS,
         METRICS_PORT,
         METRICS_ADDRESS,
         ENVIRONMENT_FILE,

@@ -80,6 +80,29 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--evacuate", action="store_true", help="with --cloud: evacuate a fenced host's servers"
     )
     publish.add_argument(
+        "--evacuate-workers",
+        type=_bounded(1, 64),
+        default=constants.EVACUATE_WORKERS,
+        metavar="N",
+        help="evacuation requests in flight at once (default: %(default)s)",
+    )
+    publish.add_argument(
+        "--evacuate-guard",
+        type=_bounded(1, 100),
+        default=constants.EVACUATE_GUARD_PERCENT,
+        metavar="PERCENT",
+        help="more than this share of the nodes lost at once (two at least) holds every "
+        "evacuation under one alarm (default: %(default)s)",
+    )
+    publish.add_argument(
+        "--evacuate-deadline",
+        type=_bounded(1, 86400),
+        default=constants.EVACUATE_DEADLINE,
+        metavar="SECONDS",
+        help="a server still on its fenced host this long after its evacuation request "
+        "is alarmed (default: %(default)s)",
+    )
+    publish.add_argument(
         "--metrics-port", type=exits.port, help="serve Prometheus metrics (/metrics) on this port"
     )
     publish.add_argument("--metrics-address", default="127.0.0.1", help="with --metrics-port")
@@ -89,6 +112,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cli_store.add_verbs(verbs)
     cli_reports.add_verbs(verbs)
     _add_receive(verbs)
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: an integer from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not from {low} to {high}")
+        return value
+
+    return parse
 
 
 def _add_serve(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -218,6 +256,9 @@ def _publish(args: argparse.Namespace) -> int:
         inventory=args.inventory,
         nova=_compute_api(args),
         evacuate=args.evacuate,
+        evacuate_workers=args.evacuate_workers,
+        evacuate_guard=args.evacuate_guard / 100,
+        evacuate_deadline=float(args.evacuate_deadline),
         watch_cib="CIB_file" not in os.environ,
         context=Context(args.vim_connection_id, args.api_base),
         correlation=rules,

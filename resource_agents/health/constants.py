@@ -9,6 +9,9 @@ API_PORT = 8797
 API_BASE = f"http://{API_ADDRESS}:{API_PORT}"
 VIM_CONNECTION_ID = "hakit"
 LEADER_VARIABLE = "HAKIT_HEALTH_LEADER"
+EVACUATE_WORKERS = 8  # evacuation requests in flight at once
+EVACUATE_GUARD_PERCENT = 50  # more of the nodes lost at once (two at least) holds them
+EVACUATE_DEADLINE = 120  # seconds from a request to its EVACUATION_OVERDUE alarm
 
 ALARM_NOTIFICATION = "AlarmNotification"
 ALARM_CLEARED_NOTIFICATION = "AlarmClearedNotification"

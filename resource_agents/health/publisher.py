@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hakit.ocf import cluster
-from hakit.resource_agents.health import outbox, sources, subscriptions
+from hakit.resource_agents.health import constants, outbox, sources, subscriptions
 from hakit.resource_agents.health.cib_watcher import CibWatcher
 from hakit.resource_agents.health.delivery import Delivery, log
 from hakit.resource_agents.health.evacuation import ComputeRecovery
@@ -94,12 +94,12 @@ class PublisherConfig:
     evacuate_retry: float = 60.0
     evacuate_attempts: int = 3
     #: evacuation requests in flight at once (a rack lost: hundreds of servers)
-    evacuate_workers: int = 8
+    evacuate_workers: int = constants.EVACUATE_WORKERS
     #: more than this share of the nodes lost at once (two at least) holds evacuations
-    evacuate_guard: float = 0.5
+    evacuate_guard: float = constants.EVACUATE_GUARD_PERCENT / 100
     #: seconds after an evacuation request with its server still on the fenced host: an
     #: EVACUATION_OVERDUE alarm for that server (cleared once it runs elsewhere)
-    evacuate_deadline: float = 120.0
+    evacuate_deadline: float = constants.EVACUATE_DEADLINE
     #: also derive on every CIB change (`CibWatcher`) and membership change
     #: (`MembershipWatcher`); off for a CIB file or a fake view
     watch_cib: bool = False
