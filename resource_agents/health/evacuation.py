@@ -1,8 +1,9 @@
 """nova's side of a fenced host: force its nova-compute down once fencing is confirmed
 (HOST_DOWN_FENCED) and back up once the host is OK, and evacuate its servers — each once,
-again when an evacuation left it in ERROR there, up to a number of attempts. State lives
-in two tables beside the outbox, so a restarted or newly elected publisher goes on where
-the last one stopped."""
+again when an evacuation left it in ERROR there, up to a number of attempts; several
+requests at a time, none while too many nodes are lost at once (the mass-failure guard,
+one alarm), and an alarm for a server still on its host past the deadline. State lives
+in tables beside the outbox, so a restarted publisher goes on where it stopped."""
 
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ class ComputeRecovery:
         return sol003.raised_notification(body, MASS_FAILURE, now, now, now)
 
     def _tables(self) -> None:
-        """The two tables, an older outbox's evacuations given the columns added since."""
+        """Its tables, an older outbox's evacuations given the columns added since."""
         db = self.outbox.db
         db.execute(FORCED_DOWN_TABLE)
         db.execute(EVACUATIONS_TABLE)
@@ -215,7 +216,8 @@ class ComputeRecovery:
             )
 
     def _due(self, api: ComputeAPI, host: str) -> list[tuple[Server, int]]:
-        """(server, evacuations so far) for each server on `host` to evacuate now."""
+        """(server, evacuations so far) for each server on `host` to evacuate now; the
+        listing also raises and clears the host's overdue alarms (`_overdue`)."""
         rows = self.outbox.db.execute(
             "SELECT server, attempts, requested, gave_up FROM evacuations WHERE host = ?", (host,)
         )
