@@ -230,31 +230,41 @@ def live_view(
     alerted: list[FenceRecord] = []
     if outbox is not None:
         alerted, joined, left = alert_membership(outbox)
-        if _fence_unseen(snapshot, [*(fences or []), *alerted], joined, left):
-            fences = fencing_history(timeout=timeout)  # it answered before the fence ended
-        if alerted or fences is not None:
-            fences = [*(fences or []), *alerted]
+    if _newly_offline_unfenced(snapshot, [*(fences or []), *alerted], joined):
+        fences = fencing_history(timeout=timeout)  # it may have answered before the fence ended
+    if alerted or fences is not None:
+        fences = [*(fences or []), *alerted]
     return ClusterView(snapshot, fences, joined, left=left, taken=taken)
 
 
-def _fence_unseen(
-    snapshot: Snapshot, fences: list[FenceRecord], joined: dict[str, float], left: dict[str, float]
+#: Nodes seen offline and clean since they were last online, the fencer asked again once
+_OFFLINE_ASKED: set[str] = set()
+_OFFLINE_LOCK = threading.Lock()
+
+
+def _newly_offline_unfenced(
+    snapshot: Snapshot, fences: list[FenceRecord], joined: dict[str, float]
 ) -> bool:
-    """Whether a node lost moments ago is offline and clean (Pacemaker marks a fenced node
-    so) with no fence since its loss in `fences`: the fencer was asked too early."""
-    now = time.time()
-    for node in snapshot.status.nodes:
-        lost = left.get(node.name)
-        if node.online or node.unclean or lost is None or now - lost > LOSS_HANDLING:
-            continue
-        if lost <= joined.get(node.name, float("-inf")):
-            continue
-        if not any(
-            f.target == node.name and f.powers_off and (f.completed or 0.0) + 1.0 >= lost
-            for f in fences
-        ):
-            return True
-    return False
+    """Whether a node shows offline and clean (Pacemaker marks a fenced node so) with no
+    fence since it last joined in `fences`, for the first time since it was last online:
+    the fencer, asked in parallel with the CIB, may have answered before the fence ended
+    (so asked again once per offline spell, however long Pacemaker took to fence)."""
+    unexplained = False
+    with _OFFLINE_LOCK:
+        _OFFLINE_ASKED.intersection_update(node.name for node in snapshot.status.nodes)
+        for node in snapshot.status.nodes:
+            if node.online or node.unclean:
+                _OFFLINE_ASKED.discard(node.name)
+                continue
+            if node.name in _OFFLINE_ASKED:
+                continue
+            _OFFLINE_ASKED.add(node.name)
+            since = joined.get(node.name, float("-inf"))
+            unexplained |= not any(
+                f.target == node.name and f.powers_off and (f.completed or 0.0) + 1.0 >= since
+                for f in fences
+            )
+    return unexplained
 
 
 #: target → (when asked, its registered fence devices); they change rarely

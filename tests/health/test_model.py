@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -26,6 +28,7 @@ from hakit.resource_agents.health.sources import (
     alert_evidence,
     alert_membership,
     leadership,
+    live_view,
 )
 from tests.health.conftest import AlertRunner, Cib
 
@@ -93,6 +96,53 @@ def test_without_a_fence_a_clean_departure_is_not_called_fenced(cib: Cib) -> Non
     assert unknown is not None and unknown.reasons == [
         "left the cluster cleanly (fencing evidence unavailable)"
     ]
+
+
+def fence_history(status: str) -> str:
+    completed = ' completed="2027-01-15 08:00:00Z"' if status == "success" else ""
+    return (
+        '<pacemaker-result><fence_history><fence_event action="reboot" target="node2" '
+        f'client="pacemaker-controld.9" origin="node1" status="{status}"{completed}/>'
+        "</fence_history></pacemaker-result>"
+    )
+
+
+class FencerRunner(cluster.Runner):
+    """crm_mon on a CIB file; the fencer's history from `answers`, one per question."""
+
+    def __init__(self, cib: Path, answers: list[str]) -> None:
+        super().__init__(env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CIB_file": str(cib)})
+        self.answers, self.asked = answers, 0
+
+    def run(self, args: Sequence[str], **kw: Any) -> tuple[int, str]:
+        if args[0] != "stonith_admin":
+            return super().run(args, **kw)
+        self.asked += 1
+        return 0, self.answers.pop(0)
+
+
+def test_the_fencer_is_asked_again_once_when_it_answered_before_the_fence_ended(
+    cib: Cib, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fencer is asked in parallel with the CIB: it may still show the fence pending
+    when the CIB shows the node fenced (offline, clean), however long fencing took.
+    It is asked again, once for each time the node goes offline."""
+    monkeypatch.setattr("hakit.resource_agents.health.sources._OFFLINE_ASKED", set())
+    fenced = cib.simulate(cib.placed, "fenced-late", "--node-fail", "node2")
+    runner = FencerRunner(fenced, [fence_history("pending"), fence_history("success")])
+    with cluster.using(runner):
+        first = live_view()
+    assert runner.asked == 2 and classes(first)["node2"] is Health.HOST_DOWN_FENCED
+    runner.answers = [fence_history("success")]
+    with cluster.using(runner):
+        live_view()
+    assert runner.asked == 3  # the same offline spell: asked once per look
+    for cib_file, answers in ((cib.placed, 1), (fenced, 2)):  # online, then offline again
+        runner.env = {**(runner.env or {}), "CIB_file": str(cib_file)}
+        runner.answers, runner.asked = [fence_history("pending")] * answers, 0
+        with cluster.using(runner):
+            live_view()
+        assert runner.asked == answers, cib_file
 
 
 def test_an_old_fence_does_not_vouch_for_a_later_shutdown(

@@ -130,8 +130,8 @@ class CountingRunner(cluster.Runner):
 
 
 def test_a_look_asks_the_cluster_as_often_with_24_remotes_as_with_4(tmp_path: Path) -> None:
-    """One crm_mon and one fencer history per look (the fencer is asked again only when a
-    node lost moments ago shows clean): not one query per node."""
+    """One crm_mon and one fencer history per look (the fencer is asked again only the
+    first time a node shows offline and clean without a fence): not one query per node."""
     counts = {}
     for computes in (4, 24):
         directory = tmp_path / f"{computes}-remotes"
