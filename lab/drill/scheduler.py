@@ -78,6 +78,9 @@ class BurstResult:
     usages: dict[str, tuple[int, int]] = field(default_factory=dict)  # (used, capacity)
     over_allocated: int = 0  # VCPU used beyond capacity, summed over providers
     violations: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds of each phase: prepare (schedulers, old servers), boot (posted and settled),
+    #: inspect (actions, logs, placement), delete
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -98,6 +101,7 @@ def run_burst(env: LabEnvironment, options: BurstOptions) -> BurstResult:
     lab = env.lab
     if not cloud.running(lab, compute=True).get("nova-api-clone"):
         raise DrillError("scheduler-burst needs the lab's mini cloud (`hakit lab cloud up`)")
+    prepared = time.monotonic()
     set_schedulers(lab, options.schedulers)
     cloud.ensure_flavor(lab)
     cloud.delete_servers(lab)
@@ -115,6 +119,7 @@ def run_burst(env: LabEnvironment, options: BurstOptions) -> BurstResult:
         killer.cancel()
     details = _await_settled(lab, ids, options, judge)
     result.seconds = round(time.monotonic() - began, 2)
+    inspected = time.monotonic()
     result.statuses = dict(Counter(s["status"] for s in details.values()))
     faults = [_fault(s) for s in details.values() if s["status"] == "ERROR"]
     result.faults = dict(Counter(faults).most_common())
@@ -131,7 +136,11 @@ def run_burst(env: LabEnvironment, options: BurstOptions) -> BurstResult:
     _judge(judge, result, env, fails_before, options.kill_scheduler)
     _judge_claims(judge, active - claims, claims - set(details))
     result.violations = judge.violations
+    deleted = time.monotonic()
     cloud.delete_servers(lab, timeout=max(180.0, options.boots * 2.0))
+    ended = time.monotonic()
+    marks = {"prepare": began - prepared, "boot": result.seconds, "inspect": deleted - inspected}
+    result.phases = {k: round(v, 1) for k, v in {**marks, "delete": ended - deleted}.items()}
     return result
 
 
@@ -336,7 +345,7 @@ def set_placement_claims(lab: Lab, *, safe: bool) -> bool:
     openstack.write_config(path, sections)
     if path.read_text() == old:
         return False
-    # nova-compute is ordered after placement: it restarts too
+    # nova-compute keeps running (an optional order): it only reports to placement again
     with lab.on("node1"):
         cluster.restart_resource("placement-clone", timeout=300)
         cluster.wait_for_idle(timeout=300)
@@ -381,7 +390,9 @@ def say(result: BurstResult) -> None:
         f"No valid host {result.no_valid_host}, reschedules {result.reschedules}, claims "
         f"refused: {result.claim_conflicts} concurrent, {result.claims_over_capacity} over "
         f"capacity; VCPU used {usage}"
-        + (f"; killed the scheduler on {result.killed}" if result.killed else ""),
+        + (f"; killed the scheduler on {result.killed}" if result.killed else "")
+        + "; seconds "
+        + ", ".join(f"{phase} {seconds:g}" for phase, seconds in result.phases.items()),
         flush=True,
     )
     for violation in result.violations:
