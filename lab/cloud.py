@@ -309,9 +309,10 @@ def _texts(directory: Path) -> dict[str, str]:
     return {str(p.relative_to(directory)): p.read_text() for p in sorted(directory.rglob("*.conf"))}
 
 
-def down(lab: Lab, progress: Progress | None = None) -> None:
+def down(lab: Lab, progress: Progress | None = None, *, compute_only: bool = False) -> None:
     """Back to the demo topology (the OpenStack resources stop and go, and so does their
-    failure history: fail counts of removed resources would outlive them)."""
+    failure history: fail counts of removed resources would outlive them); with
+    `compute_only`, back to the cloud without its compute layer (`up` without compute)."""
     say = progress or (lambda text: print(text, file=sys.stderr))
 
     def cleanup() -> None:  # best effort: a cluster busy with a transition may not answer
@@ -330,17 +331,21 @@ def down(lab: Lab, progress: Progress | None = None) -> None:
             status.running_on(c) or status.running_on(c.removesuffix("-clone")) for c in gone
         )
 
-    gone = [c for c in CLONES + COMPUTE_CLONES if c not in DEMO_CLONES]
+    kept = CLONES if compute_only else DEMO_CLONES
+    gone = [c for c in CLONES + COMPUTE_CLONES if c not in kept]
 
     cleanup()  # while they exist
-    cib.apply_file(lab, DEMO, node="node1")
+    if compute_only:
+        apply(lab, topology_layers(lab, openstack.ensure_venv(), compute=False))
+    else:
+        cib.apply_file(lab, DEMO, node="node1")
     deadline = time.monotonic() + 300
     while not stopped() and time.monotonic() < deadline:  # orphans stop after the apply
         time.sleep(1)
     cleanup()  # what the stops left behind
     with lab.on("node1"):
         for node in sorted(lab.nodes):  # the agents' dependency attributes
-            for clone in OPENSTACK_AGENT_CLONES:
+            for clone in (c for c in OPENSTACK_AGENT_CLONES if c in gone):
                 for dependency in ("broker", "db"):  # hakit-<resource>-broker|db
                     name = f"hakit-{clone.removesuffix('-clone')}-{dependency}"
                     with contextlib.suppress(cluster.ClusterCommandError):

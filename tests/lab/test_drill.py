@@ -1,7 +1,7 @@
 """The drill scenarios on the real lab, with their invariants and timeline; and broken
 setups (fencing disabled, a partition with quorum ignored) that make the drill fail
 with the right invariant named — the checks can fail. The OpenStack outage scenarios
-run last, on the lab's cloud (real cinder and nova services as clones)."""
+run in test_openstack.py, on the lab's shared cloud."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hakit.lab import cloud, demo
+from hakit.lab import demo
 from hakit.lab.drill.environment import CommandEnvironment, LabEnvironment
 from hakit.lab.drill.runner import Options, run_once, settled, wait_for
 from hakit.lab.drill.scenarios import SCENARIOS
@@ -192,30 +192,3 @@ def test_a_cluster_declared_by_shell_commands(env: LabEnvironment, tmp_path: Pat
     assert_passed(result)
     where = result["target"]
     assert any(e["kind"] == "detected" and e["node"] == where for e in result["timeline"])
-
-
-@pytest.fixture(scope="module")
-def cloud_env(env: LabEnvironment) -> Iterator[LabEnvironment]:
-    cloud.up(env.lab, timeout=900)
-    try:
-        yield env
-    finally:
-        _restore(env.lab)
-        cloud.down(env.lab)
-
-
-@pytest.mark.parametrize("name", ["broker-outage", "database-outage"])
-def test_outage_under_the_openstack_services(cloud_env: LabEnvironment, name: str) -> None:
-    """The clients notice the outage (a cinder volume round trip fails) and get service
-    back once it ends, and keep it for the aftermath; no OpenStack resource fails or
-    moves meanwhile."""
-    result = drill(cloud_env, name)
-    assert_passed(result)
-    assert result["invariants"]["no-failure-during-outage"] == "passed"
-    cinder = next(p for p in result["probes"] if p["name"].startswith("cinder volume"))
-    assert cinder["failures"] > 0 and cinder["downtime_s"] > 10, cinder  # the fault was felt
-    healed = next(e["at"] for e in result["timeline"] if e["kind"] == "healed")
-    back = [e for e in result["timeline"] if e["kind"] == "available" and e["at"] > healed]
-    assert back, "no probe answered again after the fault was removed"
-    watched = result["ended"] - max(e["at"] for e in back)
-    assert watched >= Options().aftermath, f"judged {watched:.0f}s after service was back"

@@ -47,7 +47,9 @@ BOOTS = 200  # 1-VCPU servers per burst: 170 beyond capacity
 
 
 @pytest.fixture(scope="module")
-def minicloud(lab: Lab) -> Iterator[Lab]:
+def minicloud(openstack: Lab) -> Iterator[Lab]:
+    """The shared cloud with its compute layer, taken away after the module."""
+    lab = openstack
     began = time.monotonic()
     cloud.up(lab, compute=True, timeout=900)
     print(f"\nmini cloud up in {time.monotonic() - began:.0f}s")
@@ -68,7 +70,7 @@ def minicloud(lab: Lab) -> Iterator[Lab]:
     finally:
         lab.restore()
         lab.wait_until_online(timeout=180)
-        cloud.down(lab)
+        cloud.down(lab, compute_only=True)
 
 
 def hypervisors(lab: Lab) -> set[str]:

@@ -1,6 +1,8 @@
 """Real cinder and nova services as Pacemaker clones on the lab's three nodes, through
 hakit's agents, against the infra node's MariaDB and RabbitMQ. Every fault is real: a
-SIGKILL, a SIGSTOP, a broker stop_app, a power cut with real fencing."""
+SIGKILL, a SIGSTOP, a broker stop_app, a power cut with real fencing; and the drill's
+OpenStack outage scenarios (broker, database) under them. The cloud is tests/lab's
+shared one (conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +11,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hakit.lab import cloud, cloud_access
+from hakit.lab.drill.environment import LabEnvironment
+from hakit.lab.drill.runner import Options
 from hakit.lab.lab import Lab, pids_in_netns
 from hakit.ocf import proc
+from tests.lab.test_drill import assert_passed, drill
 
 NODES = ["node1", "node2", "node3"]
-
-
-@pytest.fixture(scope="module")
-def openstack(lab: Lab) -> Iterator[Lab]:
-    cloud.up(lab, timeout=900)
-    try:
-        yield lab
-    finally:
-        lab.restore()
-        lab.wait_until_online(timeout=180)
-        cloud.down(lab)
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:
@@ -253,3 +247,20 @@ def fenced(lab: Lab, node: str) -> bool:
     """A successful fencing of `node` in the cluster's history (asked inside node1)."""
     done = lab.run("node1", ["stonith_admin", "--history", node, "--output-as=xml"], check=False)
     return 'status="success"' in done.stdout or 'state="success"' in done.stdout
+
+
+@pytest.mark.parametrize("name", ["broker-outage", "database-outage"])
+def test_outage_under_the_openstack_services(openstack: Lab, name: str) -> None:
+    """The clients notice the outage (a cinder volume round trip fails) and get service
+    back once it ends, and keep it for the aftermath; no OpenStack resource fails or
+    moves meanwhile."""
+    result = drill(LabEnvironment(openstack), name)
+    assert_passed(result)
+    assert result["invariants"]["no-failure-during-outage"] == "passed"
+    cinder = next(p for p in result["probes"] if p["name"].startswith("cinder volume"))
+    assert cinder["failures"] > 0 and cinder["downtime_s"] > 10, cinder  # the fault was felt
+    healed = next(e["at"] for e in result["timeline"] if e["kind"] == "healed")
+    back = [e for e in result["timeline"] if e["kind"] == "available" and e["at"] > healed]
+    assert back, "no probe answered again after the fault was removed"
+    watched = result["ended"] - max(e["at"] for e in back)
+    assert watched >= Options().aftermath, f"judged {watched:.0f}s after service was back"
