@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hakit.lab import remotes
 from hakit.lab.errors import LabError
 from hakit.ocf import cluster
 from hakit.tools.topology.conventions import text_value
@@ -35,13 +36,16 @@ NODE_PRIVATE = ("/run", "/dev/shm", "/var/lib/pacemaker", "/var/log", "/var/lib/
 
 
 def base_layers(lab: Lab) -> list[tuple[str, str]]:
-    """(file, text) of the lab's layers: base.yaml for this lab's nodes, then the profile."""
+    """(file, text) of the lab's layers: base.yaml for this lab's nodes, then the profile,
+    then the remotes (hakit.lab.remotes), if any."""
     import yaml
 
-    text = string.Template(BASE.read_text()).substitute(host_list=" ".join(lab.nodes))
+    hosts = " ".join(lab.nodes + lab.remotes)
+    text = string.Template(BASE.read_text()).substitute(host_list=hosts)
     properties = dict(lab.profile.cluster_properties())
     profile = yaml.safe_dump({"cluster": {"name": CLUSTER_NAME, "properties": properties}})
-    return [(str(BASE), text), (f"<profile {lab.state.profile}>", profile)]
+    layers = [(str(BASE), text), (f"<profile {lab.state.profile}>", profile)]
+    return layers + ([remotes.layer(lab)] if lab.remotes else [])
 
 
 def layered(lab: Lab, layers: Sequence[tuple[str, str]] = ()) -> Loaded:

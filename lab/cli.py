@@ -35,7 +35,13 @@ FAULTS = {
 
 
 def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
-    timings = lab.up(nodes=args.nodes, profile=args.profile, infra=args.infra, bare=args.bare)
+    timings = lab.up(
+        nodes=args.nodes,
+        profile=args.profile,
+        infra=args.infra,
+        bare=args.bare,
+        remotes=args.remotes,
+    )
     if args.bare:
         from hakit.lab import hosts
 
@@ -134,7 +140,8 @@ LAB_VERBS: dict[str, Callable[[Lab, argparse.Namespace], int | None]] = {
 
 def _lab_status(lab: Lab, args: argparse.Namespace) -> None:
     """The status; `--json`: {"profile", "dc", "quorate", "nodes": [{"name", "address",
-    "power": "on" | "off", "online"}]} (dc null and every node off when no lab runs)."""
+    "power": "on" | "off", "online", "remote"}]} (dc null and every node off when no lab
+    runs; remotes after the cluster nodes)."""
     if not args.json:
         _print_status(lab)
         return
@@ -152,6 +159,7 @@ def _lab_status(lab: Lab, args: argparse.Namespace) -> None:
                 "address": lab.address(name),
                 "power": node["power"],
                 "online": bool(node["online"]),
+                "remote": name in lab.remotes,
             }
             for name, node in nodes.items()
         ],
@@ -170,9 +178,18 @@ def _print_status(lab: Lab) -> None:
     )
     for name, node in nodes.items():
         print(
-            f"  {name:<8} {lab.address(name):<12} power {node['power']:<4} "
+            f"  {name:<9} {lab.address(name):<12} power {node['power']:<4} "
             f"{'online' if node['online'] else 'offline'}"
         )
+
+
+def _remote_count(text: str) -> int:
+    """argparse type: 0 to MAX_REMOTES."""
+    from hakit.lab.remotes import MAX_REMOTES
+
+    if not text.isdigit() or int(text) > MAX_REMOTES:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 0 to {MAX_REMOTES}")
+    return int(text)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -182,6 +199,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up = verbs.add_parser("up", help="create or repair the lab (idempotent)")
     up.add_argument("--nodes", type=exits.count, help="number of nodes (default 3)")
     up.add_argument("--profile", choices=["default", "fast"], help="timing profile")
+    up.add_argument(
+        "--remotes",
+        type=_remote_count,
+        help="Pacemaker Remote nodes remote1..N at 10.77.0.101+ (default 0; a running lab's "
+        "number may change, which applies the base layers again)",
+    )
     up.add_argument(
         "--infra", action="store_true", help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5"
     )

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hakit.lab import hosts
+from hakit.lab import hosts, remotes
 from hakit.lab.errors import LabError
 from hakit.lab.namespaces import PATH, cmdline, host_link, kill_netns, netns_id, pids_in_netns
 from hakit.lab.namespaces import set_link as _set_link
@@ -30,6 +30,8 @@ NODE_INIT = Path(__file__).with_name("node_init.py")
 
 def node_config(lab: Lab, node: str) -> dict[str, object]:
     """The node's init configuration (the contract is node_init.py's docstring)."""
+    if remotes.is_remote(node):
+        return remotes.node_config(lab, node)
     base = lab.node_dir(node)
     binds = [
         (str(base / "var-lib-pacemaker"), "/var/lib/pacemaker"),
@@ -148,14 +150,14 @@ def isolate(lab: Lab, node: str) -> None:
 
 
 def heal(lab: Lab) -> None:
-    for node in lab.nodes:
+    for node in lab.nodes + lab.remotes:
         _set_link(host_link(node), up=True, check=False)
 
 
 def restore(lab: Lab) -> None:
-    """Undo every fault: links up, powered-off nodes booted (not waiting for them)."""
+    """Undo every fault: links up, powered-off nodes (remotes too) booted, not waiting."""
     heal(lab)
-    for node in lab.nodes:
+    for node in lab.nodes + lab.remotes:
         if not lab.powered(node):
             power_on(lab, node)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hakit.lab import cib, faults, fence_agent, hosts, namespaces
+from hakit.lab import remotes as remote_nodes
 from hakit.lab import status as lab_status
 from hakit.lab.errors import LabError
 from hakit.lab.faults import NODE_INIT, SYSTEM_PYTHON
@@ -89,12 +90,14 @@ NODE_DIRS = [
 @dataclass
 class LabState:
     """What `up` was asked for, kept in the lab directory. `bare`: nodes with sshd and
-    no cluster until a deployer configures one (hakit.lab.hosts)."""
+    no cluster until a deployer configures one (hakit.lab.hosts); `remotes`: Pacemaker
+    Remote nodes (hakit.lab.remotes)."""
 
     nodes: int = 3
     profile: str = "default"
     python: str = sys.executable
     bare: bool = False
+    remotes: int = 0
 
 
 def node_names(count: int) -> list[str]:
@@ -123,6 +126,10 @@ class Lab:
         return node_names(self.state.nodes)
 
     @property
+    def remotes(self) -> list[str]:
+        return remote_nodes.names(self.state.remotes)
+
+    @property
     def profile(self) -> Profile:
         return PROFILES[self.state.profile]
 
@@ -130,6 +137,8 @@ class Lab:
         return f"hakit-{node}"
 
     def address(self, node: str) -> str:
+        if remote_nodes.is_remote(node):
+            return remote_nodes.address(node)
         return f"{SUBNET}.{10 + int(node.removeprefix('node'))}"
 
     def node_dir(self, node: str) -> Path:
@@ -141,8 +150,9 @@ class Lab:
         return self.node_dir(node) / "var-lib-hakit-health"
 
     def check_node(self, node: str) -> None:
-        if node not in self.nodes:
-            raise LabError(f"no node {node!r} in this lab; nodes: {', '.join(self.nodes)}")
+        if node not in self.nodes and node not in self.remotes:
+            remotes = f" and {len(self.remotes)} remotes (remote1...)" if self.remotes else ""
+            raise LabError(f"no node {node!r} in this lab; nodes: {', '.join(self.nodes)}{remotes}")
 
     # --- process handling ------------------------------------------------------------
 
@@ -208,12 +218,8 @@ class Lab:
 
     def attach(self, node: str, args: list[str]) -> int:
         """Run a command inside a node with the caller's terminal (`hakit lab exec`)."""
-        self.check_node(node)
-        pid = self.init_pid(node)
-        if pid is None:
-            raise LabError(f"{node} is powered off (hakit lab power-on {node})")
         env = {"PATH": PATH, "TERM": os.environ.get("TERM", "dumb"), "HOME": "/root"}
-        return subprocess.call(["nsenter", "-t", str(pid), "-n", "-m", "-u", "--", *args], env=env)
+        return subprocess.call([*self.netns_prefix(node), *args], env=env)
 
     # --- up --------------------------------------------------------------------------
 
@@ -224,20 +230,25 @@ class Lab:
         *,
         infra: bool = False,
         bare: bool = False,
+        remotes: int | None = None,
     ) -> dict[str, float]:
         """Create what is missing, start what is stopped; return timings (seconds).
-        `bare`: nodes with sshd and no cluster, and the controller (hakit.lab.hosts)."""
+        `bare`: nodes with sshd and no cluster, and the controller (hakit.lab.hosts).
+        `remotes`: that many Pacemaker Remote nodes (a running lab's number may change)."""
         began = time.monotonic()
         timings: dict[str, float] = {}
+        count = self.state.remotes if remotes is None else remotes
         wanted = LabState(
-            nodes or self.state.nodes, profile or self.state.profile, sys.executable, bare
+            nodes or self.state.nodes, profile or self.state.profile, sys.executable, bare, count
         )
         self.preflight(bare)
         if wanted.profile not in PROFILES:
             raise LabError(f"unknown profile {wanted.profile!r}; choose {', '.join(PROFILES)}")
         if wanted.nodes < 2 or wanted.nodes > 9:
             raise LabError("a lab has 2 to 9 nodes")
-        running = [n for n in node_names(9) if self._any_alive(n)]
+        if not 0 <= count <= remote_nodes.MAX_REMOTES or (bare and count):
+            raise LabError(f"a cluster lab has 0 to {remote_nodes.MAX_REMOTES} remotes")
+        running = [n for n in node_names(9) if pids_in_netns(self.netns(n))]
         now = (self.state.nodes, self.state.bare)
         if running and (wanted.nodes, wanted.bare) != now and self.state_exists():
             raise LabError(
@@ -271,6 +282,9 @@ class Lab:
             with self.on(self.nodes[0]):
                 cluster.corosync_reload()
         cib.ensure_base(self)  # the lab's properties (the profile's too) and fencing
+        for node in self.remotes:
+            self.power_on(node)
+        remote_nodes.converge(self)
         timings["ready"] = time.monotonic() - began
         if infra:
             self.infra_up()
@@ -338,7 +352,7 @@ class Lab:
 
     def _ensure_network(self) -> None:
         namespaces.ensure_bridge()
-        for node in self.nodes:
+        for node in self.nodes + self.remotes:
             namespaces.ensure_port(self.netns(node), namespaces.host_link(node), self.address(node))
 
     def _write_files(self) -> bool:
@@ -346,12 +360,12 @@ class Lab:
         corosync.conf changed), or a bare lab's files (hakit.lab.hosts)."""
         etc_hosts = (
             "127.0.0.1 localhost\n"
-            + "".join(f"{self.address(n)} {n}\n" for n in self.nodes)
+            + "".join(f"{self.address(n)} {n}\n" for n in self.nodes + self.remotes)
             + f"{INFRA_ADDRESS} infra\n"
             + f"127.0.0.1 {FAKE_VNC_HOST}\n"  # the mini cloud's VNC stand-in on each node
         )
         (self.dir / "hosts").write_text(etc_hosts)
-        agent = fence_agent.render(str(self.dir), self.state.python, self.nodes)
+        agent = fence_agent.render(str(self.dir), self.state.python, self.nodes + self.remotes)
         if not FENCE_AGENT.exists() or FENCE_AGENT.read_text() != agent:
             FENCE_AGENT.write_text(agent)
             FENCE_AGENT.chmod(0o755)
@@ -366,6 +380,7 @@ class Lab:
         if self.state.bare:
             hosts.prepare(self)
             return False
+        remote_nodes.prepare(self)
         key = self.dir / "authkey"
         if not key.exists():
             key.write_bytes(os.urandom(256))
@@ -453,11 +468,10 @@ class Lab:
         deletes the lab directory (node state and logs)."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root; run `hakit lab down` as root")
-        for node in node_names(9):
-            pid = self.init_pid(node) if node in self.nodes else None
-            if pid is not None:
+        for node in self.nodes + self.remotes:
+            if (pid := self.init_pid(node)) is not None:
                 os.kill(pid, signal.SIGTERM)
-        for node in self.nodes:
+        for node in self.nodes + self.remotes:
             deadline = time.monotonic() + 60
             while self.powered(node) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -480,7 +494,5 @@ class Lab:
 
     def _delete_network(self) -> None:
         others = [INFRA_NETNS, CONTROLLER_NETNS]
-        namespaces.delete_network([self.netns(n) for n in node_names(9)] + others)
-
-    def _any_alive(self, node: str) -> bool:
-        return bool(pids_in_netns(self.netns(node)))
+        remotes = remote_nodes.names(remote_nodes.MAX_REMOTES)
+        namespaces.delete_network([self.netns(n) for n in node_names(9) + remotes] + others)

@@ -83,7 +83,9 @@ def kill_netns(name: str, timeout: float = 10) -> list[int]:
 
 
 def host_link(node: str) -> str:
-    """The host end of a node's veth pair (`hakit-v1` for node1)."""
+    """The host end of a node's veth pair (`hakit-v1` for node1, `hakit-r7` for remote7)."""
+    if node.startswith("remote"):
+        return f"hakit-r{node.removeprefix('remote')}"
     return f"hakit-v{node.removeprefix('node')}"
 
 

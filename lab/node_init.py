@@ -46,6 +46,9 @@ Optional keys (the tests' single node uses them; the lab's defaults in brackets)
                              the init stays up; they start at boot only if `enabled_file`
                              exists. `hakit-lab-node` (lab/node_ctl.py) sends these ["boot"]
     enabled_file             on-request: the flag file (a path inside the node) [none]
+    remoted                  the path of pacemaker-remoted: the node is a Pacemaker Remote
+                             node, which runs it in the foreground instead of corosync and
+                             pacemakerd (in "boot" mode) [none]
 
 In on-request mode the init keeps /run/hakit/cluster.json: {"mode", "enabled_file",
 "state": "stopped" | "starting" | "running" | "stopping" | "failed", "error", "time"}.
@@ -211,7 +214,14 @@ class NodeInit:
             raise RuntimeError(f"corosync did not answer within {COROSYNC_START_TIMEOUT:.0f}s")
 
     def start_cluster(self) -> None:
-        """corosync, then pacemakerd; a RuntimeError if corosync fails to start."""
+        """corosync, then pacemakerd (or a remote node's pacemaker-remoted alone); a
+        RuntimeError if corosync fails to start."""
+        remoted = self.config.get("remoted")
+        if remoted:
+            log = "/var/log/pacemaker/pacemaker-remoted.stderr"
+            self.daemons[cluster.REMOTED] = self.spawn([str(remoted)], log)
+            self.log(f"{cluster.REMOTED} {self.daemons[cluster.REMOTED]}")
+            return
         corosync = self.spawn(cluster.COROSYNC, "/var/log/corosync/corosync.stderr")
         self.daemons[cluster.DAEMONS[0]] = corosync
         self.wait_for_corosync(corosync)
@@ -232,8 +242,9 @@ class NodeInit:
                 strict=True,
             )
         )
+        remoted = self.option("pacemakerd_stop_timeout", 60)  # pacemaker-remoted: the same
         for name in reversed(list(self.daemons)):
-            self.terminate(self.daemons.pop(name), name, timeouts[name])
+            self.terminate(self.daemons.pop(name), name, timeouts.get(name, remoted))
 
     def cluster_running(self) -> bool:
         self.reap()

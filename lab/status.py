@@ -26,9 +26,10 @@ def cluster_status(lab: Lab, node: str, timeout: float = 10) -> ClusterStatus | 
 
 
 def status(lab: Lab) -> dict[str, object]:
-    """Power, membership and DC as one running node sees them."""
+    """Power, membership and DC as one running node sees them (remotes after the nodes)."""
     nodes: dict[str, dict[str, object]] = {
-        n: {"power": "on" if lab.powered(n) else "off", "online": False} for n in lab.nodes
+        n: {"power": "on" if lab.powered(n) else "off", "online": False}
+        for n in lab.nodes + lab.remotes
     }
     result: dict[str, object] = {
         "profile": lab.state.profile,

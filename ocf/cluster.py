@@ -29,6 +29,8 @@ DEFAULT_TIMEOUT = 10.0
 COROSYNC = ("corosync", "-f")
 PACEMAKERD = ("pacemakerd", "-f")
 DAEMONS = ("corosync", "pacemakerd")
+#: A Pacemaker Remote node's one daemon (Debian's pacemaker-remote package ships it).
+REMOTED = "pacemaker-remoted"
 #: Programs a node must have (a lab preflight checks them).
 PROGRAMS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "stonith_admin")
 #: pcs, the command an exported script calls (`topology export --pcs`).
@@ -244,30 +246,28 @@ def set_node_attribute(
     name: str, value: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
     """Set a permanent node attribute in the CIB (crm_attribute -l forever)."""
-    run(
-        ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-v", value, *_node(node)],
-        timeout=timeout,
-    )
+    args = ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-v", value, *_node(node)]
+    run(args, timeout=timeout)
 
 
 def get_node_attribute(
     name: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> str | None:
-    code, output = run(
-        ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-G", "-q", *_node(node)],
-        timeout=timeout,
-        ok_codes=(0, 105),
-    )
+    args = ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-G", "-q", *_node(node)]
+    code, output = run(args, timeout=timeout, ok_codes=(0, 105))
     return output.strip() if code == 0 else None
 
 
 def delete_node_attribute(
     name: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
-    run(
-        ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-D", *_node(node)],
-        timeout=timeout,
-    )
+    args = ["crm_attribute", "-t", "nodes", "-l", "forever", "-n", name, "-D", *_node(node)]
+    run(args, timeout=timeout)
+
+
+def forget_node(name: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Purge a node gone for good from the CIB (a removed remote's node and status)."""
+    run(["crm_node", "--force", "--remove", name], timeout=timeout)
 
 
 def _node(node: str | None) -> list[str]:
@@ -289,8 +289,9 @@ def cluster_status(*, timeout: float = DEFAULT_TIMEOUT) -> ClusterStatus:
 
 
 def fencing_history(node: str = "*", *, timeout: float = DEFAULT_TIMEOUT) -> list[FenceEvent]:
-    """Fencing actions against `node` ("*" = all), as the fencer remembers them."""
-    root = run_xml(["stonith_admin", "--history", node, "--output-as=xml"], timeout=timeout)
+    """Every fencing action against `node` ("*" = all) (no --verbose: one success in all)."""
+    args = ["stonith_admin", "--history", node, "--output-as=xml", "--verbose"]
+    root = run_xml(args, timeout=timeout)
     return [FenceEvent(e) for e in root.iter("fence_event")]
 
 

@@ -32,6 +32,7 @@ from tests.conftest import REPO
 from tests.topology.test_export import canonical, empty_cib, pcs_built
 
 EXAMPLE = REPO / "examples" / "remotes.yaml"
+DATA = Path(__file__).with_name("data")
 CONTROLLERS = ["node1", "node2", "node3"]
 #: the control plane of `many`: a primitive, a clone, a promotable clone, a group
 CONTROL = {"vip", "haproxy", "db", "api-a", "api-b"}
@@ -451,3 +452,24 @@ def test_a_layer_adds_remotes_and_the_schema_has_the_section() -> None:
     assert defs["Topology"]["properties"]["remotes"]["$ref"] == "#/$defs/Remotes"
     assert defs["Remotes"]["properties"]["discovery"]["enum"] == ["scoped", "unscoped"]
     assert defs["Remote"]["required"] == ["name", "address"]
+
+
+def test_removing_a_running_remote_is_predicted_and_patched() -> None:
+    """A live CIB of the lab (`hakit lab up --remotes 20`, cut down to remote1, 2, 19
+    and 20) and its topology without remote20: crm_simulate 2.1 aborts predicting the
+    stop of that removed connection ("Triggered fatal assertion at pcmk_injections.c"),
+    so hakit predicts without its history; the patch still removes it."""
+    live = DATA / "lab-remotes-cib.xml"
+    imported = import_cib(live.read_text())
+    topology = imported.topology
+    assert {n.name for n in topology.remotes.nodes} == {
+        "remote1",
+        "remote2",
+        "remote19",
+        "remote20",
+    }
+    topology.remotes.nodes = [n for n in topology.remotes.nodes if n.name != "remote20"]
+    change = apply.compute(topology, live_file=str(live))
+    assert "- primitive remote20" in change.summary
+    assert change.patch is not None and "primitive[@id=&apos;remote20&apos;]" in change.patch
+    assert change.transition  # predicted (the other remotes' connections may move)

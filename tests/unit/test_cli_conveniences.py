@@ -217,7 +217,8 @@ def test_lab_status_json_without_a_lab(tmp_path: Path) -> None:
     nodes = document["nodes"]
     assert isinstance(nodes, list) and [n["name"] for n in nodes] == ["node1", "node2", "node3"]
     assert all(n["power"] == "off" and n["online"] is False for n in nodes)
-    assert all(set(n) == {"name", "address", "power", "online"} for n in nodes)
+    assert all(set(n) == {"name", "address", "power", "online", "remote"} for n in nodes)
+    assert not any(n["remote"] for n in nodes)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -236,8 +236,27 @@ def _compute(
     change.kept = [f"{key} ({why})" for key, why in keep.items() if key in before]
     if change.patch is not None:
         change.summary = summarize(live_tree, desired)
-        change.transition = cluster.simulate_transition(str(workdir / "desired.xml"))
+        change.transition = cluster.simulate_transition(str(_simulated(desired, workdir)))
     return change
+
+
+def _simulated(desired: etree._Element, workdir: Path) -> Path:
+    """desired.xml as crm_simulate can take it: without the history of Pacemaker Remote
+    connections the topology removes (crm_simulate 2.1 aborts, "Triggered fatal assertion
+    at pcmk_injections.c", injecting their stop; the summary names them anyway)."""
+    kept = {p.get("id") for p in desired.iterfind("configuration/resources//primitive")}
+    simulated = copy.deepcopy(desired)
+    gone = [
+        entry
+        for entry in simulated.iterfind("status/node_state/lrm/lrm_resources/lrm_resource")
+        if entry.get("type") == "remote" and entry.get("id") not in kept
+    ]
+    if not gone:
+        return workdir / "desired.xml"
+    for entry in gone:
+        entry.getparent().remove(entry)  # type: ignore[union-attr]
+    (workdir / "simulated.xml").write_text(_tostring(simulated))
+    return workdir / "simulated.xml"
 
 
 def summarize(live: etree._Element, desired: etree._Element) -> list[str]:
