@@ -206,7 +206,7 @@ def online(lab: Lab) -> set[str]:
 
 def wait_until_online(lab: Lab, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
-    while True:
+    while lab.remotes:
         missing = set(lab.remotes) - online(lab)
         if not missing:
             return

@@ -1,0 +1,182 @@
+"""Pacemaker Remote nodes at scale in the lab: a curve over the number of remotes.
+
+For each count: the 3-node lab (fast profile) with no remotes, then `up --remotes N`
+timed until every remote is online; the CIB's size; `crm_mon --output-as=xml` and one
+health look (`health --json`, the model's constant number of cluster queries) timed on
+the DC; pacemaker-remoted's RSS; then power cuts of remotes: cut → fence complete (the
+fencer's history) → health says HOST_DOWN_FENCED, and cut → the remote offline and clean
+in crm_mon (the DC's transition for the loss done). The lab's address plan stops at 150
+remotes (10.77.0.101-250).
+
+    python -m bench.remotes [--counts 25,50,100,150] [--cuts 3] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench.monitor import write
+from hakit.lab.health import HEALTH
+from hakit.lab.lab import Lab, pids_in_netns
+from hakit.ocf import cluster
+
+BEGIN, END = "<!-- bench:remotes:begin -->", "<!-- bench:remotes:end -->"
+
+
+def timed(lab: Lab, node: str, args: list[str], runs: int = 5) -> float:
+    """Median wall time of a command inside `node` (seconds)."""
+    times = []
+    for _ in range(runs):
+        began = time.monotonic()
+        lab.run(node, args, timeout=60)
+        times.append(time.monotonic() - began)
+    return statistics.median(times)
+
+
+def dc(lab: Lab) -> str:
+    status = lab.cluster_status("node1")
+    if status is None or status.dc is None:
+        raise SystemExit("no DC")
+    return status.dc
+
+
+def rss_mib(lab: Lab) -> float:
+    """Mean resident memory of pacemaker-remoted across the remotes (MiB)."""
+    sizes = []
+    for remote in lab.remotes:
+        for pid in pids_in_netns(lab.netns(remote)):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            if "Name:\tpacemaker-remot" in status:
+                kib = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS"))
+                sizes.append(int(kib) / 1024)
+    return statistics.mean(sizes) if sizes else 0.0
+
+
+def health_of(lab: Lab, node: str) -> str:
+    done = lab.run("node1", [HEALTH, "--json"], timeout=60, check=False)
+    if done.returncode != 0:
+        return "?"
+    return next((n["health"] for n in json.loads(done.stdout)["nodes"] if n["node"] == node), "?")
+
+
+def fence_completed(lab: Lab, node: str, since: float) -> float | None:
+    with lab.on("node1"):
+        events = cluster.fencing_history(node, timeout=30)
+    done = [
+        calendar.timegm(time.strptime(e.completed, "%Y-%m-%d %H:%M:%SZ"))
+        for e in events
+        if e.status == "success" and e.completed
+    ]
+    later = [when for when in done if when >= since - 1]
+    return min(later) if later else None
+
+
+def one_cut(lab: Lab, victim: str) -> dict[str, float]:
+    """Seconds after the cut: offline and clean in crm_mon, fence complete (1 s
+    resolution), HOST_DOWN_FENCED in health."""
+    cut_at = time.time()
+    lab.cut(victim)
+    figures: dict[str, float] = {}
+    deadline = time.monotonic() + 120
+    while len(figures) < 2 and time.monotonic() < deadline:
+        status = lab.cluster_status("node1")
+        node = status.node(victim) if status else None
+        if "handled" not in figures and node and not node.online and not node.unclean:
+            figures["handled"] = time.time() - cut_at
+        if "alarm" not in figures and health_of(lab, victim) == "HOST_DOWN_FENCED":
+            figures["alarm"] = time.time() - cut_at
+        time.sleep(0.1)
+    fenced = fence_completed(lab, victim, cut_at)
+    if fenced is None or len(figures) < 2:
+        raise SystemExit(f"{victim}: {figures}, fence {fenced}")
+    figures["fenced"] = max(fenced - cut_at, 0.0)
+    wait_online(lab)
+    return figures
+
+
+def wait_online(lab: Lab, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    want = set(lab.nodes) | set(lab.remotes)
+    while time.monotonic() < deadline:
+        status = lab.cluster_status("node1")
+        if status and want <= {n.name for n in status.nodes if n.online}:
+            return
+        time.sleep(0.5)
+    raise SystemExit("not all online again")
+
+
+def measure(lab: Lab, count: int, cuts: int) -> dict[str, float]:
+    lab.up(remotes=0)
+    began = time.monotonic()
+    lab.up(remotes=count)
+    row: dict[str, float] = {"up": time.monotonic() - began}
+    leader = dc(lab)
+    row["cib_kib"] = len(lab.run(leader, ["cibadmin", "--query"]).stdout.encode()) / 1024
+    row["crm_mon"] = timed(lab, leader, list(cluster.STATUS_XML))
+    row["health"] = timed(lab, leader, [HEALTH, "--json"], runs=3)
+    row["rss"] = rss_mib(lab)
+    results = [one_cut(lab, lab.remotes[(i * 7 + 3) % count]) for i in range(cuts)]
+    for key in ("handled", "fenced", "alarm"):
+        values = sorted(r[key] for r in results)
+        row[key] = values[-1]  # with a few cuts, p95 is the maximum
+        row[f"{key}_median"] = statistics.median(values)
+    print(f"{count} remotes: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--counts", default="25,50,100,150")
+    parser.add_argument("--cuts", type=int, default=3)
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    lab = Lab()
+    lab.up(nodes=3, profile="fast")
+    try:
+        rows = {count: measure(lab, count, args.cuts) for count in counts}
+    finally:
+        lab.up(remotes=0)
+    lines = [
+        f"3-node lab (fast profile) with N Pacemaker Remote nodes, {args.cuts} power cuts of "
+        f"a remote per N, {time.strftime('%Y-%m-%d')}, 2 cores. Seconds unless named; cuts: "
+        "median (max), after the cut, polled (about 0.5 s resolution).",
+        "",
+        "| remotes | up, all online | CIB KiB | crm_mon XML on DC | health look | "
+        "remoted RSS MiB | loss handled (offline, clean) | fence complete | HOST_DOWN_FENCED |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for count, row in rows.items():
+        cuts = [
+            f"{row[f'{key}_median']:.2f} ({row[key]:.2f})" for key in ("handled", "fenced", "alarm")
+        ]
+        lines.append(
+            f"| {count} | {row['up']:.1f} | {row['cib_kib']:.0f} | {row['crm_mon']:.3f} | "
+            f"{row['health']:.3f} | {row['rss']:.1f} | " + " | ".join(cuts) + " |"
+        )
+    top = rows[max(rows)]
+    lines += [
+        "",
+        f"Goals (issue 22, at 200 remotes; the lab stops at {max(rows)}: its address plan "
+        f"is 10.77.0.101-250): crm_mon ≤ 1 s — {top['crm_mon']:.3f} s; loss handled ≤ 2 s — "
+        f"{top['handled']:.2f} s; fence → alarm p95 ≤ 5 s — HOST_DOWN_FENCED "
+        f"{top['alarm']:.2f} s after the cut. The fencer's times are whole seconds.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        write(args.write, text, BEGIN, END, "Pacemaker Remote nodes: the curve")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
