@@ -12,7 +12,9 @@ host's /etc/pacemaker/authkey (pacemaker-common creates it), which every node se
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import signal
 import subprocess
 import tempfile
@@ -96,9 +98,6 @@ def remoted(lab: Lab) -> Path:
 
 def node_config(lab: Lab, node: str) -> dict[str, object]:
     """A remote's init configuration (node_init.py's contract, `remoted` set)."""
-    import grp
-    import pwd
-
     base = lab.node_dir(node)
     return {
         "name": node,
@@ -129,9 +128,6 @@ def prepare(lab: Lab) -> None:
             "(pacemaker-common creates it; `apt-get install --reinstall pacemaker-common`)"
         )
     remoted(lab)
-    import grp
-    import pwd
-
     uid, gid = pwd.getpwnam("hacluster").pw_uid, grp.getgrnam("haclient").gr_gid
     for node in lab.remotes:
         for sub, mode in DIRS:
