@@ -206,10 +206,27 @@ class Admin:
         if found is None:
             created: dict[str, Any] = self.call("POST", f"/{collection}", {key: body})[key]
             return created
-        changed = {k: v for k, v in body.items() if k == "password" or found.get(k) != v}
+        changed = {k: v for k, v in body.items() if k != "password" and found.get(k) != v}
+        if "password" in body and not self.password_works(found["id"], body["password"]):
+            changed["password"] = body["password"]  # a change revokes the user's tokens
         if changed:
             self.call("PATCH", f"/{collection}/{found['id']}", {key: changed})
         return found
+
+    def password_works(self, user_id: str, password: str) -> bool:
+        """Whether Keystone issues a token for the user with `password` (setting it again
+        would revoke the tokens the running services hold)."""
+        from keystoneauth1 import exceptions
+
+        method = {"user": {"id": user_id, "password": password}}
+        body = {"auth": {"identity": {"methods": ["password"], "password": method}}}
+        try:
+            answer = self.session.request(
+                self.url + "/auth/tokens", "POST", json=body, raise_exc=False, authenticated=False
+            )
+        except exceptions.ClientException as error:
+            raise LabError(f"Keystone POST /auth/tokens: {error}") from error
+        return bool(answer.status_code == 201)
 
     def grant(self, user: str, project: str, *roles: str) -> None:
         for name in roles:
