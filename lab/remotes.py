@@ -15,7 +15,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import signal
 import subprocess
 import tempfile
 import time
@@ -179,13 +178,8 @@ def converge(lab: Lab, timeout: float = 300) -> None:
 
 
 def remove(lab: Lab, node: str) -> None:
-    """Stop a remote's init, kill what is left, delete its namespace (and veth pair)."""
-    pid = lab.init_pid(node)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while lab.powered(node) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    """Shut a remote down, kill what is left, delete its namespace (and veth pair)."""
+    lab.shutdown(node, timeout=30)
     left = kill_netns(lab.netns(node))
     if left:
         raise LabError(f"{node}: processes {left} survived SIGKILL")

@@ -24,6 +24,7 @@ from hakit.lab.lab import Lab
 from hakit.lab.namespaces import netns_id
 from hakit.ocf import cluster
 from tests.lab.test_lab import wait
+from tests.lab.test_openstack import fenced
 
 REMOTES = 20
 
@@ -67,11 +68,6 @@ def classes_until(lab: Lab, node: str, done: Callable[[list[str]], bool]) -> lis
         time.sleep(0.2)
     print(f"\n{node}: {seen}")
     return seen
-
-
-def fenced(lab: Lab, node: str) -> bool:
-    out = lab.run("node1", ["stonith_admin", "--history", node, "--output-as=xml"]).stdout
-    return 'status="success"' in out
 
 
 def test_remotes_are_online_and_run_nothing_of_the_cluster_nodes(remotes: Lab) -> None:
