@@ -90,8 +90,9 @@ def all_processes() -> list[ProcStat]:
 
 
 def tree(pid: int, *, session: bool = True) -> list[int]:
-    """`pid` and all its live descendants; with `session`, also processes of its session
-    (a daemon that double-forks leaves the parent chain but keeps the session)."""
+    """`pid` (first, when alive) and all its live descendants, in PID order; with
+    `session`, also processes of its session (a daemon that double-forks leaves the
+    parent chain but keeps the session). PIDs wrap: a child may have a lower one."""
     processes = all_processes()
     children: dict[int, list[int]] = {}
     for info in processes:
@@ -106,7 +107,7 @@ def tree(pid: int, *, session: bool = True) -> list[int]:
     if session:
         found |= {info.pid for info in processes if info.session == pid}
     alive = {info.pid for info in processes if info.alive}
-    return sorted(found & alive)
+    return sorted(found & alive, key=lambda member: (member != pid, member))
 
 
 def signal_all(pids: Iterable[int], signum: int) -> None:
@@ -211,6 +212,16 @@ def _tcp_rows(pid: int, state: str | None) -> list[tuple[str, int, str, int, int
     return rows
 
 
+def _live_tcp_rows(pids: Iterable[int]) -> list[tuple[str, int, str, int, int]]:
+    """`_tcp_rows` of established connections, read through the first of `pids` still
+    alive (a worker that exits meanwhile takes its /proc/PID/net with it)."""
+    for pid in dict.fromkeys(pids):
+        rows = _tcp_rows(pid, _ESTABLISHED)
+        if rows or os.path.exists(f"/proc/{pid}/net/tcp"):
+            return rows
+    return []
+
+
 def listening_on(pid: int, port: int) -> bool:
     """True if `pid` or a process of its tree holds a TCP socket listening on `port`."""
     listeners = {inode for lport, _, _, inode in tcp_sockets(pid, state=_LISTEN) if lport == port}
@@ -254,9 +265,8 @@ def established(pids: Iterable[int]) -> list[tuple[int, bytes, int, bytes, int]]
             owner.setdefault(inode, pid)
     if not owner:
         return []
-    first = next(iter(owner.values()))
     result = []
-    for local, local_port, remote, remote_port, inode in _tcp_rows(first, _ESTABLISHED):
+    for local, local_port, remote, remote_port, inode in _live_tcp_rows(owner.values()):
         holder = owner.get(inode)
         if holder is not None:
             result.append(

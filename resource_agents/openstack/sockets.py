@@ -16,7 +16,7 @@ from hakit.ocf import proc
 from hakit.ocf._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -92,11 +92,16 @@ def diag_rows(state: int) -> list[Row] | None:
     return rows
 
 
-def _same_namespace(pid: int) -> bool:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
-    except OSError:
-        return False
+def _same_namespace(pids: Iterable[int]) -> bool:
+    """The first of `pids` still alive is in this process's network namespace (a worker
+    may exit between the tree's listing and this look)."""
+    here = os.stat("/proc/self/ns/net").st_ino
+    for pid in pids:
+        try:
+            return os.stat(f"/proc/{pid}/ns/net").st_ino == here
+        except OSError:
+            continue
+    return False
 
 
 def established(pids: Sequence[int]) -> list[tuple[int, bytes, int, bytes, int]]:
@@ -108,8 +113,7 @@ def established(pids: Sequence[int]) -> list[tuple[int, bytes, int, bytes, int]]
             owner.setdefault(inode, pid)
     if not owner:
         return []
-    first = next(iter(owner.values()))
-    rows = diag_rows(TCP_ESTABLISHED) if _same_namespace(first) else None
+    rows = diag_rows(TCP_ESTABLISHED) if _same_namespace(owner.values()) else None
     if rows is None:
         return proc.established(pids)
     return [
@@ -125,7 +129,7 @@ def listening_addresses(pids: Sequence[int], port: int) -> list[bytes]:
     process of the tree holds."""
     if not pids:
         return []
-    rows = diag_rows(TCP_LISTEN) if _same_namespace(pids[0]) else None
+    rows = diag_rows(TCP_LISTEN) if _same_namespace(pids) else None
     if rows is None:
         return proc.listening_addresses(pids[0], port)
     listening = {inode: local for local, lport, _, _, inode in rows if lport == port}
