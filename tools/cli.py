@@ -84,6 +84,7 @@ def _topology(args: argparse.Namespace) -> int:
         "schema": _topology_schema,
         "corosync-conf": cli_sections.topology_corosync,
         "correlation-rules": cli_sections.topology_correlation,
+        "qos": cli_sections.topology_qos,
     }
     if args.verb in unloaded:
         return unloaded[args.verb](args)
@@ -208,7 +209,9 @@ def _topology_change(args: argparse.Namespace, topology: object) -> int:
 
 def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
     import json
+    import tempfile
 
+    from .topology.capacity import lines, report
     from .topology.model import Topology
     from .topology.simulate import as_json, what_if
 
@@ -220,19 +223,22 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        placed, reaction = what_if(
-            topology,
-            fail_node=args.fail_node,
-            fail_op=args.fail_op,
-            tickets=args.ticket,
-            cib_file=args.cib,
-        )
-    except ValueError as error:
-        print(f"hakit: {error}", file=sys.stderr)
-        return 2
+    with tempfile.TemporaryDirectory(prefix="hakit-simulate-") as kept:
+        try:
+            placed, reaction = what_if(
+                topology,
+                fail_node=args.fail_node,
+                fail_op=args.fail_op,
+                tickets=args.ticket,
+                cib_file=args.cib,
+                keep=Path(kept),
+            )
+        except ValueError as error:
+            print(f"hakit: {error}", file=sys.stderr)
+            return 2
+        capacity = report(Path(kept, "placed.xml"), Path(kept, "after.xml"))
     if args.json:
-        print(json.dumps(as_json(placed, reaction), indent=2))
+        print(json.dumps({**as_json(placed, reaction), "capacity": capacity}, indent=2))
         return 0
     print("before:" if placed else "before: (nothing to do)")
     for action in placed:
@@ -244,6 +250,8 @@ def _topology_simulate(args: argparse.Namespace, topology: object) -> int:
     print(f"when {failure}:" if reaction else f"when {failure}: nothing changes")
     for action in reaction:
         print(f"  {action}")
+    for line in lines(capacity) if capacity else []:
+        print(line)
     return 0
 
 
@@ -366,6 +374,11 @@ def _add_topology(commands: Commands, *, lab: bool = True) -> None:
         "correlation-rules", help="print the correlation section as the publisher's JSON rules"
     )
     rules.add_argument("file")
+    qos = verbs.add_parser(
+        "qos", help="print the QoS tiers as nova, cinder and neutron take them (--json)"
+    )
+    qos.add_argument("file")
+    qos.add_argument("--json", action="store_true", help=JSON_HELP)
     verbs.add_parser("schema", help="the topology's JSON Schema")
     verbs.add_parser("reference", help="the topology reference (markdown)")
     importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")

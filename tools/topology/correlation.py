@@ -5,24 +5,21 @@ section recovered from an imported CIB."""
 from __future__ import annotations
 
 import json
-import re
 import typing
 
 from hakit.tools.topology import model
 from hakit.tools.topology.load import Loaded, Path_
+from hakit.tools.topology.problems import Found, name_problem
 from hakit.tools.topology.values import milliseconds
 
 PUBLISHER = "ocf:hakit:publisher"
 #: The publisher's parameter that carries the section.
 PARAM = "correlation"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The largest min_vnfs and max_suspects the publisher's parser takes.
 MAX_COUNT = 1_000_000
 _HINTS = typing.get_type_hints(model.CorrelationRule, vars(model))
 SCOPES = typing.get_args(_HINTS["scope"])
 CLASSES = typing.get_args(typing.get_args(_HINTS["error_classes"])[0])
-#: A problem of the section alone: its path, message and hint.
-Found = tuple[Path_, str, str]
 
 
 def seconds(duration: str) -> int | float | None:
@@ -61,22 +58,11 @@ def attribute(section: model.Correlation) -> str | None:
 def section_problems(section: model.Correlation) -> list[Found]:
     """What is wrong in the section itself (names, counts, windows, the action)."""
     found: list[Found] = []
-    names: set[str] = set()
     for i, rule in enumerate(section.rules):
         where: Path_ = ("correlation", "rules", i)
-        if not NAME.fullmatch(rule.name):
-            found.append(
-                (
-                    (*where, "name"),
-                    f"{rule.name!r} is not a rule name",
-                    "letters, digits, '.', '_' and '-', starting with a letter or digit",
-                )
-            )
-        elif rule.name in names:
-            found.append(
-                ((*where, "name"), f"a second rule named {rule.name!r}", "rename one of them")
-            )
-        names.add(rule.name)
+        earlier = [item.name for item in section.rules[:i]]
+        if named := name_problem(rule.name, earlier, (*where, "name"), "rule"):
+            found.append(named)
         hint = "at least 1: the distinct VNFs whose reports make a suspect"
         found += _count(rule.min_vnfs, (*where, "min_vnfs"), hint)
         for j, kind in enumerate(rule.error_classes):

@@ -10,12 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hakit.tools.topology import model_remotes
+from hakit.tools.topology import model_correlation, model_qos, model_remotes
 from hakit.tools.topology.model_doc import doc
 
-#: the `remotes:` section's classes (in model_remotes.py: this module is at 500 lines)
+#: the classes of the `remotes:`, `correlation:` and `qos:` sections, each in a module of
+#: its own (this one would be over 500 lines); named here, where the loader resolves types
 Remote = model_remotes.Remote
 Remotes = model_remotes.Remotes
+CorrelationRule = model_correlation.CorrelationRule
+MassEvent = model_correlation.MassEvent
+Correlation = model_correlation.Correlation
+QoS = model_qos.QoS
+QoSTier = model_qos.QoSTier
+ComputeQoS = model_qos.ComputeQoS
+DiskQoS = model_qos.DiskQoS
+NetworkQoS = model_qos.NetworkQoS
+Enforcement = model_qos.Enforcement
 
 #: Scalar values accepted in name/value maps (params, meta, properties, attributes).
 Scalar = str | int | float | bool
@@ -442,40 +452,6 @@ class Cluster:
 
 
 @dataclass
-class CorrelationRule:
-    """Enough distinct VNFs reporting on one host, physnet or backend in a window: a suspect."""
-
-    name: str = field(metadata=doc("unique; letters, digits, '.', '_' and '-'"))
-    scope: Literal["host", "physnet", "backend"] = field(
-        metadata=doc("what the reports share: a host, a physnet or a cinder backend")
-    )
-    min_vnfs: int = field(metadata=doc("distinct VNFs (not VMs, not reports); at least 1"))
-    window: str = field(metadata=doc("a duration, e.g. 60s or 2min"))
-    error_classes: list[Literal["compute", "network", "storage", "unknown"]] = field(
-        default_factory=list, metadata=doc("error classes counted; empty = every class")
-    )
-
-
-@dataclass
-class MassEvent:
-    """More than `max_suspects` suspects in a window: one alarm, and no action."""
-
-    max_suspects: int = field(metadata=doc("suspects tolerated in the window; at least 1"))
-    window: str = field(metadata=doc("a duration, e.g. 120s"))
-
-
-@dataclass
-class Correlation:
-    """VNF error-report correlation, written to every ocf:hakit:publisher resource."""
-
-    rules: list[CorrelationRule] = field(default_factory=list, metadata=doc("none: off"))
-    mass_event: MassEvent | None = field(default=None, metadata=doc("the mass-event guard"))
-    disable_compute_service: bool = field(
-        default=False, metadata=doc("disable a suspect host's nova-compute, with a reason")
-    )
-
-
-@dataclass
 class Topology:
     """A whole cluster configuration."""
 
@@ -497,3 +473,4 @@ class Topology:
     correlation: Correlation = field(
         default_factory=Correlation, metadata=doc("VNF error-report correlation rules")
     )
+    qos: QoS = field(default_factory=QoS, metadata=doc("service levels across services"))

@@ -4,7 +4,13 @@ so that an operator fixes a file in one pass."""
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
+
+#: A section's own name for a rule or a tier (letters, digits, '.', '_' and '-').
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: A problem of a section alone: its path, message and hint.
+Found = tuple[tuple[str | int, ...], str, str]
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -16,6 +22,19 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 def suggest(word: str, choices: list[str]) -> str:
     """The closest choice, or the list of choices when none is close."""
     return did_you_mean(word, choices) or (f"known: {', '.join(choices)}" if choices else "")
+
+
+def name_problem(
+    name: str, earlier: list[str], path: tuple[str | int, ...], kind: str
+) -> Found | None:
+    """What is wrong with the name of a section's item at `path` (its `name` field): not
+    well formed, or given to an `earlier` item too."""
+    if not NAME.fullmatch(name):
+        hint = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+        return (path, f"{name!r} is not a {kind} name", hint)
+    if name in earlier:
+        return (path, f"a second {kind} named {name!r}", "rename one of them")
+    return None
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,12 @@ def what_if(
     fail_op: str | None = None,
     tickets: list[str] | None = None,
     cib_file: str | None = None,
+    keep: Path | None = None,
 ) -> tuple[list[Action], list[Action]]:
     """(initial placement, reaction to the failure). `fail_op` is RSC:OP:NODE; `tickets`
     are ACTION:TICKET events (grant, revoke, standby, activate). ValueError names what
-    does not exist (a node, a resource, an operation, a ticket, the CIB file)."""
+    does not exist (a node, a resource, an operation, a ticket, the CIB file). `keep`: a
+    directory to keep the CIB before and after the failure in (placed.xml, after.xml)."""
     start_cib = _start_cib(topology, cib_file)
     nodes = [n.get("uname", "") for n in start_cib.iterfind("configuration/nodes/node")]
     nodes += [n.name for n in topology.nodes if n.name not in nodes]
@@ -115,7 +117,10 @@ def what_if(
             )
         if fail_node in connections:
             events += ["--op-inject", _connection_lost(placed_file, fail_node)]
-        reaction = cluster.simulate_transition(placed_file, "--quorum", "true", *events)
+        after = str(keep / "after.xml") if keep else None
+        reaction = cluster.simulate_transition(placed_file, "--quorum", "true", *events, save=after)
+        if keep:
+            (keep / "placed.xml").write_bytes(Path(placed_file).read_bytes())
     return [parse(line) for line in placed], [parse(line) for line in reaction]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hakit.tools.topology import correlation, model, ordering, remotes, rules, values
+from hakit.tools.topology import correlation, model, ordering, qos, remotes, rules, values
 from hakit.tools.topology.agents import check_agents
 from hakit.tools.topology.conventions import clone_id, effective
 from hakit.tools.topology.ids import check_given_ids
@@ -40,6 +40,7 @@ def check(loaded: Loaded, *, agents: bool = True, pacemaker: bool = True) -> Loa
     values.check(loaded, topology)
     correlation.check(loaded, topology)
     remotes.check(loaded, topology)
+    qos.check(loaded, topology)
     if agents:
         check_agents(loaded, topology)
     else:
