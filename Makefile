@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEV_TREE := build/dev
 APT_PACKAGES := pacemaker corosync pacemaker-cli-utils pcs crmsh resource-agents fence-agents time \
 	python3-venv libxml2-utils iproute2 procps python3-pymysql mariadb-server rabbitmq-server \
-	openssh-server python3-apt
+	openssh-server python3-apt keepalived
 STAMP_APT := build/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 # Two distributions: hakit (node runtime and operator tools: the wheel) and hakit-lab
 # (lab/pyproject.toml: the lab and the drills), both installed editable.
