@@ -89,6 +89,7 @@ bench: venv install-agents
 	$(PY) -m bench.minicloud --write docs/benchmarks.md
 	$(PY) -m bench.ansible --write docs/benchmarks.md
 	$(PY) -m bench.remotes --write docs/benchmarks.md
+	$(PY) -m bench.routers --write docs/benchmarks.md
 
 clean:
 	rm -rf build $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -109,20 +109,23 @@ class RouterLab:
             raise
 
     def _keep(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        """A process that holds a namespace; returned once it is `sleep` (its set-up,
+        the unshare and any mount, is done)."""
         keeper = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         self._keepers.append(keeper)
-        deadline = time.monotonic() + 5
-        while proc.namespace(keeper.pid) == proc.namespace("self") and "--net" in argv:
-            if time.monotonic() > deadline:
-                raise LabError("the HA network's namespace did not come up")
+        deadline = time.monotonic() + 10
+        while (info := proc.stat(keeper.pid)) is None or info.comm != "sleep":
+            if time.monotonic() > deadline or keeper.poll() is not None:
+                raise LabError(f"{' '.join(argv)}: did not come up")
             time.sleep(0.01)
-        time.sleep(0.05)
         return keeper
 
     def _in(self, net_pid: int, *argv: str) -> None:
         sh("nsenter", "-t", str(net_pid), "-n", *argv)
 
-    def _host(self, host: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def on_host(
+        self, host: int, *argv: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return sh("nsenter", "-t", str(self.host_pids[host]), "-m", *argv, check=check)
 
     def _add(self, router: str, host: int, vrid: int) -> None:
@@ -131,15 +134,15 @@ class RouterLab:
         ha, port = f"ha-{router[:8]}-{host}", f"hkr{vrid:03d}h{host}"
         workdir = Path(self._tmp.name, f"{router}-{host}")
         workdir.mkdir()
-        self._host(host, "ip", "netns", "add", namespace)
+        self.on_host(host, "ip", "netns", "add", namespace)
         sh("ip", "link", "add", ha, "type", "veth", "peer", "name", port)
-        self._host(host, "ip", "link", "set", ha, "netns", namespace)
+        self.on_host(host, "ip", "link", "set", ha, "netns", namespace)
         sh("ip", "link", "set", port, "netns", str(self.network_pid))
         self._in(self.network_pid, "ip", "link", "set", port, "master", "br0", "up")
         inside = ("ip", "netns", "exec", namespace)
-        self._host(host, *inside, "ip", "link", "set", "lo", "up")
-        self._host(host, *inside, "ip", "addr", "add", f"169.254.192.{host}/18", "dev", ha)
-        self._host(host, *inside, "ip", "link", "set", ha, "up")
+        self.on_host(host, *inside, "ip", "link", "set", "lo", "up")
+        self.on_host(host, *inside, "ip", "addr", "add", f"169.254.192.{host}/18", "dev", ha)
+        self.on_host(host, *inside, "ip", "link", "set", ha, "up")
         conf = KEEPALIVED_CONF.format(vrid=vrid, ha=ha, advert=self.advert_interval)
         (workdir / "keepalived.conf").write_text(conf)
         instance = Instance(router, host, vrid, ha, port, workdir)
@@ -220,7 +223,7 @@ class RouterLab:
         """Each host's routers as the watch reads them there (`routers.COMMAND`)."""
         found = {}
         for host, name in zip(range(1, self.hosts + 1), self.host_names(), strict=True):
-            done = self._host(host, *routers.COMMAND, check=False)
+            done = self.on_host(host, *routers.COMMAND, check=False)
             found[name] = routers.parse_states(done.stdout)
         return found
 

@@ -108,6 +108,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     publish.add_argument("--metrics-address", default="127.0.0.1", help="with --metrics-port")
     publish.set_defaults(func=friendly(_publish))
 
+    routers = verbs.add_parser(
+        "routers", help="this host's L3 HA routers as the data plane shows them"
+    )
+    routers.add_argument("--json", action="store_true", help="JSON instead of a table")
+    routers.set_defaults(func=friendly(_routers))
+
     _add_serve(verbs)
     cli_store.add_verbs(verbs)
     cli_reports.add_verbs(verbs)
@@ -227,6 +233,27 @@ def _show(args: argparse.Namespace) -> int:
         if not args.watch:
             return 0
         stopping.wait(args.interval)
+    return 0
+
+
+def _routers(args: argparse.Namespace) -> int:
+    """Each qrouter- namespace here: active (it holds the HA address) or standby."""
+    import socket
+    import subprocess
+
+    from hakit.resource_agents.health.routers import host_states
+
+    try:
+        states = host_states()
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"hakit health routers: cannot read the namespaces: {error}", file=sys.stderr)
+        return exits.ENVIRONMENT
+    if args.json:
+        print(json.dumps({"host": socket.gethostname(), "routers": states}, indent=2))
+    elif not states:
+        print("no qrouter- namespaces on this host")
+    for router, state in sorted(states.items()) if not args.json else ():
+        print(f"{router}  {state}")
     return 0
 
 

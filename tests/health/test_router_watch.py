@@ -7,7 +7,9 @@ over with no alarm; 100 planned failovers raise no alarm. The evaluator's other 
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -149,7 +151,7 @@ R = "8f7c0b36-1c35-4d1a-9a54-1f1f1f1f1f1f"
 
 
 def test_nothing_is_raised_within_the_grace_and_a_lasting_anomaly_is() -> None:
-    watch = RouterWatch(advert_interval=1.0)  # no active: 5 s; two: 3 s
+    watch = RouterWatch(advert_interval=1.0)  # no active: 5 s; two: 2 s
     none_active = {"a": {R: STANDBY}, "b": {R: STANDBY}}
     assert watch.observe(none_active, 100.0) == []
     assert watch.observe(none_active, 104.9) == []
@@ -159,7 +161,8 @@ def test_nothing_is_raised_within_the_grace_and_a_lasting_anomaly_is() -> None:
     assert watch.observe(none_active, 106.0) == []  # a new anomaly starts its grace again
     both = {"a": {R: ACTIVE}, "b": {R: ACTIVE}}
     assert watch.observe(both, 200.0) == []
-    (split,) = watch.observe(both, 203.0)
+    assert watch.observe(both, 201.9) == []
+    (split,) = watch.observe(both, 202.0)
     assert split.kind == "ROUTER_SPLIT_BRAIN" and split.active == ("a", "b")
 
 
@@ -194,3 +197,13 @@ netns: hakit-node1
 2: eth0    inet 169.254.0.1/24 scope global eth0
 """
     assert parse_states(output) == {R: ACTIVE, "other": STANDBY}
+
+
+def test_hakit_health_routers_shows_a_hosts_reading(lab: RouterLab) -> None:
+    settled(lab)
+    command = [sys.executable, "-m", "hakit.tools.cli", "health", "routers"]
+    for host, name in enumerate(lab.host_names(), 1):
+        shown = json.loads(lab.on_host(host, *command, "--json").stdout)["routers"]
+        assert shown == lab.readings()[name] and len(shown) == len(lab.router_ids())
+    table = lab.on_host(1, *command).stdout
+    assert all(f"{router}  " in table for router in lab.router_ids())
