@@ -23,6 +23,8 @@ import subprocess
 from dataclasses import dataclass, field
 
 NAMESPACE_PREFIX = "qrouter-"
+#: the namespaces where neutron runs a router's keepalived (snat-: DVR with HA)
+NAMESPACE_PREFIXES = (NAMESPACE_PREFIX, "snat-")
 HA_INTERFACE_PREFIX = "ha-"
 #: neutron's HA virtual addresses (keepalived's virtual_ipaddress on the ha- interface).
 HA_VIP_NETWORK = ipaddress.ip_network("169.254.0.0/24")
@@ -55,28 +57,31 @@ def graces(advert_interval: float, api_lag: float = 10.0) -> dict[str, float]:
     }
 
 
-def parse_states(output: str, prefix: str = NAMESPACE_PREFIX) -> dict[str, str]:
-    """router id → active|standby from `ip -all netns exec ip -o -4 addr show`: active
-    when its namespace's ha- interface holds an address of HA_VIP_NETWORK."""
+def parse_states(output: str) -> dict[str, str]:
+    """router id → active|standby from `ip -all netns exec ip -o -4 addr show`, for the
+    router namespaces (`qrouter-<id>`, and `snat-<id>` where a DVR router keeps its HA
+    part) that have an `ha-` interface: active when it holds an address of
+    HA_VIP_NETWORK. A namespace without one takes no part in the router's VRRP (a DVR
+    router's qrouter- on a compute) and is left out."""
     states: dict[str, str] = {}
     router = None
     for line in output.splitlines():
         if line.startswith("netns: "):
             name = line.removeprefix("netns: ").strip()
-            router = name.removeprefix(prefix) if name.startswith(prefix) else None
-            if router:
-                states.setdefault(router, STANDBY)
+            prefix = next((p for p in NAMESPACE_PREFIXES if name.startswith(p)), None)
+            router = name.removeprefix(prefix) if prefix else None
             continue
         words = line.split()
-        if router is None or len(words) < 4 or words[2] != "inet":
+        if not router or len(words) < 4 or words[2] != "inet":
             continue
         interface = words[1].split("@")[0]
         try:
             address = ipaddress.ip_interface(words[3]).ip
         except ValueError:
             continue
-        if interface.startswith(HA_INTERFACE_PREFIX) and address in HA_VIP_NETWORK:
-            states[router] = ACTIVE
+        if interface.startswith(HA_INTERFACE_PREFIX):
+            held = address in HA_VIP_NETWORK or states.get(router) == ACTIVE
+            states[router] = ACTIVE if held else STANDBY
     return states
 
 

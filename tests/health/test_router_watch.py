@@ -193,10 +193,19 @@ netns: qrouter-{R}
 netns: qrouter-other
 7: ha-x    inet 169.254.192.2/18 scope global ha-x
 
+netns: qrouter-dvr
+1: lo    inet 127.0.0.1/8 scope host lo
+4: qr-2    inet 10.0.0.1/24 scope global qr-2
+
+netns: snat-dvr
+7: ha-y    inet 169.254.192.3/18 scope global ha-y
+7: ha-y    inet 169.254.0.4/24 scope global ha-y
+
 netns: hakit-node1
 2: eth0    inet 169.254.0.1/24 scope global eth0
 """
-    assert parse_states(output) == {R: ACTIVE, "other": STANDBY}
+    # a DVR router's qrouter- without ha- takes no part; its snat- holds the address
+    assert parse_states(output) == {R: ACTIVE, "other": STANDBY, "dvr": ACTIVE}
 
 
 def test_hakit_health_routers_shows_a_hosts_reading(lab: RouterLab) -> None:
