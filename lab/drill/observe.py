@@ -28,6 +28,10 @@ class Probe:
     check: Check
     interval: float = 0.1
     samples: list[tuple[float, bool]] = field(default_factory=list)
+    #: a check served after this many seconds was not served in time: the client waited
+    #: through an outage (a cinder round trip in flight while the broker was stopped
+    #: ends well after it); it counts as down from its start until it was served
+    patience: float | None = None
 
     def downtime(self, since: float) -> tuple[float, float | None]:
         """(seconds failing after `since`, when it answered again after its last failure)."""
@@ -195,7 +199,10 @@ class Watch:
             except Exception:  # a probe that breaks is a failing probe
                 ok = False
             # a failure counts from the request that was not served, a success once served
-            probe.samples.append((time.time() if ok else began, ok))
+            ended = time.time()
+            if ok and probe.patience is not None and ended - began > probe.patience:
+                probe.samples.append((began, False))
+            probe.samples.append((ended if ok else began, ok))
             self.stopping.wait(probe.interval)
 
     def _sample(self) -> None:

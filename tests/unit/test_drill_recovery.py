@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from hakit.lab.drill.observe import Probe
+import time
+from collections.abc import Callable
+
+from hakit.lab.drill.observe import Probe, Watch
 from hakit.lab.drill.runner import Judge, _answering_since, _judge_aftermath
 
 
@@ -40,3 +43,33 @@ def test_answers_after_the_judgement_are_no_violation() -> None:
     judge = Judge()
     _judge_aftermath(judge, [steady], judged_from, back_at=106.0)
     assert judge.violations == []
+
+
+class Here:
+    """The client's vantage point: this process."""
+
+    def in_client(self, run: Callable[[], None]) -> None:
+        run()
+
+
+def test_a_check_served_after_the_probes_patience_was_an_outage() -> None:
+    """A round trip in flight through a whole outage ends with a success; the client
+    waited through it, so it counts as down from the request to the answer."""
+
+    def slow() -> bool:
+        time.sleep(0.3)
+        return True
+
+    patient = Probe("slow", slow, 10.0, patience=0.1)
+    with Watch(Here(), [patient], []):  # type: ignore[arg-type]
+        deadline = time.monotonic() + 5
+        while len(patient.samples) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    (began, down), (served, up) = patient.samples[:2]
+    assert (down, up) == (False, True) and served - began >= 0.3
+    assert patient.downtime(began - 1.0)[0] >= 0.3
+    quick = Probe("quick", lambda: True, 10.0, patience=1.0)
+    with Watch(Here(), [quick], []):  # type: ignore[arg-type]
+        while not quick.samples:
+            time.sleep(0.02)
+    assert [ok for _, ok in quick.samples] == [True]
