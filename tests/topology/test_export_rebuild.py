@@ -26,6 +26,7 @@ LAYERS = {REPO / "lab" / name for name in ("base.yaml", "cloud.yaml", "compute.y
 TOPOLOGIES = [
     REPO / "examples" / "openstack.yaml",
     REPO / "examples" / "remotes.yaml",
+    REPO / "examples" / "qos.yaml",
     REPO / "lab" / "demo.yaml",
     REPO / "lab" / "ansible-cluster.yaml",
     REPO / "tests" / "topology" / "data" / "features.yaml",

@@ -38,7 +38,11 @@ def crm_script(topology: model.Topology) -> str:
         )
     for resource in topology.resources:
         full = effective(resource, topology)
-        out.append(_crm_primitive(full.name, full.agent or "", full.params, full.ops, full.meta))
+        out.append(
+            _crm_primitive(
+                full.name, full.agent or "", full.params, full.ops, full.meta, full.utilization
+            )
+        )
         grouped = {m for g in topology.groups for m in g.members}
         if full.clone and full.name not in grouped:
             meta = clone_meta(full.clone) | ({"promotable": True} if full.clone.promotable else {})
@@ -288,6 +292,7 @@ def _crm_primitive(
     params: dict[str, model.Scalar],
     ops: list[model.Op],
     meta: dict[str, model.Scalar],
+    utilization: dict[str, int] | None = None,
 ) -> str:
     text = f"primitive {name} {agent}"
     if params:
@@ -298,4 +303,6 @@ def _crm_primitive(
         text += " op " + " ".join(op_words(op))
     if meta:
         text += " meta " + " ".join(f"{k}={shlex.quote(text_value(v))}" for k, v in meta.items())
+    if utilization:
+        text += " utilization " + " ".join(f"{k}={v}" for k, v in utilization.items())
     return text
