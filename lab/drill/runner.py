@@ -215,8 +215,6 @@ def _probes(env: Environment, scenario: Scenario, options: Options) -> list[Prob
         if isinstance(env, LabEnvironment):
             lab = env.lab
             volumes = cinder_round_trip(addresses, CINDER_API_PORT, lambda: any_token(lab))
-            # a round trip takes about a second; one that lasts longer than its own 15 s
-            # wait for "available" and a few seconds more was held up by the outage
             probes.append(Probe("cinder volume create/delete", volumes, 1.0, patience=20.0))
             probes.append(Probe("scheduler queue consumers", scheduler_consumers(env), 1.0))
     return probes
