@@ -23,7 +23,12 @@ from pathlib import Path
 
 from bench.monitor import write
 from hakit.lab.routers import RouterLab
-from hakit.resource_agents.health.routers import NAMESPACE_PREFIX, RouterAlarm, RouterWatch
+from hakit.resource_agents.health.routers import (
+    NAMESPACE_PREFIX,
+    RouterAlarm,
+    RouterWatch,
+    graces,
+)
 
 BEGIN, END = "<!-- bench:routers:begin -->", "<!-- bench:routers:end -->"
 ADVERT = 2
@@ -132,7 +137,7 @@ def main() -> int:
         settled(lab)
         watcher.raised.clear()
         made = planned_failovers(lab, args.failovers)
-        time.sleep(4 * ADVERT + 2)  # an anomaly left by the last one would be raised by now
+        time.sleep(graces(ADVERT)["ROUTER_NO_ACTIVE"] + 1)  # one left would be raised by now
         false_alarms = len({(a.router, a.kind, a.since) for a in watcher.raised})
     finally:
         watcher.stopped.set()
