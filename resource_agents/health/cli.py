@@ -250,9 +250,10 @@ def _routers(args: argparse.Namespace) -> int:
         return exits.ENVIRONMENT
     if args.json:
         print(json.dumps({"host": socket.gethostname(), "routers": states}, indent=2))
-    elif not states:
-        print("no qrouter- namespaces on this host")
-    for router, state in sorted(states.items()) if not args.json else ():
+        return 0
+    if not states:
+        print("no router namespaces with an ha- interface on this host")
+    for router, state in sorted(states.items()):
         print(f"{router}  {state}")
     return 0
 

@@ -117,10 +117,9 @@ def report(before_file: Path, after_file: Path) -> dict[str, object] | None:
 
     before = read_cib(before_file.read_text(encoding="utf-8"), str(before_file))
     after = read_cib(after_file.read_text(encoding="utf-8"), str(after_file))
-    nodes = use(after)
-    if not utilization(after) and not any(n.capacity for n in nodes):
+    nodes, wanted = use(after), utilization(after)
+    if not wanted and not any(n.capacity for n in nodes):
         return None
-    wanted = utilization(after)
     return {
         "nodes": [
             {"node": n.node, "capacity": n.capacity, "used": n.used, "over": n.over()}
