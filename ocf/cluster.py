@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from contextvars import ContextVar
+from itertools import takewhile
 
 from ._typing import TYPE_CHECKING
 from .status import ClusterStatus, FenceEvent
@@ -184,10 +185,17 @@ def is_quorate(*, timeout: float = DEFAULT_TIMEOUT) -> bool:
 
 
 def set_transient_attribute(
-    name: str, value: str, *, node: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    name: str,
+    value: str,
+    *,
+    node: str | None = None,
+    private: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    """Set a node attribute that lives until the node leaves (attrd_updater -U)."""
-    run(["attrd_updater", "-n", name, "-U", value, *_node(node)], timeout=timeout)
+    """Set a node attribute until the node leaves (attrd_updater -U; `private`: attrd keeps
+    it in memory only, so no CIB write and no transition follows a change)."""
+    flags = [*_node(node), *(["-p"] if private else [])]
+    run(["attrd_updater", "-n", name, "-U", value, *flags], timeout=timeout)
 
 
 def get_transient_attribute(
@@ -322,11 +330,8 @@ def cib_create(scope: str, xml: str, *, timeout: float = DEFAULT_TIMEOUT) -> Non
 
 def cib_diff(original: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> str | None:
     """crm_diff's patch turning the `original` CIB file into `new`; None if they match."""
-    code, output = run(
-        ["crm_diff", "--original", original, "--new", new, "--no-version"],
-        timeout=timeout,
-        ok_codes=(0, 1),
-    )
+    args = ["crm_diff", "--original", original, "--new", new, "--no-version"]
+    code, output = run(args, timeout=timeout, ok_codes=(0, 1))
     return output if code == 1 and output.strip() else None
 
 
@@ -346,13 +351,8 @@ def simulate_transition(
     lines = output.splitlines()
     if "Transition Summary:" not in lines:
         return []
-    summary = lines[lines.index("Transition Summary:") + 1 :]
-    result = []
-    for line in summary:
-        if not line.strip():
-            break
-        result.append(line.strip().lstrip("* ").strip())
-    return result
+    summary = takewhile(str.strip, lines[lines.index("Transition Summary:") + 1 :])
+    return [line.strip().lstrip("* ").strip() for line in summary]
 
 
 def set_cluster_property(name: str, value: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -373,8 +373,7 @@ def restart_resource(resource: str, *, timeout: float = 300) -> None:
 def set_resource_meta(resource: str, name: str, value: str | None, *, timeout: float = 30) -> None:
     """Set (or with None delete) a resource's meta attribute."""
     change = ["--delete-parameter", name]
-    if value is not None:
-        change = ["--set-parameter", name, "--parameter-value", value]
+    change = change if value is None else ["--set-parameter", name, "--parameter-value", value]
     run(["crm_resource", "--resource", resource, "--meta", *change], timeout=timeout)
 
 

@@ -30,6 +30,7 @@ from hakit.ocf import (
     Agent,
     BooleanParam,
     Context,
+    IntegerParam,
     ListParam,
     OCFError,
     OCFExit,
@@ -152,6 +153,31 @@ METRICS_ADDRESS = StringParam(
     "secret). Only with metrics_port.",
     default="127.0.0.1",
 )
+ROUTER_WATCH = BooleanParam(
+    "router_watch",
+    "Watch neutron's L3 HA routers",
+    "Every instance reports the routers of its node's qrouter-/snat- namespaces (a private "
+    "node attribute, never written to the CIB); the leading one raises SOL 003 alarms for a "
+    "router with no active instance, more than one (split-brain) or too few standbys.",
+    default="false",
+)
+ROUTER_ADVERT_INTERVAL = IntegerParam(
+    "router_advert_interval",
+    "The routers' VRRP advert interval (s)",
+    "neutron's ha_vrrp_advert_int: the graces before an alarm are counted in it, so that "
+    "a failover raises nothing.",
+    default="2",
+    minimum=1,
+    maximum=255,
+)
+ROUTER_STANDBYS = IntegerParam(
+    "router_standbys",
+    "Standby instances each router should have",
+    "neutron's max_l3_agents_per_router minus one. Empty: every host a router was seen on "
+    "but the active one.",
+    minimum=0,
+    maximum=64,
+)
 ENVIRONMENT_FILE = PathParam(
     "environment_file",
     "Environment file",
@@ -195,6 +221,10 @@ def argv(ctx: Context) -> list[str]:
     if params.get(CLOUD):
         command += ["--cloud", params[CLOUD], "--clouds-yaml", params[CLOUDS_YAML]]
         command += publisher_nova.argv(ctx)
+    if params.get(ROUTER_WATCH):
+        command += ["--routers", "--router-advert-interval", str(params[ROUTER_ADVERT_INTERVAL])]
+        if params.get(ROUTER_STANDBYS) is not None:
+            command += ["--router-standbys", str(params[ROUTER_STANDBYS])]
     if params.get(METRICS_PORT) is not None:
         command += ["--metrics-port", str(params[METRICS_PORT])]
         command += ["--metrics-address", params[METRICS_ADDRESS]]
@@ -423,6 +453,9 @@ AGENT = Agent(
         CLOUD,
         CLOUDS_YAML,
         *publisher_nova.PARAMETERS,
+        ROUTER_WATCH,
+        ROUTER_ADVERT_INTERVAL,
+        ROUTER_STANDBYS,
         METRICS_PORT,
         METRICS_ADDRESS,
         ENVIRONMENT_FILE,

@@ -103,6 +103,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "is alarmed (default: %(default)s)",
     )
     publish.add_argument(
+        "--routers", action="store_true", help="watch L3 HA routers (report them, alarm them)"
+    )
+    publish.add_argument(
+        "--router-advert-interval",
+        type=_bounded(1, 255),
+        default=2,
+        metavar="SECONDS",
+        help="the routers' VRRP advert interval, the unit of the graces (default: %(default)s)",
+    )
+    publish.add_argument(
+        "--router-standbys",
+        type=_bounded(0, 64),
+        metavar="N",
+        help="standbys each router should have (default: every host it was seen on but one)",
+    )
+    publish.add_argument(
         "--metrics-port", type=exits.port, help="serve Prometheus metrics (/metrics) on this port"
     )
     publish.add_argument("--metrics-address", default="127.0.0.1", help="with --metrics-port")
@@ -290,6 +306,9 @@ def _publish(args: argparse.Namespace) -> int:
         watch_cib="CIB_file" not in os.environ,
         context=Context(args.vim_connection_id, args.api_base),
         correlation=rules,
+        routers=args.routers,
+        router_advert_interval=float(args.router_advert_interval),
+        router_standbys=args.router_standbys,
     )
     metrics = None
     if args.metrics_port is not None:  # only then is prometheus_client imported

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # imported when used: metrics need prometheus_client, correla
     from hakit.resource_agents.health.correlation import Rules
     from hakit.resource_agents.health.correlator import Correlator
     from hakit.resource_agents.health.metrics import PublisherMetrics
+    from hakit.resource_agents.health.router_alarms import RouterStage
 
 DERIVER = "publisher"
 ALARMS_TABLE = "CREATE TABLE IF NOT EXISTS alarms (host TEXT PRIMARY KEY, state TEXT NOT NULL)"
@@ -105,6 +106,11 @@ class PublisherConfig:
     watch_cib: bool = False
     #: correlate VNF error reports (`correlator`) with these rules; None: reports are kept
     correlation: Rules | None = None
+    #: watch L3 HA routers (`router_alarms`): this node reports its own, the leader alarms;
+    #: their VRRP advert interval, and standbys per router (None: every host seen)
+    routers: bool = False
+    router_advert_interval: float = 2.0
+    router_standbys: int | None = None
 
 
 def live_view(box: Outbox) -> ClusterView:
@@ -162,6 +168,7 @@ class Publisher:
             config.outbox
         )  # set: look now (new events, reports), not at the next poll
         self.correlator = self._correlator(config.correlation) if config.correlation else None
+        self.routers = self._router_stage() if config.routers else None
         self.metrics = metrics
         if metrics is not None:
             metrics.watch(self)
@@ -367,6 +374,35 @@ class Publisher:
                 delivery.wake.set()
         return added
 
+    def _router_stage(self) -> RouterStage:
+        from hakit.resource_agents.health import router_alarms, routers
+
+        def send(value: str) -> None:
+            cluster.set_transient_attribute(router_alarms.ATTRIBUTE, value, private=True)
+
+        config = self.config
+        interval = config.router_advert_interval / 2
+        return router_alarms.RouterStage(
+            self.outbox,
+            self._store,
+            router_alarms.RouterReporter(routers.host_states, send, interval, log),
+            router_alarms.RouterAlarms(
+                config.router_advert_interval, config.router_standbys, config.context
+            ),
+            lambda: cluster.transient_attribute_values(router_alarms.ATTRIBUTE),
+            interval,
+        )
+
+    def watch_routers(self) -> int:
+        """The router stage (every node reports, the leader alarms); notifications added."""
+        if self.routers is None:
+            return 0
+        added = self.routers.tick(self.leader.is_set(), self.report)
+        if added:
+            for delivery in list(self.deliveries.values()):
+                delivery.wake.set()
+        return added
+
     # --- the loop ---------------------------------------------------------------------
 
     def run(self) -> None:
@@ -384,6 +420,7 @@ class Publisher:
             try:
                 self.cycle(resync=resync or (cib is not None and cib.changed()))
                 self.correlate()
+                self.watch_routers()
             except Exception as error:  # crm_mon down, database locked, …: retry later
                 log(f"health update failed, retrying: {error}")
                 self.stopping.wait(1.0)
