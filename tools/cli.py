@@ -379,6 +379,7 @@ def _add_topology(commands: Commands, *, lab: bool = True) -> None:
     )
     qos.add_argument("file")
     qos.add_argument("--json", action="store_true", help=JSON_HELP)
+    cli_sections.add_qos_options(qos)
     verbs.add_parser("schema", help="the topology's JSON Schema")
     verbs.add_parser("reference", help="the topology reference (markdown)")
     importer = verbs.add_parser("import", help="a CIB (live by default) as topology YAML")

@@ -72,6 +72,9 @@ def topology_qos(args: argparse.Namespace) -> int:
     from .topology.qos import plan
     from .topology.validate import validate
 
+    if args.apply and not args.cloud:
+        print("hakit topology qos: --apply needs --cloud", file=sys.stderr)
+        return exits.USAGE
     loaded = validate(Path(args.file), agents=False, pacemaker=False)
     loaded.skipped.clear()  # the tiers need neither agents nor the CIB
     if not _report(args, loaded) or loaded.topology is None:
@@ -80,6 +83,8 @@ def topology_qos(args: argparse.Namespace) -> int:
     if not tiers:
         print(f"{args.file}: no qos tiers", file=sys.stderr)
         return exits.USAGE
+    if args.cloud:
+        return _qos_apply(args, loaded.topology.qos)
     if args.json:
         print(dumps({"tiers": tiers}))
         return 0
@@ -88,6 +93,55 @@ def topology_qos(args: argparse.Namespace) -> int:
         for line in qos_lines(tier):
             print(f"  {line}")
     return 0
+
+
+def add_qos_options(qos: argparse.ArgumentParser) -> None:
+    from hakit.resource_agents.clouds import DEFAULT_CLOUDS_YAML
+
+    qos.add_argument(
+        "--cloud", metavar="NAME", help="show what this cloud lacks (exit 1 when it differs)"
+    )
+    qos.add_argument("--clouds-yaml", metavar="FILE", default=DEFAULT_CLOUDS_YAML)
+    qos.add_argument("--apply", action="store_true", help="with --cloud: write the difference")
+
+
+#: microversions: nova's extra specs as they are; cinder's qos_specs_id in volume types
+QOS_HEADERS = {
+    "compute": {"OpenStack-API-Version": "compute 2.61"},
+    "volumev3": {"OpenStack-API-Version": "volume 3.24"},
+}
+
+
+def _qos_apply(args: argparse.Namespace, section: Any) -> int:
+    """The cloud's difference from the tiers (flavors, qos-specs, volume types), written
+    with --apply and read again: nothing may be left."""
+    from hakit.resource_agents.clouds import CloudError, CloudSession
+
+    from .topology.qos_apply import QoSApplyError, apply, changes
+
+    cloud = CloudSession(args.clouds_yaml, args.cloud, timeout=30)
+
+    def call(service: str, method: str, path: str, body: object) -> Any:
+        return cloud.request(service, method, path, body=body, headers=QOS_HEADERS[service])
+
+    try:
+        found = changes(section, call)
+        for change in found:
+            print("\n".join(change.lines()))
+        if not found:
+            print(f"{args.cloud}: nova and cinder have the qos section")
+        elif args.apply:
+            apply(found, call)
+            left = changes(section, call)
+            if left:
+                print(f"{args.cloud}: still different after applying", file=sys.stderr)
+                return 1
+            print(f"{args.cloud}: applied ({len(found)} objects)")
+    except (CloudError, QoSApplyError) as error:
+        print(f"hakit topology qos: {error}", file=sys.stderr)
+        return 1
+    print("neutron QoS policies are not applied (see `hakit topology qos FILE`)")
+    return 0 if args.apply or not found else 1
 
 
 def qos_lines(tier: dict[str, Any]) -> list[str]:
@@ -99,7 +153,8 @@ def qos_lines(tier: dict[str, Any]) -> list[str]:
     cinder, neutron = tier["cinder"], tier["neutron"]
     rules = [f"{r['type']} {r['direction']} {pairs(r)}" for r in neutron["rules"]]
     return [
-        f"nova flavor extra specs: {pairs(tier['nova']['flavor_extra_specs']) or '(none)'}",
+        f"nova flavor extra specs: {pairs(tier['nova']['flavor_extra_specs']) or '(none)'}"
+        f"; flavors {', '.join(tier['nova']['flavors']) or '(none named)'}",
         f"cinder qos-specs {cinder['name']} ({cinder['consumer']}): "
         f"{pairs(cinder['specs']) or '(none)'}; volume type {cinder['volume_type']}",
         f"neutron QoS policy {neutron['name']}: {'; '.join(rules) or '(no rules)'}",

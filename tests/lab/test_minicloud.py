@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from hakit.lab import cloud, cloud_access
 from hakit.lab.health import LabReceiver, LabReports, dc
 from hakit.lab.lab import Lab
 from tests.lab.test_health import publisher_pids
-from tests.lab.test_openstack import fail_count, wait_for
+from tests.lab.test_openstack import cinder_api, fail_count, wait_for
 
 NODES = ["node1", "node2", "node3"]
 CAPACITY = cloud.COMPUTE_VCPUS  # per compute
@@ -441,3 +442,86 @@ def test_console_drill_one_token_through_every_proxy(minicloud: Lab, tmp_path: P
     )
     assert result["issuing_node"] in NODES and result["recovery_s"] > 0
     assert fail_count(minicloud, "nova-novncproxy", result["issuing_node"]) > 0
+
+
+QOS_TOPOLOGY = """\
+cluster: {{name: qos}}
+nodes: [{{name: node1}}]
+qos:
+  enforcement: {{volumes: front-end}}
+  tiers:
+    - name: {tier}
+      flavors: [{flavor}]
+      compute: {{maximum_percent: {cpu}}}
+      disk: {{maximum_iops: {iops}, maximum_bandwidth: 50MB/s}}
+"""
+
+
+def qos_cli(lab: Lab, path: Path, *options: str) -> tuple[int, str]:
+    """`hakit topology qos PATH --cloud ...` inside node1 (the catalog's endpoints are
+    on each node's loopback): (exit code, output)."""
+    clouds = str(cloud_access.clouds_path(lab))
+    argv = [sys.executable, "-m", "hakit.tools.cli", "topology", "qos", str(path)]
+    argv += ["--cloud", "hakit@node1", "--clouds-yaml", clouds, *options]
+    done = lab.run("node1", argv, timeout=120, check=False)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    return done.returncode, output
+
+
+def test_qos_is_applied_to_nova_and_cinder_once_with_its_diff(
+    minicloud: Lab, tmp_path: Path
+) -> None:
+    """The qos section through the real APIs: the difference shown (exit 1), applied,
+    then nothing left (exit 0); an edited tier changes only what it changed."""
+    tier = f"t{os.getpid()}"
+    path = tmp_path / "qos.yaml"
+    flavor = cloud.FLAVOR
+    path.write_text(QOS_TOPOLOGY.format(tier=tier, flavor=flavor, cpu=50, iops=500))
+    compute = cloud_access.compute_api(minicloud, "node1")
+    try:
+        code, shown = qos_cli(minicloud, path)
+        assert code == 1, shown
+        assert f"+ cinder qos-specs hakit-{tier}" in shown
+        assert "+ total_iops_sec=500" in shown and "+ consumer=front-end" in shown
+        assert f"nova flavor {flavor}" in shown and "+ quota:cpu_quota=50000" in shown
+        code, applied = qos_cli(minicloud, path, "--apply")
+        assert code == 0 and "applied (3 objects)" in applied, applied
+        code, again = qos_cli(minicloud, path, "--apply")
+        assert code == 0 and "nova and cinder have the qos section" in again, again
+        specs: Any = minicloud.as_client(
+            lambda: compute.request("GET", f"/flavors/{flavor}/os-extra_specs")
+        )
+        assert specs["extra_specs"]["quota:cpu_quota"] == "50000"
+        assert specs["extra_specs"]["quota:disk_total_iops_sec"] == "500"
+        path.write_text(QOS_TOPOLOGY.format(tier=tier, flavor=flavor, cpu=100, iops=800))
+        code, edited = qos_cli(minicloud, path, "--apply")
+        assert code == 0, edited
+        assert "~ total_iops_sec: 500 → 800" in edited
+        assert "- quota:cpu_quota=50000" in edited and "volume-type" not in edited
+        assert qos_cli(minicloud, path)[0] == 0
+    finally:
+        forget_qos(minicloud, f"hakit-{tier}", flavor)
+
+
+def forget_qos(lab: Lab, name: str, flavor: str) -> None:
+    """Take the test's qos-specs, volume type and flavor keys away again."""
+    from hakit.resource_agents.health.nova import NovaError
+
+    types: Any = cinder_api(lab, "GET", "/types")
+    for volume_type in types["volume_types"]:
+        if volume_type["name"] == name:
+            cinder_api(lab, "DELETE", f"/types/{volume_type['id']}")
+    listed: Any = cinder_api(lab, "GET", "/qos-specs")
+    for qos in listed["qos_specs"]:
+        if qos["name"] == name:
+            cinder_api(lab, "DELETE", f"/qos-specs/{qos['id']}?force=True")
+    compute = cloud_access.compute_api(lab, "node1")
+    answer: Any = lab.as_client(lambda: compute.request("GET", f"/flavors/{flavor}/os-extra_specs"))
+    for key in answer["extra_specs"]:
+        if key.startswith(("quota:", "hw:cpu_policy")):
+            path = f"/flavors/{flavor}/os-extra_specs/{key}"
+            try:
+                lab.as_client(partial(compute.request, "DELETE", path))
+            except NovaError:
+                pass  # gone meanwhile

@@ -39,6 +39,9 @@ qos:
     - name: gold
       compute: {guaranteed_percent: 100, maximum_percent: 0}
       network: {maximum_bandwidth: 100bit/s}
+      flavors: [m1.small, m1.small]
+    - name: silver
+      flavors: [m1.small, ""]
 """
 )
 
@@ -69,9 +72,13 @@ def test_every_refusal_is_located_in_one_pass(tmp_path: Path) -> None:
         "the computes have no dedicated CPUs",
         "0% is not a cap",
         "'100bit/s' is not a whole number of 1kB/s (nova)",
+        "flavor 'm1.small' is in tier gold already",  # twice in gold, then in silver
+        "an empty flavor name",
     ):
         assert reason in messages, reason
     assert all(p.line > 0 and p.column > 0 and p.hint for p in loaded.problems)
+    twice = [p for p in loaded.problems if "is in tier gold already" in p.message]
+    assert [p.line for p in twice] == [12, 14]
     path = tmp_path / "refused.yaml"
     path.write_text(REFUSED)
     done = cli("qos", str(path))
@@ -151,3 +158,17 @@ def test_a_node_without_a_used_capacity_is_warned(tmp_path: Path) -> None:
     assert not loaded.problems
     (warning,) = loaded.warnings
     assert warning.line == 15 and "no capacity for memory" in warning.message
+
+
+def test_applying_needs_a_cloud_and_a_bad_cloud_is_said_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """The apply path itself runs against the mini cloud's real nova and cinder
+    (tests/lab/test_minicloud.py); here its refusals."""
+    done = cli("qos", str(EXAMPLE), "--apply")
+    assert done.returncode == 2 and "--apply needs --cloud" in done.stderr
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    done = cli("qos", str(EXAMPLE), "--cloud", "nowhere", "--clouds-yaml", str(clouds))
+    assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout
+    assert "nowhere" in done.stderr

@@ -48,13 +48,17 @@ class NetworkQoS:
 
 @dataclass
 class QoSTier:
-    """One service level: a nova flavor's extra specs, a cinder volume type with its
-    qos-specs and a neutron QoS policy, each named hakit-<name>."""
+    """One service level: extra specs of the nova flavors it names, a cinder volume type
+    with its qos-specs and a neutron QoS policy, both named hakit-<name>."""
 
     name: str = field(metadata=doc("letters, digits, '.', '_' and '-'"))
     compute: ComputeQoS = field(default_factory=ComputeQoS, metadata=doc("CPU"))
     disk: DiskQoS = field(default_factory=DiskQoS, metadata=doc("block I/O"))
     network: NetworkQoS = field(default_factory=NetworkQoS, metadata=doc("bandwidth"))
+    flavors: list[str] = field(
+        default_factory=list,
+        metadata=doc("nova flavors (names or ids) that get the tier's extra specs (--apply)"),
+    )
 
 
 @dataclass

@@ -112,7 +112,7 @@ def plan(section: model.QoS) -> list[dict[str, object]]:
     return [
         {
             "tier": tier.name,
-            "nova": {"flavor_extra_specs": flavor_extra_specs(tier)},
+            "nova": {"flavors": tier.flavors, "flavor_extra_specs": flavor_extra_specs(tier)},
             "cinder": cinder_qos_specs(tier, section.enforcement),
             "neutron": neutron_policy(tier),
         }
@@ -135,6 +135,13 @@ def section_problems(section: model.QoS) -> list[Found]:
         found += _compute(tier.compute, (*where, "compute"), section.enforcement)
         found += _disk(tier.disk, (*where, "disk"), section.enforcement)
         found += _network(tier.network, (*where, "network"), section.enforcement)
+        for j, flavor in enumerate(tier.flavors):
+            other = next((t.name for t in section.tiers[:i] if flavor in t.flavors), None)
+            if other is not None or flavor in tier.flavors[:j]:
+                what = f"flavor {flavor!r} is in tier {other or tier.name} already"
+                found.append(((*where, "flavors", j), what, "give each flavor one tier"))
+            elif not flavor.strip():
+                found.append(((*where, "flavors", j), "an empty flavor name", "name a flavor"))
     return found
 
 
