@@ -14,6 +14,10 @@ each host, configured as neutron configures it:
   a planned failover (keepalived stopped: it gives up mastership at once).
 
     lab = RouterLab(hosts=3, routers=2, advert_interval=1); lab.up(); ...; lab.down()
+
+With `on_hosts` (name → a PID in a mount namespace, e.g. a cluster lab node's init) the
+routers live in those hosts' /run/netns instead, where a publisher running there reads
+them.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class RouterLab:
     hosts: int = 3
     routers: int = 2
     advert_interval: int = 1
+    on_hosts: dict[str, int] = field(default_factory=dict)
     host_pids: dict[int, int] = field(default_factory=dict)
     network_pid: int = 0
     instances: list[Instance] = field(default_factory=list)
@@ -80,7 +85,7 @@ class RouterLab:
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def host_names(self) -> list[str]:
-        return [f"agent{h}" for h in range(1, self.hosts + 1)]
+        return list(self.on_hosts) or [f"agent{h}" for h in range(1, self.hosts + 1)]
 
     def router_ids(self) -> list[str]:
         return sorted({i.router for i in self.instances})
@@ -94,7 +99,10 @@ class RouterLab:
             self.network_pid = network.pid
             self._in(self.network_pid, "ip", "link", "add", "br0", "type", "bridge")
             self._in(self.network_pid, "ip", "link", "set", "br0", "up")
-            for host in range(1, self.hosts + 1):
+            if self.on_hosts:
+                self.hosts = len(self.on_hosts)
+                self.host_pids = dict(enumerate(self.on_hosts.values(), 1))
+            for host in range(1, self.hosts + 1) if not self.on_hosts else ():
                 script = "mount -t tmpfs hakit-routers /run/netns && exec sleep infinity"
                 keeper = self._keep(
                     ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
@@ -211,6 +219,9 @@ class RouterLab:
                 keeper.wait(timeout=10)
         for instance in self.instances:
             sh("ip", "link", "del", instance.port, check=False)
+            if self.on_hosts:  # the hosts outlive the routers
+                namespace = routers.NAMESPACE_PREFIX + instance.router
+                self.on_host(instance.host, "ip", "netns", "del", namespace, check=False)
         self.instances.clear()
         self._keepers.clear()
         if self._tmp is not None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from hakit.ocf import cluster
 from hakit.resource_agents.health import constants, outbox, sources, subscriptions
+from hakit.resource_agents.health.capacity_alarms import CapacityAlarms
 from hakit.resource_agents.health.cib_watcher import CibWatcher
 from hakit.resource_agents.health.delivery import Delivery, log
 from hakit.resource_agents.health.evacuation import ComputeRecovery
@@ -169,6 +170,9 @@ class Publisher:
         )  # set: look now (new events, reports), not at the next poll
         self.correlator = self._correlator(config.correlation) if config.correlation else None
         self.routers = self._router_stage() if config.routers else None
+        self.capacity = CapacityAlarms(
+            self.outbox, self._store, lambda: cluster.cib_query("configuration"), config.context
+        )
         self.metrics = metrics
         if metrics is not None:
             metrics.watch(self)
@@ -251,6 +255,8 @@ class Publisher:
         if resync and self.config.nova is not None and not self.config.inventory:
             self.refresh_inventory(self.config.nova)
         added = self.derive(view, events, report)
+        if resync:  # and on every CIB change (`cycle`)
+            added += self.capacity.tick(view.snapshot.status, view.now, log)
         if reconcile and self.config.nova is not None:
             self.reconcile_nova(self.config.nova, report)
         if added:

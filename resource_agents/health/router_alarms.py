@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hakit.resource_agents.health.alarm_table import AlarmTable
 from hakit.resource_agents.health.model import Health, HealthReport
 from hakit.resource_agents.health.outbox import Outbox
 from hakit.resource_agents.health.routers import (
@@ -38,7 +39,6 @@ from hakit.resource_agents.health.sol003 import (
 )
 
 ATTRIBUTE = "hakit-routers"
-TABLE = "CREATE TABLE IF NOT EXISTS router_alarms (key TEXT PRIMARY KEY, state TEXT NOT NULL)"
 #: a reading is sent again this often when nothing changed, and is stale after STALE_AFTER
 REFRESH = 5.0
 STALE_AFTER = 3 * REFRESH
@@ -143,13 +143,6 @@ class OpenRouterAlarm:
     detail: str
     root_cause: str | None
     correlated: list[str]
-
-    @classmethod
-    def from_json(cls, text: str) -> OpenRouterAlarm:
-        return cls(**json.loads(text))
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
 
 
 class RouterAlarms:
@@ -285,7 +278,7 @@ class RouterStage:
         self.values = values
         self.interval = interval
         self._next = 0.0
-        outbox.db.execute(TABLE)
+        self.table = AlarmTable(outbox.db, "router_alarms")
 
     def tick(self, leader: bool, report: HealthReport | None) -> int:
         """Notifications stored."""
@@ -301,23 +294,15 @@ class RouterStage:
         self, readings: dict[str, dict[str, str]], report: HealthReport | None, now: float
     ) -> int:
         with self.outbox.transaction() as db:
-            rows = db.execute("SELECT key, state FROM router_alarms").fetchall()
-            book = {key: OpenRouterAlarm.from_json(state) for key, state in rows}
+            rows = self.table.read(db)
+            book = {key: OpenRouterAlarm(**state) for key, state in rows.items()}
             host_alarms = {
                 host: json.loads(state)["alarm_id"]
                 for host, state in db.execute("SELECT host, state FROM alarms")
             }
             after, out = self.alarms.derive(readings, report, book, host_alarms, now)
-            for key in book.keys() - after.keys():
-                db.execute("DELETE FROM router_alarms WHERE key = ?", (key,))
-            for key, alarm in after.items():
-                if alarm is not book.get(key):
-                    db.execute(
-                        "INSERT OR REPLACE INTO router_alarms (key, state) VALUES (?, ?)",
-                        (key, alarm.to_json()),
-                    )
+            self.table.write(db, rows, {key: vars(alarm) for key, alarm in after.items()})
             return sum(1 for item in out if self.store(item))
 
     def open_alarms(self) -> list[OpenRouterAlarm]:
-        rows = self.outbox.db.execute("SELECT state FROM router_alarms ORDER BY key")
-        return [OpenRouterAlarm.from_json(row[0]) for row in rows]
+        return [OpenRouterAlarm(**state) for state in self.table.read(self.outbox.db).values()]

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from hakit.lab import demo
 from hakit.lab.health import HEALTH, LabReceiver, dc, settled
 from hakit.lab.health import host_alarms as alarms_of
 from hakit.lab.lab import Lab, pids_in_netns
+from hakit.lab.routers import RouterLab
 from tests.lab.test_lab import online, wait
 
 CLONES = ("health-publisher", "worker")
@@ -220,3 +222,82 @@ def test_isolated_minority_publishes_nothing(lab: Lab, receiver: LabReceiver) ->
     assert stored_notifications(lab, target) == stored_before, "the minority derived alarms"
     senders = {e["notification"]["subscriptionId"] for e in receiver.entries()[before:]}
     assert senders == {receiver.subscriptions[leader]}
+
+
+def set_publisher_parameters(lab: Lab, **values: str | None) -> None:
+    """Set (None: delete) parameters of the publisher clone; its instances restart."""
+    for name, value in values.items():
+        change = ["--delete-parameter", name]
+        change = change if value is None else ["--set-parameter", name, "--parameter-value", value]
+        lab.run("node1", ["crm_resource", "--resource", "health-publisher", *change])
+    time.sleep(2)  # the restarts begin
+    wait(lambda: settled(lab, CLONES), 120, "publisher clone restarted on every node")
+
+
+def router_alarms(entries: list[dict[str, object]], router: str) -> list[tuple[str, str]]:
+    """(notification type, fault type or cleared alarm id) about `router`, in order."""
+    found = []
+    for entry in entries:
+        notification: Any = entry["notification"]
+        alarm = notification.get("alarm") or {}
+        if alarm.get("managedObjectId") == router:
+            found.append((notification["notificationType"], alarm["faultType"]))
+        elif notification["notificationType"] == "AlarmClearedNotification":
+            found.append(("AlarmClearedNotification", notification["alarmId"]))
+    return found
+
+
+def test_a_router_split_brain_reaches_the_subscriber_and_clears(
+    lab: Lab, receiver: LabReceiver
+) -> None:
+    """A real keepalived per node in a qrouter- namespace of each cluster node (neutron's
+    layout, not neutron): every node's publisher reports its routers through a private
+    node attribute; a dual master is a ROUTER_SPLIT_BRAIN alarm at the subscriber within
+    10 s, cleared within 10 s of the fix."""
+    set_publisher_parameters(lab, router_watch="true", router_advert_interval="1")
+    routers = RouterLab(routers=1, on_hosts={n: lab.init_pid(n) or 0 for n in lab.nodes})
+    try:
+        routers.up()
+        router = routers.router_ids()[0]
+        wait(lambda: len(routers.active_hosts(router)) == 1, 30, "one master")
+        time.sleep(10)  # the standbys seen, every grace passed: the steady state
+        before = len(receiver.entries())
+        (active,) = routers.active_hosts(router)
+        standby = next(h for h in range(1, routers.hosts + 1) if h != active)
+        routers.cut(router, standby)
+        try:
+            wait(lambda: len(routers.active_hosts(router)) == 2, 15, "two masters")
+            dual = time.monotonic()
+            wait(
+                lambda: ("AlarmNotification", "ROUTER_SPLIT_BRAIN")
+                in router_alarms(receiver.entries()[before:], router),
+                15,
+                "the split-brain alarm",
+            )
+            raised = time.monotonic() - dual
+        finally:
+            routers.cut(router, standby, cut=False)
+        fixed = time.monotonic()
+        alarm: Any = next(
+            e["notification"]["alarm"]
+            for e in receiver.entries()[before:]
+            if e["notification"].get("alarm", {}).get("managedObjectId") == router
+        )
+        wait(
+            lambda: ("AlarmClearedNotification", alarm["id"])
+            in router_alarms(receiver.entries()[before:], router),
+            15,
+            "the alarm cleared",
+        )
+        cleared = time.monotonic() - fixed
+        print(f"\nsplit-brain alarm {raised:.1f}s after the dual master; cleared {cleared:.1f}s")
+        assert raised <= 10 and cleared <= 10
+        assert alarm["perceivedSeverity"] == "CRITICAL" and alarm["isRootCause"]
+        assert alarm["rootCauseFaultyResource"]["faultyResource"]["resourceId"] == router
+        kinds = {k for _, k in router_alarms(receiver.entries()[before:], router)}
+        assert kinds <= {"ROUTER_SPLIT_BRAIN", alarm["id"]}, kinds  # nothing else raised
+        for node in lab.nodes:  # private: attrd only, never the CIB
+            assert "hakit-routers" not in lab.run(node, ["cibadmin", "--query"]).stdout
+    finally:
+        routers.down()
+        set_publisher_parameters(lab, router_watch=None, router_advert_interval=None)
