@@ -196,7 +196,11 @@ class RouterAlarms:
             if new is not book.get(key):
                 out.append(self._raised(new, now))
         for key, gone in book.items():
-            if key not in after:
+            if key in after:
+                continue
+            if (gone.router, gone.kind) in self.watch.first_seen:  # still there, within
+                after[key] = gone  # the grace of a new leader: open as it was
+            else:
                 out.append(self._cleared(gone, now))
         return after, out
 

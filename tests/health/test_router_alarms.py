@@ -37,15 +37,18 @@ HOSTS = ("net1", "net2", "net3")
 T0 = 1_000_000.0
 
 
-@pytest.fixture
-def publisher(tmp_path: Path) -> Publisher:
-    config = PublisherConfig(
+def watching(tmp_path: Path) -> PublisherConfig:
+    return PublisherConfig(
         outbox=str(tmp_path / "outbox.db"),
         subscriptions=str(tmp_path / "subs.db"),
         routers=True,
         router_advert_interval=1.0,
     )
-    return Publisher(config)
+
+
+@pytest.fixture
+def publisher(tmp_path: Path) -> Publisher:
+    return Publisher(watching(tmp_path))
 
 
 def stage(publisher: Publisher) -> RouterStage:
@@ -110,12 +113,7 @@ def test_a_failover_within_the_grace_raises_nothing(publisher: Publisher) -> Non
 
 
 def test_a_new_leader_carries_the_open_alarm_on_and_clears_it_by_its_id(tmp_path: Path) -> None:
-    config = PublisherConfig(
-        outbox=str(tmp_path / "outbox.db"),
-        subscriptions=str(tmp_path / "subs.db"),
-        routers=True,
-        router_advert_interval=1.0,
-    )
+    config = watching(tmp_path)
     first = Publisher(config)
     none = {"net1": {"r1": S}, "net2": {"r1": S}}
     stage(first).derive(none, report(), T0)
@@ -124,6 +122,8 @@ def test_a_new_leader_carries_the_open_alarm_on_and_clears_it_by_its_id(tmp_path
     first.outbox.close()
     second = Publisher(config)  # the DC moved: a new process on the same (shared) store
     assert [a.kind for a in stage(second).open_alarms()] == ["ROUTER_NO_ACTIVE"]
+    assert stage(second).derive(none, report(), T0 + 8.5) == 0  # still so: kept open
+    assert [a.alarm_id for a in stage(second).open_alarms()] == [raised["alarm"]["id"]]
     assert stage(second).derive({"net1": {"r1": A}, "net2": {"r1": S}}, report(), T0 + 9) == 1
     cleared = notifications(second)[-1]
     assert cleared["notificationType"] == ALARM_CLEARED_NOTIFICATION
