@@ -128,6 +128,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "routers", help="this host's L3 HA routers as the data plane shows them"
     )
     routers.add_argument("--json", action="store_true", help="JSON instead of a table")
+    routers.add_argument(
+        "--all", action="store_true", help="every node's, as its publisher reported them"
+    )
     routers.set_defaults(func=friendly(_routers))
 
     _add_serve(verbs)
@@ -259,6 +262,8 @@ def _routers(args: argparse.Namespace) -> int:
 
     from hakit.resource_agents.health.routers import host_states
 
+    if args.all:
+        return _reported_routers(args)
     try:
         states = host_states()
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -271,6 +276,32 @@ def _routers(args: argparse.Namespace) -> int:
         print("no router namespaces with an ha- interface on this host")
     for router, state in sorted(states.items()):
         print(f"{router}  {state}")
+    return 0
+
+
+def _reported_routers(args: argparse.Namespace) -> int:
+    """Every node's routers as its publisher reported them (router_watch=true)."""
+    import time
+
+    from hakit.ocf import cluster
+    from hakit.resource_agents.health.router_alarms import ATTRIBUTE, decode
+
+    try:
+        values = cluster.transient_attribute_values(ATTRIBUTE)
+    except cluster.ClusterCommandError as error:
+        print(f"hakit health routers: no cluster answer: {error}", file=sys.stderr)
+        return exits.ENVIRONMENT
+    readings = {host: found for host, value in sorted(values.items()) if (found := decode(value))}
+    if args.json:
+        hosts = {h: {"taken": t, "routers": r} for h, (t, r) in readings.items()}
+        print(json.dumps({"hosts": hosts}, indent=2))
+        return 0
+    if not readings:
+        print(f"no node reports routers (node attribute {ATTRIBUTE}; publisher router_watch)")
+    for host, (taken, states) in readings.items():
+        print(f"{host}  (reported {time.time() - taken:.0f}s ago)")
+        for router, state in sorted(states.items()):
+            print(f"  {router}  {state}")
     return 0
 
 

@@ -261,6 +261,10 @@ def test_a_router_split_brain_reaches_the_subscriber_and_clears(
         router = routers.router_ids()[0]
         wait(lambda: len(routers.active_hosts(router)) == 1, 30, "one master")
         time.sleep(10)  # the standbys seen, every grace passed: the steady state
+        reported = json.loads(lab.run("node1", [HEALTH, "routers", "--all", "--json"]).stdout)
+        states = {h: r["routers"].get(router) for h, r in reported["hosts"].items()}
+        assert sorted(states) == sorted(lab.nodes), reported  # every node's, on node1
+        assert sorted(states.values()) == ["active", "standby", "standby"], reported
         before = len(receiver.entries())
         (active,) = routers.active_hosts(router)
         standby = next(h for h in range(1, routers.hosts + 1) if h != active)
