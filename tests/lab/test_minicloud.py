@@ -1,5 +1,5 @@
 """The mini cloud in the lab (`hakit lab cloud up`): placement, nova-api, nova-conductor,
-three nova-schedulers and three nova-computes on nova's fake driver (10 usable VCPU each), all
+three nova-schedulers and three nova-computes on nova's fake driver (6 usable VCPU each), all
 Pacemaker clones through hakit's agents, on the infra node's MariaDB and RabbitMQ.
 Every API checks tokens with real Keystone (a clone on every node, fernet keys shared);
 the client and the health publisher authenticate from clouds.yaml. Glance and neutron
@@ -8,7 +8,7 @@ a port. The client is outside the cluster (the infra namespace) and
 talks to any node's nova-api.
 
 - The scheduler drill (`hakit drill run scheduler-burst`): boots beyond capacity through
-  the three APIs with 1, 2 (45 boots) and 3 (120) active schedulers, no provider
+  the three APIs with 1, 2 (27 boots) and 3 (72) active schedulers, no provider
   over-allocated; the same
   with placement's default claim retry over-allocates (the check can fail); a scheduler
   killed mid-burst, no over-allocation either.
@@ -44,7 +44,8 @@ from tests.lab.test_openstack import cinder_api, fail_count, wait_for
 
 NODES = ["node1", "node2", "node3"]
 CAPACITY = cloud.COMPUTE_VCPUS  # per compute
-BOOTS = 120  # 1-VCPU servers per burst: 90 beyond capacity
+BOOTS = 4 * 3 * CAPACITY  # 1-VCPU servers per burst with 3 schedulers (72)
+FEWER = 3 * CAPACITY * 3 // 2  # with 1 and 2 (27)
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +133,12 @@ def test_scheduler_drill_1_2_3_schedulers_never_over_allocate(
     """Boots beyond capacity through the three nova-apis, with 1, 2 and 3 active
     schedulers claiming in placement concurrently (hakit's placement setting): four times
     the capacity with 3, the most concurrent claims; 1.5 times with 1 and 2 (CI's time)."""
-    code, fewer, _ = scheduler_drill(tmp_path / "1-2", "--schedulers", "1,2", "--boots", "45")
+    code, fewer, _ = scheduler_drill(tmp_path / "1-2", "--schedulers", "1,2", "--boots", str(FEWER))
     assert code == 0
     code, most, _ = scheduler_drill(tmp_path / "3", "--schedulers", "3", "--boots", str(BOOTS))
     assert code == 0
     results = fewer + most
-    assert [(r["schedulers"], r["boots"]) for r in results] == [(1, 45), (2, 45), (3, BOOTS)]
+    assert [(r["schedulers"], r["boots"]) for r in results] == [(1, FEWER), (2, FEWER), (3, BOOTS)]
     for result in results:
         assert result["passed"] and result["over_allocated"] == 0, result
         assert result["usages"] == {n: [CAPACITY, CAPACITY] for n in NODES}, result
@@ -159,7 +160,7 @@ def test_scheduler_drill_with_placements_default_retry_over_allocates(
     beyond capacity and the drill fails no-over-allocation (the check can fail); hakit's
     setting is back afterwards."""
     code, results, output = scheduler_drill(
-        tmp_path, "--schedulers", "3", "--boots", "60", "--unsafe"
+        tmp_path, "--schedulers", "3", "--boots", str(6 * CAPACITY), "--unsafe"
     )
     assert code == 1
     [result] = results
@@ -175,14 +176,14 @@ def test_scheduler_drill_with_a_scheduler_killed_mid_burst(minicloud: Lab, tmp_p
     every boot settles (a request the dead scheduler had taken fails after nova's RPC
     timeout), no provider is over-allocated and every ACTIVE server holds its claim."""
     code, results, _ = scheduler_drill(
-        tmp_path, "--schedulers", "3", "--boots", "60", "--kill-scheduler"
+        tmp_path, "--schedulers", "3", "--boots", str(6 * CAPACITY), "--kill-scheduler"
     )
     assert code == 0
     [result] = results
     assert result["killed"] in NODES and result["passed"], result
     used = sum(u for u, _ in result["usages"].values())
     assert result["statuses"].get("ACTIVE", 0) + result["error_claims"] == used <= 3 * CAPACITY
-    assert sum(result["statuses"].values()) == 60
+    assert sum(result["statuses"].values()) == 6 * CAPACITY
 
 
 def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
@@ -191,7 +192,7 @@ def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
     """The drill SIGKILLed mid-burst (an interrupted run) leaves servers building; `cloud up`
     brings the known state back (no server, no claim, no compute forced down) and the
     next burst passes."""
-    burst = ["--lab", "--yes", "--schedulers", "3", "--boots", "60"]
+    burst = ["--lab", "--yes", "--schedulers", "3", "--boots", str(6 * CAPACITY)]
     burst += ["--out", str(tmp_path / "killed")]
     drill = subprocess.Popen(
         [sys.executable, "-m", "hakit.tools.cli", "drill", "run", "scheduler-burst", *burst],
@@ -210,7 +211,9 @@ def test_cloud_up_brings_back_a_known_state_after_a_killed_burst(
     assert not cloud.servers(minicloud)
     assert cloud_access.placement_providers(minicloud) == {n: (0, CAPACITY, []) for n in NODES}
     assert set(cloud.compute_states(minicloud).values()) == {"up"}
-    code, results, _ = scheduler_drill(tmp_path / "next", "--schedulers", "3", "--boots", "15")
+    code, results, _ = scheduler_drill(
+        tmp_path / "next", "--schedulers", "3", "--boots", str(CAPACITY)
+    )
     assert code == 0 and results[0]["passed"], results
     assert not cloud.servers(minicloud)
 
