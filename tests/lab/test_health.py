@@ -224,12 +224,15 @@ def test_isolated_minority_publishes_nothing(lab: Lab, receiver: LabReceiver) ->
     assert senders == {receiver.subscriptions[leader]}
 
 
-def set_publisher_parameters(lab: Lab, **values: str | None) -> None:
-    """Set (None: delete) parameters of the publisher clone; its instances restart."""
+def set_publisher_parameters(lab: Lab, **values: str) -> None:
+    """Set parameters of the publisher clone (none: take them all away again, as the
+    demo topology has none); its instances restart."""
     for name, value in values.items():
-        change = ["--delete-parameter", name]
-        change = change if value is None else ["--set-parameter", name, "--parameter-value", value]
+        change = ["--set-parameter", name, "--parameter-value", value]
         lab.run("node1", ["crm_resource", "--resource", "health-publisher", *change])
+    if not values:
+        where = "//primitive[@id='health-publisher']/instance_attributes"
+        lab.run("node1", ["cibadmin", "--delete", "--xpath", where])
     time.sleep(2)  # the restarts begin
     wait(lambda: settled(lab, CLONES), 120, "publisher clone restarted on every node")
 
@@ -304,4 +307,4 @@ def test_a_router_split_brain_reaches_the_subscriber_and_clears(
             assert "hakit-routers" not in lab.run(node, ["cibadmin", "--query"]).stdout
     finally:
         routers.down()
-        set_publisher_parameters(lab, router_watch=None, router_advert_interval=None)
+        set_publisher_parameters(lab)
