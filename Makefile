@@ -35,7 +35,7 @@ $(STAMP_APT):
 
 venv: $(STAMP_VENV) $(DEV_TREE)/hakit
 $(STAMP_VENV): $(PYPROJECTS) | $(STAMP_APT)
-	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	@test -x $(VENV)/bin/pip || $(SYSTEM_PYTHON) -m venv $(VENV)  # pip: a venv cut short
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e ./lab 2>&1 | grep -v -e '^$$' -e 'WARNING: Location' || true
 	@$(PY) -c 'import hakit.ocf, hakit.tools, hakit.lab' && touch $@
 
