@@ -102,12 +102,13 @@ class RouterLab:
             if self.on_hosts:
                 self.hosts = len(self.on_hosts)
                 self.host_pids = dict(enumerate(self.on_hosts.values(), 1))
-            for host in range(1, self.hosts + 1) if not self.on_hosts else ():
-                script = "mount -t tmpfs hakit-routers /run/netns && exec sleep infinity"
-                keeper = self._keep(
-                    ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
-                )
-                self.host_pids[host] = keeper.pid
+            else:
+                for host in range(1, self.hosts + 1):
+                    script = "mount -t tmpfs hakit-routers /run/netns && exec sleep infinity"
+                    keeper = self._keep(
+                        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+                    )
+                    self.host_pids[host] = keeper.pid
             for index in range(1, self.routers + 1):
                 router = str(uuid.uuid4())
                 for host in range(1, self.hosts + 1):

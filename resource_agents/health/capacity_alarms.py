@@ -6,10 +6,11 @@ needs; `hakit topology qos` and `simulate` show them before the fact):
 - CAPACITY_EXHAUSTED: a resource meant to run is stopped and no online node has what it
   needs left, e.g. after a failover took the room.
 
-Read from the CIB's configuration (one `cibadmin --query --scope configuration`, only
-when the CIB changed) and the publisher's crm_mon snapshot; nothing when no utilization
-is configured. A finding is an alarm once it has lasted `GRACE` (a transition in
-flight), raised, changed and cleared like the host alarms.
+Read from the CIB's configuration (one `cibadmin --query --scope configuration` on each
+resync of the leader, every 5 s and on a CIB change) and the publisher's crm_mon
+snapshot; no finding when no utilization is configured. A finding is an alarm once it
+has lasted `GRACE` (a transition in flight), raised, changed and cleared like the host
+alarms.
 """
 
 from __future__ import annotations

@@ -260,8 +260,7 @@ class Publisher:
         if reconcile and self.config.nova is not None:
             self.reconcile_nova(self.config.nova, report)
         if added:
-            for delivery in list(self.deliveries.values()):
-                delivery.wake.set()
+            self._wake_deliveries()
         return added
 
     def derive(
@@ -312,7 +311,12 @@ class Publisher:
             self.metrics.reconcile(self.recovery, api, report)
         else:
             self.recovery.reconcile(api, report)
-        for delivery in list(self.deliveries.values()) if self.stored_outside else ():
+        if self.stored_outside:
+            self._wake_deliveries()
+
+    def _wake_deliveries(self) -> None:
+        """Every subscription's delivery looks at the stream now (something was stored)."""
+        for delivery in list(self.deliveries.values()):
             delivery.wake.set()
 
     def refresh_inventory(self, api: ComputeAPI) -> None:
@@ -376,8 +380,7 @@ class Publisher:
             return 0
         added = self.correlator.run(self.open_alarms())
         if added:
-            for delivery in list(self.deliveries.values()):
-                delivery.wake.set()
+            self._wake_deliveries()
         return added
 
     def _router_stage(self) -> RouterStage:
@@ -405,8 +408,7 @@ class Publisher:
             return 0
         added = self.routers.tick(self.leader.is_set(), self.report)
         if added:
-            for delivery in list(self.deliveries.values()):
-                delivery.wake.set()
+            self._wake_deliveries()
         return added
 
     # --- the loop ---------------------------------------------------------------------
