@@ -11,6 +11,7 @@ VIM_CONNECTION_ID = "hakit"
 LEADER_VARIABLE = "HAKIT_HEALTH_LEADER"
 EVACUATE_WORKERS = 8  # evacuation requests in flight at once
 EVACUATE_GUARD_PERCENT = 50  # more of the nodes lost at once (two at least) holds them
+EVACUATE_GUARD_HOLD = 60  # seconds the guard holds on while fewer, not none, are lost
 EVACUATE_DEADLINE = 120  # seconds from a request to its EVACUATION_OVERDUE alarm
 
 ALARM_NOTIFICATION = "AlarmNotification"

@@ -19,10 +19,12 @@ from hakit.resource_agents.health.nova import ComputeAPI, NovaError, Server
 from hakit.resource_agents.health.outbox import Outbox
 
 FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY KEY)"
-#: the mass-failure guard's alarm while it holds evacuations (one row at most)
+#: the mass-failure guard's alarm while it holds evacuations (one row at most), and when
+#: it last counted too many nodes lost
 MASS_FAILURE_TABLE = (
     "CREATE TABLE IF NOT EXISTS mass_failure (alarm_id TEXT PRIMARY KEY, raised REAL NOT NULL)"
 )
+MASS_FAILURE_COLUMNS = {"last_tripped": "REAL NOT NULL DEFAULT 0"}
 MASS_FAILURE = "MASS_HOST_FAILURE"  # the guard alarm's faultType and managed object
 EVACUATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
@@ -47,6 +49,7 @@ class RecoveryConfig(Protocol):
     evacuate_attempts: int
     evacuate_workers: int
     evacuate_guard: float
+    evacuate_guard_hold: float
     evacuate_deadline: float
     context: sol003.Context
 
@@ -111,15 +114,23 @@ class ComputeRecovery:
     def _guard(self, report: HealthReport) -> bool:
         """The mass-failure guard: more than `evacuate_guard` of the nodes lost at once
         (at least two) holds every evacuation, so that a rack or a network fault does not
-        set off an evacuation storm onto what is left. One alarm while it holds (root
-        cause of the lost hosts' alarms), cleared when it ends; each logged once."""
+        set off an evacuation storm onto what is left. Once fewer are lost it holds on while
+        any is, for `evacuate_guard_hold` s after the count last was too high: hosts of one
+        event that are back quickly must not release it for the others, still being fenced
+        or rebooting. One alarm while it holds (root cause of the lost hosts' alarms),
+        cleared when it ends; each logged once."""
         lost = sorted(n.node for n in report.nodes if n.health in LOST)
-        tripped = len(lost) >= 2 and len(lost) > self.config.evacuate_guard * len(report.nodes)
-        row = self.outbox.db.execute("SELECT alarm_id, raised FROM mass_failure").fetchone()
+        now = time.time()
+        counted = len(lost) >= 2 and len(lost) > self.config.evacuate_guard * len(report.nodes)
+        row = self.outbox.db.execute("SELECT alarm_id, last_tripped FROM mass_failure").fetchone()
+        if counted and row is not None:
+            with self.outbox.transaction() as db:
+                db.execute("UPDATE mass_failure SET last_tripped = ?", (now,))
+        held = row is not None and bool(lost) and now - row[1] < self.config.evacuate_guard_hold
+        tripped = counted or held
         if tripped == (row is not None):
             return tripped
         share = f"{len(lost)} of {len(report.nodes)} nodes lost ({', '.join(lost) or '-'})"
-        now = time.time()
         if tripped:
             self.log(
                 f"mass failure: {share}, more than {self.config.evacuate_guard:.0%}: "
@@ -129,7 +140,8 @@ class ComputeRecovery:
             raised = self._mass_alarm(alarm, now, lost, share)
             with self.outbox.transaction() as db:  # the alarm and its notification at once
                 db.execute(
-                    "INSERT INTO mass_failure (alarm_id, raised) VALUES (?, ?)", (alarm, now)
+                    "INSERT INTO mass_failure (alarm_id, raised, last_tripped) VALUES (?, ?, ?)",
+                    (alarm, now, now),
                 )
                 self.notify(raised)
         else:
@@ -172,10 +184,14 @@ class ComputeRecovery:
         db.execute(FORCED_DOWN_TABLE)
         db.execute(EVACUATIONS_TABLE)
         db.execute(MASS_FAILURE_TABLE)
-        have = {row[1] for row in db.execute("PRAGMA table_info(evacuations)")}
-        for column, declaration in EVACUATION_COLUMNS.items():
-            if column not in have:
-                db.execute(f"ALTER TABLE evacuations ADD COLUMN {column} {declaration}")
+        for table, columns in (
+            ("evacuations", EVACUATION_COLUMNS),
+            ("mass_failure", MASS_FAILURE_COLUMNS),
+        ):
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for column, declaration in columns.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def _evacuate(self, api: ComputeAPI, hosts: list[str]) -> None:
         """Evacuate each server nova still places on the fenced `hosts`: once, and again

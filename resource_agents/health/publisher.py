@@ -99,6 +99,7 @@ class PublisherConfig:
     evacuate_workers: int = constants.EVACUATE_WORKERS
     #: more than this share of the nodes lost at once (two at least) holds evacuations
     evacuate_guard: float = constants.EVACUATE_GUARD_PERCENT / 100
+    evacuate_guard_hold: float = constants.EVACUATE_GUARD_HOLD
     #: seconds after an evacuation request with its server still on the fenced host: an
     #: EVACUATION_OVERDUE alarm for that server (cleared once it runs elsewhere)
     evacuate_deadline: float = constants.EVACUATE_DEADLINE
