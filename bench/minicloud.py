@@ -5,7 +5,7 @@ compute node's power cut to its servers ACTIVE on the other nodes (fencing, then
 force-down and evacuation by the health publisher).
 
 Each burst is the scheduler drill's (hakit.lab.drill.scheduler): BOOTS servers of 1 VCPU
-at once through the three nova-apis (capacity 3 x `cloud.COMPUTE_VCPUS`), until each is
+at once through the three nova-apis (capacity 3 x `cloud_config.COMPUTE_VCPUS`), until each is
 ACTIVE or ERROR; the scheduler count is the clone's clone-max.
 
     python -m bench.minicloud [--runs 3] [--boots N (default: the capacity)] [--write FILE]
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.monitor import write
-from hakit.lab import cloud, cloud_access
+from hakit.lab import cloud, cloud_access, cloud_config
 from hakit.lab.drill import scheduler
 from hakit.lab.drill.environment import LabEnvironment
 from hakit.lab.drill.runner import wait_for
@@ -60,7 +60,7 @@ def table(
     anchor = statistics.median(rates[1])
     lines = [
         f"{boots} boots of 1 VCPU at once through 3 nova-apis "
-        f"(capacity {3 * cloud.COMPUTE_VCPUS} VCPU), "
+        f"(capacity {3 * cloud_config.COMPUTE_VCPUS} VCPU), "
         f"{len(rates[1])} runs per setting; the anchor is one scheduler.",
         "",
         "| active nova-schedulers | ACTIVE servers/s, median | max | ratio to anchor |",
@@ -104,7 +104,7 @@ def over_allocation(env: LabEnvironment, runs: int) -> dict[str, list[int]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--boots", type=int, default=3 * cloud.COMPUTE_VCPUS)
+    parser.add_argument("--boots", type=int, default=3 * cloud_config.COMPUTE_VCPUS)
     parser.add_argument("--write", type=Path, help="update this markdown file")
     args = parser.parse_args()
     lab = Lab()

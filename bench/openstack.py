@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.monitor import Contender, write
-from hakit.lab import cloud
+from hakit.lab import cloud, cloud_config
 from hakit.lab.lab import Lab
 
 AGENTS = {  # resource → (agent type, program, config)
@@ -35,7 +35,7 @@ def contenders(lab: Lab) -> list[Contender]:
 
     inside = lab.netns_prefix("node1")
     inside[0] = "/usr/bin/nsenter"
-    conf = cloud.config_dir(lab)
+    conf = cloud_config.config_dir(lab)
     found: list[Contender] = []
     for resource, (agent, program, config) in AGENTS.items():
         env = {

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.monitor import write
-from hakit.lab import cloud, openstack, placement_race
+from hakit.lab import cloud_config, openstack, placement_race
 from hakit.lab.lab import Lab
 
 BEGIN, END = "<!-- bench:placement:begin -->", "<!-- bench:placement:end -->"
@@ -35,7 +35,7 @@ def prepare(lab: Lab, venv: Path) -> dict[str, Path]:
     dirs = {}
     for number, (name, safe) in enumerate(SETTINGS.items()):
         config = openstack.placement_config(
-            database_url=cloud.database_url(url, DATABASE), safe_claims=safe
+            database_url=cloud_config.database_url(url, DATABASE), safe_claims=safe
         )
         dirs[name] = lab.dir / "placement-bench" / str(number)
         openstack.write_config(dirs[name] / "placement.conf", config)

@@ -6,6 +6,8 @@ node sees)."""
 
 from __future__ import annotations
 
+import json
+import re
 import string
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +31,8 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "openstack.yaml"
 EXAMPLE_FENCING = Path(__file__).with_name("example-fencing.yaml")
 FENCE_ID = "hakit-fence"
 CLUSTER_NAME = "hakit-lab"
+#: what was applied above the base layers last (in the lab directory), for `reapply`
+APPLIED = "applied-topology.json"
 NO_SUCH_OBJECT = 105  # cibadmin's exit code when the xpath matches nothing (CRM_EX_NOSUCH)
 #: What a node does not share with the host (its own tmpfs or bind mounts): a file a
 #: cluster program inside the node must read cannot be there.
@@ -45,7 +49,7 @@ def base_layers(lab: Lab) -> list[tuple[str, str]]:
     properties = dict(lab.profile.cluster_properties())
     profile = yaml.safe_dump({"cluster": {"name": CLUSTER_NAME, "properties": properties}})
     layers = [(str(BASE), text), (f"<profile {lab.state.profile}>", profile)]
-    return layers + ([remotes.layer(lab)] if lab.remotes else [])
+    return layers + _remotes(lab)
 
 
 def layered(lab: Lab, layers: Sequence[tuple[str, str]] = ()) -> Loaded:
@@ -104,7 +108,7 @@ def ensure_base(lab: Lab) -> Change | None:
         except cluster.ClusterCommandError as error:
             if error.returncode != NO_SUCH_OBJECT:
                 raise  # a cluster that does not answer: no reason to reset its CIB
-    return apply(lab, layered(lab))
+    return apply_layers(lab, [])
 
 
 def apply(lab: Lab, loaded: Loaded, *, node: str | None = None, agents: bool = True) -> Change:
@@ -126,11 +130,46 @@ def apply(lab: Lab, loaded: Loaded, *, node: str | None = None, agents: bool = T
             raise LabError(f"applying {loaded.file} failed: {error}") from None
 
 
-def apply_file(lab: Lab, path: Path, *, node: str | None = None) -> Change:
-    """Apply one whole topology file (such as demo.yaml) from inside `node`."""
-    from hakit.tools.topology.load import load
+def apply_layers(lab: Lab, layers: Sequence[tuple[str, str]], *, node: str | None = None) -> Change:
+    """The base layers with `layers` (file, text) above them, applied from inside `node`
+    and remembered: a change of the lab's remotes applies them again (`reapply`)."""
+    change = apply(lab, layered(lab, layers), node=node)
+    _remember(lab, {"layers": [list(layer) for layer in layers]})
+    return change
 
-    return apply(lab, load(path), node=node)
+
+def apply_file(lab: Lab, path: Path, *, node: str | None = None) -> Change:
+    """Apply one whole topology file (such as demo.yaml) from inside `node`, the lab's
+    remotes (if any) layered over it; remembered like `apply_layers`."""
+    text = path.read_text()
+    change = apply(lab, _merged([(str(path), text), *_remotes(lab)]), node=node)
+    _remember(lab, {"file": [str(path), text]})
+    return change
+
+
+def reapply(lab: Lab) -> Change:
+    """What `apply_layers` or `apply_file` applied last (the base alone if nothing), again,
+    with the lab's remotes as they are now; a layer with a `remotes:` section of its own
+    (resources placed on remotes) is left out while the lab has none."""
+    applied = json.loads(_applied(lab).read_text()) if _applied(lab).exists() else {}
+    if "file" in applied:
+        name, text = applied["file"]
+        return apply(lab, _merged([(name, text), *_remotes(lab)]))
+    layers = [(name, text) for name, text in applied.get("layers", [])]
+    kept = [(n, t) for n, t in layers if lab.remotes or not re.search(r"^remotes:", t, re.M)]
+    return apply_layers(lab, kept)
+
+
+def _remotes(lab: Lab) -> list[tuple[str, str]]:
+    return [remotes.layer(lab)] if lab.remotes else []
+
+
+def _applied(lab: Lab) -> Path:
+    return lab.dir / APPLIED
+
+
+def _remember(lab: Lab, applied: dict[str, object]) -> None:
+    _applied(lab).write_text(json.dumps(applied) + "\n")
 
 
 def summary(change: Change) -> str:

@@ -6,7 +6,8 @@ and applies `cloud.yaml`: cinder-api, cinder-scheduler, cinder-volume (one cinde
 cluster, active/active), nova-scheduler and nova-novncproxy, each a clone on every node.
 With `compute` (the mini cloud, `hakit lab cloud up`) `compute.yaml` is merged in:
 placement, nova-api, nova-conductor and nova-compute (fake driver) clones, the glance and
-neutron stand-ins, and the health publisher evacuating fenced hosts.
+neutron stand-ins, and the health publisher evacuating fenced hosts; with remotes in the lab
+(`hakit lab up --remotes N`), `remote-computes.yaml` too: nova-compute on every remote.
 Database work runs inside node1 (only the lab's namespaces reach the infra node).
 """
 
@@ -18,11 +19,19 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hakit.lab import cib, cloud_access, openstack, openstack_stubs
-from hakit.lab.cloud_access import NOVA_API_PORT, compute_api, placement_providers
+from hakit.lab import api_relay, cib, cloud_access, openstack, openstack_stubs
+from hakit.lab.cloud_access import compute_api, placement_providers
+from hakit.lab.cloud_config import (
+    DATABASES,
+    config_dir,
+    database_url,
+    write_compute_configs,
+    write_configs,
+)
 from hakit.lab.errors import LabError
 from hakit.lab.lab import Lab
 from hakit.ocf import cluster
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
 KEYSTONE_TEMPLATE = Path(__file__).with_name("keystone.yaml")
 TEMPLATE = Path(__file__).with_name("cloud.yaml")
 COMPUTE_TEMPLATE = Path(__file__).with_name("compute.yaml")
+REMOTE_TEMPLATE = Path(__file__).with_name("remote-computes.yaml")
 DEMO = Path(__file__).with_name("demo.yaml")
 CLONES = (
     "cinder-api-clone",
@@ -52,152 +62,36 @@ COMPUTE_CLONES = (
     "nova-compute-clone",
     "health-publisher-clone",
 )
-#: clones that read the files `up` writes (restarted when they change)
-CONFIGURED = (
-    *CLONES,
-    "placement-clone",
-    "nova-api-clone",
+#: the compute layer's clones on the lab's remotes (remote-computes.yaml), on them only
+REMOTE_CLONES = ("api-relay-clone", "nova-compute-remote-clone")
+#: clones of hakit's OpenStack agents (they publish hakit-<resource>-broker|db attributes)
+OPENSTACK_AGENT_CLONES = (
+    *CLONES[1:5],
     "nova-conductor-clone",
     "nova-compute-clone",
+    "nova-compute-remote-clone",
 )
-#: clones of hakit's OpenStack agents (they publish hakit-<resource>-broker|db attributes)
-OPENSTACK_AGENT_CLONES = (*CLONES[1:5], "nova-conductor-clone", "nova-compute-clone")
+#: clones that read the files `up` writes (restarted when they change)
+CONFIGURED = (*CLONES, "placement-clone", "nova-api-clone", *OPENSTACK_AGENT_CLONES[4:])
 DEMO_CLONES = ("health-publisher-clone",)  # demo.yaml has them too: they stay
-#: nova's fake driver that keeps a node identity (nova refuses to restart a compute without
-#: one), with COMPUTE_VCPUS of its 1000 VCPU usable; $host is the node name (the agent's)
-COMPUTE_VCPUS = 6  # small: every drill's boots scale with it (CI's time)
 DELETERS = 8  # DELETE requests in flight when servers are deleted
-COMPUTE_SETTINGS = {
-    "compute_driver": "fake.FakeDriverWithoutFakeNodes",
-    "reserved_host_cpus": 1000 - COMPUTE_VCPUS,
-}
-DATABASES = ("keystone", "cinder", "nova_api", "nova", "nova_cell0", "placement")
-#: nova.conf for the compute layer (harmless to the scheduler and console proxies): the
-#: node's own placement and stand-ins, no quotas, the fake driver's capacity used 1:1, new
-#: computes mapped by the schedulers, quick stops
-NOVA_LAB_SETTINGS: dict[str, dict[str, object]] = {
-    "DEFAULT": {
-        "reserved_host_memory_mb": 0,
-        "graceful_shutdown_timeout": 5,
-        "cpu_allocation_ratio": 1.0,
-        "ram_allocation_ratio": 1.0,
-        "disk_allocation_ratio": 1.0,
-    },
-    "glance": {"endpoint_override": "http://127.0.0.1:9292"},
-    "neutron": {
-        "auth_type": "admin_token",
-        "token": "admin",
-        "endpoint": "http://127.0.0.1:9696",
-        "endpoint_override": "http://127.0.0.1:9696",
-    },
-    "quota": {"instances": -1, "cores": -1, "ram": -1},
-    "scheduler": {"discover_hosts_in_cells_interval": 10},
-    "conductor": {"workers": 1},
-}
-#: Fast heartbeats, so a hung service is stale within seconds (lab timing, not production).
-REPORT_INTERVAL = 2
-SERVICE_DOWN_TIME = 10
-CINDER_CLUSTER = "lab"
-CINDER_API_PORT = 8776
-#: The APIs listen on the node's own namespace address too: drills probe them as clients.
-ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 Progress = Callable[[str], None]
 
 
-def config_dir(lab: Lab) -> Path:
-    return lab.dir / "openstack"
-
-
-def database_url(server_url: str, name: str) -> str:
-    """The infra URL (…/hakit) pointed at another database."""
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def write_configs(lab: Lab, venv: Path, transport_url: str, server_url: str) -> tuple[Path, Path]:
-    """cinder.conf and nova.conf (Keystone's users from `cloud_access`), the WSGI server."""
-    directory = config_dir(lab)
-    identity = cloud_access.identity(lab)
-    (directory / "wsgi_server.py").write_text(openstack.WSGI_SERVER)
-    cinder = openstack.cinder_config(
-        transport_url=transport_url,
-        database_url=database_url(server_url, "cinder"),
-        state_dir=directory / "cinder-state",
-        cluster=CINDER_CLUSTER,
-        coordination_url=database_url(server_url, "cinder").replace("+pymysql", ""),
-        report_interval=REPORT_INTERVAL,
-        service_down_time=SERVICE_DOWN_TIME,
-        api_port=CINDER_API_PORT,
-        api_paste_config=venv / "etc" / "cinder" / "api-paste.ini",
-        api_listen=ANY_ADDRESS,
-        identity=identity,
-    )
-    nova = merged(
-        openstack.nova_config(
-            transport_url=transport_url,
-            database_url=database_url(server_url, "nova"),
-            api_database_url=database_url(server_url, "nova_api"),
-            state_dir=directory / "nova-state",
-            report_interval=REPORT_INTERVAL,
-            service_down_time=SERVICE_DOWN_TIME,
-            scheduler_workers=1,
-            novncproxy_host=ANY_ADDRESS,
-            identity=identity,
-        ),
-        NOVA_LAB_SETTINGS,
-    )
-    for state in ("cinder-state/locks", "nova-state/locks", "nova-state/novnc"):
-        (directory / state).mkdir(parents=True, exist_ok=True)
-    return (
-        openstack.write_config(directory / "cinder.conf", cinder),
-        openstack.write_config(directory / "nova.conf", nova),
-    )
-
-
-def write_compute_configs(lab: Lab, venv: Path, server_url: str, nova_conf: Path) -> Path:
-    """The compute layer's files: compute.conf, placement.conf and the environment files
-    of the WSGI services. Returns placement.conf."""
-    directory = config_dir(lab)
-    for node in lab.nodes:  # each compute keeps its node identity (compute_id) there
-        (directory / "compute-state" / node).mkdir(parents=True, exist_ok=True)
-    state = f"{directory / 'compute-state'}/$host"  # oslo.config fills in the node name
-    openstack.write_config(
-        directory / "compute.conf", {"DEFAULT": {**COMPUTE_SETTINGS, "state_path": state}}
-    )
-    placement = openstack.write_config(
-        directory / "placement" / "placement.conf",
-        openstack.placement_config(
-            database_url=database_url(server_url, "placement"), identity=cloud_access.identity(lab)
-        ),
-    )
-    environments = {
-        "placement.env": openstack.service_env(venv, OS_PLACEMENT_CONFIG_DIR=str(placement.parent)),
-        "nova-api.env": openstack.nova_api_command(venv, [nova_conf], port=NOVA_API_PORT)[1],
-    }
-    for name, env in environments.items():
-        (directory / name).write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    return placement
-
-
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """`extra` over `base`: mappings merged, lists joined, other values replaced."""
-    out = dict(base)
-    for key, value in extra.items():
-        old = out.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            out[key] = merged(old, value)
-        elif isinstance(old, list) and isinstance(value, list):
-            out[key] = old + value
-        else:
-            out[key] = value
-    return out
-
-
 def topology_layers(lab: Lab, venv: Path, *, compute: bool = False) -> list[Path]:
-    """cloud.yaml (and compute.yaml for `compute`) with this lab's paths, written to the
-    configuration directory (problems point at them), in layer order."""
-    values = {"conf": config_dir(lab), "venv": venv, "stubs": openstack_stubs.__file__}
+    """cloud.yaml (and compute.yaml for `compute`, and remote-computes.yaml when the lab
+    has remotes) with this lab's paths, written to the configuration directory (problems
+    point at them), in layer order."""
+    values = {
+        "conf": config_dir(lab),
+        "venv": venv,
+        "stubs": openstack_stubs.__file__,
+        "relay": api_relay.__file__,
+        "controllers": ",".join(lab.address(n) for n in lab.nodes),
+    }
+    computes = (COMPUTE_TEMPLATE, *((REMOTE_TEMPLATE,) if lab.remotes else ()))
     paths = []
-    for template in (KEYSTONE_TEMPLATE, TEMPLATE, *((COMPUTE_TEMPLATE,) if compute else ())):
+    for template in (KEYSTONE_TEMPLATE, TEMPLATE, *(computes if compute else ())):
         path = config_dir(lab) / template.name
         path.write_text(string.Template(template.read_text()).substitute(values))
         paths.append(path)
@@ -206,8 +100,8 @@ def topology_layers(lab: Lab, venv: Path, *, compute: bool = False) -> list[Path
 
 def apply(lab: Lab, layers: list[Path]) -> str:
     """The lab's base layers and `layers` above them, applied from inside node1."""
-    loaded = cib.layered(lab, [(str(p), p.read_text()) for p in layers])
-    return cib.summary(cib.apply(lab, loaded, node="node1"))
+    texts = [(str(p), p.read_text()) for p in layers]
+    return cib.summary(cib.apply_layers(lab, texts, node="node1"))
 
 
 def running(lab: Lab, *, compute: bool = False) -> dict[str, list[str]]:
@@ -215,8 +109,15 @@ def running(lab: Lab, *, compute: bool = False) -> dict[str, list[str]]:
     status = lab.cluster_status("node1")
     if status is None:
         return {}
-    clones = CLONES + (COMPUTE_CLONES if compute else ())
-    return {clone: sorted(status.running_on(clone)) for clone in clones}
+    return {clone: sorted(status.running_on(clone)) for clone in clones(lab, compute=compute)}
+
+
+def clones(lab: Lab, *, compute: bool = False) -> dict[str, list[str]]:
+    """Each OpenStack clone of the lab's cloud and the nodes it should run on."""
+    wanted = dict.fromkeys(CLONES + (COMPUTE_CLONES if compute else ()), sorted(lab.nodes))
+    if compute and lab.remotes:
+        wanted |= dict.fromkeys(REMOTE_CLONES, sorted(lab.remotes))
+    return wanted
 
 
 def up(
@@ -243,22 +144,23 @@ def up(
         if changed
         else []
     )
-    say("databases: create and sync (inside node1)")
-    inside = lab.netns_prefix("node1")
-    openstack.create_databases(venv, infra.mysql_url, DATABASES, prefix=inside)
-    openstack.cinder_db_sync(venv, [cinder_conf], prefix=inside)
-    openstack.nova_db_sync(venv, [nova_conf], prefix=inside)
-    if compute:
-        openstack.placement_db_sync(venv, [placement_conf], prefix=inside)
-    cloud_access.prepare(lab, venv, database_url(infra.mysql_url, "keystone"))
+    _sync_databases(lab, venv, infra.mysql_url, [cinder_conf, nova_conf, placement_conf], say)
     timings["databases"] = time.monotonic() - began
     layers = topology_layers(lab, venv, compute=compute)
     if not running(lab).get("keystone-clone"):  # a first up: Keystone alone, first
         say("Keystone first: the users and the catalog before any service authenticates")
         apply(lab, layers[:1])
-        _wait_running(lab, ("keystone-clone",), time.monotonic() + timeout)
+        _wait_running(lab, {"keystone-clone": sorted(lab.nodes)}, time.monotonic() + timeout)
     cloud_access.ensure_catalog(lab)
     say("applying the OpenStack topology" + (" with the compute layer" if compute else ""))
+    on_nodes = {c: n for c, n in clones(lab, compute=compute).items() if c not in REMOTE_CLONES}
+    placed = running(lab, compute=compute)
+    if REMOTE_TEMPLATE.name in {p.name for p in layers} and any(
+        placed.get(c) != n for c, n in on_nodes.items()
+    ):  # the remotes' nova-compute exits at start while placement does not answer
+        apply(lab, layers[:-1])
+        _wait_running(lab, on_nodes, time.monotonic() + timeout)
+        say(f"nova-compute on the {len(lab.remotes)} remotes")
     apply(lab, layers)
     with lab.on("node1"):
         for clone in stale:  # running with an older configuration
@@ -268,7 +170,7 @@ def up(
         # parameters after the services started, so "running everywhere" alone is too early
         cluster.wait_for_idle(timeout=timeout)
     deadline = time.monotonic() + timeout
-    _wait_running(lab, CLONES + (COMPUTE_CLONES if compute else ()), deadline)
+    _wait_running(lab, clones(lab, compute=compute), deadline)
     timings["running"] = time.monotonic() - began
     if compute:
         say("the mini cloud's known state: no server, no claim, no compute forced down")
@@ -278,12 +180,12 @@ def up(
     return timings
 
 
-def _wait_running(lab: Lab, clones: tuple[str, ...], deadline: float) -> None:
-    nodes = sorted(lab.nodes)
+def _wait_running(lab: Lab, wanted: dict[str, list[str]], deadline: float) -> None:
+    """Until each clone of `wanted` runs on its nodes."""
     while True:
         status = lab.cluster_status("node1")
-        placed = {c: sorted(status.running_on(c)) for c in clones} if status else {}
-        if placed and all(where == nodes for where in placed.values()):
+        placed = {c: sorted(status.running_on(c)) for c in wanted} if status else {}
+        if placed == wanted:
             return
         if time.monotonic() > deadline:
             raise LabError(f"OpenStack clones not running everywhere: {placed}")
@@ -297,11 +199,38 @@ def _wait_for_computes(lab: Lab, deadline: float) -> None:
     while True:
         with contextlib.suppress(NovaError, LabError):
             states = compute_states(lab)
-            if set(states) >= set(lab.nodes) and all(states[n] != "down" for n in lab.nodes):
+            hosts = lab.nodes + lab.remotes
+            if set(states) >= set(hosts) and all(states[n] != "down" for n in hosts):
                 return
         if time.monotonic() > deadline:
             raise LabError("nova-compute is not up on every node (`hakit lab cloud status`)")
         time.sleep(2)
+
+
+def _sync_databases(
+    lab: Lab, venv: Path, server_url: str, confs: list[Path], say: Progress
+) -> None:
+    """The databases created and synced (inside node1), Keystone's too, unless they were
+    synced already for this venv and this MariaDB data directory (`_sync_key`)."""
+    cinder_conf, nova_conf, placement_conf = confs
+    synced, key = config_dir(lab) / "synced", _sync_key(lab)
+    current = synced.exists() and synced.read_text() == key
+    say("databases: " + ("synced already" if current else "create and sync (inside node1)"))
+    if not current:
+        inside = lab.netns_prefix("node1")
+        openstack.create_databases(venv, server_url, DATABASES, prefix=inside)
+        openstack.cinder_db_sync(venv, [cinder_conf], prefix=inside)
+        openstack.nova_db_sync(venv, [nova_conf], prefix=inside)
+        openstack.placement_db_sync(venv, [placement_conf], prefix=inside)
+    cloud_access.prepare(lab, venv, database_url(server_url, "keystone"), sync=not current)
+    synced.write_text(key)
+
+
+def _sync_key(lab: Lab) -> str:
+    """What the databases were last synced for: the OpenStack venv's key and the identity
+    of MariaDB's data directory (a new one, or a new venv, is synced again)."""
+    data = lab.dir / "infra" / "mariadb" / "data" / "mysql"
+    return f"{openstack.venv_key()} {data.stat().st_ino if data.exists() else 0}\n"
 
 
 def _texts(directory: Path) -> dict[str, str]:
@@ -316,7 +245,7 @@ def down(lab: Lab, progress: Progress | None = None, *, compute_only: bool = Fal
     say = progress or (lambda text: print(text, file=sys.stderr))
 
     def cleanup() -> None:  # best effort: a cluster busy with a transition may not answer
-        for clone in CLONES + COMPUTE_CLONES:
+        for clone in CLONES + COMPUTE_CLONES + REMOTE_CLONES:
             try:
                 with lab.on("node1"):
                     cluster.cleanup(clone, timeout=120)
@@ -332,7 +261,7 @@ def down(lab: Lab, progress: Progress | None = None, *, compute_only: bool = Fal
         )
 
     kept = CLONES if compute_only else DEMO_CLONES
-    gone = [c for c in CLONES + COMPUTE_CLONES if c not in kept]
+    gone = [c for c in CLONES + COMPUTE_CLONES + REMOTE_CLONES if c not in kept]
 
     cleanup()  # while they exist
     if compute_only:
@@ -343,9 +272,9 @@ def down(lab: Lab, progress: Progress | None = None, *, compute_only: bool = Fal
     while not stopped() and time.monotonic() < deadline:  # orphans stop after the apply
         time.sleep(1)
     cleanup()  # what the stops left behind
-    with lab.on("node1"):
-        for node in sorted(lab.nodes):  # the agents' dependency attributes
-            for clone in (c for c in OPENSTACK_AGENT_CLONES if c in gone):
+    with lab.on("node1"):  # the agents' dependency attributes, where they ran
+        for clone in (c for c in OPENSTACK_AGENT_CLONES if c in gone):
+            for node in lab.remotes if clone in REMOTE_CLONES else lab.nodes:
                 for dependency in ("broker", "db"):  # hakit-<resource>-broker|db
                     name = f"hakit-{clone.removesuffix('-clone')}-{dependency}"
                     with contextlib.suppress(cluster.ClusterCommandError):
@@ -395,6 +324,18 @@ def placed(lab: Lab, ids: list[str]) -> dict[str, tuple[str, str]]:
     return {i: found.get(i, ("", "GONE")) for i in ids}
 
 
+def forget_computes(lab: Lab) -> list[str]:
+    """Delete the nova-compute services (their compute nodes and placement providers go
+    with them) of hosts that are not the lab's nodes or remotes: a remote taken away
+    (`hakit lab up --remotes` fewer) whose nova-compute no longer runs. Returns the hosts."""
+    api = compute_api(lab, "node1")
+    found: Any = lab.as_client(lambda: api.request("GET", "/os-services?binary=nova-compute"))
+    gone = [s for s in found["services"] if s["host"] not in lab.nodes + lab.remotes]
+    for service in gone:
+        lab.as_client(partial(api.request, "DELETE", f"/os-services/{service['id']}"))
+    return sorted(s["host"] for s in gone)
+
+
 def compute_states(lab: Lab) -> dict[str, str]:
     """host → its nova-compute's state: "up", "down" or "forced" (forced down)."""
     answer: Any = lab.as_client(
@@ -441,16 +382,18 @@ def delete_servers(lab: Lab, timeout: float = 180) -> None:
 
 def known_state(lab: Lab, timeout: float = 600) -> None:
     """The mini cloud as a run expects it, whatever an interrupted run left: no server,
-    no claim in placement, no nova-compute forced down (the state `cloud up` ends in)."""
+    no claim in placement, no nova-compute forced down, none of a remote the lab no longer
+    has (the state `cloud up` ends in)."""
     from hakit.resource_agents.health.nova import NovaError
 
     def unforce() -> None:
         api = compute_api(lab, "node1")
-        for host in lab.nodes:
+        for host in lab.nodes + lab.remotes:
             api.set_forced_down(host, False)
 
     lab.as_client(unforce)
     delete_servers(lab, timeout=timeout)
+    forget_computes(lab)
     stale = sorted({c for _, _, consumers in placement_providers(lab).values() for c in consumers})
     if stale:
         cloud_access.placement_forget(lab, stale)

@@ -49,14 +49,16 @@ def identity(lab: Lab) -> keystone.Identity:
     )
 
 
-def prepare(lab: Lab, venv: Path, database_url: str) -> keystone.Identity:
+def prepare(lab: Lab, venv: Path, database_url: str, *, sync: bool = True) -> keystone.Identity:
     """keystone.conf, its environment file, keys, schema and bootstrap (inside node1; the
-    database exists), and clouds.yaml: all Keystone needs before its clone starts."""
+    database exists; without `sync` only when the keys are missing), and clouds.yaml: all
+    Keystone needs before its clone starts."""
     ident = identity(lab)
     conf = keystone.write_config(directory(lab), database_url)
     env = keystone.environment(venv, conf)
     (directory(lab) / "keystone.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    keystone.setup(venv, conf, ident, prefix=tuple(lab.netns_prefix("node1")))
+    if sync or not any((directory(lab) / "fernet-keys").glob("[0-9]*")):
+        keystone.setup(venv, conf, ident, prefix=tuple(lab.netns_prefix("node1")))
     clouds = {CLOUD: ident.cloud()}
     for node in sorted(lab.nodes):
         url = f"http://{lab.address(node)}:{KEYSTONE_PORT}/v3"

@@ -18,7 +18,7 @@ token and answer only the few requests nova 34 makes when it boots and lists ser
 
 Standard library only, so it runs under any python3 (the OpenStack venv's or Debian's):
 
-    python3 openstack_stubs.py glance|neutron|vnc PORT     # serves on 127.0.0.1 until killed
+    python3 openstack_stubs.py glance|neutron|vnc PORT [ADDRESS]  # 127.0.0.1 by default
 """
 
 from __future__ import annotations
@@ -166,16 +166,16 @@ class StubServer(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def serve(service: str, port: int) -> None:
+def serve(service: str, port: int, host: str = HOST) -> None:
     if service == "vnc":
-        VncServer((HOST, port), VncStub).serve_forever()
+        VncServer((host, port), VncStub).serve_forever()
     if service not in ("glance", "neutron"):
         raise SystemExit(f"unknown service {service!r}: glance, neutron or vnc")
     handler = type(f"{service.title()}Stub", (Stub,), {"service": service, "port": port})
-    StubServer((HOST, port), handler).serve_forever()
+    StubServer((host, port), handler).serve_forever()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or not sys.argv[2].isdigit():
-        raise SystemExit("usage: openstack_stubs.py glance|neutron|vnc PORT")
-    serve(sys.argv[1], int(sys.argv[2]))
+    if len(sys.argv) not in (3, 4) or not sys.argv[2].isdigit():
+        raise SystemExit("usage: openstack_stubs.py glance|neutron|vnc PORT [ADDRESS]")
+    serve(sys.argv[1], int(sys.argv[2]), *sys.argv[3:])

@@ -18,6 +18,8 @@ import pwd
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,20 +156,20 @@ def configured(lab: Lab) -> set[str]:
 
 
 def converge(lab: Lab, timeout: float = 300) -> None:
-    """The cluster's remotes made the lab's: when the set differs from the CIB's, the base
-    layers are applied again (layers above them, such as the demo, go), and once the
-    cluster is idle the remotes gone are stopped, deleted and forgotten; then every remote
-    is awaited online."""
+    """The cluster's remotes made the lab's: when the set differs from the CIB's, what was
+    applied last is applied again with the new set (`cib.reapply`: the demo or the cloud
+    stays), and once the cluster is idle the remotes gone are stopped, deleted and
+    forgotten; then every remote is awaited online."""
     from hakit.lab import cib
 
     gone = leftovers(lab)
     live = configured(lab)
     if live != set(lab.remotes):
-        cib.apply(lab, cib.layered(lab))
+        cib.reapply(lab)
         with lab.on(lab.nodes[0]):
             cluster.wait_for_idle(timeout=timeout)  # removed connections stopped first
-    for node in gone:
-        remove(lab, node)
+    with ThreadPoolExecutor(8) as pool:  # each waits for its remote's shutdown
+        list(pool.map(partial(remove, lab), gone))
     with lab.on(lab.nodes[0]):
         for node in sorted(live - set(lab.remotes)):
             try:

@@ -106,7 +106,7 @@ def lab(installed_agents: Path) -> Iterator[Lab]:
     from hakit.lab.lab import Lab
 
     the_lab = Lab()
-    the_lab.up(nodes=3, profile="fast")
+    the_lab.up(nodes=3, profile="fast", remotes=0)  # what a run left: the tests add theirs
     try:
         yield the_lab
     finally:

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hakit.lab import cloud, cloud_access
+from hakit.lab import cloud, cloud_access, cloud_config
 from hakit.lab.drill.environment import DrillError, LabEnvironment
 from hakit.lab.drill.runner import Judge, wait_for
 from hakit.ocf import cluster
@@ -336,9 +336,9 @@ def set_placement_claims(lab: Lab, *, safe: bool) -> bool:
     from hakit.lab import openstack
 
     infra = lab.infra_up()
-    path = cloud.config_dir(lab) / "placement" / "placement.conf"
+    path = cloud_config.config_dir(lab) / "placement" / "placement.conf"
     old = path.read_text() if path.exists() else ""
-    database = cloud.database_url(infra.mysql_url, "placement")
+    database = cloud_config.database_url(infra.mysql_url, "placement")
     sections = openstack.placement_config(
         database_url=database, identity=cloud_access.identity(lab), safe_claims=safe
     )

@@ -5,7 +5,8 @@ cut of one is fenced by the lab's fence agent, classified HOST_DOWN_FENCED by ha
 health model, and the remote comes back; `--remotes 0` takes them all away again.
 
 Runs after test_lab.py and before the cloud's modules (test_minicloud, test_openstack):
-changing the number of remotes applies the lab's base layers again."""
+changing the number of remotes applies what was applied last again (cib.reapply).
+The mini cloud's computes on remotes are in test_minicloud.py."""
 
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ resources:
 
 
 def test_a_service_failed_on_a_remote_is_service_down_with_the_host_up(remotes: Lab) -> None:
-    cib.apply(remotes, cib.layered(remotes, [("<on remotes>", ON_REMOTES)]))
+    cib.apply_layers(remotes, [("<on remotes>", ON_REMOTES)])
     try:
 
         def everywhere() -> bool:
@@ -150,7 +151,7 @@ def test_a_service_failed_on_a_remote_is_service_down_with_the_host_up(remotes: 
         assert not [c for c in seen if c.startswith("HOST_")], seen
         assert not fenced(remotes, victim)
     finally:
-        cib.apply(remotes, cib.layered(remotes))
+        cib.apply_layers(remotes, [])
 
 
 def test_a_killed_pacemaker_remoted_is_fenced_like_a_lost_host(remotes: Lab) -> None:

@@ -36,14 +36,15 @@ from typing import Any
 
 import pytest
 
-from hakit.lab import cloud, cloud_access
+from hakit.lab import cloud, cloud_access, cloud_config
 from hakit.lab.health import LabReceiver, LabReports, dc
 from hakit.lab.lab import Lab
+from hakit.resource_agents.health.evacuation import MASS_FAILURE
 from tests.lab.test_health import publisher_pids
-from tests.lab.test_openstack import cinder_api, fail_count, wait_for
+from tests.lab.test_openstack import cinder_api, fail_count, fenced, wait_for
 
 NODES = ["node1", "node2", "node3"]
-CAPACITY = cloud.COMPUTE_VCPUS  # per compute
+CAPACITY = cloud_config.COMPUTE_VCPUS  # per compute
 BOOTS = 4 * 3 * CAPACITY  # 1-VCPU servers per burst with 3 schedulers (72)
 FEWER = 3 * CAPACITY * 3 // 2  # with 1 and 2 (27)
 
@@ -167,7 +168,7 @@ def test_scheduler_drill_with_placements_default_retry_over_allocates(
     assert result["over_allocated"] > 0, result
     assert [v["invariant"] for v in result["violations"]][:1] == ["no-over-allocation"]
     assert "invariant no-over-allocation failed" in output
-    conf = cloud.config_dir(minicloud) / "placement" / "placement.conf"
+    conf = cloud_config.config_dir(minicloud) / "placement" / "placement.conf"
     assert "allocation_conflict_retry_count = 1" in conf.read_text()
 
 
@@ -528,3 +529,143 @@ def forget_qos(lab: Lab, name: str, flavor: str) -> None:
                 lab.as_client(partial(compute.request, "DELETE", path))
             except NovaError:
                 pass  # gone meanwhile
+
+
+# --- computes on Pacemaker Remote nodes --------------------------------------------------------
+
+#: a compute each (20 as in test_lab_remotes.py would be 20 nova-computes on 2 cores: a
+#: load average over 30, Pacemaker throttling every start)
+REMOTES = 4
+#: the publisher's mass-failure guard in compute.yaml: more than 20% of the nodes at once
+GUARD = 0.2
+
+
+@pytest.fixture(scope="module")
+def remote_computes(minicloud: Lab) -> Iterator[Lab]:
+    """The mini cloud with REMOTES Pacemaker Remote nodes more, each a compute (nova-compute
+    and its relay to the controllers' APIs, lab/remote-computes.yaml); taken away after."""
+    lab = minicloud
+    began = time.monotonic()
+    lab.up(remotes=REMOTES)  # what runs stays (the cloud applied again with the remotes)
+    online = time.monotonic() - began
+    cloud.up(lab, compute=True, timeout=900)
+    print(
+        f"\n{REMOTES} remotes online in {online:.0f}s, their nova-computes up "
+        f"{time.monotonic() - began - online:.0f}s later"
+    )
+    try:
+        yield lab
+    finally:
+        lab.restore()
+        lab.wait_until_online(timeout=180)
+        cloud.delete_servers(lab)
+        lab.up(remotes=0)  # the remotes' layer left out, their nodes gone
+        print(f"\nforgotten computes: {cloud.forget_computes(lab)}")
+
+
+def host_alarms(receiver: LabReceiver, host: str) -> list[dict[str, Any]]:
+    """Every version of the alarms about `host` (or naming it) the receiver accepted."""
+    return [
+        alarm
+        for entry in receiver.entries()
+        if (alarm := entry["notification"].get("alarm")) is not None
+        and host in alarm["managedObjectId"].split(",")
+    ]
+
+
+def test_every_remote_is_a_compute_of_the_cloud(remote_computes: Lab) -> None:
+    lab = remote_computes
+    placed = cloud.running(lab, compute=True)
+    assert placed["nova-compute-remote-clone"] == sorted(lab.remotes), placed
+    assert placed["nova-compute-clone"] == NODES  # nothing of the controllers' on remotes
+    assert cloud.compute_states(lab) == dict.fromkeys(NODES + lab.remotes, "up")
+    wait_for(
+        "every remote mapped to the cell (the schedulers' discovery)",
+        lambda: hypervisors(lab) == set(NODES + lab.remotes),
+        120,
+    )
+    usages = cloud_access.placement_usages(lab)
+    assert usages == dict.fromkeys(NODES + lab.remotes, (0, CAPACITY)), usages
+
+
+def test_a_remote_compute_power_cut_is_fenced_alarmed_and_evacuated(
+    remote_computes: Lab, vnfm: tuple[LabReceiver, LabReports]
+) -> None:
+    lab, (receiver, _) = remote_computes, vnfm
+    victim = lab.remotes[0]
+    ids = boot_on(lab, victim, "remote-evac", 3)
+    wait_for(
+        f"three servers ACTIVE on {victim}",
+        lambda: set(cloud.placed(lab, ids).values()) == {(victim, "ACTIVE")},
+        120,
+    )
+    cut = time.monotonic()
+    lab.cut(victim)
+    active = wait_for(
+        f"the three servers ACTIVE off {victim}",
+        lambda: all(h != victim and s == "ACTIVE" for h, s in cloud.placed(lab, ids).values()),
+        180,
+    )
+    print(f"\n{victim} power cut → its servers ACTIVE elsewhere {active:.1f}s after the cut")
+    assert time.monotonic() - cut < 60
+    assert fenced(lab, victim)
+    wait_for(
+        f"{victim}'s own alarm: fenced",
+        lambda: any(a["faultType"] == "HOST_DOWN_FENCED" for a in host_alarms(receiver, victim)),
+        60,
+    )
+    assert not [a for a in vnf_alarms(receiver) if a["faultType"] == MASS_FAILURE]
+    wait_for(
+        f"{victim} back, its nova-compute up and no longer forced down",
+        lambda: cloud.compute_states(lab).get(victim) == "up",
+        240,
+    )
+    cloud.delete_servers(lab)
+
+
+def test_several_remote_computes_lost_at_once_trip_the_guard_and_nothing_moves(
+    remote_computes: Lab, vnfm: tuple[LabReceiver, LabReports]
+) -> None:
+    """More than GUARD of the nodes lost at once (a rack's power): one MASS_HOST_FAILURE
+    alarm, no server evacuated, not even once the first remote fenced is back (the fence
+    agent reboots in 3 s: the guard holds on while the other is still lost, up to 60 s);
+    the alarm clears once both are back, and nothing has moved."""
+    lab, (receiver, _) = remote_computes, vnfm
+    nodes = len(NODES) + len(lab.remotes)
+    victims = lab.remotes[1 : 2 + int(GUARD * nodes)]
+    ids = {host: boot_on(lab, host, f"rack-{host}", 1)[0] for host in victims}
+    wait_for(
+        "a server ACTIVE on each victim",
+        lambda: cloud.placed(lab, list(ids.values())) == {i: (h, "ACTIVE") for h, i in ids.items()},
+        120,
+    )
+    for host in victims:
+        lab.cut(host)
+
+    def guard_alarms() -> list[dict[str, Any]]:
+        return [a for a in vnf_alarms(receiver) if a["faultType"] == MASS_FAILURE]
+
+    def cleared(alarm_id: str) -> bool:
+        return any(
+            entry["notification"].get("alarmId") == alarm_id
+            and entry["notification"]["notificationType"] == "AlarmClearedNotification"
+            for entry in receiver.entries()
+        )
+
+    wait_for("the guard's alarm", lambda: len(guard_alarms()) == 1, 60)
+    raised = guard_alarms()[0]
+    lost = raised["rootCauseFaultyResource"]["faultyResource"]["resourceId"].split(",")
+    assert set(lost) >= set(victims), raised
+    assert set(raised["correlatedAlarmIds"]) <= {
+        a["id"] for host in victims for a in host_alarms(receiver, host)
+    }
+    wait_for("the guard's alarm cleared", lambda: cleared(raised["id"]), 240)
+    assert len(guard_alarms()) == 1  # one alarm for the whole event
+    wait_for(
+        "the victims' nova-computes up again",
+        lambda: all(cloud.compute_states(lab).get(h) == "up" for h in victims),
+        240,
+    )
+    assert cloud.placed(lab, list(ids.values())) == {i: (h, "ACTIVE") for h, i in ids.items()}
+    assert all(fenced(lab, host) for host in victims)
+    cloud.delete_servers(lab)

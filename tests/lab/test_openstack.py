@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hakit.lab import cloud, cloud_access
+from hakit.lab import cloud, cloud_access, cloud_config
 from hakit.lab.drill.environment import LabEnvironment
 from hakit.lab.drill.runner import Options
 from hakit.lab.lab import Lab, pids_in_netns
@@ -139,7 +139,7 @@ def test_a_hung_service_is_caught_by_its_heartbeat(openstack: Lab) -> None:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-    assert seconds >= cloud.SERVICE_DOWN_TIME - 2  # the heartbeat had to go stale first
+    assert seconds >= cloud_config.SERVICE_DOWN_TIME - 2  # the heartbeat had to go stale first
     wait_for("cinder-volume recovered on node3", lambda: everywhere(openstack), 120)
 
 

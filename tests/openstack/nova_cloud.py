@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from hakit.lab import cloud, openstack, openstack_stubs
+from hakit.lab import cloud_config, openstack, openstack_stubs
 from hakit.ocf import proc
 from hakit.resource_agents.clouds import CloudSession
 from hakit.resource_agents.health.nova import ComputeAPI
@@ -298,7 +298,7 @@ def merged(*layers: openstack.Sections) -> dict[str, dict[str, object]]:
     """Config sections, later layers' options winning."""
     out: dict[str, Any] = {}
     for layer in layers:
-        out = cloud.merged(out, dict(layer))
+        out = cloud_config.merged(out, dict(layer))
     return out
 
 

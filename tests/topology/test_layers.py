@@ -91,6 +91,41 @@ def test_the_labs_layers_merge_cleanly() -> None:
     assert rules is not None and '"min_vnfs":3' in rules and '"window_s":120' in rules
 
 
+def test_the_labs_remote_computes_merge_over_its_remotes() -> None:
+    """remote-computes.yaml over the compute layer and the remotes' section (what
+    hakit.lab.remotes.layer writes): nova-compute and the relay on the remotes only."""
+    import string
+
+    repo = Path(__file__).resolve().parents[2] / "lab"
+    values = {
+        "host_list": "node1 node2 remote1",
+        "conf": "/c",
+        "venv": "/v",
+        "stubs": "/s.py",
+        "relay": "/r.py",
+        "controllers": "10.77.0.11,10.77.0.12",
+    }
+    remotes = (
+        "remotes:\n  nodes:\n    - {name: remote1, address: 10.77.0.101, fence: [hakit-fence]}\n"
+    )
+    texts = [
+        (name, string.Template((repo / name).read_text()).substitute(values))
+        for name in ("base.yaml", "cloud.yaml", "compute.yaml")
+    ]
+    texts.append(("<remotes>", remotes))
+    texts.append(
+        (
+            "remote-computes.yaml",
+            string.Template((repo / "remote-computes.yaml").read_text()).substitute(values),
+        )
+    )
+    loaded = layer_texts(texts)
+    assert loaded.problems == []
+    assert loaded.topology is not None and loaded.topology.remotes is not None
+    assert loaded.topology.remotes.resources == ["api-relay", "nova-compute-remote"]
+    assert [n.name for n in loaded.topology.remotes.nodes] == ["remote1"]
+
+
 def test_an_object_tagged_replace_takes_the_place_of_the_earlier_one() -> None:
     """Whole: the earlier object's parameters do not survive; the others stay in place."""
     swap = (
