@@ -44,8 +44,7 @@ def base_layers(lab: Lab) -> list[tuple[str, str]]:
     then the remotes (hakit.lab.remotes), if any."""
     import yaml
 
-    hosts = " ".join(lab.nodes + lab.remotes)
-    text = string.Template(BASE.read_text()).substitute(host_list=hosts)
+    text = string.Template(BASE.read_text()).substitute(host_list=" ".join(lab.nodes))
     properties = dict(lab.profile.cluster_properties())
     profile = yaml.safe_dump({"cluster": {"name": CLUSTER_NAME, "properties": properties}})
     layers = [(str(BASE), text), (f"<profile {lab.state.profile}>", profile)]

@@ -37,6 +37,9 @@ MAX_REMOTES = 150
 AUTHKEY = Path("/etc/pacemaker/authkey")
 #: The connection's retry after a loss: a fenced remote is back in seconds in the lab.
 RECONNECT_INTERVAL = "5s"
+#: The remotes' own fence device (fence_hakit_lab): in their layer, so that it fences
+#: them whatever topology they are layered over (the demo's devices list its nodes only).
+FENCE_DEVICE = "hakit-fence-remotes"
 #: A remote's state directories (under its node directory), owned by hacluster.
 DIRS = [("var-lib-pacemaker", 0o750), ("var-log-pacemaker", 0o770)]
 
@@ -54,12 +57,20 @@ def address(node: str) -> str:
 
 
 def layer(lab: Lab) -> tuple[str, str]:
-    """The base layer's `remotes:` section for the lab's remotes (file, YAML text)."""
+    """The lab's remotes as a layer (file, YAML text): their `remotes:` section and the
+    fence device that fences them (fencing level 1 of each)."""
     import yaml
 
-    nodes = [{"name": n, "address": address(n), "fence": ["hakit-fence"]} for n in lab.remotes]
+    nodes = [{"name": n, "address": address(n), "fence": [FENCE_DEVICE]} for n in lab.remotes]
+    device = {
+        "name": FENCE_DEVICE,
+        "agent": "fence_hakit_lab",
+        "params": {"pcmk_host_list": " ".join(lab.remotes)},
+        "ops": [{"name": "monitor", "interval": "60s"}],
+    }
     section = {"reconnect_interval": RECONNECT_INTERVAL, "nodes": nodes}
-    return (f"<{len(nodes)} lab remotes>", yaml.safe_dump({"remotes": section}))
+    text = yaml.safe_dump({"fencing": {"devices": [device]}, "remotes": section})
+    return (f"<{len(nodes)} lab remotes>", text)
 
 
 def remoted(lab: Lab) -> Path:
