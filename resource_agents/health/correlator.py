@@ -39,7 +39,6 @@ CORRELATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS correlations (id TEXT PRIMARY KEY, slot TEXT NOT NULL,"
     " open INTEGER NOT NULL, raised REAL NOT NULL, closed REAL, state TEXT NOT NULL)"
 )
-LOST = (Health.HOST_DOWN_FENCED, Health.HOST_UNREACHABLE_UNFENCED)
 RESOLVE_BATCH = 200
 EXPIRY_CHECK_S = 0.5  # with nothing new, how often open correlations' windows are checked
 
@@ -83,7 +82,7 @@ class Correlator:
         EXPIRY_CHECK_S, while correlations are open (their windows run out); the
         notifications stored."""
         now = time.time() if now is None else now
-        lost = {a.host: a.alarm_id for a in open_alarms if a.health in LOST}
+        lost = {a.host: a.alarm_id for a in open_alarms if Health(a.health).host_lost}
         book = self.book()
         newest = self.outbox.db.execute("SELECT max(seq) FROM vnf_reports").fetchone()[0]
         seen = (newest, tuple(sorted(lost.items())))

@@ -24,7 +24,10 @@ FORCED_DOWN_TABLE = "CREATE TABLE IF NOT EXISTS forced_down (host TEXT PRIMARY K
 MASS_FAILURE_TABLE = (
     "CREATE TABLE IF NOT EXISTS mass_failure (alarm_id TEXT PRIMARY KEY, raised REAL NOT NULL)"
 )
-MASS_FAILURE_COLUMNS = {"last_tripped": "REAL NOT NULL DEFAULT 0"}
+MASS_FAILURE_COLUMNS = {
+    "last_tripped": "REAL NOT NULL DEFAULT 0",
+    "tripped_lost": "INTEGER NOT NULL DEFAULT 0",  # how many were lost then
+}
 MASS_FAILURE = "MASS_HOST_FAILURE"  # the guard alarm's faultType and managed object
 EVACUATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS evacuations (server TEXT, host TEXT, "
@@ -52,10 +55,6 @@ class RecoveryConfig(Protocol):
     evacuate_guard_hold: float
     evacuate_deadline: float
     context: sol003.Context
-
-
-#: A host gone (fenced, unreachable, or out of the cluster): what the guard counts.
-LOST = (Health.HOST_DOWN_FENCED, Health.HOST_UNREACHABLE_UNFENCED, Health.HOST_LEFT_CLUSTER)
 
 
 class ComputeRecovery:
@@ -114,19 +113,28 @@ class ComputeRecovery:
     def _guard(self, report: HealthReport) -> bool:
         """The mass-failure guard: more than `evacuate_guard` of the nodes lost at once
         (at least two) holds every evacuation, so that a rack or a network fault does not
-        set off an evacuation storm onto what is left. Once fewer are lost it holds on while
-        any is, for `evacuate_guard_hold` s after the count last was too high: hosts of one
-        event that are back quickly must not release it for the others, still being fenced
-        or rebooting. One alarm while it holds (root cause of the lost hosts' alarms),
-        cleared when it ends; each logged once."""
-        lost = sorted(n.node for n in report.nodes if n.health in LOST)
+        set off an evacuation storm onto what is left. Once some are back it holds on while
+        any is lost, for `evacuate_guard_hold` s after the count last was too high: hosts of
+        one event that are back quickly must not release it for the others, still being
+        fenced or rebooting (a guard raised by the operator with as many lost releases it).
+        One alarm while it holds (root cause of the lost hosts' alarms), cleared when it
+        ends; each logged once."""
+        lost = sorted(n.node for n in report.nodes if n.health.host_down and not n.idle_remote)
         now = time.time()
         counted = len(lost) >= 2 and len(lost) > self.config.evacuate_guard * len(report.nodes)
-        row = self.outbox.db.execute("SELECT alarm_id, last_tripped FROM mass_failure").fetchone()
+        row = self.outbox.db.execute(
+            "SELECT alarm_id, last_tripped, tripped_lost FROM mass_failure"
+        ).fetchone()
         if counted and row is not None:
             with self.outbox.transaction() as db:
-                db.execute("UPDATE mass_failure SET last_tripped = ?", (now,))
-        held = row is not None and bool(lost) and now - row[1] < self.config.evacuate_guard_hold
+                db.execute(
+                    "UPDATE mass_failure SET last_tripped = ?, tripped_lost = ?", (now, len(lost))
+                )
+        held = (
+            row is not None
+            and 0 < len(lost) < row[2]
+            and now - row[1] < self.config.evacuate_guard_hold
+        )
         tripped = counted or held
         if tripped == (row is not None):
             return tripped
@@ -140,8 +148,9 @@ class ComputeRecovery:
             raised = self._mass_alarm(alarm, now, lost, share)
             with self.outbox.transaction() as db:  # the alarm and its notification at once
                 db.execute(
-                    "INSERT INTO mass_failure (alarm_id, raised, last_tripped) VALUES (?, ?, ?)",
-                    (alarm, now, now),
+                    "INSERT INTO mass_failure (alarm_id, raised, last_tripped, tripped_lost) "
+                    "VALUES (?, ?, ?, ?)",
+                    (alarm, now, now, len(lost)),
                 )
                 self.notify(raised)
         else:

@@ -68,6 +68,11 @@ class Health(StrEnum):
             Health.HOST_DOWN_FENCED,
         )
 
+    @property
+    def host_lost(self) -> bool:
+        """The host is gone by a fault (fenced, or unreachable), not by a clean leave."""
+        return self in (Health.HOST_UNREACHABLE_UNFENCED, Health.HOST_DOWN_FENCED)
+
 
 SAFE_ACTIONS = {
     Health.OK: "none",
@@ -88,6 +93,9 @@ class NodeHealth:
     reasons: list[str] = field(default_factory=list)
     services_down: list[str] = field(default_factory=list)  # resource ids
     fence: FenceRecord | None = None  # the fence that confirms HOST_DOWN_FENCED
+    #: a Pacemaker Remote node whose connection never failed: out of the cluster, it was
+    #: stopped or is not started yet (a compute being added), not lost
+    idle_remote: bool = False
 
 
 @dataclass
@@ -119,7 +127,9 @@ def classify(view: ClusterView) -> HealthReport:
     connections = remote_connections(view.snapshot)
     for health in nodes if connections else ():
         if health.node in connections:
-            health.reasons += _connection_failures(view.snapshot, health.node)
+            failures = _connection_failures(view.snapshot, health.node)
+            health.reasons += failures
+            health.idle_remote = health.health is not Health.HOST_DOWN_FENCED and not failures
     return HealthReport(view.now, status.dc, status.quorate, nodes)
 
 

@@ -95,6 +95,20 @@ def test_a_lost_remote_is_unreachable_and_its_connections_host_stays_ok(placed: 
     assert reason.startswith("its connection failed on node") and "monitor: rc=1" in reason
 
 
+def test_remotes_whose_connections_never_started_are_idle_not_lost(placed: Path) -> None:
+    """Computes being added (their connections not started yet) are out of the cluster
+    but not lost: the mass-failure guard must not count them (`idle_remote`); a remote
+    whose connection failed is not idle."""
+    up = [arg for name in CONTROLLERS for arg in ("--node-up", name)]
+    added = simulate(placed.with_name("configured.xml"), "added", *up)
+    report = classify(view(added))
+    remotes = [n for n in report.nodes if n.node.startswith("compute")]
+    assert all(n.health.host_down and n.idle_remote for n in remotes), remotes
+    assert not [n for n in report.nodes if n.idle_remote and not n.node.startswith("compute")]
+    lost = simulate(placed, "lost-idle", "--op-inject", _connection_lost(str(placed), "compute2"))
+    assert not node(classify(view(lost)), "compute2").idle_remote
+
+
 def test_a_fenced_remote_is_down_fenced(placed: Path) -> None:
     lost = simulate(placed, "lost-fenced", "--op-inject", _connection_lost(str(placed), "compute2"))
     fenced = simulate(lost, "fenced", execute=True)
