@@ -140,9 +140,12 @@ def apply_layers(lab: Lab, layers: Sequence[tuple[str, str]], *, node: str | Non
 def apply_file(lab: Lab, path: Path, *, node: str | None = None) -> Change:
     """Apply one whole topology file (such as demo.yaml) from inside `node`, the lab's
     remotes (if any) layered over it; remembered like `apply_layers`."""
-    text = path.read_text()
-    change = apply(lab, _merged([(str(path), text), *_remotes(lab)]), node=node)
-    _remember(lab, {"file": [str(path), text]})
+    return _apply_whole(lab, str(path), path.read_text(), node=node)
+
+
+def _apply_whole(lab: Lab, name: str, text: str, *, node: str | None = None) -> Change:
+    change = apply(lab, _merged([(name, text), *_remotes(lab)]), node=node)
+    _remember(lab, {"file": [name, text]})
     return change
 
 
@@ -153,7 +156,7 @@ def reapply(lab: Lab) -> Change:
     applied = json.loads(_applied(lab).read_text()) if _applied(lab).exists() else {}
     if "file" in applied:
         name, text = applied["file"]
-        return apply(lab, _merged([(name, text), *_remotes(lab)]))
+        return _apply_whole(lab, name, text)
     layers = [(name, text) for name, text in applied.get("layers", [])]
     kept = [(n, t) for n, t in layers if lab.remotes or not re.search(r"^remotes:", t, re.M)]
     return apply_layers(lab, kept)
