@@ -39,6 +39,16 @@ EVACUATE_GUARD = IntegerParam(
     minimum=1,
     maximum=100,
 )
+EVACUATE_GUARD_HOLD = IntegerParam(
+    "evacuate_guard_hold",
+    "Seconds the guard holds on while fewer nodes are lost",
+    "With evacuate: once the guard tripped, hosts of the same event coming back one by one "
+    "must not release the evacuation of the others: it holds while any is still lost, up "
+    "to this long after the count was last too high. 0: released as soon as fewer are lost.",
+    default=str(constants.EVACUATE_GUARD_HOLD),
+    minimum=0,
+    maximum=3600,
+)
 EVACUATE_DEADLINE = IntegerParam(
     "evacuate_deadline",
     "Seconds an evacuation may take before its alarm",
@@ -64,6 +74,7 @@ PARAMETERS: list[Parameter[object]] = [
     EVACUATE,
     EVACUATE_WORKERS,
     EVACUATE_GUARD,
+    EVACUATE_GUARD_HOLD,
     EVACUATE_DEADLINE,
     NOVA_CONFIG,
 ]
@@ -75,6 +86,7 @@ def argv(ctx: Context) -> list[str]:
     if ctx.params.get(EVACUATE):
         command += ["--evacuate", "--evacuate-workers", str(ctx.params[EVACUATE_WORKERS])]
         command += ["--evacuate-guard", str(ctx.params[EVACUATE_GUARD])]
+        command += ["--evacuate-guard-hold", str(ctx.params[EVACUATE_GUARD_HOLD])]
         command += ["--evacuate-deadline", str(ctx.params[EVACUATE_DEADLINE])]
     return command
 

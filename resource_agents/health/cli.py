@@ -95,6 +95,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "evacuation under one alarm (default: %(default)s)",
     )
     publish.add_argument(
+        "--evacuate-guard-hold",
+        type=_bounded(0, 3600),
+        default=constants.EVACUATE_GUARD_HOLD,
+        metavar="SECONDS",
+        help="once tripped, the guard holds while any host is still lost, up to this long "
+        "after the count was last too high (default: %(default)s)",
+    )
+    publish.add_argument(
         "--evacuate-deadline",
         type=_bounded(1, 86400),
         default=constants.EVACUATE_DEADLINE,
@@ -333,6 +341,7 @@ def _publish(args: argparse.Namespace) -> int:
         evacuate=args.evacuate,
         evacuate_workers=args.evacuate_workers,
         evacuate_guard=args.evacuate_guard / 100,
+        evacuate_guard_hold=float(args.evacuate_guard_hold),
         evacuate_deadline=float(args.evacuate_deadline),
         watch_cib="CIB_file" not in os.environ,
         context=Context(args.vim_connection_id, args.api_base),

@@ -39,6 +39,10 @@ def env_of(tmp_path: Path, **params: str) -> dict[str, str]:
             "parameter evacuate_workers='65' is not an integer from 1 to 64: out of range",
         ),
         (
+            {"evacuate_guard_hold": "-1"},
+            "parameter evacuate_guard_hold='-1' is not an integer from 0 to 3600: out of range",
+        ),
+        (
             {"evacuate_deadline": "soon"},
             "parameter evacuate_deadline='soon' is not an integer from 1 to 86400",
         ),
@@ -65,6 +69,7 @@ def test_the_daemon_gets_the_evacuation_settings(tmp_path: Path) -> None:
         cloud="hakit",
         evacuate="true",
         evacuate_guard="30",
+        evacuate_guard_hold="0",
         evacuate_deadline="300",
     )
     ctx = Context(
@@ -72,12 +77,14 @@ def test_the_daemon_gets_the_evacuation_settings(tmp_path: Path) -> None:
     )
     argv = agent.argv(ctx)
     flags = ["--evacuate", "--evacuate-workers", "8", "--evacuate-guard", "30"]
-    assert argv[argv.index("--evacuate") :][:7] == [*flags, "--evacuate-deadline", "300"]
+    flags += ["--evacuate-guard-hold", "0", "--evacuate-deadline", "300"]
+    assert argv[argv.index("--evacuate") :][:9] == flags
     args = publish_args(argv[1:])
-    assert (args.evacuate_workers, args.evacuate_guard, args.evacuate_deadline) == (8, 30, 300)
+    settings = (args.evacuate_workers, args.evacuate_guard, args.evacuate_guard_hold)
+    assert (*settings, args.evacuate_deadline) == (8, 30, 0, 300)
     defaults = publish_args(["publish"])
     assert (defaults.evacuate_workers, defaults.evacuate_guard) == (8, 50)
-    assert defaults.evacuate_deadline == 120
+    assert (defaults.evacuate_guard_hold, defaults.evacuate_deadline) == (60, 120)
 
 
 def test_the_daemon_refuses_a_guard_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
