@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 #: nova's fake driver that keeps a node identity (nova refuses to restart a compute without
 #: one), with COMPUTE_VCPUS of its 1000 VCPU usable; $host is the node name (the agent's)
-COMPUTE_VCPUS = 6  # small: every drill's boots scale with it (CI's time)
+COMPUTE_VCPUS = 4  # small: every drill's boots scale with it (CI's time)
 COMPUTE_SETTINGS = {
     "compute_driver": "fake.FakeDriverWithoutFakeNodes",
     "reserved_host_cpus": 1000 - COMPUTE_VCPUS,

@@ -59,15 +59,21 @@ def test_every_feature_passes_pacemakers_schema_and_crm_verify() -> None:
     assert loaded.problems == []
 
 
-def test_pcs_builds_the_same_cib(tmp_path: Path) -> None:
-    built = etree.parse(str(pcs_built(features(), tmp_path / "cib.xml"))).getroot()
+@pytest.fixture(scope="module")
+def pcs_cib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """features.yaml built by its pcs export, once for the module (pcs takes ~20 s)."""
+    return pcs_built(features(), tmp_path_factory.mktemp("pcs") / "cib.xml")
+
+
+def test_pcs_builds_the_same_cib(pcs_cib: Path) -> None:
+    built = etree.parse(str(pcs_cib)).getroot()
     ours = sections(render(features()))
     assert set(ours) == set(ALL_SECTIONS)
     assert sections(built) == ours
 
 
-def test_import_of_the_pcs_built_cib_renders_the_same(tmp_path: Path) -> None:
-    imported = import_cib(pcs_built(features(), tmp_path / "cib.xml").read_text())
+def test_import_of_the_pcs_built_cib_renders_the_same(pcs_cib: Path) -> None:
+    imported = import_cib(pcs_cib.read_text())
     assert imported.skipped == []
     assert sections(render(imported.topology)) == sections(render(features()))
 
