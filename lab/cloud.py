@@ -257,7 +257,7 @@ def down(lab: Lab, progress: Progress | None = None, *, compute_only: bool = Fal
     def stopped() -> bool:
         status = lab.cluster_status("node1")
         return status is not None and not any(
-            status.running_on(c) or status.running_on(c.removesuffix("-clone")) for c in gone
+            status.active_on(c) or status.active_on(c.removesuffix("-clone")) for c in gone
         )
 
     kept = CLONES if compute_only else DEMO_CLONES

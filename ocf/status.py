@@ -45,6 +45,12 @@ class ResourceStatus:
     def __repr__(self) -> str:
         return f"ResourceStatus({self.id!r}, role={self.role!r}, nodes={self.nodes})"
 
+    @property
+    def started(self) -> bool:
+        """Active with its start done: crm_mon shows a start in flight as active with role
+        Starting (record-pending), and the agent may still fail it."""
+        return self.active and self.role != "Starting"
+
 
 class Failure:
     """A failed operation crm_mon reports."""
@@ -100,7 +106,12 @@ class ClusterStatus:
         ]
 
     def running_on(self, resource_id: str) -> list[str]:
-        """Nodes where the resource (or an instance of it) is active."""
+        """Nodes where the resource (or an instance of it) runs, its start done (a start
+        in flight is not running yet: see `ResourceStatus.started`)."""
+        return sorted({n for r in self.instances(resource_id) if r.started for n in r.nodes})
+
+    def active_on(self, resource_id: str) -> list[str]:
+        """Nodes where the resource (or an instance of it) is active, starting included."""
         return sorted({n for r in self.instances(resource_id) if r.active for n in r.nodes})
 
 

@@ -109,7 +109,7 @@ class Utilization:
             if n.online and not n.standby and n.name in self.capacity
         }
         for name, needs in sorted(self.needs.items()):
-            if name in self.stopped or name in self.cloned or status.running_on(name):
+            if name in self.stopped or name in self.cloned or status.active_on(name):
                 continue
             if not any(
                 all(left.get(a, 0) >= n for a, n in needs.items()) for left in room.values()
