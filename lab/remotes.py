@@ -40,8 +40,14 @@ RECONNECT_INTERVAL = "5s"
 #: The remotes' own fence device (fence_hakit_lab): in their layer, so that it fences
 #: them whatever topology they are layered over (the demo's devices list its nodes only).
 FENCE_DEVICE = "hakit-fence-remotes"
-#: A remote's state directories (under its node directory), owned by hacluster.
-DIRS = [("var-lib-pacemaker", 0o750), ("var-log-pacemaker", 0o770)]
+#: A remote's state directories (under its node directory): (path, mode, owned by
+#: hacluster), bind-mounted at /var/lib/pacemaker, /var/log/pacemaker and /var/log/hakit
+#: (the agents' daemon output: without it, the remotes wrote into the host's).
+DIRS = [
+    ("var-lib-pacemaker", 0o750, True),
+    ("var-log-pacemaker", 0o770, True),
+    ("var-log-hakit", 0o750, False),
+]
 
 
 def names(count: int) -> list[str]:
@@ -116,6 +122,7 @@ def node_config(lab: Lab, node: str) -> dict[str, object]:
         "binds": [
             (str(base / "var-lib-pacemaker"), "/var/lib/pacemaker"),
             (str(base / "var-log-pacemaker"), "/var/log/pacemaker"),
+            (str(base / "var-log-hakit"), "/var/log/hakit"),
             (str(lab.dir / "hosts"), "/etc/hosts"),
         ],
         "env": {
@@ -142,10 +149,11 @@ def prepare(lab: Lab) -> None:
     remoted(lab)
     uid, gid = pwd.getpwnam("hacluster").pw_uid, grp.getgrnam("haclient").gr_gid
     for node in lab.remotes:
-        for sub, mode in DIRS:
+        for sub, mode, owned in DIRS:
             path = lab.node_dir(node) / sub
             path.mkdir(parents=True, exist_ok=True)
-            os.chown(path, uid, gid)
+            if owned:
+                os.chown(path, uid, gid)
             path.chmod(mode)
 
 

@@ -142,6 +142,10 @@ def test_a_service_failed_on_a_remote_is_service_down_with_the_host_up(remotes: 
             )
 
         wait(everywhere, 120, "compute-agent on every remote, on no cluster node")
+        logs = [
+            remotes.node_dir(r) / "var-log-hakit" / "compute-agent.log" for r in remotes.remotes
+        ]
+        assert all(log.exists() for log in logs)  # each remote's own /var/log/hakit
         victim = remotes.remotes[2]
         remotes.kill(victim, "sleep")
         seen = classes_until(
