@@ -150,7 +150,7 @@ def up(
     if not running(lab).get("keystone-clone"):  # a first up: Keystone alone, first
         say("Keystone first: the users and the catalog before any service authenticates")
         apply(lab, layers[:1])
-        _wait_running(lab, {"keystone-clone": sorted(lab.nodes)}, time.monotonic() + timeout)
+        wait_running(lab, {"keystone-clone": sorted(lab.nodes)}, time.monotonic() + timeout, say)
     cloud_access.ensure_catalog(lab)
     say("applying the OpenStack topology" + (" with the compute layer" if compute else ""))
     on_nodes = {c: n for c, n in clones(lab, compute=compute).items() if c not in REMOTE_CLONES}
@@ -159,7 +159,7 @@ def up(
         placed.get(c) != n for c, n in on_nodes.items()
     ):  # the remotes' nova-compute exits at start while placement does not answer
         apply(lab, layers[:-1])
-        _wait_running(lab, on_nodes, time.monotonic() + timeout)
+        wait_running(lab, on_nodes, time.monotonic() + timeout, say)
         say(f"nova-compute on the {len(lab.remotes)} remotes")
     apply(lab, layers)
     with lab.on("node1"):
@@ -170,7 +170,7 @@ def up(
         # parameters after the services started, so "running everywhere" alone is too early
         cluster.wait_for_idle(timeout=timeout)
     deadline = time.monotonic() + timeout
-    _wait_running(lab, clones(lab, compute=compute), deadline)
+    wait_running(lab, clones(lab, compute=compute), deadline, say)
     timings["running"] = time.monotonic() - began
     if compute:
         say("the mini cloud's known state: no server, no claim, no compute forced down")
@@ -180,8 +180,18 @@ def up(
     return timings
 
 
-def _wait_running(lab: Lab, wanted: dict[str, list[str]], deadline: float) -> None:
-    """Until each clone of `wanted` runs on its nodes."""
+#: Failed starts of one instance `cloud up` clears before it gives up on it.
+START_RETRIES = 2
+
+
+def wait_running(lab: Lab, wanted: dict[str, list[str]], deadline: float, say: Progress) -> None:
+    """Until each clone of `wanted` runs on its nodes. A failed start (which bans the
+    instance from its node) is cleaned up, up to START_RETRIES times per instance, so
+    that Pacemaker starts it again: nova-compute sometimes dies at start in nova's own
+    race ("dictionary changed size during iteration" in oslo.config), and an `up` that
+    only waited would wait for nothing until its deadline."""
+    retried: dict[tuple[str, str], int] = {}
+    handled: set[tuple[tuple[str, str], object]] = set()
     while True:
         status = lab.cluster_status("node1")
         placed = {c: sorted(status.running_on(c)) for c in wanted} if status else {}
@@ -189,6 +199,26 @@ def _wait_running(lab: Lab, wanted: dict[str, list[str]], deadline: float) -> No
             return
         if time.monotonic() > deadline:
             raise LabError(f"OpenStack clones not running everywhere: {placed}")
+        for failure in status.failures if status else []:
+            primitive = failure.op_key.rpartition("_start_")[0]
+            clone = f"{primitive}-clone"
+            missing = failure.node not in placed.get(clone, [failure.node])
+            if failure.task != "start" or not missing:
+                continue
+            key = (primitive, failure.node)
+            if (key, failure.changed) in handled:
+                continue  # cleaned up already; the status has not caught up yet
+            if retried.get(key, 0) >= START_RETRIES:
+                raise LabError(
+                    f"{primitive} failed to start on {failure.node} {START_RETRIES + 1} times: "
+                    f"{failure.exit_reason or failure.op_key} (its log: "
+                    f"{lab.node_dir(failure.node) / 'var-log-hakit' / (primitive + '.log')})"
+                )
+            retried[key] = retried.get(key, 0) + 1
+            handled.add((key, failure.changed))
+            say(f"{primitive} failed to start on {failure.node}: cleaned up, started again")
+            with lab.on("node1"):
+                cluster.cleanup(primitive, node=failure.node, timeout=60)
         time.sleep(1)
 
 

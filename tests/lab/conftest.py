@@ -15,8 +15,8 @@ from hakit.lab.lab import Lab
 @pytest.fixture(scope="package")
 def openstack(lab: Lab) -> Iterator[Lab]:
     """The lab with real cinder and nova services (`hakit lab cloud up`)."""
-    cloud.up(lab, timeout=900)
-    try:
+    try:  # taken down even when it did not come up
+        cloud.up(lab, timeout=900)
         yield lab
     finally:
         lab.restore()

@@ -5,10 +5,12 @@ Runs last among the lab tests in this file: `test_down_leaves_nothing_behind`.""
 from __future__ import annotations
 
 import os
+import string
 import threading
 import time
 from pathlib import Path
 
+from hakit.lab import cib, cloud
 from hakit.lab.lab import BRIDGE, FENCE_AGENT, Lab, pids_in_netns, sh
 
 AP = "hakit-lab-ap"
@@ -165,6 +167,39 @@ def test_isolated_node_is_fenced_and_the_resource_never_runs_twice(lab: Lab) -> 
         lab.run("node1", ["cibadmin", "--delete", "--xml-text", f'<primitive id="{AP}"/>'])
     assert samples and max(len(s) for s in samples) == 1, "ran on two nodes at once"
     assert where_running(lab) == [] or len(where_running(lab)) == 1
+
+
+#: A clone whose daemon dies at its first start on each node (as nova-compute sometimes
+#: does in nova's own start-up race), then runs: a failed start bans it from the node.
+FLAKY_START = """
+resources:
+  - name: flaky
+    agent: ocf:hakit:service
+    params:
+      binary: /bin/sh
+      arguments: -c 'test -e $marks/$$(hostname) && exec sleep 100000; touch $marks/$$(hostname)'
+    ops: [{name: monitor, interval: 5s, timeout: 20s}]
+    clone: {meta: {interleave: true}}
+"""
+
+
+def test_cloud_up_starts_again_what_failed_at_its_first_start(lab: Lab, tmp_path: Path) -> None:
+    """`cloud up`'s wait cleans up a failed start so that Pacemaker starts it again (up to
+    cloud.START_RETRIES times), and returns once it runs on every node."""
+    tmp_path.chmod(0o777)
+    layer = string.Template(FLAKY_START).substitute(marks=tmp_path)
+    cib.apply_layers(lab, [("<flaky start>", layer)])
+    said: list[str] = []
+    try:
+        cloud.wait_running(
+            lab, {"flaky-clone": sorted(lab.nodes)}, time.monotonic() + 180, said.append
+        )
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(lab.nodes)  # each failed once
+        assert sorted(said) == [
+            f"flaky failed to start on {n}: cleaned up, started again" for n in sorted(lab.nodes)
+        ]
+    finally:
+        cib.apply_layers(lab, [])
 
 
 def test_kill_a_cluster_process(lab: Lab) -> None:

@@ -54,9 +54,9 @@ def minicloud(openstack: Lab) -> Iterator[Lab]:
     """The shared cloud with its compute layer, taken away after the module."""
     lab = openstack
     began = time.monotonic()
-    cloud.up(lab, compute=True, timeout=900)
-    print(f"\nmini cloud up in {time.monotonic() - began:.0f}s")
-    try:
+    try:  # the compute layer taken away even when it did not come up
+        cloud.up(lab, compute=True, timeout=900)
+        print(f"\nmini cloud up in {time.monotonic() - began:.0f}s")
         wait_for(
             "three nova-computes up in the compute API",
             lambda: cloud.compute_states(lab) == {n: "up" for n in NODES},
@@ -547,14 +547,14 @@ def remote_computes(minicloud: Lab) -> Iterator[Lab]:
     and its relay to the controllers' APIs, lab/remote-computes.yaml); taken away after."""
     lab = minicloud
     began = time.monotonic()
-    lab.up(remotes=REMOTES)  # what runs stays (the cloud applied again with the remotes)
-    online = time.monotonic() - began
-    cloud.up(lab, compute=True, timeout=900)
-    print(
-        f"\n{REMOTES} remotes online in {online:.0f}s, their nova-computes up "
-        f"{time.monotonic() - began - online:.0f}s later"
-    )
-    try:
+    try:  # the remotes taken away even when they did not come up
+        lab.up(remotes=REMOTES)  # what runs stays (the cloud applied again with the remotes)
+        online = time.monotonic() - began
+        cloud.up(lab, compute=True, timeout=900)
+        print(
+            f"\n{REMOTES} remotes online in {online:.0f}s, their nova-computes up "
+            f"{time.monotonic() - began - online:.0f}s later"
+        )
         yield lab
     finally:
         lab.restore()
