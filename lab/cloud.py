@@ -190,6 +190,8 @@ def wait_running(lab: Lab, wanted: dict[str, list[str]], deadline: float, say: P
     that Pacemaker starts it again: nova-compute sometimes dies at start in nova's own
     race ("dictionary changed size during iteration" in oslo.config), and an `up` that
     only waited would wait for nothing until its deadline."""
+    from hakit.resource_agents.health.model import resource_of
+
     retried: dict[tuple[str, str], int] = {}
     handled: set[tuple[tuple[str, str], object]] = set()
     while True:
@@ -200,7 +202,7 @@ def wait_running(lab: Lab, wanted: dict[str, list[str]], deadline: float, say: P
         if time.monotonic() > deadline:
             raise LabError(f"OpenStack clones not running everywhere: {placed}")
         for failure in status.failures if status else []:
-            primitive = failure.op_key.rpartition("_start_")[0]
+            primitive = resource_of(failure)
             clone = f"{primitive}-clone"
             missing = failure.node not in placed.get(clone, [failure.node])
             if failure.task != "start" or not missing:
