@@ -158,14 +158,14 @@ R = "8f7c0b36-1c35-4d1a-9a54-1f1f1f1f1f1f"
 
 
 def test_nothing_is_raised_within_the_grace_and_a_lasting_anomaly_is() -> None:
-    watch = RouterWatch(advert_interval=1.0)  # no active: 7 s; two: 2 s
+    watch = RouterWatch(advert_interval=1.0)  # no active: 9 s; two: 2 s
     none_active = {"a": {R: STANDBY}, "b": {R: STANDBY}}
     assert watch.observe(none_active, 100.0) == []
-    assert watch.observe(none_active, 106.9) == []
-    (alarm,) = watch.observe(none_active, 107.0)
+    assert watch.observe(none_active, 108.9) == []
+    (alarm,) = watch.observe(none_active, 109.0)
     assert alarm.kind == "ROUTER_NO_ACTIVE" and alarm.since == 100.0
-    assert watch.observe({"a": {R: ACTIVE}, "b": {R: STANDBY}}, 107.5) == []
-    assert watch.observe(none_active, 108.0) == []  # a new anomaly starts its grace again
+    assert watch.observe({"a": {R: ACTIVE}, "b": {R: STANDBY}}, 109.5) == []
+    assert watch.observe(none_active, 110.0) == []  # a new anomaly starts its grace again
     both = {"a": {R: ACTIVE}, "b": {R: ACTIVE}}
     assert watch.observe(both, 200.0) == []
     assert watch.observe(both, 201.9) == []
@@ -178,14 +178,14 @@ def test_neutron_disagreeing_lost_redundancy_and_a_fenced_root_cause() -> None:
     readings = {"a": {R: STANDBY}, "b": {R: ACTIVE}}
     api = {R: {"a": ACTIVE, "b": STANDBY, "c": STANDBY}}
     assert watch.observe(readings, 0.0, api=api) == []
-    kinds = {a.kind: a for a in watch.observe(readings, 17.0, api=api)}
+    kinds = {a.kind: a for a in watch.observe(readings, 19.0, api=api)}
     assert set(kinds) == {"ROUTER_API_MISMATCH", "ROUTER_REDUCED_REDUNDANCY"}
     assert "neutron says active on a, the data plane on b" in kinds["ROUTER_API_MISMATCH"].detail
     assert "missing: c" in kinds["ROUTER_REDUCED_REDUNDANCY"].detail
     one = {"a": {R: STANDBY}}
     hosts = {R: {"a", "b"}}
     assert watch.observe(one, 20.0, fenced=frozenset({"b"}), hosts_of=hosts) == []
-    (lost,) = watch.observe(one, 27.0, fenced=frozenset({"b"}), hosts_of=hosts)
+    (lost,) = watch.observe(one, 29.0, fenced=frozenset({"b"}), hosts_of=hosts)
     assert lost.kind == "ROUTER_NO_ACTIVE" and lost.root_cause == "b"
 
 
