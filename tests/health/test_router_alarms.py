@@ -117,14 +117,14 @@ def test_a_new_leader_carries_the_open_alarm_on_and_clears_it_by_its_id(tmp_path
     first = Publisher(config)
     none = {"net1": {"r1": S}, "net2": {"r1": S}}
     stage(first).derive(none, report(), T0)
-    assert stage(first).derive(none, report(), T0 + 8) == 1  # 5 adverts + 2 s
+    assert stage(first).derive(none, report(), T0 + 10) == 1  # 5 adverts + 4 s
     [raised] = notifications(first)
     first.outbox.close()
     second = Publisher(config)  # the DC moved: a new process on the same (shared) store
     assert [a.kind for a in stage(second).open_alarms()] == ["ROUTER_NO_ACTIVE"]
-    assert stage(second).derive(none, report(), T0 + 8.5) == 0  # still so: kept open
+    assert stage(second).derive(none, report(), T0 + 10.5) == 0  # still so: kept open
     assert [a.alarm_id for a in stage(second).open_alarms()] == [raised["alarm"]["id"]]
-    assert stage(second).derive({"net1": {"r1": A}, "net2": {"r1": S}}, report(), T0 + 9) == 1
+    assert stage(second).derive({"net1": {"r1": A}, "net2": {"r1": S}}, report(), T0 + 11) == 1
     cleared = notifications(second)[-1]
     assert cleared["notificationType"] == ALARM_CLEARED_NOTIFICATION
     assert cleared["alarmId"] == raised["alarm"]["id"]
@@ -143,7 +143,7 @@ def test_a_fenced_host_is_the_root_cause_of_its_routers_alarms(publisher: Publis
     fenced = report(net3=Health.HOST_DOWN_FENCED)
     after = {"net1": {"r1": S}, "net2": {"r1": A}}  # net2 took over
     routers.derive(after, fenced, T0 + 4)
-    assert routers.derive(after, fenced, T0 + 11) == 1  # 5 adverts + 2 s after the loss
+    assert routers.derive(after, fenced, T0 + 13) == 1  # 5 adverts + 4 s after the loss
     [raised] = notifications(publisher)
     alarm = raised["alarm"]
     assert alarm["faultType"] == "ROUTER_REDUCED_REDUNDANCY"
