@@ -45,10 +45,10 @@ def graces(advert_interval: float, api_lag: float = 10.0) -> dict[str, float]:
     """How long each anomaly may last before it is an alarm. No active instance: a
     backup takes over after 3 missed adverts and a skew under 1 advert (so does a
     handover whose last advert is lost); two adverts more and four seconds for a loaded
-    host (a planned failover once took 7.3 s at a 1 s advert on CI's 2 busy cores). Two: masters that hear each other settle at the next advert, and a
-    handover never overlaps (the old master drops the address before it yields); one
-    advert and a second. neutron's view lags the data plane
-    by its state-change reports (`api_lag`)."""
+    host (a planned failover once took 7.3 s at a 1 s advert on CI's 2 busy cores).
+    Two: masters that hear each other settle at the next advert, and a handover never
+    overlaps (the old master drops the address before it yields); one advert and a
+    second. neutron's view lags the data plane by its state-change reports (`api_lag`)."""
     failover = 5 * advert_interval + 4.0
     return {
         "ROUTER_NO_ACTIVE": failover,
