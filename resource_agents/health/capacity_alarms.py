@@ -4,7 +4,10 @@ needs; `hakit topology qos` and `simulate` show them before the fact):
 - NODE_OVER_CAPACITY: what runs on a node needs more of an attribute than the node has
   (placement-strategy default ignores capacity; a capacity lowered under running work);
 - CAPACITY_EXHAUSTED: a resource meant to run is stopped and no online node has what it
-  needs left, e.g. after a failover took the room.
+  needs left, e.g. after a failover took the room;
+- with a compute API, from placement (`placement`): COMPUTE_OVER_COMMITTED (a compute
+  host's usage beyond its capacity) and GUARANTEED_CPU_SHARED (its dedicated cores, PCPU,
+  beyond theirs: the guaranteed CPU of its servers' flavors is not there).
 
 Read from the CIB's configuration (one `cibadmin --query --scope configuration` on each
 resync of the leader, every 5 s and on a CIB change) and the publisher's crm_mon
@@ -41,7 +44,10 @@ GRACE = 10.0
 CAUSES = {
     "NODE_OVER_CAPACITY": "Resources on the node need more than its capacity",
     "CAPACITY_EXHAUSTED": "Resource stopped: no online node has the capacity it needs",
+    "COMPUTE_OVER_COMMITTED": "Servers on the host use more than its capacity in placement",
+    "GUARANTEED_CPU_SHARED": "Dedicated cores (PCPU) used beyond the host's: guarantee broken",
 }
+HOST_KINDS = frozenset(CAUSES) - {"CAPACITY_EXHAUSTED"}  # the subject is a node
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,10 @@ class CapacityAlarms:
         store: Callable[[Outgoing], bool],
         configuration: Callable[[], Element],
         context: Context | None = None,
+        placement: Callable[[Callable[[str], None]], list[Finding]] | None = None,
     ) -> None:
         self.outbox, self.store, self.configuration = outbox, store, configuration
+        self.placement = placement  # findings from placement (`placement.PlacementCheck`)
         self.context = context or Context()
         self.table = AlarmTable(outbox.db, "capacity_alarms")
         self.utilization: Utilization | None = None
@@ -157,8 +165,8 @@ class CapacityAlarms:
         self.grace = GRACE
 
     def tick(self, status: ClusterStatus, now: float, log: Callable[[str], None]) -> int:
-        """Notifications stored (the configuration read again); a CIB that cannot be read
-        is logged once and leaves the alarms as they are."""
+        """Notifications stored (the configuration read again, placement when due); a CIB
+        that cannot be read is logged once and leaves the alarms as they are."""
         try:
             self.utilization = Utilization.from_configuration(self.configuration())
         except Exception as error:  # cibadmin away or its answer unreadable: next resync
@@ -166,7 +174,8 @@ class CapacityAlarms:
                 log(f"capacity not checked: {error}")
             self.utilization = None
             return 0
-        return self.derive(self.utilization.findings(status), now)
+        found = self.utilization.findings(status)
+        return self.derive(found + (self.placement(log) if self.placement else []), now)
 
     def derive(self, findings: list[Finding], now: float) -> int:
         current = {f.key: f for f in findings}
@@ -198,7 +207,7 @@ class CapacityAlarms:
             return sum(1 for item in out if self.store(item))
 
     def _raised(self, state: dict[str, Any], now: float) -> Outgoing:
-        on_node = state["kind"] == "NODE_OVER_CAPACITY"
+        on_node = state["kind"] in HOST_KINDS
         body = alarm_body(
             state["alarm_id"],
             state["subject"],

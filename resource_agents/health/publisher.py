@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hakit.ocf import cluster
-from hakit.resource_agents.health import constants, outbox, sources, subscriptions
+from hakit.resource_agents.health import constants, outbox, placement, sources, subscriptions
 from hakit.resource_agents.health.capacity_alarms import CapacityAlarms
 from hakit.resource_agents.health.cib_watcher import CibWatcher
 from hakit.resource_agents.health.delivery import Delivery, log
@@ -172,7 +172,11 @@ class Publisher:
         self.correlator = self._correlator(config.correlation) if config.correlation else None
         self.routers = self._router_stage() if config.routers else None
         self.capacity = CapacityAlarms(
-            self.outbox, self._store, lambda: cluster.cib_query("configuration"), config.context
+            self.outbox,
+            self._store,
+            lambda: cluster.cib_query("configuration"),
+            config.context,
+            placement=placement.check_of(config.nova),
         )
         self.metrics = metrics
         if metrics is not None:

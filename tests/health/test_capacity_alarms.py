@@ -15,12 +15,15 @@ import pytest
 
 from hakit.ocf import cluster
 from hakit.ocf.status import ClusterStatus
+from hakit.resource_agents.clouds import CloudError
+from hakit.resource_agents.health import placement
 from hakit.resource_agents.health.capacity_alarms import CAUSES, Finding, Utilization
 from hakit.resource_agents.health.constants import (
     ALARM_CLEARED_NOTIFICATION,
     LEADER_VARIABLE,
 )
 from hakit.resource_agents.health.outbox import NOTIFICATIONS
+from hakit.resource_agents.health.placement import PlacementCheck, Usage
 from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
 from hakit.tools.topology.load import load_text
 from hakit.tools.topology.simulate import what_if
@@ -112,3 +115,46 @@ def notifications(publisher: Publisher) -> list[dict[str, Any]]:
         if notification.get("alarm", {}).get("faultType") in CAUSES:
             ours.add(notification["alarm"]["id"])
     return [n for n in found if n.get("alarm", {}).get("id", n.get("alarmId")) in ours]
+
+
+# --- from placement: the reading and its cadence (the real placement: test_nova_force_down)
+
+
+def test_placement_usage_beyond_capacity_is_one_finding_per_host_and_kind() -> None:
+    usages = [
+        Usage("c1", "VCPU", 5, 4),
+        Usage("c1", "MEMORY_MB", 9000, 8192),
+        Usage("c1", "PCPU", 2, 2),  # full, not beyond
+        Usage("c2", "PCPU", 3, 2),
+        Usage("c3", "VCPU", 4, 4),
+    ]
+    assert placement.findings(usages) == [
+        Finding(
+            "COMPUTE_OVER_COMMITTED", "c1", "c1 uses VCPU 5/4, MEMORY_MB 9000/8192 (placement)"
+        ),
+        Finding("GUARANTEED_CPU_SHARED", "c2", "c2 uses PCPU 3/2 (placement)"),
+    ]
+    assert set(CAUSES) >= {"COMPUTE_OVER_COMMITTED", "GUARANTEED_CPU_SHARED"}
+
+
+def test_placement_is_read_once_per_interval_and_a_failed_reading_keeps_the_last() -> None:
+    now, logged = [0.0], list[str]()
+    answers: list[list[Usage] | Exception] = [[Usage("c1", "VCPU", 5, 4)]]
+
+    def read() -> list[Usage]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    check = PlacementCheck(read, interval=30.0, clock=lambda: now[0])
+    (over,) = check(logged.append)
+    now[0] = 29.0
+    assert check(logged.append) == [over] and answers == []  # not read again yet
+    answers += [CloudError("placement: connection refused", kind="api"), KeyError("usages")]
+    for now[0] in (30.0, 60.0):
+        assert check(logged.append) == [over]
+    assert logged == ["placement not checked: placement: connection refused"]  # once
+    answers.append([Usage("c1", "VCPU", 4, 4)])
+    now[0] = 90.0
+    assert check(logged.append) == []

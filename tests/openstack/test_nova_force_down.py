@@ -24,6 +24,7 @@ import os
 import signal
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from hakit.resource_agents.clouds import CloudSession
 from hakit.resource_agents.health.model import Health, classify
 from hakit.resource_agents.health.nova import ComputeAPI, ComputeService
 from hakit.resource_agents.health.outbox import NOTIFICATIONS
+from hakit.resource_agents.health.placement import PlacementCheck
 from hakit.resource_agents.health.publisher import Publisher
 from tests.health.conftest import AlertRunner
 from tests.openstack.conftest import Cloud, wait_until
@@ -533,3 +535,77 @@ def cleared_alarms(publisher: Publisher) -> set[str]:
         for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
     ]
     return {b["alarmId"] for b in bodies if b["notificationType"] == "AlarmClearedNotification"}
+
+
+def test_a_host_over_capacity_in_placement_is_a_qos_alarm(
+    nova_services: NovaCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compute host's capacity lowered under what its servers use (placement accepts it
+    and logs the provider over capacity): the publisher raises COMPUTE_OVER_COMMITTED for
+    VCPU and GUARANTEED_CPU_SHARED for dedicated cores (PCPU) on that host, and clears both
+    once the capacity is back. The provider is the test's own (a nova-compute writes its
+    inventory back) and holds no MEMORY_MB, so no boot of another test lands on it."""
+    nova = nova_services
+    views, publisher, _ = leading_publisher(tmp_path, nova.api)
+    monkeypatch.setenv("CIB_file", str(views.cib.placed))  # the capacity stage's CIB
+    check = publisher.capacity.placement
+    assert isinstance(check, PlacementCheck)  # it has a compute API: placement is checked
+    check.interval, publisher.capacity.grace = 0.0, 0.0
+    provider, consumer, host = str(uuid.uuid4()), str(uuid.uuid4()), "qos-host"
+
+    def place(method: str, path: str, body: object = None) -> Any:
+        return nova.api.cloud.request(
+            "placement",
+            method,
+            path,
+            body=body,
+            headers={"OpenStack-API-Version": "placement 1.28"},
+            endpoint=f"http://127.0.0.1:{nova.placement_port}",
+        )
+
+    def capacity(vcpu: int, pcpu: int) -> None:
+        generation = place("GET", f"/resource_providers/{provider}")["generation"]
+        inventories = {"VCPU": {"total": vcpu}, "PCPU": {"total": pcpu}}
+        body = {"resource_provider_generation": generation, "inventories": inventories}
+        place("PUT", f"/resource_providers/{provider}/inventories", body)
+
+    def notifications() -> list[dict[str, Any]]:
+        return [
+            json.loads(r.body)["notification"]
+            for r in publisher.outbox.read(NOTIFICATIONS, 0, limit=-1)
+        ]
+
+    place("POST", "/resource_providers", {"name": host, "uuid": provider})
+    try:
+        capacity(4, 2)
+        ids = {"project_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4())}
+        claim = {provider: {"resources": {"VCPU": 3, "PCPU": 2}}}
+        place(
+            "PUT",
+            f"/allocations/{consumer}",
+            {"allocations": claim, **ids} | {"consumer_generation": None},
+        )
+        publisher.cycle(resync=True)
+        assert notifications() == []  # within capacity
+
+        capacity(2, 1)  # placement: "Resource provider ... is now over-capacity"
+        publisher.cycle(resync=True)
+        raised = {n["alarm"]["faultType"]: n["alarm"] for n in notifications()}
+        assert set(raised) == {"COMPUTE_OVER_COMMITTED", "GUARANTEED_CPU_SHARED"}, raised
+        for alarm in raised.values():
+            assert alarm["managedObjectId"] == host and alarm["eventType"] == "QOS_ALARM"
+        assert raised["GUARANTEED_CPU_SHARED"]["faultDetails"] == [
+            f"{host} uses PCPU 2/1 (placement)"
+        ]
+        assert raised["COMPUTE_OVER_COMMITTED"]["faultDetails"] == [
+            f"{host} uses VCPU 3/2 (placement)"
+        ]
+
+        capacity(4, 2)
+        publisher.cycle(resync=True)
+        cleared = [n["alarmId"] for n in notifications() if "alarmId" in n]
+        assert sorted(cleared) == sorted(a["id"] for a in raised.values())
+    finally:
+        place("DELETE", f"/allocations/{consumer}")
+        place("DELETE", f"/resource_providers/{provider}")
+        publisher.outbox.close()
