@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.conftest import HAKIT_AGENTS
+from tests.conftest import HAKIT_AGENTS, run_installed
 from tests.openstack.conftest import Cloud
 
 AGENTS = ("openstack-service", "cinder-volume", "nova-scheduler", "nova-consoleauth")
@@ -61,10 +61,8 @@ def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None
         ],
     }
 
-    def run(agent: str) -> subprocess.CompletedProcess[str]:
-        args = ["ocf-tester", "-n", f"tester-{agent}"]
-        for option in [*runs[agent], f"log_file={tmp_path / agent}.log"]:
-            args += ["-o", option]
+    def options(agent: str) -> list[str]:
+        found = [*runs[agent], f"log_file={tmp_path / agent}.log"]
         if agent == "nova-consoleauth":  # a second proxy next to any other: its own port
             conf = tmp_path / "novnc.conf"
             conf.write_text(
@@ -72,19 +70,38 @@ def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None
                     "novncproxy_port = 16080", "novncproxy_port = 16081"
                 )
             )
-            args[args.index(f"config={cloud.nova_conf}")] = f"config={conf}"
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HAKIT_RUN_DIR": str(tmp_path / agent)}
+            found[found.index(f"config={cloud.nova_conf}")] = f"config={conf}"
+        return found
+
+    def run(agent: str) -> subprocess.CompletedProcess[str]:
+        args = ["ocf-tester", "-n", f"tester-{agent}"]
+        for option in options(agent):
+            args += ["-o", option]
         return subprocess.run(
             [*args, str(HAKIT_AGENTS / agent)],
             capture_output=True,
             text=True,
             timeout=600,
-            env=env,
+            env=environment(agent),
             check=False,
         )
 
-    with ThreadPoolExecutor(len(runs)) as pool:
-        results = dict(zip(runs, pool.map(run, runs), strict=True))
+    def environment(agent: str) -> dict[str, str]:
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HAKIT_RUN_DIR": str(tmp_path / agent)}
+
+    def stop(agent: str) -> None:
+        """Whatever ocf-tester left running when one of its steps failed."""
+        params = dict(option.split("=", 1) for option in options(agent))
+        env = {f"OCF_RESKEY_{k}": v for k, v in params.items()}
+        env |= {"OCF_RESOURCE_INSTANCE": f"tester-{agent}", **environment(agent)}
+        run_installed(agent, "stop", env, timeout=180)
+
+    try:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            results = dict(zip(runs, pool.map(run, runs), strict=True))
+    finally:
+        for agent in runs:
+            stop(agent)
     for agent, done in results.items():
         assert done.returncode == 0, (agent, done.stdout[-3000:], done.stderr[-3000:])
         assert f"{HAKIT_AGENTS / agent} passed all tests" in done.stdout
