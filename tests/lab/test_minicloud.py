@@ -1,5 +1,5 @@
 """The mini cloud in the lab (`hakit lab cloud up`): placement, nova-api, nova-conductor,
-three nova-schedulers and three nova-computes on nova's fake driver (6 usable VCPU each), all
+three nova-schedulers and three nova-computes on nova's fake driver (4 usable VCPU each, `COMPUTE_VCPUS`), all
 Pacemaker clones through hakit's agents, on the infra node's MariaDB and RabbitMQ.
 Every API checks tokens with real Keystone (a clone on every node, fernet keys shared);
 the client and the health publisher authenticate from clouds.yaml. Glance and neutron
@@ -8,9 +8,9 @@ a port. The client is outside the cluster (the infra namespace) and
 talks to any node's nova-api.
 
 - The scheduler drill (`hakit drill run scheduler-burst`): boots beyond capacity through
-  the three APIs with 1, 2 (27 boots) and 3 (72) active schedulers, no provider
-  over-allocated; the same
-  with placement's default claim retry over-allocates (the check can fail); a scheduler
+  the three APIs with 1, 2 (18 boots) and 3 (48) active schedulers, no provider
+  over-allocated; the same with placement's default claim retry over-allocates in one
+  of up to four bursts (the check can fail); a scheduler
   killed mid-burst, no over-allocation either.
 - The console drill (`hakit drill run console-tokens`): one token through the three
   nova-novncproxies, also after its proxy is killed and recovered; bogus and expired
