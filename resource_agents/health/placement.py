@@ -5,10 +5,11 @@ resource class. PCPU beyond capacity breaks the guarantee of every server whose 
 has dedicated cores (hw:cpu_policy=dedicated, a QoS tier's guaranteed_percent 100):
 GUARANTEED_CPU_SHARED; any other class: COMPUTE_OVER_COMMITTED. Findings feed the
 capacity alarms (`capacity_alarms`) like the CIB's. One list call and two calls per
-provider, every `PlacementCheck.interval` seconds."""
+provider, every `PlacementCheck.interval` seconds, beside the publisher's cycle."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,32 +72,48 @@ def findings(found: list[Usage]) -> list[Finding]:
 
 
 class PlacementCheck:
-    """The findings of the latest reading, read again once `interval` has passed; a
-    reading that fails keeps the previous findings (logged once until one succeeds)."""
+    """The findings of the latest reading, read again once `interval` has passed, in a
+    thread of its own (`background`): the health path never waits for placement, a hung
+    one included; a reading that fails keeps the previous findings (logged once until one
+    succeeds)."""
 
     def __init__(
         self,
         read: Callable[[], list[Usage]],
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        background: bool = True,
     ) -> None:
         self.read, self.interval, self.clock = read, interval, clock
+        self.background = background
         self.latest: list[Finding] = []
         self.read_at: float | None = None
+        self.reading: threading.Thread | None = None
         self.failing = False
 
     def __call__(self, log: Callable[[str], None]) -> list[Finding]:
         now = self.clock()
-        if self.read_at is None or now - self.read_at >= self.interval:
+        due = self.read_at is None or now - self.read_at >= self.interval
+        if due and not (self.reading is not None and self.reading.is_alive()):
             self.read_at = now
-            try:
-                self.latest = findings(self.read())
-                self.failing = False
-            except (CloudError, AttributeError, KeyError, TypeError, ValueError) as error:
-                if not self.failing:
-                    log(f"placement not checked: {error}")
-                self.failing = True
+            if self.background:
+                self.reading = threading.Thread(
+                    target=self._read, args=(log,), name="placement-check", daemon=True
+                )
+                self.reading.start()
+            else:
+                self._read(log)
         return self.latest
+
+    def _read(self, log: Callable[[str], None]) -> None:
+        try:
+            self.latest = findings(self.read())
+            self.failing = False
+        except Exception as error:  # in a thread: logged, never a traceback
+            if not self.failing:
+                log(f"placement not checked: {error}")
+            self.failing = True
 
 
 def check_of(nova: ComputeAPI | None) -> PlacementCheck | None:

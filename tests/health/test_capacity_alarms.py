@@ -7,6 +7,8 @@ through the publisher's resync into its outbox, and cleared by the same id."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -147,7 +149,7 @@ def test_placement_is_read_once_per_interval_and_a_failed_reading_keeps_the_last
             raise answer
         return answer
 
-    check = PlacementCheck(read, interval=30.0, clock=lambda: now[0])
+    check = PlacementCheck(read, interval=30.0, clock=lambda: now[0], background=False)
     (over,) = check(logged.append)
     now[0] = 29.0
     assert check(logged.append) == [over] and answers == []  # not read again yet
@@ -158,3 +160,21 @@ def test_placement_is_read_once_per_interval_and_a_failed_reading_keeps_the_last
     answers.append([Usage("c1", "VCPU", 4, 4)])
     now[0] = 90.0
     assert check(logged.append) == []
+
+
+def test_a_hung_placement_never_holds_the_publishers_cycle() -> None:
+    release, readings = threading.Event(), [0]
+
+    def read() -> list[Usage]:
+        readings[0] += 1
+        release.wait(10)
+        return [Usage("c1", "VCPU", 5, 4)]
+
+    check = PlacementCheck(read, interval=0.0)
+    began = time.monotonic()
+    assert check(print) == [] and check(print) == []  # placement hangs: nothing waits
+    assert time.monotonic() - began < 1 and readings == [1]  # one reading at a time
+    release.set()
+    assert check.reading is not None
+    check.reading.join(10)
+    assert [f.kind for f in check(print)] == ["COMPUTE_OVER_COMMITTED"]
