@@ -317,8 +317,15 @@ def _reported_routers(args: argparse.Namespace) -> int:
 
 
 def _until_terminated(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT call `stop` in a thread of their own: a handler runs in the main
+    thread, which may hold the very lock `stop` takes (Event.set while Event.wait holds
+    its condition: a deadlock, a `--watch` that never ended on SIGINT)."""
+
+    def handler(*_: object) -> None:
+        threading.Thread(target=stop, name="stop", daemon=True).start()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop())
+        signal.signal(signum, handler)
 
 
 def _publish(args: argparse.Namespace) -> int:

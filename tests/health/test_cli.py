@@ -139,6 +139,32 @@ def test_watch_prints_each_change_once(cib: Cib, tmp_path: Path) -> None:
     assert [n["health"] for n in second["nodes"]] == ["OK", "HOST_UNREACHABLE_UNFENCED", "OK"]
 
 
+#: The signal arrives while the main thread holds the event's own lock (inside
+#: Event.wait, before it waits or after it woke): the handler's stop must not take it there.
+SIGNAL_INSIDE_WAIT = """
+import signal, threading
+from hakit.resource_agents.health.cli import _until_terminated
+stopping = threading.Event()
+_until_terminated(stopping.set)
+with stopping._cond:
+    signal.raise_signal(signal.SIGTERM)
+assert stopping.wait(5)
+"""
+
+
+def test_a_signal_inside_the_wait_for_it_stops_and_never_deadlocks() -> None:
+    """`--watch`, publish and serve stop on a flag the signal sets; set in the handler
+    itself (the main thread, holding the flag's lock) it hung `--watch` in CI."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_INSIDE_WAIT],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_serve_until_terminated(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
