@@ -1,8 +1,8 @@
 """The mini cloud in the lab (`hakit lab cloud up`): placement, nova-api, nova-conductor,
-three nova-schedulers and three nova-computes on nova's fake driver (4 usable VCPU each, `COMPUTE_VCPUS`), all
-Pacemaker clones through hakit's agents, on the infra node's MariaDB and RabbitMQ.
-Every API checks tokens with real Keystone (a clone on every node, fernet keys shared);
-the client and the health publisher authenticate from clouds.yaml. Glance and neutron
+three nova-schedulers and three nova-computes on nova's fake driver (4 usable VCPU each,
+`COMPUTE_VCPUS`), all Pacemaker clones through hakit's agents, on the infra node's MariaDB
+and RabbitMQ. Every API checks tokens with real Keystone (a clone on every node, fernet
+keys shared); the client and the health publisher authenticate from clouds.yaml. Glance and neutron
 are stand-ins (hakit.lab.openstack_stubs): the fake driver never reads an image or plugs
 a port. The client is outside the cluster (the infra namespace) and
 talks to any node's nova-api.

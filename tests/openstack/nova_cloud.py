@@ -194,10 +194,15 @@ class NovaCloud:
 
     def placement_get(self, path: str) -> Any:
         """GET from placement as hakit's user (an admin), microversion 1.28."""
+        return self.placement_request("GET", path)
+
+    def placement_request(self, method: str, path: str, body: object = None) -> Any:
+        """One placement call as hakit's user (an admin), microversion 1.28."""
         return self.api.cloud.request(
             "placement",
-            "GET",
+            method,
             path,
+            body=body,
             headers={"OpenStack-API-Version": "placement 1.28"},
             endpoint=f"http://127.0.0.1:{self.placement_port}",
         )

@@ -553,15 +553,7 @@ def test_a_host_over_capacity_in_placement_is_a_qos_alarm(
     check.interval, publisher.capacity.grace = 0.0, 0.0
     provider, consumer, host = str(uuid.uuid4()), str(uuid.uuid4()), "qos-host"
 
-    def place(method: str, path: str, body: object = None) -> Any:
-        return nova.api.cloud.request(
-            "placement",
-            method,
-            path,
-            body=body,
-            headers={"OpenStack-API-Version": "placement 1.28"},
-            endpoint=f"http://127.0.0.1:{nova.placement_port}",
-        )
+    place = nova.placement_request
 
     def capacity(vcpu: int, pcpu: int) -> None:
         generation = place("GET", f"/resource_providers/{provider}")["generation"]

@@ -38,6 +38,10 @@ def test_metadata_validates(agent: str, installed_agents: Path) -> None:
 
 def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
+    novnc = tmp_path / "novnc.conf"  # a second proxy next to any other: its own port
+    novnc.write_text(
+        cloud.nova_conf.read_text().replace("novncproxy_port = 16080", "novncproxy_port = 16081")
+    )
     runs = {
         "openstack-service": [
             f"binary={cloud.bin('cinder-scheduler')}",
@@ -56,22 +60,13 @@ def test_ocf_tester_passes_for_every_agent(cloud: Cloud, tmp_path: Path) -> None
         ],
         "nova-consoleauth": [
             f"binary={cloud.bin('nova-novncproxy')}",
-            f"config={cloud.nova_conf}",
+            f"config={novnc}",
             "port=16081",
         ],
     }
 
     def options(agent: str) -> list[str]:
-        found = [*runs[agent], f"log_file={tmp_path / agent}.log"]
-        if agent == "nova-consoleauth":  # a second proxy next to any other: its own port
-            conf = tmp_path / "novnc.conf"
-            conf.write_text(
-                cloud.nova_conf.read_text().replace(
-                    "novncproxy_port = 16080", "novncproxy_port = 16081"
-                )
-            )
-            found[found.index(f"config={cloud.nova_conf}")] = f"config={conf}"
-        return found
+        return [*runs[agent], f"log_file={tmp_path / agent}.log"]
 
     def run(agent: str) -> subprocess.CompletedProcess[str]:
         args = ["ocf-tester", "-n", f"tester-{agent}"]
