@@ -46,8 +46,8 @@ def _lab_up(lab: Lab, args: argparse.Namespace) -> None:
         from hakit.lab import hosts
 
         print(
-            f"bare lab up in {timings['ready']:.1f}s: {', '.join(lab.nodes)} run sshd; "
-            "their cluster is a deployer's (none until one configures it)"
+            f"bare lab up in {timings['ready']:.1f}s: {', '.join(lab.nodes + lab.remotes)} "
+            "run sshd; their cluster is a deployer's (none until one configures it)"
         )
         print(hosts.how_to_reach(lab))
         return
@@ -203,7 +203,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--remotes",
         type=_remote_count,
         help="Pacemaker Remote nodes remote1..N at 10.77.0.101+ (default 0; a running lab's "
-        "number may change, which applies the base layers again)",
+        "number may change, which applies the base layers again; with --bare, hosts whose "
+        "pacemaker-remoted a deployer starts)",
     )
     up.add_argument(
         "--infra", action="store_true", help="also the infra node (MariaDB, RabbitMQ) at 10.77.0.5"

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from hakit.lab.lab import Lab
+from hakit.lab.remotes import is_remote
 from hakit.ocf import cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,15 @@ PLAYBOOKS = REPO / "playbooks"
 TOPOLOGY = Path(__file__).with_name("ansible-cluster.yaml")
 VENV_BIN = Path(sys.executable).parent
 TASK = re.compile(r"^TASK \[(.+?)\] \*+$", flags=re.MULTILINE)
+#: The lab's fence device in TOPOLOGY (it fences remotes too).
+FENCE_DEVICE = "lab-fence"
+#: The clone that runs only on remotes when a deployment has some.
+COMPUTE = {
+    "name": "compute",
+    "template": "hakit-service",
+    "params": {"binary": "sleep", "arguments": "infinity"},
+    "clone": {"meta": {"interleave": True}},
+}
 
 
 @dataclass
@@ -66,16 +76,32 @@ class Deployment:
         self.topology = workdir / "topology.yaml"
         self.inventory = workdir / "inventory.yml"
         self.members: list[str] = []
+        self.remotes: list[str] = []
         self.runs = 0  # each run's output is kept in workdir/run-NN-PLAYBOOK.log
 
-    def write(self, members: list[str], leaving: tuple[str, ...] = ()) -> None:
+    def write(
+        self, members: list[str], leaving: tuple[str, ...] = (), remotes: tuple[str, ...] = ()
+    ) -> None:
         """Inventory and topology for these nodes (the topology's order gives node ids);
-        `leaving` nodes stay in the inventory only (remove_node.yml stops them)."""
-        self.members = list(members)
+        `leaving` nodes stay in the inventory only (remove_node.yml stops them). `remotes`:
+        Pacemaker Remote nodes (the group hakit_remotes), each fenced by the lab's device,
+        running the topology's remote-only clone `compute` (a leaving remote stays in
+        that group)."""
+        self.members, self.remotes = list(members), list(remotes)
         topology = yaml.safe_load(TOPOLOGY.read_text())
         topology["nodes"] = [{"name": node} for node in members]
+        if remotes:
+            nodes = [
+                {"name": name, "address": self.lab.address(name), "fence": [FENCE_DEVICE]}
+                for name in remotes
+            ]
+            section = {"reconnect_interval": "5s", "resources": [COMPUTE["name"]]}
+            topology["remotes"] = {**section, "nodes": nodes}
+            topology["resources"].append(COMPUTE)
         self.topology.write_text(yaml.safe_dump(topology, sort_keys=False))
-        hosts = {node: self.lab.ansible_host_vars(node) for node in [*members, *leaving]}
+        leaving_remotes = [node for node in leaving if is_remote(node)]
+        stay = [*members, *(node for node in leaving if not is_remote(node))]
+        hosts = {node: self.lab.ansible_host_vars(node) for node in stay}
         group_vars = {
             "hakit_topology_file": str(self.topology),
             "hakit_wheel": str(self.wheel),
@@ -85,7 +111,15 @@ class Deployment:
             "hakit_authkey_file": str(self.workdir / "secrets" / "authkey"),
         }
         cluster = {"hosts": hosts, "vars": group_vars}
-        inventory = {"all": {"children": {"hakit_cluster": cluster}}}
+        groups: dict[str, object] = {"hakit_cluster": cluster}
+        if remotes or leaving_remotes:
+            groups["hakit_remotes"] = {
+                "hosts": {n: self.lab.ansible_host_vars(n) for n in [*remotes, *leaving_remotes]},
+                # the lab's remotes share the host's packages, and pacemaker-remote
+                # conflicts with its pacemaker: their remoted is the lab's (hakit.lab.remotes)
+                "vars": {**group_vars, "hakit_remote_packages": ["resource-agents"]},
+            }
+        inventory = {"all": {"children": groups}}
         self.inventory.write_text(yaml.safe_dump(inventory, sort_keys=False))
 
     def playbook(self, name: str, *extra: str, timeout: float = 900) -> Run:

@@ -30,6 +30,10 @@ NODE_INIT = Path(__file__).with_name("node_init.py")
 
 def node_config(lab: Lab, node: str) -> dict[str, object]:
     """The node's init configuration (the contract is node_init.py's docstring)."""
+    if remotes.is_remote(node) and lab.state.bare:  # sshd, and remoted on request
+        remote = remotes.node_config(lab, node)
+        binds = [*remote["binds"], *hosts.binds(lab, node)]  # type: ignore[misc]
+        return {**remote, "binds": binds, **hosts.init_settings(lab, node)}
     if remotes.is_remote(node):
         return remotes.node_config(lab, node)
     base = lab.node_dir(node)
@@ -130,6 +134,20 @@ def cut(lab: Lab, node: str) -> None:
     left = kill_netns(lab.netns(node))
     if left:
         raise LabError(f"{node}: processes {left} survived SIGKILL")
+
+
+def power_off_all(lab: Lab, timeout: float = 60) -> None:
+    """Every node's orderly power-off, the cluster nodes first: a connected remote's
+    pacemaker-remoted, asked to stop, waits for the cluster to stop its resources (its
+    whole stop timeout when no cluster node is left to do it)."""
+    for group in (lab.nodes, lab.remotes):
+        for node in group:
+            if (pid := init_pid(lab, node)) is not None:
+                os.kill(pid, signal.SIGTERM)
+        for node in group:
+            deadline = time.monotonic() + timeout
+            while lab.powered(node) and time.monotonic() < deadline:
+                time.sleep(0.1)
 
 
 def shutdown(lab: Lab, node: str, timeout: float = 90) -> None:

@@ -45,6 +45,7 @@ ENABLED_FILE = "/var/lib/hakit-lab-node/enabled"
 #: (directory under the node's, where the node sees it, mode as on a Debian host)
 DEPLOY_DIRS = [
     ("etc-corosync", "/etc/corosync", 0o755),
+    ("etc-pacemaker", "/etc/pacemaker", 0o755),  # Pacemaker's authkey, for remote nodes
     ("etc-hakit", "/etc/hakit", 0o755),
     ("opt-hakit", "/opt/hakit", 0o755),
     ("ocf-resource-hakit", "/usr/lib/ocf/resource.d/hakit", 0o755),
@@ -96,7 +97,7 @@ def prepare(lab: Lab) -> None:
     (keys / "authorized_keys").write_text((keys / "id_ed25519.pub").read_text())
     (keys / "authorized_keys").chmod(0o600)
     known = []
-    for node in lab.nodes:
+    for node in lab.nodes + lab.remotes:
         base = lab.node_dir(node)
         for sub, _, mode in DEPLOY_DIRS:
             (base / sub).mkdir(exist_ok=True)
@@ -155,11 +156,12 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 def ssh_config(lab: Lab) -> str:
     keys = ansible_dir(lab)
-    hosts = "".join(f"Host {n}\n    HostName {lab.address(n)}\n" for n in lab.nodes)
+    every = lab.nodes + lab.remotes
+    hosts = "".join(f"Host {n}\n    HostName {lab.address(n)}\n" for n in every)
     return f"""# The lab's nodes, from the controller (written by hakit lab up --bare):
 #   ip netns exec {CONTROLLER_NETNS} ssh -F {keys / "ssh_config"} node1
 {hosts}
-Host node* {lab.address("node1").rpartition(".")[0]}.*
+Host node* remote* {lab.address("node1").rsplit(".", 2)[0]}.*
     User root
     IdentityFile {keys / "id_ed25519"}
     IdentitiesOnly yes
@@ -225,7 +227,7 @@ def sshd_listening(lab: Lab, node: str) -> bool:
 
 def wait_for_sshd(lab: Lab, nodes: list[str] | None = None, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    for node in lab.nodes if nodes is None else nodes:
+    for node in lab.nodes + lab.remotes if nodes is None else nodes:
         while not sshd_listening(lab, node):
             if time.monotonic() > deadline:
                 console = lab.node_dir(node) / "console.log"

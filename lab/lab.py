@@ -246,8 +246,8 @@ class Lab:
             raise LabError(f"unknown profile {wanted.profile!r}; choose {', '.join(PROFILES)}")
         if wanted.nodes < 2 or wanted.nodes > 9:
             raise LabError("a lab has 2 to 9 nodes")
-        if not 0 <= count <= remote_nodes.MAX_REMOTES or (bare and count):
-            raise LabError(f"a cluster lab has 0 to {remote_nodes.MAX_REMOTES} remotes")
+        if not 0 <= count <= remote_nodes.MAX_REMOTES:
+            raise LabError(f"a lab has 0 to {remote_nodes.MAX_REMOTES} remotes")
         running = [n for n in node_names(9) if pids_in_netns(self.netns(n))]
         now = (self.state.nodes, self.state.bare)
         if running and (wanted.nodes, wanted.bare) != now and self.state_exists():
@@ -265,19 +265,27 @@ class Lab:
             hosts.controller_network(self)
         timings["network"] = time.monotonic() - began
         conf_changed = self._write_files()
-        for node in self.nodes:
+        for node in self.nodes + (self.remotes if bare else []):  # a deployer starts remoted
             if not self.powered(node):
                 self.power_on(node)
         timings["powered_on"] = time.monotonic() - began
         if bare:
+            for node in remote_nodes.leftovers(self):  # a smaller --remotes
+                remote_nodes.remove(self, node)
             hosts.wait_for_sshd(self)
-            timings["ready"] = time.monotonic() - began
-            if infra:
-                self.infra_up()
-                timings["infra"] = time.monotonic() - began
-            return timings
-        self.wait_until_online(timeout=120)
-        timings["online_with_dc"] = time.monotonic() - began
+        else:
+            self.wait_until_online(timeout=120)
+            timings["online_with_dc"] = time.monotonic() - began
+            self._converge_cluster(conf_changed)
+        timings["ready"] = time.monotonic() - began
+        if infra:
+            self.infra_up()
+            timings["infra"] = time.monotonic() - began
+        return timings
+
+    def _converge_cluster(self, conf_changed: bool) -> None:
+        """A cluster lab once online: corosync.conf reloaded if it changed, the base
+        layers, the remotes booted and made the cluster's."""
         if conf_changed and any(self.powered(n) for n in self.nodes):
             with self.on(self.nodes[0]):
                 cluster.corosync_reload()
@@ -285,11 +293,6 @@ class Lab:
         for node in self.remotes:
             self.power_on(node)
         remote_nodes.converge(self)
-        timings["ready"] = time.monotonic() - began
-        if infra:
-            self.infra_up()
-            timings["infra"] = time.monotonic() - began
-        return timings
 
     def infra_up(self) -> InfraInfo:
         """The infra node: MariaDB and RabbitMQ at INFRA_ADDRESS, for OpenStack services."""
@@ -377,10 +380,10 @@ class Lab:
                 if owned:
                     os.chown(path, uid, gid)
                 path.chmod(mode)  # after chown, which may clear setgid
+        remote_nodes.prepare(self)
         if self.state.bare:
             hosts.prepare(self)
             return False
-        remote_nodes.prepare(self)
         key = self.dir / "authkey"
         if not key.exists():
             key.write_bytes(os.urandom(256))
@@ -468,13 +471,7 @@ class Lab:
         deletes the lab directory (node state and logs)."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root; run `hakit lab down` as root")
-        for node in self.nodes + self.remotes:
-            if (pid := self.init_pid(node)) is not None:
-                os.kill(pid, signal.SIGTERM)
-        for node in self.nodes + self.remotes:
-            deadline = time.monotonic() + 60
-            while self.powered(node) and time.monotonic() < deadline:
-                time.sleep(0.1)
+        faults.power_off_all(self)
         self._stop_infra()
         self._delete_network()
         if FENCE_AGENT.exists() and "hakit lab" in FENCE_AGENT.read_text():

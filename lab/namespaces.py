@@ -14,7 +14,10 @@ from hakit.lab.errors import LabError
 from hakit.ocf import cluster, proc
 
 BRIDGE = "hakitbr0"
+#: The lab's network is 10.77.0.0/16: nodes, infra and controller in SUBNET (10.77.0.x),
+#: remotes from 10.77.0.101 on into 10.77.1.x (hakit.lab.remotes).
 SUBNET = "10.77.0"
+PREFIX_LENGTH = 16
 INFRA_NETNS, INFRA_ADDRESS = "hakit-infra", f"{SUBNET}.5"
 INFRA_LINK = "hakit-vinfra"
 #: A bare lab's Ansible controller (hakit.lab.hosts).
@@ -177,7 +180,7 @@ def ensure_port(netns: str, link: str, address: str) -> None:
     sh("ip", "netns", "exec", netns, "sysctl", "-qw", ipv6_off, check=False)
     sh("ip", "-n", netns, "link", "set", "lo", "up")
     if f"{address}/" not in sh("ip", "-n", netns, "addr", "show", "dev", "eth0").stdout:
-        sh("ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0")
+        sh("ip", "-n", netns, "addr", "add", f"{address}/{PREFIX_LENGTH}", "dev", "eth0")
     sh("ip", "-n", netns, "link", "set", "eth0", "up")
 
 

@@ -16,6 +16,10 @@ contract is node_init.py's docstring):
     status  exit 0 and `running` when both daemons run (and `not started at boot` when
             not enabled), 3 and `stopped` otherwise
 
+On a remote node (`hakit lab up --bare --remotes N`) the same commands run
+pacemaker-remoted alone, where a production node has `systemctl ... pacemaker_remote`;
+it is started once it listens on its port.
+
 `--timeout SECONDS` bounds start and stop (60 and 120 by default).
 """
 
@@ -39,6 +43,10 @@ from hakit.ocf import cluster, proc
 PROGRAM = "hakit-lab-node"
 STOPPED = 3  # LSB status: not running
 TIMEOUTS = {"start": 60.0, "stop": 120.0}
+#: pacemaker-remoted's port (PCMK_remote_port's default)
+REMOTE_PORT = 3121
+#: /proc's comm: a name cut at 15 characters (pacemaker-remoted is pacemaker-remot)
+COMM_LENGTH = 15
 USAGE = f"usage: {PROGRAM} start|stop|status [--timeout SECONDS]"
 
 
@@ -70,17 +78,35 @@ def state() -> dict[str, object]:
         return {}
 
 
+def expected() -> list[str]:
+    """The daemons of this node's cluster side: corosync and pacemakerd, or on a remote
+    node pacemaker-remoted."""
+    names = state().get("daemons") or cluster.DAEMONS
+    return [str(name) for name in names] if isinstance(names, list | tuple) else []
+
+
 def daemons(init: int) -> dict[str, int]:
     """The cluster daemons the init runs (name -> pid)."""
+    names = {name[:COMM_LENGTH]: name for name in expected()}
     return {
-        info.comm: info.pid
+        names[info.comm]: info.pid
         for info in proc.all_processes()
-        if info.ppid == init and info.comm in cluster.DAEMONS and info.alive
+        if info.ppid == init and info.comm in names and info.alive
     }
 
 
 def running(init: int) -> bool:
-    return set(daemons(init)) == set(cluster.DAEMONS)
+    return set(daemons(init)) == set(expected())
+
+
+def ready(init: int) -> bool:
+    """Running and answering: corosync answers, or pacemaker-remoted listens."""
+    found = daemons(init)
+    if set(found) != set(expected()):
+        return False
+    if cluster.REMOTED in found:
+        return proc.listening_on(found[cluster.REMOTED], REMOTE_PORT)
+    return cluster.corosync_answers(timeout=5)
 
 
 def flag_file() -> str:
@@ -106,7 +132,7 @@ def enable(on: bool) -> bool:
 
 def start(init: int, timeout: float) -> str:
     was_enabled = enable(True)
-    if running(init) and cluster.corosync_answers(timeout=5):
+    if ready(init):
         return "already running" if was_enabled else "started"  # as `enable --now` says
     asked = time.time()
     os.kill(init, signal.SIGUSR1)
@@ -115,7 +141,7 @@ def start(init: int, timeout: float) -> str:
         now = state()
         if now.get("state") == "failed" and float(now.get("time") or 0) >= asked:  # type: ignore[arg-type]
             raise Failure(f"the cluster did not start: {now.get('error')}{_said(asked)}")
-        if running(init) and cluster.corosync_answers(timeout=5):
+        if ready(init):
             return "started"
         time.sleep(0.2)
     raise Failure(

@@ -48,9 +48,10 @@ Optional keys (the tests' single node uses them; the lab's defaults in brackets)
     enabled_file             on-request: the flag file (a path inside the node) [none]
     remoted                  the path of pacemaker-remoted: the node is a Pacemaker Remote
                              node, which runs it in the foreground instead of corosync and
-                             pacemakerd (in "boot" mode) [none]
+                             pacemakerd (at boot, or on request) [none]
 
 In on-request mode the init keeps /run/hakit/cluster.json: {"mode", "enabled_file",
+"daemons" (the names it runs: corosync and pacemakerd, or pacemaker-remoted),
 "state": "stopped" | "starting" | "running" | "stopping" | "failed", "error", "time"}.
 
 The console (stdout) gets one line per step; "boot failed: ..." says why a boot failed.
@@ -103,7 +104,9 @@ class NodeInit:
         self.exited: dict[int, int] = {}
         self.by_request = config.get("cluster", "boot") == "on-request"
         self.requests: list[str] = []
-        self.daemons: dict[str, int] = {}  # cluster.DAEMONS name -> pid, in start order
+        self.daemons: dict[str, int] = {}  # name -> pid, in start order
+        #: what a running cluster side of this node is: a remote node runs remoted alone
+        self.expected = [cluster.REMOTED] if config.get("remoted") else list(cluster.DAEMONS)
         self.services: dict[int, list[str]] = {}  # pid -> argv
         self.started: dict[int, float] = {}  # service pid -> when (monotonic)
         self.net = proc.namespace("self", "net") or ""
@@ -248,14 +251,14 @@ class NodeInit:
 
     def cluster_running(self) -> bool:
         self.reap()
-        return len(self.daemons) == len(cluster.DAEMONS) and not set(self.daemons.values()) & set(
-            self.exited
-        )
+        running = set(self.daemons.values()) - set(self.exited)
+        return set(self.daemons) == set(self.expected) and len(running) == len(self.expected)
 
     def cluster_state(self, state: str, error: str = "") -> None:
         document = {
             "mode": "on-request",
             "enabled_file": self.config.get("enabled_file"),
+            "daemons": self.expected,
             "state": state,
             "error": error,
             "time": time.time(),

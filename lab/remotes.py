@@ -1,6 +1,7 @@
 """The lab's Pacemaker Remote nodes (`hakit lab up --remotes N`): cheap computes named
-remote1..remoteN at 10.77.0.(100+N), each in its own network, mount and UTS namespace on
-the lab bridge, running pacemaker-remoted alone (booted by node_init.py with `remoted`).
+remote1..remoteN at 10.77.0.(100+N) (from remote151 on, 10.77.1.(N-150)), each in its own
+network, mount and UTS namespace on the lab bridge, running pacemaker-remoted alone
+(booted by node_init.py with `remoted`).
 The cluster knows them through the base layer's `remotes:` section (discovery scoped:
 nothing of the cluster nodes' is probed on them); the lab's fence agent fences them, and
 cut, isolate, kill and power-on work on them as on cluster nodes.
@@ -8,7 +9,11 @@ cut, isolate, kill and power-on work on them as on cluster nodes.
 Debian's pacemaker-remote package conflicts with pacemaker, so it is never installed:
 its one binary is extracted into the lab directory (apt-get download, dpkg-deb -x) and
 runs against the libraries pacemaker installed (docs/lab.md). The shared key is the
-host's /etc/pacemaker/authkey (pacemaker-common creates it), which every node sees."""
+host's /etc/pacemaker/authkey (pacemaker-common creates it), which every node sees.
+
+In a bare lab (`--bare --remotes N`) they are hosts for a deployer like the bare nodes:
+sshd, an /etc/pacemaker of their own for the key it writes, and pacemaker-remoted on
+request (`hakit-lab-node start`, where a production host has its pacemaker_remote unit)."""
 
 from __future__ import annotations
 
@@ -31,9 +36,12 @@ if TYPE_CHECKING:
     from hakit.lab.lab import Lab
 
 PREFIX = "remote"
-#: remoteN's address is SUBNET.(FIRST_ADDRESS + N): .101 to .250
+#: remoteN's address: SUBNET.(FIRST_ADDRESS + N) up to .250 (remote150), then
+#: NEXT_SUBNET.(N - 150): 10.77.1.1 to .250 (on the lab's /16)
 FIRST_ADDRESS = 100
-MAX_REMOTES = 150
+IN_SUBNET = 150
+NEXT_SUBNET = "10.77.1"
+MAX_REMOTES = 400
 AUTHKEY = Path("/etc/pacemaker/authkey")
 #: The connection's retry after a loss: a fenced remote is back in seconds in the lab.
 RECONNECT_INTERVAL = "5s"
@@ -59,7 +67,10 @@ def is_remote(node: str) -> bool:
 
 
 def address(node: str) -> str:
-    return f"{SUBNET}.{FIRST_ADDRESS + int(node.removeprefix(PREFIX))}"
+    number = int(node.removeprefix(PREFIX))
+    if number <= IN_SUBNET:
+        return f"{SUBNET}.{FIRST_ADDRESS + number}"
+    return f"{NEXT_SUBNET}.{number - IN_SUBNET}"
 
 
 def layer(lab: Lab) -> tuple[str, str]:
@@ -138,10 +149,11 @@ def node_config(lab: Lab, node: str) -> dict[str, object]:
 
 
 def prepare(lab: Lab) -> None:
-    """The remotes' directories and the binary, before they boot; refuse without a key."""
+    """The remotes' directories and the binary, before they boot; refuse without a key
+    (but in a bare lab, whose deployer writes each node's /etc/pacemaker/authkey)."""
     if not lab.remotes:
         return
-    if not AUTHKEY.exists():
+    if not AUTHKEY.exists() and not lab.state.bare:  # a bare lab's deployer writes one
         raise LabError(
             f"{AUTHKEY} is missing: remotes share it with the cluster nodes "
             "(pacemaker-common creates it; `apt-get install --reinstall pacemaker-common`)"

@@ -3,7 +3,9 @@ cluster), run by ansible-playbook in a controller namespace over SSH: converge f
 nodes, a second run with changed=0, check mode on a converged and on a hand-drifted
 cluster (exactly the drifted element, the CIB epoch unchanged), a fourth node joining
 with no existing resource restarted, the testinfra suite (playbooks/verify) passing, a
-fenced node rejoining by itself, and node removal.
+fenced node rejoining by itself, and node removal; then Pacemaker Remote nodes: two
+added (site.yml prepares them, the topology's remotes: connects them), a fenced remote
+rejoining by itself, and a remote removed (remove_node.yml).
 
 The tests run in order on one lab (each builds on the one before); the module takes the
 lab up before the session's 3-node lab (tests/lab) is first needed, and down after."""
@@ -30,6 +32,7 @@ from hakit.ocf import cluster
 from tests.unit.test_packaging import build_wheel
 
 FIRST = ["node1", "node2", "node3"]
+REMOTES = ("remote1", "remote2")
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -49,7 +52,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     workdir = tmp_path_factory.mktemp("ansible")
     wheel = build_wheel(workdir)
     wheels = wheelhouse(wheel, workdir / "wheelhouse")
-    lab.up(nodes=4, profile="fast", bare=True)
+    lab.up(nodes=4, profile="fast", bare=True, remotes=len(REMOTES))
     try:
         setup = Deployment(lab, workdir, wheel, wheels)
         setup.write(FIRST)
@@ -160,3 +163,69 @@ def test_a_node_is_removed_and_the_rest_keep_running(deployment: Deployment) -> 
     deployment.write(FIRST)
     converged = deployment.playbook("site.yml")
     assert converged.returncode == 0, converged.tail()
+
+
+def checksum(lab: Lab, node: str, path: str) -> str:
+    return str(lab.run(node, ["sha256sum", path]).stdout.split()[0])
+
+
+def test_remotes_are_added_and_run_only_remote_resources(deployment: Deployment) -> None:
+    lab = deployment.lab
+    deployment.write(FIRST, remotes=REMOTES)
+    run = deployment.playbook("site.yml")
+    assert run.returncode == 0, run.tail()
+    assert all(run.recap[remote]["changed"] > 0 for remote in REMOTES), run.recap
+
+    def placed() -> bool:
+        status = lab.cluster_status("node1")
+        return status is not None and status.running_on("compute") == sorted(REMOTES)
+
+    wait_for(placed, "compute running on both remotes", timeout=120)
+    status = lab.cluster_status("node1")
+    assert status is not None
+    assert {node.name for node in status.nodes if node.online} >= set(REMOTES)
+    assert not set(status.running_on("worker")) & set(REMOTES), "a cluster clone on a remote"
+    key = "/etc/pacemaker/authkey"
+    assert {checksum(lab, node, key) for node in [*FIRST, *REMOTES]} == {
+        checksum(lab, "node1", key)
+    }
+    assert lab.run("remote1", ["stat", "-c", "%a %G", key]).stdout.split() == ["640", "haclient"]
+    again = deployment.playbook("site.yml")
+    assert again.returncode == 0 and again.changed_tasks() == [], again.tail()
+
+
+def test_a_fenced_remote_comes_back_by_itself(deployment: Deployment) -> None:
+    """pacemaker_remote started at boot, as the role enabled it."""
+    lab = deployment.lab
+    booted = lab.init_pid("remote2")
+    lab.run("node1", ["stonith_admin", "--reboot", "remote2", "--timeout", "60"], timeout=90)
+    wait_for(lambda: lab.init_pid("remote2") not in (None, booted), "remote2 power-cycled", 30)
+
+    def back() -> bool:
+        status = lab.cluster_status("node1")
+        return status is not None and "remote2" in status.running_on("compute")
+
+    wait_for(back, "remote2 back, compute on it", timeout=120)
+
+
+def test_a_remote_is_removed_and_its_remoted_stopped(deployment: Deployment) -> None:
+    lab = deployment.lab
+    before = last_operations(deployment.cib())
+    deployment.write(FIRST, leaving=("remote2",), remotes=("remote1",))
+    run = deployment.playbook("remove_node.yml", "-e", "hakit_remove_node=remote2")
+    assert run.returncode == 0, run.tail()
+    status = lab.cluster_status("node1")
+    assert status is not None and status.node("remote2") is None
+    assert status.running_on("compute") == ["remote1"]
+    assert lab.run("remote2", ["hakit-lab-node", "status"], check=False).returncode == 3
+    cib = deployment.cib()
+    assert cib.find(".//primitive[@id='remote2']") is None
+    assert cib.find(".//fencing-level[@target='remote2']") is None
+    after = last_operations(cib)
+    kept = {k: v for k, v in before.items() if "remote2" not in k}  # on it, or its connection
+    assert {k: after.get(k) for k in kept} == kept, "removing a remote restarted resources"
+    again = deployment.playbook("remove_node.yml", "-e", "hakit_remove_node=remote2")
+    assert again.returncode == 0 and again.changed_tasks() == [], again.tail()
+    deployment.write(FIRST, remotes=("remote1",))
+    converged = deployment.playbook("site.yml")
+    assert converged.returncode == 0 and converged.changed_tasks() == [], converged.tail()
