@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from hakit.resource_agents.health import webhook
@@ -18,8 +19,11 @@ if TYPE_CHECKING:
 
 
 def log(message: str) -> None:
-    """One line on stderr (journald or the cluster log); never a traceback."""
-    sys.stderr.write(f"hakit-publisher: {message}\n")
+    """One line on stderr, its UTC time first (the agent's log file has no other clock);
+    never a traceback."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    sys.stderr.write(f"{stamp} hakit-publisher: {message}\n")
     sys.stderr.flush()
 
 

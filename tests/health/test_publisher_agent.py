@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -209,6 +210,9 @@ def test_a_node_loss_reaches_a_real_receiver_through_the_agent(
     stopped = publisher("stop")  # graceful: TERM, the publisher closes down by itself
     assert stopped.code == OCFExit.SUCCESS and not proc.is_alive(pid)
     assert publisher.log.endswith("hakit-publisher: stopped\n")
+    stamped = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z hakit-publisher: ")
+    lines = [line for line in publisher.log.splitlines() if "hakit-publisher: " in line]
+    assert lines and all(stamped.match(line) for line in lines), lines  # each with its time
     assert publisher.monitor(0).code == OCFExit.NOT_RUNNING
     assert publisher("stop").code == OCFExit.SUCCESS  # idempotent
 
