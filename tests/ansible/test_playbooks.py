@@ -190,8 +190,10 @@ def test_remotes_are_added_and_run_only_remote_resources(deployment: Deployment)
         checksum(lab, "node1", key)
     }
     assert lab.run("remote1", ["stat", "-c", "%a %G", key]).stdout.split() == ["640", "haclient"]
-    again = deployment.playbook("site.yml")
-    assert again.returncode == 0 and again.changed_tasks() == [], again.tail()
+    before = epoch(deployment.cib())
+    check = deployment.playbook("site.yml", "--check", "--diff")  # a re-run: at the end
+    assert check.returncode == 0 and check.changed_tasks() == [], check.tail()
+    assert epoch(deployment.cib()) == before
 
 
 def test_a_fenced_remote_comes_back_by_itself(deployment: Deployment) -> None:
