@@ -53,7 +53,8 @@ EVACUATE_DEADLINE = IntegerParam(
     "evacuate_deadline",
     "Seconds an evacuation may take before its alarm",
     "With evacuate: a server still on its fenced host this long after its evacuation was "
-    "requested gets an EVACUATION_OVERDUE alarm, cleared once it runs elsewhere.",
+    "requested gets an EVACUATION_OVERDUE alarm, cleared once it runs elsewhere (one whose "
+    "flavor's dedicated cores no host has gets a GUARANTEED_CPU_UNAVAILABLE alarm at once).",
     default=str(constants.EVACUATE_DEADLINE),
     minimum=1,
     maximum=86400,

@@ -7,7 +7,9 @@ needs; `hakit topology qos` and `simulate` show them before the fact):
   needs left, e.g. after a failover took the room;
 - with a compute API, from placement (`placement`): COMPUTE_OVER_COMMITTED (a compute
   host's usage beyond its capacity) and GUARANTEED_CPU_SHARED (its dedicated cores, PCPU,
-  beyond theirs: the guaranteed CPU of its servers' flavors is not there).
+  beyond theirs: the guaranteed CPU of its servers' flavors is not there). A server whose
+  guaranteed CPU no host has after a failover is the evacuation's alarm
+  (`evacuation.CPU_UNAVAILABLE`).
 
 Read from the CIB's configuration (one `cibadmin --query --scope configuration` on each
 resync of the leader, every 5 s and on a CIB change) and the publisher's crm_mon

@@ -40,8 +40,12 @@ EVACUATION_COLUMNS = {
     "requested": "REAL NOT NULL DEFAULT 0",
     "gave_up": "INTEGER NOT NULL DEFAULT 0",
     "overdue_alarm": "TEXT NOT NULL DEFAULT ''",  # its EVACUATION_OVERDUE alarm while open
+    "qos_alarm": "TEXT NOT NULL DEFAULT ''",  # its GUARANTEED_CPU_UNAVAILABLE alarm while open
 }
 OVERDUE = "EVACUATION_OVERDUE"  # faultType of a server's late evacuation
+#: faultType of a server whose guaranteed CPU no host has: its evacuation found no valid host
+CPU_UNAVAILABLE = "GUARANTEED_CPU_UNAVAILABLE"
+NO_VALID_HOST = "No valid host"  # how nova's fault message for it starts
 
 
 class RecoveryConfig(Protocol):
@@ -91,8 +95,8 @@ class ComputeRecovery:
                 self.log(f"nova-compute on {node.node}: forced_down={down} failed: {error}")
                 continue
             if down != (node.node in forced) or changed:
-                if not down:  # the host is back: its servers' overdue alarms end
-                    self._clear_overdue(node.node)
+                if not down:  # the host is back: its servers' alarms end
+                    self._clear_alarms(node.node)
                 with self.outbox.transaction() as db:
                     if down:
                         db.execute(
@@ -253,6 +257,7 @@ class ComputeRecovery:
             self.log(f"servers on {host}: listing failed: {error}")
             return []
         self._overdue(host, {server.id for server in servers})
+        self._cpu_unavailable(host, servers)
         now = time.time()
         due = []
         for server in servers:
@@ -272,13 +277,23 @@ class ComputeRecovery:
         ).fetchall()
         for server, requested, open_alarm in rows:
             if open_alarm and server not in on_host:
-                self._clear_overdue(host, server)
+                self._clear_alarms(host, server)
             elif not open_alarm and server in on_host:
                 late = now - requested
                 if late <= self.config.evacuate_deadline:
                     continue
                 alarm = sol003.instance_alarm_id(sol003.alarm_id(OVERDUE, requested), server)
-                raised = self._overdue_alarm(alarm, server, host, late, now)
+                deadline = self.config.evacuate_deadline
+                raised = self._server_alarm(
+                    alarm,
+                    server,
+                    host,
+                    now,
+                    (OVERDUE, "PROCESSING_ERROR_ALARM"),
+                    f"Evacuation from fenced host {host} not done within {deadline:g} s "
+                    f"of its request ({late:.0f} s)",
+                    f"instance {server} still on host {host}",
+                )
                 with self.outbox.transaction() as db:
                     db.execute(
                         "UPDATE evacuations SET overdue_alarm = ? WHERE server = ? AND host = ?",
@@ -287,33 +302,90 @@ class ComputeRecovery:
                     self.notify(raised)
                 self.log(f"server {server} on {host}: evacuation overdue ({late:.0f} s)")
 
-    def _clear_overdue(self, host: str, server: str | None = None) -> None:
-        """Clear the open EVACUATION_OVERDUE alarms on `host` (of `server` only)."""
-        now = time.time()
+    def _cpu_unavailable(self, host: str, servers: list[Server]) -> None:
+        """A GUARANTEED_CPU_UNAVAILABLE QoS alarm for each server on `host` whose flavor
+        guarantees dedicated cores and whose evacuation found no valid host: the failover
+        left no room for its guarantee (the scheduler asks placement for PCPU). Once per
+        server; cleared, like the overdue alarm, once it runs elsewhere or the host is back."""
         rows = self.outbox.db.execute(
-            "SELECT server, overdue_alarm FROM evacuations WHERE host = ? AND overdue_alarm != ''",
+            "SELECT server, qos_alarm FROM evacuations WHERE host = ?", (host,)
+        )
+        evacuated = dict(rows.fetchall())
+        on_host = {server.id for server in servers}
+        for listed, open_alarm in evacuated.items():
+            if open_alarm and listed not in on_host:
+                self._clear_alarms(host, listed)
+        for server in servers:
+            if (
+                server.id not in evacuated
+                or evacuated[server.id]
+                or not server.dedicated_cpus
+                or (server.status, server.task_state) != ("ERROR", None)
+                or not server.fault.startswith(NO_VALID_HOST)
+            ):
+                continue
+            now = time.time()
+            alarm = sol003.instance_alarm_id(sol003.alarm_id(CPU_UNAVAILABLE, now), server.id)
+            cores = f"{server.dedicated_cpus} dedicated core(s) (PCPU)"
+            raised = self._server_alarm(
+                alarm,
+                server.id,
+                host,
+                now,
+                (CPU_UNAVAILABLE, "QOS_ALARM"),
+                f"No host has the {cores} that flavor {server.flavor or '?'} guarantees: "
+                f"the evacuation from fenced host {host} found no valid host",
+                f"instance {server.id} ERROR on host {host}: {server.fault}",
+            )
+            with self.outbox.transaction() as db:
+                db.execute(
+                    "UPDATE evacuations SET qos_alarm = ? WHERE server = ? AND host = ?",
+                    (alarm, server.id, host),
+                )
+                self.notify(raised)
+            self.log(f"server {server.id} on {host}: no host for its {cores}")
+
+    def _clear_alarms(self, host: str, server: str | None = None) -> None:
+        """Clear the open per-server alarms (overdue, guaranteed CPU) on `host` (of
+        `server` only)."""
+        rows = self.outbox.db.execute(
+            "SELECT server, overdue_alarm, qos_alarm FROM evacuations "
+            "WHERE host = ? AND (overdue_alarm != '' OR qos_alarm != '')",
             (host,),
         ).fetchall()
+        rows = [row for row in rows if server is None or row[0] == server]
         if not rows:
             return
-        context = self.config.context
+        now = time.time()
         with self.outbox.transaction() as db:
-            for listed, alarm in rows:
-                if server is not None and listed != server:
-                    continue
+            for listed, overdue, qos in rows:
                 db.execute(
-                    "UPDATE evacuations SET overdue_alarm = '' WHERE server = ? AND host = ?",
+                    "UPDATE evacuations SET overdue_alarm = '', qos_alarm = '' "
+                    "WHERE server = ? AND host = ?",
                     (listed, host),
                 )
-                self.notify(sol003.cleared_notification(host, alarm, "MAJOR", now, now, context))
+                for alarm in (overdue, qos):
+                    if alarm:
+                        cleared = sol003.cleared_notification(
+                            host, alarm, "MAJOR", now, now, self.config.context
+                        )
+                        self.notify(cleared)
 
-    def _overdue_alarm(
-        self, alarm: str, server: str, host: str, late: float, now: float
+    def _server_alarm(
+        self,
+        alarm: str,
+        server: str,
+        host: str,
+        now: float,
+        kind: tuple[str, str],
+        cause: str,
+        detail: str,
     ) -> sol003.Outgoing:
-        """A server's EVACUATION_OVERDUE alarm, correlated with its host's alarm."""
+        """A server's MAJOR alarm of `kind` (faultType, eventType), correlated with its
+        host's alarm (the root cause)."""
         state = self.outbox.db.execute("SELECT state FROM alarms WHERE host = ?", (host,))
         row = state.fetchone()
-        deadline = self.config.evacuate_deadline
+        fault_type, event_type = kind
         body = sol003.alarm_body(
             alarm,
             server,
@@ -321,15 +393,12 @@ class ComputeRecovery:
             raised=now,
             changed=now,
             severity="MAJOR",
-            event_type="PROCESSING_ERROR_ALARM",
-            fault_type=OVERDUE,
-            probable_cause=(
-                f"Evacuation from fenced host {host} not done within {deadline:g} s "
-                f"of its request ({late:.0f} s)"
-            ),
+            event_type=event_type,
+            fault_type=fault_type,
+            probable_cause=cause,
             root=False,
             correlated=[json.loads(row[0])["alarm_id"]] if row else [],
-            details=[f"instance {server} still on host {host}"],
+            details=[detail],
             event_time=now,
             context=self.config.context,
         )

@@ -42,6 +42,9 @@ class Server:
     host: str
     status: str
     task_state: str | None
+    flavor: str = ""  # the flavor's name at boot (the server keeps its own copy)
+    dedicated_cpus: int = 0  # the dedicated cores (PCPU) its flavor guarantees
+    fault: str = ""  # nova's message for its last failure (ERROR servers only)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class ComputeAPI:
                 str(s.get("OS-EXT-SRV-ATTR:host") or ""),
                 str(s.get("status", "")),
                 s.get("OS-EXT-STS:task_state"),
+                str(_mapping(s.get("flavor")).get("original_name", "")),
+                dedicated_cpus(_mapping(s.get("flavor"))),
+                str(_mapping(s.get("fault")).get("message", "")),
             )
             for s in items
             if isinstance(s, dict) and "id" in s
@@ -116,3 +122,22 @@ class ComputeAPI:
     def evacuate(self, server_id: str) -> None:
         """Rebuild the server on a host the scheduler picks (its host must be down)."""
         self.request("POST", f"/servers/{server_id}/action", {"evacuate": {}})
+
+
+def dedicated_cpus(flavor: dict[str, object]) -> int:
+    """The dedicated cores (PCPU) a server's embedded flavor guarantees: its vCPUs under
+    hw:cpu_policy=dedicated (a QoS tier's guaranteed_percent 100), else an explicit
+    resources:PCPU; 0 when none or unreadable."""
+    specs = _mapping(flavor.get("extra_specs"))
+    if specs.get("hw:cpu_policy") == "dedicated":
+        count = flavor.get("vcpus", 0)
+    else:
+        count = specs.get("resources:PCPU", 0)
+    try:
+        return max(0, int(str(count)))
+    except ValueError:
+        return 0
+
+
+def _mapping(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}

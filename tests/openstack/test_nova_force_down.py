@@ -39,6 +39,8 @@ from hakit.resource_agents.health.nova import ComputeAPI, ComputeService
 from hakit.resource_agents.health.outbox import NOTIFICATIONS
 from hakit.resource_agents.health.placement import PlacementCheck
 from hakit.resource_agents.health.publisher import Publisher
+from hakit.tools.topology.model_qos import ComputeQoS, QoSTier
+from hakit.tools.topology.qos import flavor_extra_specs
 from tests.health.conftest import AlertRunner
 from tests.openstack.conftest import Cloud, wait_until
 from tests.openstack.infra import free_port
@@ -74,6 +76,12 @@ def nova_services(cloud: Cloud, module_tmp: Path) -> Iterator[NovaCloud]:
             # every request's token validated by Keystone: a deleted application
             # credential's token is refused at once, not after authtoken's 300 s cache
             "keystone_authtoken": {"token_cache_time": -1},
+            # the computes keep the dedicated cores (PCPU) a test adds to their providers
+            # (the fake driver reports none and would write its inventory back on a refresh)
+            "compute": {"resource_provider_association_refresh": 0},
+            # a flavor with dedicated cores asks for PCPU only, as once every host reports
+            # it (nova's fallback to VCPU is for hosts that do not yet)
+            "workarounds": {"disable_fallback_pcpu_query": True},
         },
     )
     with nova_cloud(
@@ -605,3 +613,118 @@ def test_a_host_over_capacity_in_placement_is_a_qos_alarm(
         place("DELETE", f"/allocations/{consumer}")
         place("DELETE", f"/resource_providers/{provider}")
         publisher.outbox.close()
+
+
+def set_dedicated_cores(nova: NovaCloud, host: str, cores: int) -> None:
+    """`host`'s provider gets `cores` dedicated cores (PCPU; none when 0) beside the
+    inventory its nova-compute reports: what [compute] cpu_dedicated_set makes a real
+    host report, which the fake driver cannot."""
+    path = f"/resource_providers/{nova.providers()[host]}/inventories"
+    current = nova.placement_get(path)
+    inventories = dict(current["inventories"])
+    inventories.pop("PCPU", None)
+    if cores:
+        inventories["PCPU"] = {"total": cores}
+    body = {
+        "resource_provider_generation": current["resource_provider_generation"],
+        "inventories": inventories,
+    }
+    nova.placement_request("PUT", path, body)
+
+
+def test_a_guaranteed_cpu_no_host_has_after_a_failover_is_a_qos_alarm(
+    nova_services: NovaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server of a gold tier's flavor (guaranteed_percent 100: hw:cpu_policy=dedicated,
+    as `topology qos --apply` sets it) runs on node3's two dedicated cores; node2 has none.
+    node3 is fenced: the evacuation finds no valid host (the scheduler asks placement for
+    PCPU) and leaves the server ERROR on node3. The publisher raises one
+    GUARANTEED_CPU_UNAVAILABLE QoS alarm for it, correlated with node3's alarm; not again on
+    the next cycles. Two dedicated cores on node2: the next attempt runs it there, and the
+    alarm is cleared. The fake driver reports no PCPU and no NUMA topology, so the test
+    puts PCPU into the providers itself (`set_dedicated_cores`); nova's scheduling, claim
+    and evacuation are real."""
+    nova = nova_services
+    api = nova.api
+    for server in api.servers():
+        nova.request("DELETE", f"/servers/{server.id}")
+    wait_until(lambda: not api.servers() and vcpu_used(nova, SPARE) == 0, 90, "no servers left")
+    gold = QoSTier("gold", compute=ComputeQoS(guaranteed_percent=100))
+    nova.create_flavor("gold-2", vcpus=2)
+    specs = {"extra_specs": flavor_extra_specs(gold)}
+    nova.request("POST", "/flavors/gold-2/os-extra_specs", specs)
+    set_dedicated_cores(nova, HOST, 2)
+    try:
+        pinned = nova.boot("pinned", "gold-2", HOST)
+
+        def state() -> tuple[str, str, str | None]:
+            (found,) = [(s.host, s.status, s.task_state) for s in api.servers() if s.id == pinned]
+            assert found[1] != "ERROR" or found[0] == HOST, found
+            return found
+
+        wait_until(lambda: state() == (HOST, "ACTIVE", None), 90, "the pinned server ACTIVE")
+        used = nova.placement_get(f"/allocations/{pinned}")["allocations"]
+        assert used[nova.providers()[HOST]]["resources"].get("PCPU") == 2, used
+
+        views, publisher, alerts = leading_publisher(tmp_path, api, evacuate=True)
+        publisher.config.evacuate_retry = 2.0
+        t0 = time.time() - 60
+        alerts.node(HOST, "member", epoch=t0)
+        publisher.cycle(resync=True)
+        power_cut(nova, views, alerts, t0)
+
+        def cycle() -> str:
+            capsys.readouterr()
+            publisher.cycle(resync=True)
+            return capsys.readouterr().err
+
+        def alarmed() -> bool:
+            cycle()
+            return bool(raised_alarms(publisher, "GUARANTEED_CPU_UNAVAILABLE"))
+
+        wait_until(alarmed, 60, "the QoS alarm of the pinned server")
+        assert state() == (HOST, "ERROR", None)
+        fault = nova.request("GET", f"/servers/{pinned}")["server"]["fault"]["message"]
+        assert fault.startswith("No valid host"), fault
+        for _ in range(2):
+            cycle()
+        (alarm,) = raised_alarms(publisher, "GUARANTEED_CPU_UNAVAILABLE")
+        (root,) = [
+            a for a in raised_alarms(publisher, "HOST_DOWN_FENCED") if a["managedObjectId"] == HOST
+        ]
+        assert (alarm["managedObjectId"], alarm["eventType"], alarm["perceivedSeverity"]) == (
+            pinned,
+            "QOS_ALARM",
+            "MAJOR",
+        )
+        assert alarm["rootCauseFaultyResource"]["faultyResource"]["resourceId"] == HOST
+        assert alarm["correlatedAlarmIds"] == [root["id"]]
+        assert alarm["isRootCause"] is False
+        assert "2 dedicated core(s) (PCPU) that flavor gold-2 guarantees" in alarm["probableCause"]
+        assert alarm["faultDetails"] == [f"instance {pinned} ERROR on host {HOST}: {fault}"]
+        assert alarm["id"] not in cleared_alarms(publisher)
+
+        set_dedicated_cores(nova, SPARE, 2)
+
+        def moved() -> bool:
+            cycle()
+            return state() == (SPARE, "ACTIVE", None)
+
+        wait_until(moved, 90, "the pinned server ACTIVE on node2 (an attempt after the room)")
+        cycle()
+        assert alarm["id"] in cleared_alarms(publisher)
+        assert len(raised_alarms(publisher, "GUARANTEED_CPU_UNAVAILABLE")) == 1
+        back_and_cleared(nova, views, alerts, publisher, t0)
+        publisher.outbox.close()
+    finally:
+        for server in api.servers():
+            nova.request("DELETE", f"/servers/{server.id}")
+        wait_until(lambda: not api.servers(), 90, "no servers left")
+        wait_until(lambda: not pcpu_used(nova, HOST) + pcpu_used(nova, SPARE), 60, "PCPU free")
+        for host in (HOST, SPARE):
+            set_dedicated_cores(nova, host, 0)
+
+
+def pcpu_used(nova: NovaCloud, host: str) -> int:
+    usages = nova.placement_get(f"/resource_providers/{nova.providers()[host]}/usages")
+    return int(usages["usages"].get("PCPU", 0))
