@@ -158,7 +158,9 @@ ROUTER_WATCH = BooleanParam(
     "Watch neutron's L3 HA routers",
     "Every instance reports the routers of its node's qrouter-/snat- namespaces (a private "
     "node attribute, never written to the CIB); the leading one raises SOL 003 alarms for a "
-    "router with no active instance, more than one (split-brain) or too few standbys.",
+    "router with no active instance, more than one (split-brain) or too few standbys. With "
+    "clouds_yaml, neutron's ha_state per agent is read too (every 10 s): neutron's hosts "
+    "count as expected, and its active host differing from the data plane's is an alarm.",
     default="false",
 )
 ROUTER_ADVERT_INTERVAL = IntegerParam(

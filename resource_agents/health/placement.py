@@ -9,7 +9,6 @@ provider, every `PlacementCheck.interval` seconds, beside the publisher's cycle.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hakit.resource_agents.clouds import CloudError, CloudSession
 from hakit.resource_agents.health.capacity_alarms import Finding
+from hakit.resource_agents.health.periodic import PeriodicReading
 
 if TYPE_CHECKING:
     from hakit.resource_agents.health.nova import ComputeAPI
@@ -71,11 +71,9 @@ def findings(found: list[Usage]) -> list[Finding]:
     ]
 
 
-class PlacementCheck:
-    """The findings of the latest reading, read again once `interval` has passed, in a
-    thread of its own (`background`): the health path never waits for placement, a hung
-    one included; a reading that fails keeps the previous findings (logged once until one
-    succeeds)."""
+class PlacementCheck(PeriodicReading[list[Finding]]):
+    """The findings of the latest reading (`PeriodicReading`: a hung placement never
+    holds the health path; a reading that fails keeps the previous findings)."""
 
     def __init__(
         self,
@@ -85,35 +83,14 @@ class PlacementCheck:
         *,
         background: bool = True,
     ) -> None:
-        self.read, self.interval, self.clock = read, interval, clock
-        self.background = background
-        self.latest: list[Finding] = []
-        self.read_at: float | None = None
-        self.reading: threading.Thread | None = None
-        self.failing = False
-
-    def __call__(self, log: Callable[[str], None]) -> list[Finding]:
-        now = self.clock()
-        due = self.read_at is None or now - self.read_at >= self.interval
-        if due and not (self.reading is not None and self.reading.is_alive()):
-            self.read_at = now
-            if self.background:
-                self.reading = threading.Thread(
-                    target=self._read, args=(log,), name="placement-check", daemon=True
-                )
-                self.reading.start()
-            else:
-                self._read(log)
-        return self.latest
-
-    def _read(self, log: Callable[[str], None]) -> None:
-        try:
-            self.latest = findings(self.read())
-            self.failing = False
-        except Exception as error:  # in a thread: logged, never a traceback
-            if not self.failing:
-                log(f"placement not checked: {error}")
-            self.failing = True
+        super().__init__(
+            lambda: findings(read()),
+            [],
+            "placement not checked",
+            interval,
+            clock,
+            background=background,
+        )
 
 
 def check_of(nova: ComputeAPI | None) -> PlacementCheck | None:

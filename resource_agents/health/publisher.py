@@ -389,19 +389,23 @@ class Publisher:
         return added
 
     def _router_stage(self) -> RouterStage:
-        from hakit.resource_agents.health import router_alarms, routers
+        from hakit.resource_agents.health import neutron, router_alarms, routers
 
         def send(value: str) -> None:
             cluster.set_transient_attribute(router_alarms.ATTRIBUTE, value, private=True)
 
         config = self.config
         interval = config.router_advert_interval / 2
+        api = neutron.check_of(config.nova)  # with a cloud, neutron's ha_state too
         return router_alarms.RouterStage(
             self.outbox,
             self._store,
             router_alarms.RouterReporter(routers.host_states, send, interval, log),
             router_alarms.RouterAlarms(
-                config.router_advert_interval, config.router_standbys, config.context
+                config.router_advert_interval,
+                config.router_standbys,
+                config.context,
+                None if api is None else lambda: api(log),
             ),
             lambda: cluster.transient_attribute_values(router_alarms.ATTRIBUTE),
             interval,

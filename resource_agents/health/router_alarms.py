@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from hakit.resource_agents.health.alarm_table import AlarmTable
 from hakit.resource_agents.health.model import Health, HealthReport
+from hakit.resource_agents.health.neutron import API_LAG, HaStates, on_nodes
 from hakit.resource_agents.health.outbox import Outbox
 from hakit.resource_agents.health.routers import (
     ACTIVE,
@@ -157,9 +158,13 @@ class RouterAlarms:
         advert_interval: float = ADVERT_INTERVAL,
         standbys: int | None = None,
         context: Context | None = None,
+        neutron: Callable[[], HaStates] | None = None,
     ) -> None:
         self.watch = RouterWatch(advert_interval, standbys)
         self.context = context or Context()
+        self.neutron = neutron  # neutron's latest ha_state per router, when there is one
+        if neutron is not None:
+            self.watch.api_lag = API_LAG
         self.last_seen: dict[str, dict[str, str]] = {}  # host → its last current reading
 
     def hosts_of(self, report: HealthReport | None) -> dict[str, set[str]]:
@@ -186,7 +191,13 @@ class RouterAlarms:
         fenced = frozenset(
             n.node for n in (report.nodes if report else []) if n.health is Health.HOST_DOWN_FENCED
         )
-        found = self.watch.observe(readings, now, fenced=fenced, hosts_of=self.hosts_of(report))
+        hosts_of = self.hosts_of(report)
+        api = None
+        if self.neutron is not None:
+            nodes = {n.node for n in report.nodes} if report else set(self.last_seen)
+            seen = {router for states in readings.values() for router in states} | set(hosts_of)
+            api = on_nodes(self.neutron(), nodes, seen)
+        found = self.watch.observe(readings, now, api=api, fenced=fenced, hosts_of=hosts_of)
         after: dict[str, OpenRouterAlarm] = {}
         out: list[Outgoing] = []
         for alarm in found:

@@ -116,6 +116,7 @@ class RouterWatch:
     #: max_l3_agents_per_router minus one); None: every host seen hosting it
     standbys: int | None = None
     first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    api_lag: float = 10.0  # how far neutron's view may trail the data plane (`graces`)
 
     def observe(
         self,
@@ -143,7 +144,7 @@ class RouterWatch:
         raised = []
         for key, alarm in current.items():
             since = self.first_seen.setdefault(key, now)
-            if now - since >= graces(self.advert_interval)[alarm.kind]:
+            if now - since >= graces(self.advert_interval, self.api_lag)[alarm.kind]:
                 raised.append(dataclasses.replace(alarm, since=since))
         return raised
 

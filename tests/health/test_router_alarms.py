@@ -19,18 +19,20 @@ from hakit.resource_agents.health.constants import (
     ALARM_NOTIFICATION,
 )
 from hakit.resource_agents.health.model import Health, HealthReport, NodeHealth
+from hakit.resource_agents.health.neutron import API_LAG, on_nodes
 from hakit.resource_agents.health.outbox import NOTIFICATIONS
 from hakit.resource_agents.health.publisher import Publisher, PublisherConfig
 from hakit.resource_agents.health.router_alarms import (
     REFRESH,
     STALE_AFTER,
+    RouterAlarms,
     RouterReporter,
     RouterStage,
     current_readings,
     decode,
     encode,
 )
-from hakit.resource_agents.health.routers import ACTIVE, STANDBY
+from hakit.resource_agents.health.routers import ACTIVE, STANDBY, graces
 
 A, S = ACTIVE, STANDBY
 HOSTS = ("net1", "net2", "net3")
@@ -220,3 +222,92 @@ def test_the_reporter_sends_changes_at_once_and_the_rest_every_refresh() -> None
     reading["r1"] = A
     reporter.tick(10.0)
     assert logged and "not reported" in logged[-1]
+
+
+# --- neutron's view (its ha_state per agent host, as `neutron.ha_states` reads it) ------
+
+
+def with_neutron(tmp_path: Path, view: dict[str, dict[str, str]]) -> RouterStage:
+    """The router stage of a publisher whose neutron reading is `view` (changed in place)."""
+    publisher = Publisher(watching(tmp_path))
+    routers = stage(publisher)
+    routers.alarms = RouterAlarms(1.0, neutron=lambda: view)
+    return routers
+
+
+def test_neutron_disagreeing_is_an_alarm_only_past_its_lag(tmp_path: Path) -> None:
+    """The data plane holds r1 on net2; neutron (its agents named by FQDN) still says
+    net1: a planned failover that neutron has not heard of yet raises nothing within
+    the failover grace plus API_LAG (its agents' report and the reading's age); past it,
+    one ROUTER_API_MISMATCH. neutron catching up clears it."""
+    view = {"r1": {"net1.example.com": A, "net2.example.com": S, "elsewhere": A}}
+    routers = with_neutron(tmp_path, view)
+    plane = {"net1": {"r1": S}, "net2": {"r1": A}, "net3": {}}
+    grace = graces(1.0, API_LAG)["ROUTER_API_MISMATCH"]
+    assert routers.derive(plane, report(), T0) == 0
+    assert routers.derive(plane, report(), T0 + grace - 0.5) == 0
+    assert routers.derive(plane, report(), T0 + grace) == 1
+    [raised] = notifications_of(routers)
+    alarm = raised["alarm"]
+    assert (alarm["faultType"], alarm["managedObjectId"]) == ("ROUTER_API_MISMATCH", "r1")
+    assert "router r1: neutron says active on net1, the data plane on net2" in alarm["faultDetails"]
+    view["r1"] = {"net1.example.com": S, "net2.example.com": A}
+    assert routers.derive(plane, report(), T0 + grace + 1) == 1
+    cleared = notifications_of(routers)[-1]
+    assert (cleared["notificationType"], cleared["alarmId"]) == (
+        ALARM_CLEARED_NOTIFICATION,
+        alarm["id"],
+    )
+
+
+def test_neutron_names_the_hosts_a_router_should_be_on(tmp_path: Path) -> None:
+    """neutron schedules r1 to net1, net2 and net3; net3 shows no namespace for it: its
+    redundancy is reduced (neutron's host counted as missing), not silently fine."""
+    view = {"r1": {"net1": A, "net2": S, "net3": S}}
+    routers = with_neutron(tmp_path, view)
+    plane: dict[str, dict[str, str]] = {"net1": {"r1": A}, "net2": {"r1": S}, "net3": {}}
+    grace = graces(1.0)["ROUTER_REDUCED_REDUNDANCY"]
+    routers.derive(plane, report(), T0)
+    assert routers.derive(plane, report(), T0 + grace) == 1
+    (alarm,) = [n["alarm"] for n in notifications_of(routers)]
+    assert alarm["faultType"] == "ROUTER_REDUCED_REDUNDANCY"
+    assert "router r1: 1 standby of 2 (missing: net3)" in alarm["faultDetails"]
+
+
+def test_routers_only_neutron_knows(tmp_path: Path) -> None:
+    """r2 neutron calls active on net1, and no host holds: an outage (ROUTER_NO_ACTIVE).
+    r3 on net2 and r4 on hosts outside the cluster, neither active for neutron (being set
+    up) or not ours: nothing. A reading that failed (no opinion, {}) raises nothing."""
+    view = {
+        "r2": {"net1": A, "net2": S},
+        "r3": {"net2": S, "net3": S},
+        "r4": {"compute7": A},
+    }
+    routers = with_neutron(tmp_path, view)
+    plane: dict[str, dict[str, str]] = {"net1": {}, "net2": {}, "net3": {}}
+    grace = graces(1.0, API_LAG)["ROUTER_API_MISMATCH"]
+    for at in (T0, T0 + grace):
+        routers.derive(plane, report(), at)
+    alarms = {
+        (n["alarm"]["managedObjectId"], n["alarm"]["faultType"]) for n in notifications_of(routers)
+    }
+    assert alarms == {("r2", "ROUTER_NO_ACTIVE")}
+    view.clear()
+    routers.derive(plane, report(), T0 + grace + 1)
+    assert notifications_of(routers)[-1]["notificationType"] == ALARM_CLEARED_NOTIFICATION
+
+
+def test_on_nodes_keeps_the_clusters_hosts_only() -> None:
+    nodes = {"net1", "net2"}
+    states = {
+        "r1": {"net1.dc.example": A, "net2": S, "net9": S},
+        "r2": {"other": A},
+        "r3": {"net1": S},
+        "r4": {"net2": S},
+    }
+    assert on_nodes(states, nodes, seen={"r3"}) == {"r1": {"net1": A, "net2": S}, "r3": {"net1": S}}
+
+
+def notifications_of(routers: RouterStage) -> list[dict[str, Any]]:
+    records = routers.outbox.read(NOTIFICATIONS, 0, limit=-1)
+    return [json.loads(r.body)["notification"] for r in records]
