@@ -2,8 +2,9 @@
 (HOST_DOWN_FENCED) and back up once the host is OK, and evacuate its servers — each once,
 again when an evacuation left it in ERROR there, up to a number of attempts; several
 requests at a time, none while too many nodes are lost at once (the mass-failure guard,
-one alarm), and an alarm for a server still on its host past the deadline. State lives
-in tables beside the outbox, so a restarted publisher goes on where it stopped."""
+one alarm), and an alarm for a server still on its host past the deadline (a QoS alarm
+at once for one whose dedicated cores no host has). State lives in tables beside the
+outbox, so a restarted publisher goes on where it stopped."""
 
 from __future__ import annotations
 

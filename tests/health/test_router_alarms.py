@@ -305,6 +305,9 @@ def test_on_nodes_keeps_the_clusters_hosts_only() -> None:
         "r3": {"net1": S},
         "r4": {"net2": S},
     }
+    assert on_nodes({"r5": {"net1": A}}, {"net1.dc.example"}, seen=set()) == {
+        "r5": {"net1.dc.example": A}
+    }
     assert on_nodes(states, nodes, seen={"r3"}) == {"r1": {"net1": A, "net2": S}, "r3": {"net1": S}}
 
 
