@@ -74,8 +74,8 @@ def address(node: str) -> str:
 
 
 def layer(lab: Lab) -> tuple[str, str]:
-    """The lab's remotes as a layer (file, YAML text): their `remotes:` section and the
-    fence device that fences them (fencing level 1 of each)."""
+    """The lab's remotes as a layer (file, YAML text): their `remotes:` section, the
+    fence device that fences them (fencing level 1 of each) and resource stickiness."""
     import yaml
 
     nodes = [{"name": n, "address": address(n), "fence": [FENCE_DEVICE]} for n in lab.remotes]
@@ -86,7 +86,13 @@ def layer(lab: Lab) -> tuple[str, str]:
         "ops": [{"name": "monitor", "interval": "60s"}],
     }
     section = {"reconnect_interval": RECONNECT_INTERVAL, "nodes": nodes}
-    text = yaml.safe_dump({"fencing": {"devices": [device]}, "remotes": section})
+    # resources stay where they run: without it, a lost remote's connection let the
+    # scheduler rebalance the others' connections and the fence devices inside the same
+    # transition, and the loss took that much longer to handle (docs/benchmarks.md)
+    defaults = {"resources": {"resource-stickiness": 1}}
+    text = yaml.safe_dump(
+        {"fencing": {"devices": [device]}, "remotes": section, "defaults": defaults}
+    )
     return (f"<{len(nodes)} lab remotes>", text)
 
 

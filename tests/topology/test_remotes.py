@@ -38,11 +38,14 @@ CONTROLLERS = ["node1", "node2", "node3"]
 CONTROL = {"vip", "haproxy", "db", "api-a", "api-b"}
 
 
-def many(count: int = 24, discovery: str = "scoped") -> str:
-    """Three controllers, `count` computes (nova-compute a clone on them)."""
+def many(count: int = 24, discovery: str = "scoped", stickiness: str | None = "1") -> str:
+    """Three controllers, `count` computes (nova-compute a clone on them); resources stay
+    where they run unless `stickiness` is None."""
     computes = "".join(
         f"    - {{name: compute{i}, address: 192.168.122.{20 + i}}}\n" for i in range(1, count + 1)
     )
+    if stickiness is not None:
+        computes += f"defaults: {{resources: {{resource-stickiness: '{stickiness}'}}}}\n"
     return f"""cluster: {{name: big, properties: {{stonith-enabled: false}}}}
 nodes: [{{name: node1}}, {{name: node2}}, {{name: node3}}]
 resources:
@@ -157,6 +160,26 @@ def test_unscoped_places_the_same_and_probes_everything_everywhere(tmp_path: Pat
     starts = [(rsc, node) for kind, rsc, node in ops if kind == "start"]
     assert {node for rsc, node in starts if rsc in CONTROL} <= set(CONTROLLERS)
     assert len([1 for rsc, node in starts if rsc == "nova-compute" and "compute" in node]) == 24
+
+
+def test_remotes_at_scale_without_stickiness_are_a_located_warning(tmp_path: Path) -> None:
+    """Without a positive resource-stickiness default, a lost remote lets the scheduler
+    rebalance the other connections in the transition that handles the loss."""
+    for stickiness in (None, "0", "-5"):
+        text = many(stickiness=stickiness)
+        loaded = validate(written(tmp_path, text), agents=False)
+        assert loaded.problems == []
+        assert [str(w) for w in loaded.warnings] == [
+            f"{tmp_path / 't.yaml'}:17:5: remotes.nodes: 24 remotes and no resource-stickiness "
+            "default: when one is lost, the scheduler may move the other remotes' connections "
+            "(and fence devices) to rebalance, in the transition that handles the loss (hint: "
+            "set `defaults: {resources: {resource-stickiness: 1}}`)"
+        ], stickiness
+    for stickiness in ("1", "100", "INFINITY"):
+        loaded = validate(written(tmp_path, many(stickiness=stickiness)), agents=False)
+        assert loaded.problems == [] and loaded.warnings == [], stickiness
+    few = validate(written(tmp_path, many(16, stickiness=None)), agents=False)
+    assert few.warnings == []
 
 
 def test_unscoped_discovery_at_scale_is_a_located_warning(tmp_path: Path) -> None:

@@ -37,8 +37,9 @@ OPS = (
 CLUSTER_ONLY, REMOTES_ONLY = "-cluster-only", "-remotes-only"
 #: The rules of the two constraints: keep off remotes, keep off cluster nodes.
 RULES = {CLUSTER_ONLY: "#kind ne cluster", REMOTES_ONLY: "#kind eq cluster"}
-#: Above this many remotes, unscoped discovery is warned about.
+#: Above this many remotes, unscoped discovery and no stickiness are warned about.
 MANY = 16
+STICKINESS = "resource-stickiness"
 #: A host name (RFC 1123): dot-separated labels of letters, digits and inner hyphens.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
@@ -132,8 +133,8 @@ def expand(topology: model.Topology) -> model.Topology:
 
 def check(loaded: Loaded, topology: model.Topology) -> None:
     """The section's values, its names against the rest of the topology, the resources
-    it lists and the devices that fence its nodes; a warning for unscoped discovery at
-    scale."""
+    it lists and the devices that fence its nodes; warnings at scale for unscoped
+    discovery and for resources that do not stay where they run."""
     section = topology.remotes
     where: Path_ = ("remotes",)
     _port(loaded, section.port, (*where, "port"))
@@ -154,6 +155,23 @@ def check(loaded: Loaded, topology: model.Topology) -> None:
             "start-up probes are a bottleneck at scale",
             "Pacemaker recommends limiting resource discovery: `discovery: scoped`",
         )
+    if count > MANY and not _sticky(topology.defaults):
+        loaded.warn(
+            (*where, "nodes"),
+            f"{count} remotes and no resource-stickiness default: when one is lost, the "
+            "scheduler may move the other remotes' connections (and fence devices) to "
+            "rebalance, in the transition that handles the loss",
+            "set `defaults: {resources: {resource-stickiness: 1}}`",
+        )
+
+
+def _sticky(defaults: model.Defaults) -> bool:
+    """Whether resources default to staying where they run (a positive stickiness)."""
+    sets = [defaults.resources, *(s.meta for s in defaults.resource_sets if s.rule is None)]
+    values = [str(meta[STICKINESS]) for meta in sets if STICKINESS in meta]
+    return any(
+        v.upper() in ("INFINITY", "+INFINITY") or (v.isdigit() and int(v) > 0) for v in values
+    )
 
 
 def _check_nodes(loaded: Loaded, topology: model.Topology) -> None:
