@@ -53,9 +53,8 @@ def on_nodes(states: HaStates, nodes: set[str], seen: set[str]) -> HaStates:
     """neutron's view of the routers on `nodes` (the cluster's): agent hosts named as
     nodes, or by a name whose first label is a node's (net1.example.com is node net1, net1
     is node net1.example.com); the others left out, and so is a router none of whose hosts
-    is a node. A router the data plane
-    does not show (`seen`: none) is kept only when neutron calls one of them active: one
-    it is still setting up is not an outage."""
+    is a node. A router the data plane does not show (`seen`: none) is kept only when
+    neutron calls one of them active: one it is still setting up is not an outage."""
     by_label = {node.split(".", 1)[0]: node for node in nodes}
     found: HaStates = {}
     for router, agents in states.items():

@@ -132,19 +132,26 @@ class RouterWatch:
         meant to host it (default: those seen, and neutron's)."""
         routers = {r for states in readings.values() for r in states} | set(api or {})
         current: dict[tuple[str, str], RouterAlarm] = {}
+        neutrons: set[tuple[str, str]] = set()  # anomalies only neutron's view makes
         for router in sorted(routers):
             seen = {h: s[router] for h, s in readings.items() if router in s}
-            wanted = set((hosts_of or {}).get(router, set())) | set(seen)
-            wanted |= set((api or {}).get(router, {}))
+            planned = set((hosts_of or {}).get(router, set())) | set(seen)
+            wanted = planned | set((api or {}).get(router, {}))
+            plane = {a.kind for a in self._anomalies(router, seen, planned, None, fenced, now)}
             for alarm in self._anomalies(router, seen, wanted, api, fenced, now):
                 current[(router, alarm.kind)] = alarm
+                if alarm.kind not in plane:
+                    neutrons.add((router, alarm.kind))
         for key in list(self.first_seen):
             if key not in current:
                 del self.first_seen[key]
         raised = []
+        grace = graces(self.advert_interval, self.api_lag)
         for key, alarm in current.items():
             since = self.first_seen.setdefault(key, now)
-            if now - since >= graces(self.advert_interval, self.api_lag)[alarm.kind]:
+            # neutron's view may be as old as api_lag: what only it shows waits as long more
+            lag = self.api_lag if key in neutrons and alarm.kind != "ROUTER_API_MISMATCH" else 0
+            if now - since >= grace[alarm.kind] + lag:
                 raised.append(dataclasses.replace(alarm, since=since))
         return raised
 
