@@ -47,9 +47,10 @@ class ResourceStatus:
 
     @property
     def started(self) -> bool:
-        """Active with its start done: crm_mon shows a start in flight as active with role
-        Starting (record-pending), and the agent may still fail it."""
-        return self.active and self.role != "Starting"
+        """Active with its start done, and not failed: crm_mon shows a start in flight as
+        active with role Starting (record-pending), and the agent may still fail it; and
+        an instance whose start (or monitor) failed as active and failed until its stop."""
+        return self.active and not self.failed and self.role != "Starting"
 
 
 class Failure:
@@ -106,8 +107,9 @@ class ClusterStatus:
         ]
 
     def running_on(self, resource_id: str) -> list[str]:
-        """Nodes where the resource (or an instance of it) runs, its start done (a start
-        in flight is not running yet: see `ResourceStatus.started`)."""
+        """Nodes where the resource (or an instance of it) runs, its start done and not
+        failed (a start in flight, or a failed instance, is not running: see
+        `ResourceStatus.started`)."""
         return sorted({n for r in self.instances(resource_id) if r.started for n in r.nodes})
 
     def active_on(self, resource_id: str) -> list[str]:

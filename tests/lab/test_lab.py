@@ -171,13 +171,21 @@ def test_isolated_node_is_fenced_and_the_resource_never_runs_twice(lab: Lab) -> 
 
 #: A clone whose daemon dies at its first start on each node (as nova-compute sometimes
 #: does in nova's own start-up race), then runs: a failed start bans it from the node.
+#: fails its first start on each node, whatever the load: the agent waits for the port,
+#: which the first run never opens (it only leaves its mark and exits); without a
+#: readiness check, a first run slower than the agent's settle time looked started and
+#: failed its monitor instead (a restart, not a failed start: CI saw it once)
 FLAKY_START = """
 resources:
   - name: flaky
     agent: ocf:hakit:service
     params:
       binary: /bin/sh
-      arguments: -c 'test -e $marks/$$(hostname) && exec sleep 100000; touch $marks/$$(hostname)'
+      arguments: >-
+        -c 'test -e $marks/$$(hostname) &&
+        exec /usr/bin/python3 -I -m http.server 18999 --bind 127.0.0.1;
+        touch $marks/$$(hostname)'
+      ready_port: 18999
     ops: [{name: monitor, interval: 5s, timeout: 20s}]
     clone: {meta: {interleave: true}}
 """

@@ -22,15 +22,15 @@ OP = (
 )
 
 
-def cib_with_start(path: Path, *, pending: bool) -> Path:
-    """One node, one Dummy, its start recorded done or in flight."""
+def cib_with_start(path: Path, *, pending: bool, failed: bool = False) -> Path:
+    """One node, one Dummy, its start recorded done, in flight or failed."""
     text = subprocess.run(
         ["cibadmin", "--empty"], capture_output=True, text=True, check=True
     ).stdout
     op = OP.format(
         uuid="aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa",
-        magic="-1:193" if pending else "0:0",
-        rc="193" if pending else "0",
+        magic="-1:193" if pending else "0:1" if failed else "0:0",
+        rc="193" if pending else "1" if failed else "0",
         status="-1" if pending else "0",
     )
     replacements = {
@@ -63,3 +63,15 @@ def test_a_start_in_flight_is_active_not_running(
     assert (svc.role, svc.active, svc.started) == (role, True, not pending)
     assert status.active_on("svc") == ["node1"]
     assert status.running_on("svc") == running
+
+
+def test_a_failed_start_is_not_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """crm_mon shows an instance whose start failed as active and FAILED until its stop:
+    not running (a wait for "running everywhere" returned on it, tests/lab/test_lab.py)."""
+    path = cib_with_start(tmp_path / "cib.xml", pending=False, failed=True)
+    monkeypatch.setenv("CIB_file", str(path))
+    status = cluster.cluster_status()
+    [svc] = status.instances("svc")
+    assert (svc.active, svc.failed, svc.started) == (True, True, False)
+    assert status.active_on("svc") == ["node1"]
+    assert status.running_on("svc") == []
