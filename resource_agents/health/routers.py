@@ -137,11 +137,11 @@ class RouterWatch:
             seen = {h: s[router] for h, s in readings.items() if router in s}
             planned = set((hosts_of or {}).get(router, set())) | set(seen)
             wanted = planned | set((api or {}).get(router, {}))
-            plane = {a.kind for a in self._anomalies(router, seen, planned, None, fenced, now)}
-            for alarm in self._anomalies(router, seen, wanted, api, fenced, now):
-                current[(router, alarm.kind)] = alarm
-                if alarm.kind not in plane:
-                    neutrons.add((router, alarm.kind))
+            found = self._anomalies(router, seen, wanted, api, fenced, now)
+            if api is not None and found:  # which of them the data plane alone shows too
+                plane = {a.kind for a in self._anomalies(router, seen, planned, None, fenced, now)}
+                neutrons |= {(router, a.kind) for a in found if a.kind not in plane}
+            current |= {(router, alarm.kind): alarm for alarm in found}
         for key in list(self.first_seen):
             if key not in current:
                 del self.first_seen[key]

@@ -24,6 +24,7 @@ from hakit.tools.topology import model
 from hakit.tools.topology.conventions import clone_id, effective
 from hakit.tools.topology.load import Loaded, Path_
 from hakit.tools.topology.problems import suggest
+from hakit.tools.topology.rule_sets import is_score
 from hakit.tools.topology.values import milliseconds
 
 AGENT = "ocf:pacemaker:remote"
@@ -168,10 +169,8 @@ def check(loaded: Loaded, topology: model.Topology) -> None:
 def _sticky(defaults: model.Defaults) -> bool:
     """Whether resources default to staying where they run (a positive stickiness)."""
     sets = [defaults.resources, *(s.meta for s in defaults.resource_sets if s.rule is None)]
-    values = [str(meta[STICKINESS]) for meta in sets if STICKINESS in meta]
-    return any(
-        v.upper() in ("INFINITY", "+INFINITY") or (v.isdigit() and int(v) > 0) for v in values
-    )
+    values = [str(meta[STICKINESS]).upper().lstrip("+") for meta in sets if STICKINESS in meta]
+    return any(is_score(v) and v != "-INFINITY" and (v == "INFINITY" or int(v) > 0) for v in values)
 
 
 def _check_nodes(loaded: Loaded, topology: model.Topology) -> None:
