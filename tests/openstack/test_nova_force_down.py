@@ -402,10 +402,10 @@ def test_the_mass_failure_guard_holds_evacuations_until_raised(
     publisher.outbox.close()
 
 
-def vcpu_used(nova: NovaCloud, host: str) -> int:
-    """The VCPU placement counts as used on `host`'s resource provider."""
+def used_on(nova: NovaCloud, host: str, resource_class: str = "VCPU") -> int:
+    """The VCPU (or `resource_class`) placement counts as used on `host`'s provider."""
     usages = nova.placement_get(f"/resource_providers/{nova.providers()[host]}/usages")
-    return int(usages["usages"].get("VCPU", 0))
+    return int(usages["usages"].get(resource_class, 0))
 
 
 def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
@@ -422,7 +422,7 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
     api = nova.api
     for server in api.servers():
         nova.request("DELETE", f"/servers/{server.id}")
-    wait_until(lambda: not api.servers() and vcpu_used(nova, SPARE) == 0, 90, "no servers left")
+    wait_until(lambda: not api.servers() and used_on(nova, SPARE) == 0, 90, "no servers left")
     nova.create_flavor("retry-fill", vcpus=10)  # all of node2 (MediumFakeDriver, ratio 1)
     nova.create_flavor("retry-small")
     nova.create_flavor("retry-huge", vcpus=11)  # more than node2 has
@@ -478,7 +478,7 @@ def test_an_evacuation_left_in_error_is_requested_again_then_given_up(
     assert node3(api).forced_down is True
     wait_until(lambda: failed_again(2), 60, "both evacuations requested again and failed")
     nova.request("DELETE", f"/servers/{blocker}")
-    wait_until(lambda: vcpu_used(nova, SPARE) == 0, 60, "node2 empty")
+    wait_until(lambda: used_on(nova, SPARE) == 0, 60, "node2 empty")
 
     def small_moved() -> bool:
         cycle()
@@ -648,7 +648,7 @@ def test_a_guaranteed_cpu_no_host_has_after_a_failover_is_a_qos_alarm(
     api = nova.api
     for server in api.servers():
         nova.request("DELETE", f"/servers/{server.id}")
-    wait_until(lambda: not api.servers() and vcpu_used(nova, SPARE) == 0, 90, "no servers left")
+    wait_until(lambda: not api.servers() and used_on(nova, SPARE) == 0, 90, "no servers left")
     gold = QoSTier("gold", compute=ComputeQoS(guaranteed_percent=100))
     nova.create_flavor("gold-2", vcpus=2)
     specs = {"extra_specs": flavor_extra_specs(gold)}
@@ -720,11 +720,10 @@ def test_a_guaranteed_cpu_no_host_has_after_a_failover_is_a_qos_alarm(
         for server in api.servers():
             nova.request("DELETE", f"/servers/{server.id}")
         wait_until(lambda: not api.servers(), 90, "no servers left")
-        wait_until(lambda: not pcpu_used(nova, HOST) + pcpu_used(nova, SPARE), 60, "PCPU free")
+        wait_until(
+            lambda: not used_on(nova, HOST, "PCPU") + used_on(nova, SPARE, "PCPU"),
+            60,
+            "PCPU free",
+        )
         for host in (HOST, SPARE):
             set_dedicated_cores(nova, host, 0)
-
-
-def pcpu_used(nova: NovaCloud, host: str) -> int:
-    usages = nova.placement_get(f"/resource_providers/{nova.providers()[host]}/usages")
-    return int(usages["usages"].get("PCPU", 0))
